@@ -1,0 +1,188 @@
+"""Tag mapping and review rules, compiled to DuckDB SQL (no Dagster).
+
+Every reason a charge needs review is kept, not only the first. Reasons:
+  invalid_tags, missing_pi_email, invalid_pi_email, missing_project, missing_fund_org, invalid_fund_org,
+  pattern_match:<regex>, period_mismatch, currency_mismatch.
+Regexes run in DuckDB's RE2 engine (linear time, so a pattern cannot hang an import).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ocb_pipelines.core.warehouse import MONEY
+from ocb_pipelines.ingest.focus import FOCUS_COLUMNS
+
+REASONS = (
+    "invalid_tags", "missing_pi_email", "invalid_pi_email", "missing_project", "missing_fund_org",
+    "invalid_fund_org", "pattern_match", "period_mismatch", "currency_mismatch",
+)  # fmt: skip
+EMAIL_RE = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+# Columns that identify a charge line (not its amounts): the charge_id survives a re-import of the
+# same data, and a corrected amount keeps the id while its row_hash changes (so a review decision
+# made on the old values can be detected as stale).
+IDENTITY_COLUMNS = (
+    "BillingAccountId", "SubAccountId", "ResourceId", "ChargeCategory", "ChargeClass", "ServiceName", "SkuId",
+    "SkuPriceId", "ChargePeriodStart", "ChargePeriodEnd", "PricingUnit", "ChargeDescription", "CommitmentDiscountId",
+)  # fmt: skip
+CANONICAL_CATEGORY = {"usage": "Usage", "purchase": "Purchase", "tax": "Tax", "credit": "Credit", "adjustment": "Adjustment"}
+
+
+@dataclass(frozen=True)
+class AttributionRules:
+    """The part of the configuration that decides attribution and review."""
+
+    tag_keys: dict[str, str]  # our field -> tag key in the file (pi_email, project_id, fund_org, ...)
+    flag_patterns: Sequence[str] = ()
+    fund_org_patterns: Sequence[str] = ()
+    currency_code: str = "USD"
+
+
+def sql_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _tag_expr(key: str) -> str:
+    """The tag's value: exact key first, else a key equal after trimming and lower-casing."""
+    if not key:
+        return "CAST(NULL AS VARCHAR)"
+    safe = key.replace("\\", "\\\\").replace('"', '\\"')
+    path = sql_literal('$."' + safe + '"')
+    exact = f"json_extract_string(tags_json, {path})"
+    fallback = (
+        "json_extract_string(tags_json, '$.\"' || list_filter(json_keys(tags_json), "
+        f"lambda k: lower(trim(k)) = {sql_literal(key.strip().lower())} AND k NOT LIKE '%\"%' "
+        "AND k NOT LIKE '%\\%')[1] || '\"')"
+    )
+    return f"coalesce({exact}, CASE WHEN tags_json IS NOT NULL THEN {fallback} END)"
+
+
+def _reason_exprs(rules: AttributionRules) -> list[str]:
+    reasons = [
+        "CASE WHEN tags_invalid THEN 'invalid_tags' END",
+        f"CASE WHEN pi_email IS NULL THEN 'missing_pi_email' "
+        f"WHEN NOT regexp_full_match(pi_email, {sql_literal(EMAIL_RE)}) THEN 'invalid_pi_email' END",
+        "CASE WHEN project_id IS NULL THEN 'missing_project' END",
+    ]
+    if rules.fund_org_patterns:
+        matches = " OR ".join(f"regexp_full_match(fund_org, {sql_literal(p)}, 'i')" for p in rules.fund_org_patterns)
+        reasons.append(
+            f"CASE WHEN fund_org IS NULL THEN 'missing_fund_org' WHEN NOT ({matches}) THEN 'invalid_fund_org' END"
+        )
+    else:
+        reasons.append("CASE WHEN fund_org IS NULL THEN 'missing_fund_org' END")
+    for pattern in rules.flag_patterns:
+        lit = sql_literal(pattern)
+        hit = " OR ".join(
+            f"coalesce(regexp_matches({col}, {lit}, 'i'), false)" for col in ('"ServiceName"', '"ResourceId"', '"ResourceName"')
+        )
+        reasons.append(f"CASE WHEN {hit} THEN {sql_literal('pattern_match:' + pattern)} END")
+    reasons.append("CASE WHEN expected_period IS NOT NULL AND expected_period <> billing_month THEN 'period_mismatch' END")
+    reasons.append(f"CASE WHEN upper(\"BillingCurrency\") <> {sql_literal(rules.currency_code)} THEN 'currency_mismatch' END")
+    return reasons
+
+
+def _ts(column: str) -> str:
+    return f'TRY_CAST("{column}" AS TIMESTAMPTZ)::TIMESTAMP'
+
+
+def _dec(column: str, scale_type: str = MONEY) -> str:
+    return f'CAST("{column}" AS {scale_type})'
+
+
+def validated_select_sql(rules: AttributionRules) -> str:
+    """SELECT producing charges_validated rows from focus_raw for one month (parameter: the month)."""
+    keys = rules.tag_keys
+    sep = "chr(31)"
+    content = ", ".join(f"coalesce(\"{c}\", chr(0))" for c in FOCUS_COLUMNS) + ", coalesce(CAST(x_columns AS VARCHAR), '')"
+    identity = ", ".join(f"coalesce(\"{c}\", chr(0))" for c in IDENTITY_COLUMNS)
+    x_charge_id = "coalesce(x_columns['x_ChargeId'], x_columns['oci_ReferenceNumber'], chr(0))"
+    category_case = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in CANONICAL_CATEGORY.items())
+    reasons = ",\n        ".join(_reason_exprs(rules))
+    return f"""
+WITH typed AS (
+    SELECT r.*,
+        CASE WHEN "Tags" IS NULL THEN NULL WHEN json_valid("Tags") THEN json_type("Tags") ELSE 'INVALID' END AS tags_kind,
+        md5(concat_ws({sep}, source, billing_month, {identity}, {x_charge_id})) AS identity_hash
+    FROM focus_raw r
+    WHERE billing_month = $month
+),
+base AS (
+    SELECT *,
+        CASE WHEN tags_kind = 'OBJECT' THEN "Tags" END AS tags_json,
+        coalesce(tags_kind <> 'OBJECT', false) AS tags_invalid
+    FROM typed
+),
+mapped AS (
+    SELECT *,
+        nullif(lower(trim({_tag_expr(keys.get("pi_email", ""))})), '') AS pi_email,
+        nullif(trim({_tag_expr(keys.get("project_id", ""))}), '') AS project_id,
+        nullif({_tag_expr(keys.get("fund_org", ""))}, '') AS fund_org,
+        nullif(trim({_tag_expr(keys.get("cost_center", ""))}), '') AS cost_center,
+        nullif(trim({_tag_expr(keys.get("account_code", ""))}), '') AS account_code,
+        nullif(trim({_tag_expr(keys.get("reference_1", ""))}), '') AS reference_1,
+        nullif(trim({_tag_expr(keys.get("reference_2", ""))}), '') AS reference_2,
+        row_number() OVER (PARTITION BY identity_hash ORDER BY file_name, file_row_number) AS occurrence
+    FROM base
+),
+flagged AS (
+    SELECT *, list_filter([
+        {reasons}
+    ], lambda x: x IS NOT NULL) AS review_reasons
+    FROM mapped
+)
+SELECT
+    substr(md5(identity_hash || {sep} || CAST(occurrence AS VARCHAR)), 1, 20) AS charge_id,
+    md5(concat_ws({sep}, {content})) AS row_hash,
+    billing_month, source, file_name, file_sha256, file_row_number, focus_version, expected_period,
+    "BillingAccountId" AS billing_account_id,
+    "SubAccountId" AS sub_account_id,
+    "SubAccountName" AS sub_account_name,
+    coalesce("ServiceProviderName", "ProviderName") AS provider,
+    "ServiceCategory" AS service_category,
+    "ServiceName" AS service_name,
+    CASE lower("ChargeCategory") {category_case} END AS charge_category,
+    "ChargeClass" AS charge_class,
+    "ChargeDescription" AS charge_description,
+    "ResourceId" AS resource_id,
+    "ResourceName" AS resource_name,
+    "ResourceType" AS resource_type,
+    coalesce("RegionId", "RegionName") AS region,
+    "SkuId" AS sku_id,
+    "PricingUnit" AS pricing_unit,
+    {_dec("PricingQuantity", "DECIMAL(38, 12)")} AS pricing_quantity,
+    upper("BillingCurrency") AS billing_currency,
+    {_dec("ListCost")} AS list_cost,
+    {_dec("ContractedCost")} AS contracted_cost,
+    {_dec("BilledCost")} AS billed_cost,
+    {_dec("EffectiveCost")} AS effective_cost,
+    {_ts("BillingPeriodStart")} AS billing_period_start,
+    {_ts("BillingPeriodEnd")} AS billing_period_end,
+    {_ts("ChargePeriodStart")} AS charge_period_start,
+    {_ts("ChargePeriodEnd")} AS charge_period_end,
+    "Tags" AS tags,
+    pi_email, project_id, fund_org, cost_center, account_code, reference_1, reference_2,
+    review_reasons,
+    len(review_reasons) > 0 AS needs_review,
+    $validated_at AS validated_at,
+    $run_id AS run_id
+FROM flagged
+"""
+
+
+def reason_label(reason: str) -> str:
+    """Human words for a reason code (for metadata and the CLI)."""
+    labels = {
+        "invalid_tags": "Tags are not a JSON object",
+        "missing_pi_email": "no PI (pi_email tag missing)",
+        "invalid_pi_email": "PI email is malformed",
+        "missing_project": "no project tag",
+        "missing_fund_org": "no fund tag",
+        "invalid_fund_org": "fund does not match review.fund_org_patterns",
+        "period_mismatch": "billing month is not the one expected for the file",
+        "currency_mismatch": "billed in another currency than configured",
+    }
+    if reason.startswith("pattern_match:"):
+        return f"matches review pattern {reason.split(':', 1)[1]}"
+    return labels.get(reason, reason)

@@ -1,0 +1,111 @@
+"""Build the validated charges of one month from focus_raw (typed, attributed, flagged), gated."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import duckdb
+import pandas as pd
+import pandera.pandas as pa
+
+from ocb_pipelines.charges.attribution import AttributionRules, validated_select_sql
+from ocb_pipelines.charges.schemas import GATED_COLUMNS, describe_failures, validated_schema
+from ocb_pipelines.core import warehouse as wh
+
+GATE_CHUNK_ROWS = 1_000_000
+
+
+class ValidationGateError(ValueError):
+    """charges_validated was refused by its schema; the previous state was kept."""
+
+
+@dataclass
+class ValidatedSummary:
+    month: str
+    rows: int = 0
+    billed_total: Decimal = Decimal(0)
+    list_total: Decimal = Decimal(0)
+    flagged_rows: int = 0
+    flagged_billed: Decimal = Decimal(0)
+    by_source: list[dict] = field(default_factory=list)
+    by_reason: list[dict] = field(default_factory=list)
+
+
+def build_validated(
+    con: duckdb.DuckDBPyConnection,
+    month: str,
+    rules: AttributionRules,
+    *,
+    run_id: str | None = None,
+    actor: str | None = None,
+) -> ValidatedSummary:
+    """Replace the month's validated charges in one transaction; roll back if the gate fails."""
+    actor = actor or wh.current_actor()
+    sql = validated_select_sql(rules)
+    with wh.transaction(con):
+        wh.ensure_period_open(con, month, actor, action="re-validating charges")
+        con.execute("DELETE FROM charges_validated WHERE billing_month = ?", [month])
+        con.execute(
+            f"INSERT INTO charges_validated BY NAME {sql}",
+            {"month": month, "validated_at": wh.now_utc(), "run_id": run_id},
+        )
+        problems = gate_validated(con, month)
+        if problems:
+            raise ValidationGateError(
+                f"validated charges for {month} failed their schema; nothing was changed:\n  - " + "\n  - ".join(problems)
+            )
+    return summarize_validated(con, month)
+
+
+def gate_validated(con: duckdb.DuckDBPyConnection, month: str, limit: int = 20) -> list[str]:
+    schema = validated_schema(month)
+    columns = [c for c in GATED_COLUMNS if c != "review_count"] + ["len(review_reasons) AS review_count"]
+    reader = con.sql(
+        f"SELECT {', '.join(columns)} FROM charges_validated WHERE billing_month = '{month}'"
+    ).to_arrow_reader(GATE_CHUNK_ROWS)
+    problems: list[str] = []
+    seen_ids: set[str] = set()
+    for batch in reader:
+        frame = batch.to_pandas(types_mapper=pd.ArrowDtype)
+        try:
+            schema.validate(frame, lazy=True)
+        except pa.errors.SchemaErrors as exc:
+            problems.extend(describe_failures(exc, frame, limit))
+        ids = set(frame["charge_id"].dropna().tolist()) if len(seen_ids) < 5_000_000 else set()
+        clash = seen_ids & ids
+        if clash:
+            problems.append(f"charge_id repeated across chunks: {sorted(clash)[:3]}")
+        seen_ids |= ids
+        if len(problems) >= limit:
+            break
+    return problems[:limit]
+
+
+def summarize_validated(con: duckdb.DuckDBPyConnection, month: str) -> ValidatedSummary:
+    rows, billed, listed, flagged, flagged_billed = con.execute(
+        """SELECT count(*), coalesce(sum(billed_cost), 0), coalesce(sum(coalesce(list_cost, billed_cost)), 0),
+                  count(*) FILTER (WHERE needs_review), coalesce(sum(billed_cost) FILTER (WHERE needs_review), 0)
+           FROM charges_validated WHERE billing_month = ?""",
+        [month],
+    ).fetchall()[0]
+    by_source = [
+        {"source": s, "rows": n, "billed": b, "flagged_rows": f, "flagged_billed": fb}
+        for s, n, b, f, fb in con.execute(
+            """SELECT source, count(*), sum(billed_cost), count(*) FILTER (WHERE needs_review),
+                      coalesce(sum(billed_cost) FILTER (WHERE needs_review), 0)
+               FROM charges_validated WHERE billing_month = ? GROUP BY source ORDER BY source""",
+            [month],
+        ).fetchall()
+    ]
+    by_reason = [
+        {"reason": r, "rows": n, "billed": b}
+        for r, n, b in con.execute(
+            """SELECT reason, count(*), sum(billed_cost) FROM (
+                   SELECT unnest(review_reasons) AS reason, billed_cost FROM charges_validated
+                   WHERE billing_month = ? AND needs_review)
+               GROUP BY reason ORDER BY count(*) DESC, reason""",
+            [month],
+        ).fetchall()
+    ]
+    return ValidatedSummary(month, rows, billed, listed, flagged, flagged_billed, by_source, by_reason)

@@ -1,0 +1,229 @@
+"""`ocb ingest`: import FOCUS files through the same assets, in the same Dagster instance, as the UI."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import click
+import duckdb
+
+from ocb_pipelines.charges.assets import rules_from
+from ocb_pipelines.charges.validate import build_validated
+from ocb_pipelines.cli.common import CliError, config_option, emit_json, json_option, prepare_dagster_home, settings_or_exit
+from ocb_pipelines.core import warehouse as wh
+from ocb_pipelines.core.config import OcbSettings
+from ocb_pipelines.core.money import format_money
+from ocb_pipelines.core.partitions import WAREHOUSE_RUN_TAGS, billing_month
+from ocb_pipelines.ingest import importer
+from ocb_pipelines.ingest.focus import month_key
+from ocb_pipelines.ingest.service import source_for
+
+
+def _plan(settings: OcbSettings, files: list[Path], source: str | None) -> tuple[dict, dict[str, str]]:
+    """file -> (source, months to import) and file -> refusal, by reading each file once."""
+    plan: dict[Path, tuple[str, list[str]]] = {}
+    refused: dict[str, str] = {}
+    previous: dict[tuple[str, str], set[str]] = defaultdict(set)
+    if settings.warehouse_path.exists():
+        try:
+            with wh.connect(settings.warehouse_path, read_only=True) as con:
+                for s, f, m in con.execute("SELECT source, file_name, billing_month FROM import_files").fetchall():
+                    previous[(s, f)].add(m)
+        except duckdb.Error:
+            pass  # warehouse busy or older: only the months found in the files are imported
+    for path in files:
+        try:
+            file_source = source_for(path, settings, source)
+            facts = importer.inspect_file(path)
+        except importer.ImportRefused as exc:
+            refused[path.name] = str(exc)
+            continue
+        if facts.row_count == 0:
+            refused[path.name] = f"{path.name}: the file has a header but no data rows"
+            continue
+        months = sorted(set(facts.months) | previous[(file_source, path.name)])
+        plan[path] = (file_source, months)
+    return plan, refused
+
+
+def _summary(settings: OcbSettings, con: duckdb.DuckDBPyConnection, plan: dict, refused: dict[str, str],
+             statuses: dict[tuple[str, str], str], runs: list[dict]) -> dict[str, Any]:
+    files_out = []
+    totals = defaultdict(lambda: Decimal(0))
+    counts = defaultdict(int)
+    for path, (source, months) in plan.items():
+        if path.name in refused:
+            continue
+        rows = con.execute(
+            """SELECT count(*), coalesce(sum(billed_cost), 0), coalesce(sum(coalesce(list_cost, billed_cost)), 0),
+                      count(*) FILTER (WHERE needs_review), coalesce(sum(billed_cost) FILTER (WHERE needs_review), 0)
+               FROM charges_validated WHERE source = ? AND file_name = ? AND list_contains(?, billing_month)""",
+            [source, path.name, months],
+        ).fetchall()[0]
+        entry = {
+            "file": path.name, "source": source, "periods": months,
+            "status": sorted({statuses.get((path.name, m), "imported") for m in months}),
+            "rows": rows[0], "billed_total": rows[1], "list_total": rows[2],
+            "flagged_rows": rows[3], "flagged_billed": rows[4], "errors": [],
+        }
+        files_out.append(entry)
+        counts["rows"] += rows[0]
+        counts["flagged_rows"] += rows[3]
+        totals["billed_total"] += rows[1]
+        totals["list_total"] += rows[2]
+        totals["flagged_billed"] += rows[4]
+    for name, error in refused.items():
+        files_out.append({"file": name, "status": ["refused"], "rows": 0, "errors": error.splitlines()})
+    return {
+        "ok": not refused,
+        "files": files_out,
+        "periods": sorted({m for _, months in plan.values() for m in months}),
+        "rows": counts["rows"],
+        "billed_total": totals["billed_total"],
+        "list_total": totals["list_total"],
+        "flagged_rows": counts["flagged_rows"],
+        "flagged_billed": totals["flagged_billed"],
+        "currency": settings.currency.code,
+        "errors": [line for e in refused.values() for line in e.splitlines()],
+        "runs": runs,
+    }
+
+
+def _dry_run(settings: OcbSettings, plan: dict, refused: dict[str, str], expected: str | None, actor: str) -> dict:
+    """The same import and validation, into a throwaway in-memory warehouse."""
+    statuses: dict[tuple[str, str], str] = {}
+    with duckdb.connect(":memory:") as con:
+        wh.configure(con)
+        wh.ensure_schema(con)
+        months = set()
+        for path, (source, file_months) in plan.items():
+            try:
+                for result in importer.import_file(con, path, months=file_months, source=source,
+                                                   expected_period=expected, actor=actor):
+                    statuses[(path.name, result.month)] = "would import"
+                months.update(file_months)
+            except importer.ImportRefused as exc:
+                refused[path.name] = str(exc)
+        for month in sorted(months):
+            build_validated(con, month, rules_from(settings), actor=actor)
+        summary = _summary(settings, con, plan, refused, statuses, runs=[])
+    summary["dry_run"] = True
+    return summary
+
+
+def _run(settings: OcbSettings, config_path: str | None, plan: dict, refused: dict[str, str],
+         expected: str | None, source: str | None, actor: str) -> dict:
+    import dagster as dg
+
+    from ocb_pipelines.definitions import build_definitions
+
+    prepare_dagster_home(settings)
+    defs = build_definitions(settings.config_path)
+    job = defs.resolve_job_def("ingest_job")
+    valid = set(billing_month.get_partition_keys())
+    by_month: dict[str, list[str]] = defaultdict(list)
+    for path, (_source, months) in plan.items():
+        for month in months:
+            by_month[month].append(str(path.resolve()))
+    runs: list[dict] = []
+    statuses: dict[tuple[str, str], str] = {}
+    with dg.DagsterInstance.get() as instance:
+        for month, paths in sorted(by_month.items()):
+            if month not in valid:
+                for p in paths:
+                    refused[Path(p).name] = f"{Path(p).name}: month {month} is outside the billing calendar"
+                continue
+            result = job.execute_in_process(
+                partition_key=month,
+                run_config={
+                    "ops": {"focus_raw": {"config": {
+                        "files": paths, "source": source or "", "expected_period": expected or "", "actor": actor}}},
+                    "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+                },
+                instance=instance,
+                raise_on_error=False,
+                tags={**WAREHOUSE_RUN_TAGS, "ocb/trigger": "cli", "ocb/actor": actor},
+            )
+            runs.append({"period": month, "run_id": result.run_id, "success": result.success})
+            if not result.success:
+                failure = next((e for e in result.all_events if e.is_step_failure), None)
+                message = failure.step_failure_data.error.message.strip() if failure else "run failed"
+                for p in paths:
+                    refused.setdefault(Path(p).name, f"{Path(p).name}: {month}: {message}")
+    run_ids = [r["run_id"] for r in runs]
+    with wh.connect(settings.warehouse_path, read_only=True) as con:
+        for subject, details in con.execute(
+            "SELECT subject, details FROM audit_events WHERE list_contains(?, run_id) AND action = 'import_refused'",
+            [run_ids],
+        ).fetchall():
+            refused[subject] = json.loads(details)["error"]
+        for path, (file_source, months) in plan.items():
+            for month in months:
+                row = con.execute(
+                    "SELECT run_id FROM import_files WHERE source = ? AND file_name = ? AND billing_month = ?",
+                    [file_source, path.name, month],
+                ).fetchall()
+                if not row:
+                    statuses[(path.name, month)] = "removed" if month in by_month else "skipped"
+                else:
+                    statuses[(path.name, month)] = "imported" if row[0][0] in run_ids else "unchanged"
+        return _summary(settings, con, plan, refused, statuses, runs)
+
+
+def _print_summary(summary: dict, settings: OcbSettings) -> None:
+    symbol = settings.currency.symbol
+    title = "Import summary (dry run: nothing written)" if summary.get("dry_run") else "Import summary"
+    click.echo(title)
+    for f in summary["files"]:
+        if "refused" in f["status"]:
+            click.echo(f"  REFUSED  {f['file']}")
+            for line in f["errors"][:12]:
+                click.echo(f"           {line}")
+            continue
+        click.echo(
+            f"  {'/'.join(f['status']):9} {f['file']}  source={f['source']}  periods={','.join(f['periods'])}  "
+            f"rows={f['rows']:,}  billed={format_money(f['billed_total'], symbol)}  "
+            f"flagged={f['flagged_rows']:,} ({format_money(f['flagged_billed'], symbol)})"
+        )
+    click.echo(
+        f"Total: {summary['rows']:,} rows, billed {format_money(summary['billed_total'], symbol)}, "
+        f"list {format_money(summary['list_total'], symbol)}, flagged {summary['flagged_rows']:,} rows "
+        f"({format_money(summary['flagged_billed'], symbol)}) in {', '.join(summary['periods']) or 'no period'}"
+    )
+    if summary["errors"]:
+        click.echo(f"{sum(1 for f in summary['files'] if 'refused' in f['status'])} file(s) refused; nothing of them "
+                   f"was imported.")
+
+
+@click.command("ingest")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("-s", "--source", default=None, help="Source name (default: from imports.known_sources patterns).")
+@click.option("-p", "--period", default=None, help="Expected billing month YYYY-MM; other months' rows are flagged.")
+@click.option("--dry-run", is_flag=True, help="Read, gate and validate, but write nothing.")
+@config_option
+@json_option
+def ingest_command(files, source, period, dry_run, config_path, as_json):
+    """Import FOCUS files (CSV, CSV.gz, Parquet) into their billing months and validate them."""
+    settings = settings_or_exit(config_path)
+    if period:
+        try:
+            month_key(period)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+    actor = wh.current_actor()
+    paths = [Path(f) for f in files]
+    plan, refused = _plan(settings, paths, source)
+    if dry_run:
+        summary = _dry_run(settings, plan, refused, period, actor)
+    else:
+        summary = _run(settings, config_path, plan, refused, period, source, actor)
+    if as_json:
+        emit_json(summary)
+    else:
+        _print_summary(summary, settings)
+    if not summary["ok"]:
+        raise SystemExit(1)

@@ -1,0 +1,19 @@
+"""The `ocb` command line: the same assets as the Dagster UI, for cron jobs and scripts."""
+
+from __future__ import annotations
+
+import click
+
+from ocb_pipelines.cli.ingest import ingest_command
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="ocb_pipelines", prog_name="ocb")
+def cli() -> None:
+    """ocb: open-source chargeback for research computing (FOCUS -> statements -> GL journal)."""
+
+
+cli.add_command(ingest_command)
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,303 @@
+"""Configuration: one YAML file, keys compatible with OpenChargeback's `config.yaml`.
+
+Pure module (no Dagster). `load_config` expands `${ENV}` references, resolves relative paths against
+the config file's folder, and refuses a missing or invalid file with a message naming the key:
+a billing tool must never run on silent defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+CONFIG_ENV_VAR = "OCB_CONFIG"
+
+
+class ConfigError(ValueError):
+    """The configuration file is missing or invalid; the message says where and why."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CurrencySettings(_Strict):
+    code: str = Field("USD", pattern=r"^[A-Z]{3}$")
+    symbol: str = "$"
+
+
+class KnownSource(_Strict):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    pattern: str = ""
+    display_name: str = ""
+    fund_org: str = ""
+    account_code: str = ""
+
+    @model_validator(mode="after")
+    def _default_pattern(self) -> KnownSource:
+        if not self.pattern:
+            object.__setattr__(self, "pattern", self.name)
+        return self
+
+
+class ImportSettings(_Strict):
+    inbox_dir: Path = Path("data/inbox")
+    known_sources: list[KnownSource] = Field(default_factory=list)
+    max_errors_shown: int = Field(20, ge=1, le=1000)
+
+    @field_validator("known_sources")
+    @classmethod
+    def _unique_names(cls, sources: list[KnownSource]) -> list[KnownSource]:
+        names = [s.name.lower() for s in sources]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"known_sources names must be unique (case-insensitive); repeated: {dupes}")
+        return sources
+
+
+class TagMapping(_Strict):
+    pi_email: str = "pi_email"
+    project_id: str = "project_id"
+    fund_org: str = "fund_org"
+    cost_center: str = "cost_center"
+    account_code: str = "account_code"
+    reference_1: str = ""
+    reference_2: str = ""
+
+
+class ReviewSettings(_Strict):
+    flag_patterns: list[str] = Field(default_factory=list)
+    fund_org_patterns: list[str] = Field(default_factory=list)
+    review_dir: Path = Path("data/review")
+
+    @field_validator("flag_patterns", "fund_org_patterns")
+    @classmethod
+    def _compiles(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from exc
+        return patterns
+
+
+class JournalSettings(_Strict):
+    fund_org_regex: str = r"^(?P<orgn>[^-]+)-(?P<fund>.+)$"
+    account_code_regex: str = ""
+    template: str = "journal_gl.csv"
+    default_account: str = ""
+    debit_description: str = "{source} {period} Research Computing Charges"
+    credit_description: str = "{source} {period} Research Computing Charges"
+    description_max_length: int = Field(35, ge=1, le=500)
+
+    @field_validator("fund_org_regex", "account_code_regex")
+    @classmethod
+    def _compiles(cls, pattern: str) -> str:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from exc
+        return pattern
+
+
+class SmtpSettings(_Strict):
+    host: str
+    port: int = Field(587, ge=1, le=65535)
+    use_tls: bool = True
+    use_ssl: bool | None = None
+    username: str = ""
+    password: str = Field("", repr=False)
+    timeout_seconds: float = Field(30, gt=0)
+
+
+class EmailSettings(_Strict):
+    from_address: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    from_name: str = "Research Computing Billing"
+    subject_template: str = "Research Computing Charges - {billing_period}"
+    reply_to: str = ""
+    organization_address: str = ""
+
+
+class OutputSettings(_Strict):
+    pdf_dir: Path = Path("data/output/statements")
+    journal_dir: Path = Path("data/output/journals")
+    email_dir: Path = Path("data/output/outbox")
+
+
+class DatabaseSettings(_Strict):
+    path: Path = Path("data/warehouse.duckdb")
+    memory_limit: str = ""
+    threads: int | None = Field(None, ge=1)
+
+
+class LoggingSettings(_Strict):
+    enabled: bool = True
+    level: Literal["DEBUG", "INFO", "WARN", "WARNING", "ERROR"] = "INFO"
+    format: Literal["splunk", "json"] = "splunk"
+    file: str = ""
+
+
+class OcbSettings(_Strict):
+    """The whole configuration. `config_path` is where it came from (for messages and relative paths)."""
+
+    config_path: Path
+    dev_mode: bool = False
+    currency: CurrencySettings = CurrencySettings()
+    database: DatabaseSettings = DatabaseSettings()
+    imports: ImportSettings = ImportSettings()
+    tag_mapping: TagMapping = TagMapping()
+    review: ReviewSettings = ReviewSettings()
+    journal: JournalSettings = JournalSettings()
+    output: OutputSettings = OutputSettings()
+    smtp: SmtpSettings | None = None
+    email: EmailSettings | None = None
+    logging: LoggingSettings = LoggingSettings()
+    dagster_home: Path = Path("data/dagster_home")
+    # Accepted for compatibility with OpenChargeback configs; not used by ocb_pipelines.
+    web: dict[str, Any] | None = None
+    sources: dict[str, Any] | None = None
+
+    @field_validator("currency", mode="before")
+    @classmethod
+    def _currency_from_symbol(cls, value: Any) -> Any:
+        """OpenChargeback's `currency: "$"` is a symbol; ours is {code, symbol}. Accept both."""
+        if isinstance(value, str):
+            codes = {"$": "USD", "€": "EUR", "£": "GBP", "CHF": "CHF", "¥": "JPY"}
+            if re.fullmatch(r"[A-Z]{3}", value):
+                return {"code": value, "symbol": value}
+            return {"code": codes.get(value, "USD"), "symbol": value}
+        return value
+
+    def source(self, name: str) -> KnownSource | None:
+        """The known source of that name, case-insensitively."""
+        lowered = name.lower()
+        return next((s for s in self.imports.known_sources if s.name.lower() == lowered), None)
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.database.path
+
+    @property
+    def inbox_dir(self) -> Path:
+        return self.imports.inbox_dir
+
+    @property
+    def review_dir(self) -> Path:
+        return self.review.review_dir
+
+
+_PATH_FIELDS = (
+    ("database", "path"),
+    ("imports", "inbox_dir"),
+    ("review", "review_dir"),
+    ("output", "pdf_dir"),
+    ("output", "journal_dir"),
+    ("output", "email_dir"),
+    ("dagster_home",),
+)
+
+
+def expand_env(value: Any, environ: dict[str, str] | None = None, where: str = "") -> Any:
+    """Replace `${VAR}` (and `${VAR:-default}`) in every string of a parsed YAML tree.
+
+    An unset variable without a default is an error naming the key, not an empty string: an empty SMTP
+    password would otherwise surface as a baffling login failure at month end.
+    """
+    env = os.environ if environ is None else environ
+    if isinstance(value, dict):
+        return {k: expand_env(v, env, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand_env(v, env, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, str):
+
+        def _sub(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            raise ConfigError(f"{where}: environment variable ${{{name}}} is not set")
+
+        return ENV_REF.sub(_sub, value)
+    return value
+
+
+def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
+    for key_path in _PATH_FIELDS:
+        node: Any = data
+        for key in key_path[:-1]:
+            node = node.get(key) if isinstance(node, dict) else None
+            if node is None:
+                break
+        if not isinstance(node, dict):
+            continue
+        last = key_path[-1]
+        if last in node and node[last] not in (None, ""):
+            path = Path(str(node[last])).expanduser()
+            node[last] = path if path.is_absolute() else (base / path)
+    return data
+
+
+def _defaults_resolved(settings: OcbSettings, base: Path) -> OcbSettings:
+    """Make default relative paths (not written in the file) relative to the config folder too."""
+    updates: dict[str, Any] = {}
+    for key_path in _PATH_FIELDS:
+        obj: Any = settings
+        for key in key_path[:-1]:
+            obj = getattr(obj, key)
+        value = getattr(obj, key_path[-1])
+        if isinstance(value, Path) and not value.is_absolute():
+            if len(key_path) == 1:
+                updates[key_path[0]] = base / value
+            else:
+                section = updates.get(key_path[0], getattr(settings, key_path[0]))
+                updates[key_path[0]] = section.model_copy(update={key_path[-1]: base / value})
+    return settings.model_copy(update=updates)
+
+
+def resolve_config_path(explicit: str | Path | None = None) -> Path:
+    """`-c PATH`, else $OCB_CONFIG, else ./config.yaml."""
+    if explicit:
+        return Path(explicit).expanduser().resolve()
+    if os.environ.get(CONFIG_ENV_VAR):
+        return Path(os.environ[CONFIG_ENV_VAR]).expanduser().resolve()
+    return (Path.cwd() / "config.yaml").resolve()
+
+
+def load_config(path: str | Path | None = None, environ: dict[str, str] | None = None) -> OcbSettings:
+    """Read, expand and validate the configuration file; raise ConfigError with a precise message."""
+    config_path = resolve_config_path(path)
+    if not config_path.is_file():
+        raise ConfigError(
+            f"configuration file not found: {config_path}. Copy config.example.yaml to config.yaml "
+            f"(or pass -c PATH / set {CONFIG_ENV_VAR})."
+        )
+    try:
+        raw = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{config_path}: not valid YAML: {exc}") from exc
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{config_path}: the top level must be a mapping of keys, got {type(raw).__name__}")
+    try:
+        data = expand_env(raw, environ)
+    except ConfigError as exc:
+        raise ConfigError(f"{config_path}: {exc}") from exc
+    base = config_path.parent
+    data = _resolve_paths(data, base)
+    data["config_path"] = config_path
+    try:
+        settings = OcbSettings.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"{config_path}: invalid configuration: {problems}") from None
+    return _defaults_resolved(settings, base)

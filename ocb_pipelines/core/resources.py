@@ -1,0 +1,42 @@
+"""Dagster resources: the configuration file and the DuckDB warehouse it points at."""
+
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import dagster as dg
+import duckdb
+from dagster_duckdb import DuckDBResource
+from pydantic import PrivateAttr
+
+from ocb_pipelines.core import warehouse as wh
+from ocb_pipelines.core.config import OcbSettings, load_config
+
+
+class OcbConfig(dg.ConfigurableResource):
+    """The YAML configuration (`config.yaml`, `-c PATH` or $OCB_CONFIG), loaded once per run."""
+
+    config_path: str
+    _settings: OcbSettings | None = PrivateAttr(default=None)
+
+    def settings(self) -> OcbSettings:
+        if self._settings is None:
+            self._settings = load_config(self.config_path)
+        return self._settings
+
+
+class Warehouse(dg.ConfigurableResource):
+    """The DuckDB warehouse named by the configuration, opened through dagster-duckdb's DuckDBResource
+    (which retries while another process holds the single-writer lock)."""
+
+    config: OcbConfig
+
+    @contextmanager
+    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        settings = self.config.settings()
+        settings.database.path.parent.mkdir(parents=True, exist_ok=True)
+        duck = DuckDBResource(database=str(settings.database.path))
+        with duck.get_connection() as con:
+            wh.configure(con, settings.database.memory_limit, settings.database.threads)
+            wh.ensure_schema(con)
+            yield con

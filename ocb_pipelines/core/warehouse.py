@@ -1,0 +1,239 @@
+"""The DuckDB warehouse: table definitions, connection set-up, the period guard and the audit log.
+
+Plain functions over a DuckDB connection (no Dagster), so the CLI, the assets and the tests share them.
+Every table that holds money uses DECIMAL(38, 12); no amount is ever a float.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from ocb_pipelines.ingest.focus import FOCUS_COLUMNS
+
+MONEY = "DECIMAL(38, 12)"
+
+_FOCUS_RAW_COLUMNS = ",\n    ".join(f'"{c}" VARCHAR' for c in FOCUS_COLUMNS)
+
+DDL = f"""
+CREATE TABLE IF NOT EXISTS billing_periods (
+    period VARCHAR PRIMARY KEY,
+    status VARCHAR NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'closed', 'finalized')),
+    opened_at TIMESTAMP NOT NULL,
+    opened_by VARCHAR NOT NULL,
+    closed_at TIMESTAMP, closed_by VARCHAR,
+    finalized_at TIMESTAMP, finalized_by VARCHAR,
+    reopened_at TIMESTAMP, reopened_by VARCHAR, reopen_reason VARCHAR,
+    notes VARCHAR
+);
+CREATE SEQUENCE IF NOT EXISTS audit_event_seq;
+CREATE TABLE IF NOT EXISTS audit_events (
+    event_id BIGINT PRIMARY KEY DEFAULT nextval('audit_event_seq'),
+    occurred_at TIMESTAMP NOT NULL,
+    actor VARCHAR NOT NULL CHECK (length(actor) > 0),
+    action VARCHAR NOT NULL,
+    period VARCHAR,
+    run_id VARCHAR,
+    subject VARCHAR,
+    details JSON
+);
+CREATE TABLE IF NOT EXISTS import_files (
+    source VARCHAR NOT NULL,
+    file_name VARCHAR NOT NULL,
+    billing_month VARCHAR NOT NULL,
+    file_sha256 VARCHAR NOT NULL,
+    file_path VARCHAR NOT NULL,
+    file_format VARCHAR NOT NULL,
+    focus_version VARCHAR NOT NULL,
+    expected_period VARCHAR,
+    row_count BIGINT NOT NULL,
+    billed_total {MONEY} NOT NULL,
+    list_total {MONEY} NOT NULL,
+    imported_at TIMESTAMP NOT NULL,
+    imported_by VARCHAR NOT NULL,
+    run_id VARCHAR,
+    PRIMARY KEY (source, file_name, billing_month)
+);
+CREATE TABLE IF NOT EXISTS file_catalog (
+    file_path VARCHAR PRIMARY KEY,
+    size_bytes BIGINT NOT NULL,
+    mtime_ns BIGINT NOT NULL,
+    file_sha256 VARCHAR NOT NULL,
+    months VARCHAR[] NOT NULL,
+    checked_at TIMESTAMP NOT NULL
+);
+CREATE TABLE IF NOT EXISTS focus_raw (
+    billing_month VARCHAR NOT NULL,
+    source VARCHAR NOT NULL,
+    file_name VARCHAR NOT NULL,
+    file_sha256 VARCHAR NOT NULL,
+    file_row_number BIGINT NOT NULL,
+    focus_version VARCHAR NOT NULL,
+    expected_period VARCHAR,
+    imported_at TIMESTAMP NOT NULL,
+    run_id VARCHAR,
+    {_FOCUS_RAW_COLUMNS},
+    x_columns MAP(VARCHAR, VARCHAR)
+);
+CREATE TABLE IF NOT EXISTS charges_validated (
+    charge_id VARCHAR NOT NULL,
+    row_hash VARCHAR NOT NULL,
+    billing_month VARCHAR NOT NULL,
+    source VARCHAR NOT NULL,
+    file_name VARCHAR NOT NULL,
+    file_sha256 VARCHAR NOT NULL,
+    file_row_number BIGINT NOT NULL,
+    focus_version VARCHAR NOT NULL,
+    expected_period VARCHAR,
+    billing_account_id VARCHAR,
+    sub_account_id VARCHAR,
+    sub_account_name VARCHAR,
+    provider VARCHAR,
+    service_category VARCHAR,
+    service_name VARCHAR,
+    charge_category VARCHAR NOT NULL,
+    charge_class VARCHAR,
+    charge_description VARCHAR,
+    resource_id VARCHAR,
+    resource_name VARCHAR,
+    resource_type VARCHAR,
+    region VARCHAR,
+    sku_id VARCHAR,
+    pricing_unit VARCHAR,
+    pricing_quantity DECIMAL(38, 12),
+    billing_currency VARCHAR NOT NULL,
+    list_cost {MONEY},
+    contracted_cost {MONEY},
+    billed_cost {MONEY} NOT NULL,
+    effective_cost {MONEY} NOT NULL,
+    billing_period_start TIMESTAMP NOT NULL,
+    billing_period_end TIMESTAMP NOT NULL,
+    charge_period_start TIMESTAMP NOT NULL,
+    charge_period_end TIMESTAMP NOT NULL,
+    tags VARCHAR,
+    pi_email VARCHAR,
+    project_id VARCHAR,
+    fund_org VARCHAR,
+    cost_center VARCHAR,
+    account_code VARCHAR,
+    reference_1 VARCHAR,
+    reference_2 VARCHAR,
+    review_reasons VARCHAR[] NOT NULL,
+    needs_review BOOLEAN NOT NULL,
+    validated_at TIMESTAMP NOT NULL,
+    run_id VARCHAR
+);
+"""
+
+
+class PeriodLockedError(RuntimeError):
+    """A write to a closed or finalized billing month was refused."""
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def current_actor() -> str:
+    """Who is acting: $OCB_ACTOR, else the OS user. Never empty."""
+    actor = os.environ.get("OCB_ACTOR", "").strip()
+    if actor:
+        return actor
+    try:
+        return getpass.getuser() or "unknown"
+    except Exception:
+        return f"uid:{os.getuid()}"
+
+
+def configure(con: duckdb.DuckDBPyConnection, memory_limit: str = "", threads: int | None = None) -> None:
+    """Session settings every connection needs: UTC time, optional memory and thread limits."""
+    con.execute("SET TimeZone = 'UTC'")
+    if memory_limit:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(DDL)
+
+
+@contextmanager
+def connect(path: str | Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A configured connection to a warehouse file (created with its schema if new)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path), read_only=read_only)
+    try:
+        configure(con)
+        if not read_only:
+            ensure_schema(con)
+        yield con
+    finally:
+        con.close()
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """BEGIN ... COMMIT, or ROLLBACK on any exception: a failed step leaves the previous state."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def period_status(con: duckdb.DuckDBPyConnection, period: str) -> str | None:
+    rows = con.execute("SELECT status FROM billing_periods WHERE period = ?", [period]).fetchall()
+    return rows[0][0] if rows else None
+
+
+def ensure_period_open(con: duckdb.DuckDBPyConnection, period: str, actor: str, *, action: str) -> None:
+    """The guard every write passes: create the month as open if new, refuse closed or finalized months."""
+    status = period_status(con, period)
+    if status is None:
+        con.execute(
+            "INSERT INTO billing_periods (period, status, opened_at, opened_by) VALUES (?, 'open', ?, ?) "
+            "ON CONFLICT DO NOTHING",
+            [period, now_utc(), actor],
+        )
+        return
+    if status == "closed":
+        raise PeriodLockedError(
+            f"billing month {period} is closed, so {action} is refused. Reopen it first with "
+            f"`ocb periods reopen {period} --reason \"...\"`, or correct it in the next open month."
+        )
+    if status == "finalized":
+        raise PeriodLockedError(
+            f"billing month {period} is finalized and can never change, so {action} is refused. "
+            f"Book late data or corrections in the next open month."
+        )
+
+
+def record_audit(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    actor: str,
+    action: str,
+    period: str | None = None,
+    run_id: str | None = None,
+    subject: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    if not actor:
+        raise ValueError("an audit event needs an actor")
+    con.execute(
+        "INSERT INTO audit_events (occurred_at, actor, action, period, run_id, subject, details) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [now_utc(), actor, action, period, run_id, subject, json.dumps(details or {}, default=str)],
+    )

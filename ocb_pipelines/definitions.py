@@ -1,0 +1,34 @@
+"""The one Definitions object: assets, checks, jobs, sensors and resources of ocb_pipelines."""
+
+
+from pathlib import Path
+
+import dagster as dg
+
+from ocb_pipelines.charges.assets import charges_validated
+from ocb_pipelines.core.config import resolve_config_path
+from ocb_pipelines.core.resources import OcbConfig, Warehouse
+from ocb_pipelines.ingest.assets import focus_raw
+from ocb_pipelines.ingest.jobs import ingest_job
+from ocb_pipelines.ingest.sensors import focus_inbox_sensor
+
+ASSETS = [focus_raw, charges_validated]
+
+
+def build_resources(config_path: str | Path | None = None) -> dict[str, dg.ConfigurableResource]:
+    ocb = OcbConfig(config_path=str(resolve_config_path(config_path)))
+    return {"ocb": ocb, "warehouse": Warehouse(config=ocb)}
+
+
+def build_definitions(config_path: str | Path | None = None) -> dg.Definitions:
+    """Definitions bound to one configuration file (`-c`, $OCB_CONFIG, or ./config.yaml)."""
+    return dg.Definitions(
+        assets=ASSETS,
+        jobs=[ingest_job],
+        sensors=[focus_inbox_sensor],
+        resources=build_resources(config_path),
+        executor=dg.in_process_executor,
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,207 @@
+"""FOCUS facts and file-name rules, as plain functions (no Dagster, no database).
+
+Column lists follow the FinOps FOCUS specification 1.0 to 1.3 (see shared/reference/focus.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+FOCUS_1_0 = (
+    "AvailabilityZone", "BilledCost", "BillingAccountId", "BillingAccountName", "BillingCurrency",
+    "BillingPeriodEnd", "BillingPeriodStart", "ChargeCategory", "ChargeClass", "ChargeDescription",
+    "ChargeFrequency", "ChargePeriodEnd", "ChargePeriodStart", "CommitmentDiscountCategory",
+    "CommitmentDiscountId", "CommitmentDiscountName", "CommitmentDiscountStatus", "CommitmentDiscountType",
+    "ConsumedQuantity", "ConsumedUnit", "ContractedCost", "ContractedUnitPrice", "EffectiveCost",
+    "InvoiceIssuerName", "ListCost", "ListUnitPrice", "PricingCategory", "PricingQuantity", "PricingUnit",
+    "ProviderName", "PublisherName", "RegionId", "RegionName", "ResourceId", "ResourceName", "ResourceType",
+    "ServiceCategory", "ServiceName", "SkuId", "SkuPriceId", "SubAccountId", "SubAccountName", "Tags",
+)  # fmt: skip
+FOCUS_1_1_ADDED = (
+    "CapacityReservationId", "CapacityReservationStatus", "CommitmentDiscountQuantity",
+    "CommitmentDiscountUnit", "ServiceSubcategory", "SkuMeter", "SkuPriceDetails",
+)  # fmt: skip
+FOCUS_1_2_ADDED = (
+    "BillingAccountType", "SubAccountType", "InvoiceId", "PricingCurrency",
+    "PricingCurrencyContractedUnitPrice", "PricingCurrencyEffectiveCost", "PricingCurrencyListUnitPrice",
+)  # fmt: skip
+FOCUS_1_3_ADDED = (
+    "AllocatedMethodDetails", "AllocatedMethodId", "AllocatedResourceId", "AllocatedResourceName",
+    "AllocatedTags", "ContractApplied", "ServiceProviderName", "HostProviderName",
+)  # fmt: skip
+
+FOCUS_COLUMNS: tuple[str, ...] = FOCUS_1_0 + FOCUS_1_1_ADDED + FOCUS_1_2_ADDED + FOCUS_1_3_ADDED
+FOCUS_COLUMNS_BY_LOWER = {c.lower(): c for c in FOCUS_COLUMNS}
+
+MONEY_COLUMNS = ("ListCost", "ContractedCost", "BilledCost", "EffectiveCost")
+DECIMAL_COLUMNS = (
+    *MONEY_COLUMNS, "ListUnitPrice", "ContractedUnitPrice", "PricingQuantity", "ConsumedQuantity",
+    "CommitmentDiscountQuantity", "PricingCurrencyContractedUnitPrice", "PricingCurrencyEffectiveCost",
+    "PricingCurrencyListUnitPrice",
+)  # fmt: skip
+DATETIME_COLUMNS = ("BillingPeriodStart", "BillingPeriodEnd", "ChargePeriodStart", "ChargePeriodEnd")
+JSON_COLUMNS = ("Tags", "SkuPriceDetails", "AllocatedTags", "AllocatedMethodDetails", "ContractApplied")
+
+# The columns a file must have for us to bill from it (FOCUS 1.0 mandatory core that chargeback uses).
+# ProviderName may be replaced by ServiceProviderName (1.3+); PublisherName is not needed to bill.
+REQUIRED_COLUMNS = (
+    "BilledCost", "BillingAccountId", "BillingCurrency", "BillingPeriodStart", "BillingPeriodEnd",
+    "ChargeCategory", "ChargePeriodStart", "ChargePeriodEnd", "EffectiveCost", "ListCost", "ServiceName",
+)  # fmt: skip
+
+ALLOWED_VALUES: dict[str, tuple[str, ...]] = {
+    "ChargeCategory": ("Usage", "Purchase", "Tax", "Credit", "Adjustment"),
+    "ChargeClass": ("Correction",),
+    "ChargeFrequency": ("One-Time", "Recurring", "Usage-Based"),
+    "PricingCategory": ("Standard", "Dynamic", "Committed", "Other"),
+    "CommitmentDiscountStatus": ("Used", "Unused"),
+    "CommitmentDiscountCategory": ("Spend", "Usage"),
+    "CapacityReservationStatus": ("Used", "Unused"),
+    "ServiceCategory": (
+        "AI and Machine Learning", "Analytics", "Business Applications", "Compute", "Databases",
+        "Developer Tools", "Multicloud", "Identity", "Integration", "Internet of Things",
+        "Management and Governance", "Media", "Migration", "Mobile", "Networking", "Security", "Storage",
+        "Web", "Other",
+    ),
+}  # fmt: skip
+
+# Headers that identify well-known exports that are NOT FOCUS, so the refusal can say what the file is.
+NON_FOCUS_SIGNATURES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("an AWS Cost and Usage Report (CUR), not FOCUS",
+     ("lineitem/unblendedcost", "lineitem/usageaccountid", "line_item_unblended_cost", "bill/billingperiodstartdate",
+      "identity/lineitemid", "line_item_usage_account_id")),
+    ("an Azure EA / cost-details export, not FOCUS",
+     ("costinbillingcurrency", "meterid", "subscriptionguid", "metercategory", "instanceid", "extendedcost")),
+    ("an OCI cost report, not FOCUS",
+     ("lineitem/referenceno", "product/resourceid", "cost/mycost", "usage/billedquantity")),
+    ("a GCP standard billing export, not FOCUS", ("billing_account_id", "cost_type", "usage_start_time")),
+    ("a FOCUS 0.5 / 1.0-preview export (ChargeType, AmortizedCost); FOCUS 1.0 or later is required",
+     ("chargetype", "amortizedcost")),
+)  # fmt: skip
+
+PERIOD_PATTERNS = (
+    re.compile(r"(?<!\d)(20\d{2})-(0[1-9]|1[0-2])(?!\d)"),
+    re.compile(r"(?<!\d)(20\d{2})_(0[1-9]|1[0-2])(?!\d)"),
+    re.compile(r"(?<!\d)(20\d{2})(0[1-9]|1[0-2])(?!\d)"),
+)
+SUPPORTED_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq", ".gz")
+
+
+class NotFocusError(ValueError):
+    """The file is not a FOCUS export we can bill from."""
+
+
+@dataclass(frozen=True)
+class HeaderMapping:
+    """How a file's header maps onto canonical FOCUS names."""
+
+    focus: dict[str, str]  # canonical FOCUS name -> header as written in the file
+    extra: dict[str, str]  # extra column name (x_*, oci_*, Id, ...) -> header as written
+    version: str
+
+
+def canonical_header(columns: Sequence[str]) -> HeaderMapping:
+    """Match header names to FOCUS columns case-insensitively (and ignoring surrounding blanks).
+
+    Raises NotFocusError when the file is a known non-FOCUS export, lacks the columns we bill from,
+    or repeats a column.
+    """
+    focus: dict[str, str] = {}
+    extra: dict[str, str] = {}
+    seen: dict[str, str] = {}
+    for header in columns:
+        key = header.strip().lstrip("\ufeff").lower()
+        if key in seen:
+            raise NotFocusError(f"column {header!r} appears twice (also as {seen[key]!r})")
+        seen[key] = header
+        if key in FOCUS_COLUMNS_BY_LOWER:
+            focus[FOCUS_COLUMNS_BY_LOWER[key]] = header
+        else:
+            extra[header.strip().lstrip("\ufeff")] = header
+    lowered = set(seen)
+    missing = [c for c in REQUIRED_COLUMNS if c not in focus]
+    if "ProviderName" not in focus and "ServiceProviderName" not in focus:
+        missing.append("ProviderName (or ServiceProviderName)")
+    if missing:
+        for description, markers in NON_FOCUS_SIGNATURES:
+            if sum(m in lowered for m in markers) >= 2:
+                raise NotFocusError(f"this file looks like {description}; export FOCUS 1.0-1.3 instead")
+        if len(missing) >= len(REQUIRED_COLUMNS) // 2:
+            raise NotFocusError(
+                f"this file is not a FOCUS export: {len(missing)} required FOCUS columns are missing "
+                f"({', '.join(missing[:6])}{', ...' if len(missing) > 6 else ''})"
+            )
+        raise NotFocusError(f"required FOCUS columns missing: {', '.join(missing)}")
+    return HeaderMapping(focus=focus, extra=extra, version=detect_version(focus))
+
+
+def detect_version(columns: Iterable[str]) -> str:
+    """The lowest FOCUS version whose marker columns are present (no file states its version)."""
+    present = set(columns)
+    if present & set(FOCUS_1_3_ADDED):
+        return "1.3"
+    if present & set(FOCUS_1_2_ADDED):
+        return "1.2"
+    if present & set(FOCUS_1_1_ADDED):
+        return "1.1"
+    return "1.0"
+
+
+def file_format(path: str | Path) -> str:
+    """'csv', 'csv.gz' or 'parquet' from the file name; ValueError for anything else."""
+    name = Path(path).name.lower()
+    if name.endswith((".parquet", ".pq", ".snappy.parquet")):
+        return "parquet"
+    if name.endswith((".csv.gz", ".gz")):
+        return "csv.gz"
+    if name.endswith(".csv"):
+        return "csv"
+    raise ValueError(f"{Path(path).name}: unsupported file type (expected .csv, .csv.gz or .parquet)")
+
+
+def is_supported_file(path: str | Path) -> bool:
+    name = Path(path).name
+    return not name.startswith(".") and name.lower().endswith(SUPPORTED_SUFFIXES)
+
+
+def period_from_filename(name: str) -> str | None:
+    """`YYYY-MM`, `YYYY_MM` or `YYYYMM` in a file name, as `YYYY-MM`; None when absent."""
+    stem = Path(name).name
+    for pattern in PERIOD_PATTERNS:
+        match = pattern.search(stem)
+        if match:
+            return f"{match.group(1)}-{match.group(2)}"
+    return None
+
+
+def source_from_filename(name: str, patterns: Sequence[tuple[str, str]]) -> str | None:
+    """The known source whose pattern appears in the file name (case-insensitive, longest pattern wins).
+
+    `patterns` is a sequence of (source name, pattern) pairs from `imports.known_sources`.
+    """
+    lowered = Path(name).name.lower()
+    best: tuple[int, str] | None = None
+    for source, pattern in patterns:
+        needle = (pattern or source).lower()
+        if needle and needle in lowered and (best is None or len(needle) > best[0]):
+            best = (len(needle), source)
+    return best[1] if best else None
+
+
+def sha256_file(path: str | Path, chunk: int = 4 * 1024 * 1024) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def month_key(value: str) -> str:
+    """Validate a billing month key `YYYY-MM`."""
+    if not re.fullmatch(r"20\d{2}-(0[1-9]|1[0-2])", value or ""):
+        raise ValueError(f"billing month must look like 2025-01, got {value!r}")
+    return value

@@ -1,0 +1,343 @@
+"""Import one FOCUS file into the warehouse: read inside DuckDB, gate with Pandera, replace atomically.
+
+No Dagster here: the `focus_raw` asset, the CLI's dry run and the tests all call these functions.
+The heavy lifting stays in DuckDB (read_csv / read_parquet into a staging table whose rowid is the
+file's row order); pandas sees the gated columns in Arrow-backed chunks only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pandera.pandas as pa
+
+from ocb_pipelines.core import warehouse as wh
+from ocb_pipelines.ingest.focus import (
+    DATETIME_COLUMNS,
+    FOCUS_COLUMNS,
+    JSON_COLUMNS,
+    HeaderMapping,
+    NotFocusError,
+    canonical_header,
+    file_format,
+    month_key,
+    sha256_file,
+)
+from ocb_pipelines.ingest.schemas import ROW_INDEX, GateFailure, failures_from, focus_structure_schema
+
+GATE_CHUNK_ROWS = 500_000
+MAX_CELL_BYTES = 64 * 1024 * 1024
+
+
+class ImportRefused(ValueError):
+    """A file was refused; nothing of it was written. `failures` name row, column and value."""
+
+    def __init__(self, file_name: str, message: str, failures: Sequence[GateFailure] = ()):
+        self.file_name = file_name
+        self.failures = list(failures)
+        lines = [f"{file_name}: {message}"] + [f"  - {f.describe(file_name)}" for f in self.failures]
+        super().__init__("\n".join(lines))
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    """What we know about a file before importing it."""
+
+    path: Path
+    file_name: str
+    file_format: str
+    sha256: str
+    header: HeaderMapping
+    months: tuple[str, ...]
+    row_count: int
+
+
+@dataclass
+class FileImport:
+    """The outcome of importing one file's rows for one billing month."""
+
+    file_name: str
+    source: str
+    month: str
+    status: str  # imported | unchanged | duplicate | removed | refused
+    sha256: str = ""
+    focus_version: str = ""
+    rows: int = 0
+    billed_total: Decimal = Decimal(0)
+    list_total: Decimal = Decimal(0)
+    message: str = ""
+    errors: list[str] = field(default_factory=list)
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def reader_sql(path: Path, fmt: str) -> str:
+    """The DuckDB table function that reads the file; the path is a SQL literal, quotes escaped."""
+    literal = "'" + str(path).replace("'", "''") + "'"
+    if fmt == "parquet":
+        return f"read_parquet({literal})"
+    compression = "gzip" if fmt == "csv.gz" else "none"
+    return (
+        f"read_csv({literal}, all_varchar = true, header = true, delim = ',', quote = '\"', escape = '\"', "
+        f"nullstr = ['NULL', 'null', ''], compression = '{compression}', strict_mode = true, "
+        f"max_line_size = {MAX_CELL_BYTES})"
+    )
+
+
+def _read_header(con: duckdb.DuckDBPyConnection, path: Path, fmt: str) -> list[tuple[str, str]]:
+    if fmt == "parquet":
+        rows = con.execute(f"DESCRIBE SELECT * FROM {reader_sql(path, fmt)}").fetchall()
+        return [(r[0], r[1]) for r in rows]
+    # With auto_detect off, DuckDB needs the columns; read the header with the sniffer's dialect pinned.
+    literal = "'" + str(path).replace("'", "''") + "'"
+    compression = "gzip" if fmt == "csv.gz" else "none"
+    rows = con.execute(
+        f"DESCRIBE SELECT * FROM read_csv({literal}, all_varchar = true, header = true, delim = ',', "
+        f"quote = '\"', escape = '\"', compression = '{compression}', max_line_size = {MAX_CELL_BYTES})"
+    ).fetchall()
+    return [(r[0], "VARCHAR") for r in rows]
+
+
+def _explain_read_error(file_name: str, exc: Exception) -> ImportRefused:
+    text = str(exc).split("\n")
+    head = next((t for t in text if t.strip()), str(exc))
+    lowered = str(exc).lower()
+    if "unicode" in lowered or "utf-8" in lowered or "utf8" in lowered:
+        return ImportRefused(file_name, f"the file is not UTF-8 text ({head.strip()}); re-export it as UTF-8")
+    if "gzip" in lowered or "compress" in lowered:
+        return ImportRefused(file_name, f"the gzip data is damaged or not gzip ({head.strip()})")
+    if "parquet" in lowered or "magic" in lowered:
+        return ImportRefused(file_name, f"not a readable Parquet file ({head.strip()})")
+    line = next((t.strip() for t in text if "line" in t.lower()), "")
+    return ImportRefused(file_name, f"could not be read as CSV: {head.strip()}{' (' + line + ')' if line else ''}")
+
+
+def _header_mapping(con: duckdb.DuckDBPyConnection, path: Path, fmt: str) -> tuple[HeaderMapping, dict[str, str]]:
+    try:
+        header = _read_header(con, path, fmt)
+    except duckdb.Error as exc:
+        raise _explain_read_error(path.name, exc) from None
+    names = [name for name, _ in header]
+    try:
+        mapping = canonical_header(names)
+    except NotFocusError as exc:
+        hint = ""
+        if len(names) == 1 and any(sep in names[0] for sep in (";", "\t", "|")):
+            hint = " (the header has a single column: is the delimiter a comma?)"
+        raise ImportRefused(path.name, f"{exc}{hint}") from None
+    return mapping, dict(header)
+
+
+def _stage_select(mapping: HeaderMapping, types: dict[str, str], fmt: str) -> str:
+    """Project the file onto canonical FOCUS names as text, with extras in a MAP and the row's month."""
+
+    def as_text(header: str, canonical: str | None) -> str:
+        ident = _quote_ident(header)
+        column_type = types.get(header, "VARCHAR").upper()
+        if fmt != "parquet" or column_type == "VARCHAR":
+            return f"nullif({ident}, '')"
+        if canonical in JSON_COLUMNS or column_type.startswith(("MAP", "STRUCT")) or column_type.endswith("[]"):
+            if column_type.startswith("STRUCT") and column_type.endswith("[]") and "KEY" in column_type:
+                return f"CAST(to_json(map_from_entries({ident})) AS VARCHAR)"  # BigQuery [{key, value}]
+            return f"CAST(to_json({ident}) AS VARCHAR)"
+        return f"CAST({ident} AS VARCHAR)"
+
+    parts = [f"{as_text(header, name)} AS {_quote_ident(name)}" for name, header in mapping.focus.items()]
+    if mapping.extra:
+        keys = ", ".join("'" + k.replace("'", "''") + "'" for k in mapping.extra)
+        values = ", ".join(as_text(h, None) for h in mapping.extra.values())
+        parts.append(f"MAP([{keys}], [{values}]) AS x_columns")
+    else:
+        parts.append("CAST(NULL AS MAP(VARCHAR, VARCHAR)) AS x_columns")
+    bps = _quote_ident(mapping.focus["BillingPeriodStart"])
+    parts.append(f"strftime(TRY_CAST({as_text(mapping.focus['BillingPeriodStart'], None)} AS TIMESTAMPTZ), '%Y-%m') "
+                 f"AS _billing_month")
+    del bps
+    return ",\n  ".join(parts)
+
+
+def inspect_file(path: str | Path, con: duckdb.DuckDBPyConnection | None = None) -> FileFacts:
+    """Header, version, sha256 and the billing months a file's rows fall in (reads the file once)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ImportRefused(path.name, f"file not found: {path}")
+    try:
+        fmt = file_format(path)
+    except ValueError as exc:
+        raise ImportRefused(path.name, str(exc)) from None
+    own = con is None
+    con = con or duckdb.connect()
+    try:
+        wh.configure(con)
+        mapping, types = _header_mapping(con, path, fmt)
+        header = mapping.focus["BillingPeriodStart"]
+        column = _quote_ident(header)
+        expr = column if types.get(header, "VARCHAR") == "VARCHAR" else f"CAST({column} AS VARCHAR)"
+        try:
+            rows = con.execute(
+                f"SELECT strftime(TRY_CAST(nullif({expr}, '') AS TIMESTAMPTZ), '%Y-%m') AS m, count(*) "
+                f"FROM {reader_sql(path, fmt)} GROUP BY ALL ORDER BY m"
+            ).fetchall()
+        except duckdb.Error as exc:
+            raise _explain_read_error(path.name, exc) from None
+    finally:
+        if own:
+            con.close()
+    months = tuple(m for m, _ in rows if m is not None)
+    return FileFacts(
+        path=path, file_name=path.name, file_format=fmt, sha256=sha256_file(path), header=mapping,
+        months=months, row_count=sum(n for _, n in rows),
+    )
+
+
+def _gate_chunks(con: duckdb.DuckDBPyConnection, stage: str, columns: Sequence[str]) -> Iterator[pd.DataFrame]:
+    select = [f"rowid + 1 AS {ROW_INDEX}"] + [_quote_ident(c) for c in columns]
+    for column in DATETIME_COLUMNS:
+        if column in columns:
+            select.append(f"TRY_CAST({_quote_ident(column)} AS TIMESTAMPTZ)::TIMESTAMP AS \"{column}__ts\"")
+    reader = con.sql(f"SELECT {', '.join(select)} FROM {stage}").to_arrow_reader(GATE_CHUNK_ROWS)
+    for batch in reader:
+        frame = batch.to_pandas(types_mapper=pd.ArrowDtype)
+        frame.index = pd.Index(frame.pop(ROW_INDEX).astype("int64").to_numpy(), name=ROW_INDEX)
+        yield frame
+
+
+def gate_stage(con: duckdb.DuckDBPyConnection, stage: str, mapping: HeaderMapping, limit: int) -> list[GateFailure]:
+    """Run the FOCUS structure schema over every staged row, chunk by chunk; return the first failures."""
+    schema = focus_structure_schema(list(mapping.focus))
+    gated = [c for c in schema.columns if c in mapping.focus]
+    failures: list[GateFailure] = []
+    for frame in _gate_chunks(con, stage, gated):
+        try:
+            schema.validate(frame, lazy=True)
+        except pa.errors.SchemaErrors as exc:
+            failures.extend(failures_from(exc, frame, limit))
+            if len(failures) >= limit:
+                break
+    failures.sort(key=lambda f: (f.row if f.row is not None else -1, f.column or ""))
+    return failures[:limit]
+
+
+def stage_file(con: duckdb.DuckDBPyConnection, path: Path, fmt: str, mapping: HeaderMapping,
+               types: dict[str, str]) -> str:
+    stage = f"_stage_{uuid.uuid4().hex[:12]}"
+    try:
+        con.execute(f"CREATE TABLE {stage} AS SELECT {_stage_select(mapping, types, fmt)} FROM {reader_sql(path, fmt)}")
+    except duckdb.Error as exc:
+        con.execute(f"DROP TABLE IF EXISTS {stage}")
+        raise _explain_read_error(path.name, exc) from None
+    return stage
+
+
+def import_file(
+    con: duckdb.DuckDBPyConnection,
+    path: str | Path,
+    *,
+    months: Sequence[str],
+    source: str,
+    expected_period: str | None = None,
+    run_id: str | None = None,
+    actor: str | None = None,
+    max_errors: int = 20,
+) -> list[FileImport]:
+    """Import a file's rows for the given billing months, each month replaced in one transaction.
+
+    Per (source, file name, month): the same content again is a no-op; a corrected file replaces exactly
+    its own rows; a file whose content was already imported under another name is skipped, not doubled.
+    The whole file passes the FOCUS gate first, or nothing is written.
+    """
+    path = Path(path)
+    actor = actor or wh.current_actor()
+    months = [month_key(m) for m in months]
+    try:
+        fmt = file_format(path)
+    except ValueError as exc:
+        raise ImportRefused(path.name, str(exc)) from None
+    if not path.is_file():
+        raise ImportRefused(path.name, f"file not found: {path}")
+    sha = sha256_file(path)
+    mapping, types = _header_mapping(con, path, fmt)
+    results: list[FileImport] = []
+    pending: list[str] = []
+    for month in months:
+        previous = con.execute(
+            "SELECT file_sha256 FROM import_files WHERE source = ? AND file_name = ? AND billing_month = ?",
+            [source, path.name, month],
+        ).fetchall()
+        if previous and previous[0][0] == sha:
+            results.append(FileImport(path.name, source, month, "unchanged", sha, mapping.version,
+                                      message="identical to the file already imported"))
+            continue
+        twin = con.execute(
+            "SELECT file_name FROM import_files WHERE source = ? AND billing_month = ? AND file_sha256 = ? "
+            "AND file_name <> ?",
+            [source, month, sha, path.name],
+        ).fetchall()
+        if twin:
+            twin = twin[0]
+            results.append(FileImport(path.name, source, month, "duplicate", sha, mapping.version,
+                                      message=f"same content as {twin[0]}, already imported; skipped"))
+            continue
+        pending.append(month)
+    if not pending:
+        return results
+
+    stage = stage_file(con, path, fmt, mapping, types)
+    try:
+        total = con.execute(f"SELECT count(*) FROM {stage}").fetchall()[0][0]
+        if total == 0:
+            raise ImportRefused(path.name, "the file has a header but no data rows")
+        failures = gate_stage(con, stage, mapping, max_errors)
+        if failures:
+            raise ImportRefused(path.name, "refused by the FOCUS structure check; nothing was imported", failures)
+        columns = ", ".join(_quote_ident(c) for c in mapping.focus)
+        for month in pending:
+            with wh.transaction(con):
+                wh.ensure_period_open(con, month, actor, action=f"importing {path.name}")
+                con.execute("DELETE FROM focus_raw WHERE billing_month = ? AND source = ? AND file_name = ?",
+                            [month, source, path.name])
+                con.execute(
+                    f"""INSERT INTO focus_raw BY NAME
+                    SELECT ? AS billing_month, ? AS source, ? AS file_name, ? AS file_sha256,
+                           rowid + 1 AS file_row_number, ? AS focus_version, ? AS expected_period,
+                           ? AS imported_at, ? AS run_id, {columns}, x_columns
+                    FROM {stage} WHERE _billing_month = ?""",
+                    [month, source, path.name, sha, mapping.version, expected_period, wh.now_utc(), run_id, month],
+                )
+                rows, billed, listed = con.execute(
+                    f"""SELECT count(*), coalesce(sum(CAST("BilledCost" AS {wh.MONEY})), 0),
+                               coalesce(sum(CAST(coalesce("ListCost", "BilledCost") AS {wh.MONEY})), 0)
+                        FROM {stage} WHERE _billing_month = ?""",
+                    [month],
+                ).fetchall()[0]
+                con.execute("DELETE FROM import_files WHERE source = ? AND file_name = ? AND billing_month = ?",
+                            [source, path.name, month])
+                status = "imported" if rows else "removed"
+                if rows:
+                    con.execute(
+                        "INSERT INTO import_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [source, path.name, month, sha, str(path), fmt, mapping.version, expected_period, rows,
+                         billed, listed, wh.now_utc(), actor, run_id],
+                    )
+                wh.record_audit(
+                    con, actor=actor, action="import", period=month, run_id=run_id, subject=path.name,
+                    details={"source": source, "sha256": sha, "rows": rows, "billed_total": str(billed),
+                             "status": status, "focus_version": mapping.version},
+                )
+            results.append(FileImport(path.name, source, month, status, sha, mapping.version, rows, billed, listed,
+                                      message="" if rows else "no rows for this month any more; its old rows removed"))
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {stage}")
+    return results
+
+
+def focus_raw_columns() -> tuple[str, ...]:
+    return FOCUS_COLUMNS

@@ -1,0 +1,150 @@
+"""Pandera schema of a FOCUS file's structure: the gate in front of `focus_raw`.
+
+It checks the raw text as the file wrote it (FOCUS Numeric, Date/Time and Currency formats,
+allowed values, required values, period start before end), so a value DuckDB would read loosely
+(`5/1/25` is year 5 to a timestamp cast) is refused instead of guessed. Policy problems (a missing
+fund, an unknown project, malformed tags) are not gate failures: they route a row to review.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+import pandera.pandas as pa
+
+from ocb_pipelines.ingest.focus import ALLOWED_VALUES, DATETIME_COLUMNS, DECIMAL_COLUMNS
+
+# FOCUS Numeric Format: optional minus, digits, optional fraction, optional E-notation. We also cap the
+# magnitude (20 integer digits, 2-digit exponent) so every accepted value fits DECIMAL(38, 18) exactly.
+DECIMAL_RE = r"^-?(?:\d{1,20}(?:\.\d*)?|\.\d+)(?:[eE](?:-\d{1,2}|\+?\d))?$"
+# FOCUS Date/Time Format, plus what real exports write: a space for T, fractions, offsets, no zone.
+DATETIME_RE = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?$"
+CURRENCY_RE = r"^[A-Z]{3}$"
+
+NOT_NULL_COLUMNS = (
+    "BilledCost", "EffectiveCost", "BillingAccountId", "BillingCurrency", "BillingPeriodStart",
+    "BillingPeriodEnd", "ChargeCategory", "ChargePeriodStart", "ChargePeriodEnd", "ServiceName",
+)  # fmt: skip
+
+ROW_INDEX = "file_row_number"
+
+
+def _allowed(values: Sequence[str]) -> pa.Check:
+    lowered = {v.lower() for v in values}
+    return pa.Check(
+        lambda s: s.str.lower().isin(lowered),
+        element_wise=False,
+        error=f"not one of the FOCUS values {', '.join(values)}",
+        name="allowed_values",
+    )
+
+
+def focus_structure_schema(columns: Sequence[str]) -> pa.DataFrameSchema:
+    """The schema for the FOCUS columns a file actually has (versions differ in columns)."""
+    present = set(columns)
+    spec: dict[str, pa.Column] = {}
+    for column in present & set(DECIMAL_COLUMNS):
+        spec[column] = pa.Column(
+            nullable=column not in NOT_NULL_COLUMNS,
+            checks=pa.Check.str_matches(DECIMAL_RE, error="not a FOCUS decimal number (e.g. 12.50, -3, 3.5E-7)"),
+        )
+    for column in present & set(DATETIME_COLUMNS):
+        spec[column] = pa.Column(
+            nullable=column not in NOT_NULL_COLUMNS,
+            checks=pa.Check.str_matches(DATETIME_RE, error="not a FOCUS date/time (YYYY-MM-DDTHH:MM:SSZ)"),
+        )
+    for column, values in ALLOWED_VALUES.items():
+        if column in present:
+            spec[column] = pa.Column(nullable=column not in NOT_NULL_COLUMNS, checks=_allowed(values))
+    if "BillingCurrency" in present:
+        spec["BillingCurrency"] = pa.Column(
+            nullable=False, checks=pa.Check.str_matches(CURRENCY_RE, error="not an ISO 4217 currency code")
+        )
+    for column in NOT_NULL_COLUMNS:
+        if column in present and column not in spec:
+            spec[column] = pa.Column(nullable=False)
+    return pa.DataFrameSchema(
+        spec,
+        checks=[
+            pa.Check(
+                _start_before_end("BillingPeriodStart__ts", "BillingPeriodEnd__ts", strict=True),
+                name="billing_period_start_before_end",
+                error="BillingPeriodStart must be before BillingPeriodEnd",
+            ),
+            pa.Check(
+                _start_before_end("ChargePeriodStart__ts", "ChargePeriodEnd__ts", strict=False),
+                name="charge_period_start_before_end",
+                error="ChargePeriodStart must not be after ChargePeriodEnd",
+            ),
+        ],
+        index=pa.Index("int64", name=ROW_INDEX),
+        strict=False,
+        coerce=False,
+    )
+
+
+def _start_before_end(start: str, end: str, *, strict: bool):
+    def check(frame: pd.DataFrame) -> pd.Series:
+        if start not in frame or end not in frame:
+            return pd.Series(True, index=frame.index)
+        s, e = frame[start], frame[end]
+        ok = (s < e) if strict else (s <= e)
+        return ok | s.isna() | e.isna()
+
+    return check
+
+
+@dataclass(frozen=True)
+class GateFailure:
+    """One bad value: enough for a person to find and fix it."""
+
+    row: int | None
+    column: str | None
+    value: object
+    problem: str
+
+    def describe(self, file_name: str) -> str:
+        where = f"row {self.row} (line {self.row + 1})" if self.row is not None else "whole file"
+        column = f", column {self.column}" if self.column else ""
+        value = "" if self.value is None else f", value {_show(self.value)}"
+        return f"{file_name}: {where}{column}{value}: {self.problem}"
+
+
+def _show(value: object, limit: int = 80) -> str:
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def failures_from(error: pa.errors.SchemaErrors, frame: pd.DataFrame, limit: int) -> list[GateFailure]:
+    """Turn Pandera's failure cases into GateFailures in file order (row, then column)."""
+    cases = error.failure_cases
+    out: list[GateFailure] = []
+    for case in cases.itertuples(index=False):
+        index = getattr(case, "index", None)
+        row = int(index) if index is not None and not pd.isna(index) else None
+        column = case.column if isinstance(case.column, str) and case.column != frame.index.name else None
+        check = str(case.check)
+        if check.startswith("billing_period") or check.startswith("charge_period"):
+            column = "BillingPeriodStart" if check.startswith("billing") else "ChargePeriodStart"
+            problem = "BillingPeriodStart must be before BillingPeriodEnd" if check.startswith("billing") else (
+                "ChargePeriodStart must not be after ChargePeriodEnd")
+            value = None
+            if row is not None and row in frame.index:
+                end_col = column.replace("Start", "End")
+                value = f"{frame.at[row, column]} .. {frame.at[row, end_col]}"
+        elif check == "not_nullable":
+            problem, value = "a value is required", None
+        else:
+            problem = _problem_text(check)
+            value = case.failure_case
+        out.append(GateFailure(row=row, column=column, value=value, problem=problem))
+    out.sort(key=lambda f: (f.row if f.row is not None else -1, f.column or ""))
+    return out[:limit]
+
+
+def _problem_text(check: str) -> str:
+    if check.startswith("str_matches"):
+        return "wrong format"
+    return check

@@ -1,0 +1,127 @@
+"""Which files a month's import takes, and the import of all of them (no Dagster).
+
+Files come from an explicit list (CLI, sensor) or from the inbox; each file's months come from its
+content (BillingPeriodStart), cached in `file_catalog` by path, size and mtime so a large inbox is
+not re-read on every run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from ocb_pipelines.core import warehouse as wh
+from ocb_pipelines.core.config import OcbSettings
+from ocb_pipelines.ingest import importer
+from ocb_pipelines.ingest.focus import is_supported_file, period_from_filename, source_from_filename
+
+
+@dataclass
+class MonthImport:
+    month: str
+    results: list[importer.FileImport] = field(default_factory=list)
+    refused: dict[str, str] = field(default_factory=dict)  # file name -> error message
+
+    @property
+    def imported(self) -> list[importer.FileImport]:
+        return [r for r in self.results if r.status in ("imported", "removed")]
+
+
+def source_for(path: Path, settings: OcbSettings, override: str | None = None) -> str:
+    """The source name: `-s` if given, else the longest known_sources pattern in the file name."""
+    if override:
+        known = settings.source(override)
+        return known.name.lower() if known else override.strip().lower()
+    patterns = [(s.name.lower(), s.pattern) for s in settings.imports.known_sources]
+    found = source_from_filename(path.name, patterns)
+    if not found:
+        names = ", ".join(s.name for s in settings.imports.known_sources) or "none configured"
+        raise importer.ImportRefused(
+            path.name,
+            f"cannot tell which source this file is from (known sources: {names}); pass -s SOURCE "
+            f"or add a pattern under imports.known_sources",
+        )
+    return found
+
+
+def file_months(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[str, tuple[str, ...]]:
+    """(sha256, months) of a file, from the catalog when its size and mtime are unchanged."""
+    stat = path.stat()
+    cached = con.execute(
+        "SELECT file_sha256, months FROM file_catalog WHERE file_path = ? AND size_bytes = ? AND mtime_ns = ?",
+        [str(path), stat.st_size, stat.st_mtime_ns],
+    ).fetchall()
+    if cached:
+        return cached[0][0], tuple(cached[0][1])
+    facts = importer.inspect_file(path)
+    con.execute(
+        "INSERT OR REPLACE INTO file_catalog VALUES (?, ?, ?, ?, ?, ?)",
+        [str(path), stat.st_size, stat.st_mtime_ns, facts.sha256, list(facts.months), wh.now_utc()],
+    )
+    return facts.sha256, facts.months
+
+
+def inbox_files(settings: OcbSettings) -> list[Path]:
+    inbox = settings.inbox_dir
+    if not inbox.is_dir():
+        return []
+    return sorted(p for p in inbox.iterdir() if p.is_file() and is_supported_file(p))
+
+
+def files_for_month(con: duckdb.DuckDBPyConnection, settings: OcbSettings, month: str) -> tuple[list[Path], dict]:
+    """Inbox files whose rows fall in the month, or that were imported into it before (so a corrected
+    file that no longer has rows for the month removes its old ones). Unreadable files are returned
+    too, so the import reports why they were refused."""
+    chosen: list[Path] = []
+    unreadable: dict[str, str] = {}
+    before = {r[0] for r in con.execute(
+        "SELECT DISTINCT file_name FROM import_files WHERE billing_month = ?", [month]).fetchall()}
+    for path in inbox_files(settings):
+        try:
+            _, months = file_months(con, path)
+        except importer.ImportRefused as exc:
+            if period_from_filename(path.name) == month:
+                unreadable[path.name] = str(exc)
+            continue
+        if month in months or path.name in before:
+            chosen.append(path)
+    return chosen, unreadable
+
+
+def import_month(
+    con: duckdb.DuckDBPyConnection,
+    settings: OcbSettings,
+    month: str,
+    *,
+    files: Sequence[str | Path] = (),
+    source: str | None = None,
+    expected_period: str | None = None,
+    run_id: str | None = None,
+    actor: str | None = None,
+) -> MonthImport:
+    """Import every file's rows for the month; each file is all-or-nothing, a refused file is reported."""
+    outcome = MonthImport(month)
+    if files:
+        paths = [Path(f) for f in files]
+    else:
+        paths, unreadable = files_for_month(con, settings, month)
+        outcome.refused.update(unreadable)
+    for path in paths:
+        try:
+            file_source = source_for(path, settings, source)
+            expected = expected_period or period_from_filename(path.name)
+            outcome.results.extend(
+                importer.import_file(
+                    con, path, months=[month], source=file_source, expected_period=expected, run_id=run_id,
+                    actor=actor, max_errors=settings.imports.max_errors_shown,
+                )
+            )
+        except importer.ImportRefused as exc:
+            outcome.refused[path.name] = str(exc)
+    for name, error in outcome.refused.items():
+        wh.record_audit(con, actor=actor or wh.current_actor(), action="import_refused", period=month, run_id=run_id,
+                        subject=name, details={"error": error})
+    return outcome
