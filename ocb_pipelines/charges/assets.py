@@ -41,7 +41,7 @@ def charges_validated(context: dg.AssetExecutionContext, ocb: OcbConfig, warehou
     month = context.partition_key
     with warehouse.get_connection() as con:
         try:
-            summary = build_validated(con, month, rules_from(settings), run_id=context.run_id)
+            summary = build_validated(con, month, rules_from(settings), run_id=context.run.run_id)
         except ValidationGateError as exc:
             raise dg.Failure(description=str(exc), allow_retries=False) from None
         preview = con.execute(

@@ -30,7 +30,7 @@ def _plan(settings: OcbSettings, files: list[Path], source: str | None) -> tuple
     previous: dict[tuple[str, str], set[str]] = defaultdict(set)
     if settings.warehouse_path.exists():
         try:
-            with wh.connect(settings.warehouse_path, read_only=True) as con:
+            with wh.connect(settings.warehouse_path) as con:
                 for s, f, m in con.execute("SELECT source, file_name, billing_month FROM import_files").fetchall():
                     previous[(s, f)].add(m)
         except duckdb.Error:
@@ -142,7 +142,7 @@ def _run(settings: OcbSettings, config_path: str | None, plan: dict, refused: di
                 run_config={
                     "ops": {"focus_raw": {"config": {
                         "files": paths, "source": source or "", "expected_period": expected or "", "actor": actor}}},
-                    "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+                    "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
                 },
                 instance=instance,
                 raise_on_error=False,
@@ -151,11 +151,11 @@ def _run(settings: OcbSettings, config_path: str | None, plan: dict, refused: di
             runs.append({"period": month, "run_id": result.run_id, "success": result.success})
             if not result.success:
                 failure = next((e for e in result.all_events if e.is_step_failure), None)
-                message = failure.step_failure_data.error.message.strip() if failure else "run failed"
+                message = root_cause(failure.step_failure_data.error) if failure else "run failed"
                 for p in paths:
                     refused.setdefault(Path(p).name, f"{Path(p).name}: {month}: {message}")
     run_ids = [r["run_id"] for r in runs]
-    with wh.connect(settings.warehouse_path, read_only=True) as con:
+    with wh.connect(settings.warehouse_path) as con:
         for subject, details in con.execute(
             "SELECT subject, details FROM audit_events WHERE list_contains(?, run_id) AND action = 'import_refused'",
             [run_ids],
@@ -172,6 +172,13 @@ def _run(settings: OcbSettings, config_path: str | None, plan: dict, refused: di
                 else:
                     statuses[(path.name, month)] = "imported" if row[0][0] in run_ids else "unchanged"
         return _summary(settings, con, plan, refused, statuses, runs)
+
+
+def root_cause(error) -> str:
+    """The innermost error's message: what went wrong, not Dagster's wrapper."""
+    while getattr(error, "cause", None) is not None:
+        error = error.cause
+    return error.message.strip()
 
 
 def _print_summary(summary: dict, settings: OcbSettings) -> None:

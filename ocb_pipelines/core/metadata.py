@@ -13,7 +13,7 @@ from ocb_pipelines.core.money import cents_int, format_money
 def _cell(value: Any) -> str:
     text = "" if value is None else str(value)
     # Values from files are shown as text, never as markup: escape what markdown would interpret.
-    for char in ("\\", "|", "<", ">", "[", "]", "*", "_", "`"):
+    for char in ("\\", "|", "<", ">", "[", "]", "`"):
         text = text.replace(char, "\\" + char)
     text = text.replace("\n", " ").replace("\r", " ")
     return text if len(text) <= 80 else text[:77] + "..."

@@ -10,7 +10,7 @@ from dagster_duckdb import DuckDBResource
 from pydantic import PrivateAttr
 
 from ocb_pipelines.core import warehouse as wh
-from ocb_pipelines.core.config import OcbSettings, load_config
+from ocb_pipelines.core.config import ConfigError, OcbSettings, load_config
 
 
 class OcbConfig(dg.ConfigurableResource):
@@ -21,7 +21,10 @@ class OcbConfig(dg.ConfigurableResource):
 
     def settings(self) -> OcbSettings:
         if self._settings is None:
-            self._settings = load_config(self.config_path)
+            try:
+                self._settings = load_config(self.config_path)
+            except ConfigError as exc:
+                raise dg.Failure(description=str(exc), allow_retries=False) from None
         return self._settings
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -131,6 +132,91 @@ CREATE TABLE IF NOT EXISTS charges_validated (
     validated_at TIMESTAMP NOT NULL,
     run_id VARCHAR
 );
+CREATE SEQUENCE IF NOT EXISTS review_decision_seq;
+CREATE TABLE IF NOT EXISTS review_decisions (
+    decision_id BIGINT PRIMARY KEY DEFAULT nextval('review_decision_seq'),
+    billing_month VARCHAR NOT NULL,
+    charge_id VARCHAR NOT NULL,
+    row_hash VARCHAR NOT NULL,
+    decision VARCHAR NOT NULL CHECK (decision IN ('approve', 'reject', 'correct')),
+    note VARCHAR NOT NULL CHECK (length(trim(note)) > 0),
+    actor VARCHAR NOT NULL CHECK (length(trim(actor)) > 0),
+    decided_at TIMESTAMP NOT NULL,
+    via VARCHAR NOT NULL,
+    origin VARCHAR,
+    pi_email VARCHAR,
+    project_id VARCHAR,
+    fund_org VARCHAR,
+    billed_cost {MONEY},
+    review_reasons VARCHAR[],
+    run_id VARCHAR
+);
+CREATE TABLE IF NOT EXISTS review_sheets (
+    file_sha256 VARCHAR PRIMARY KEY,
+    file_name VARCHAR NOT NULL,
+    billing_month VARCHAR NOT NULL,
+    reviewer VARCHAR NOT NULL,
+    decisions BIGINT NOT NULL,
+    applied_at TIMESTAMP NOT NULL,
+    run_id VARCHAR
+);
+CREATE TABLE IF NOT EXISTS charges_approved (
+    charge_id VARCHAR NOT NULL,
+    row_hash VARCHAR NOT NULL,
+    billing_month VARCHAR NOT NULL,
+    source VARCHAR NOT NULL,
+    file_name VARCHAR NOT NULL,
+    file_sha256 VARCHAR NOT NULL,
+    file_row_number BIGINT NOT NULL,
+    focus_version VARCHAR NOT NULL,
+    expected_period VARCHAR,
+    billing_account_id VARCHAR,
+    sub_account_id VARCHAR,
+    sub_account_name VARCHAR,
+    provider VARCHAR,
+    service_category VARCHAR,
+    service_name VARCHAR,
+    charge_category VARCHAR NOT NULL,
+    charge_class VARCHAR,
+    charge_description VARCHAR,
+    resource_id VARCHAR,
+    resource_name VARCHAR,
+    resource_type VARCHAR,
+    region VARCHAR,
+    sku_id VARCHAR,
+    pricing_unit VARCHAR,
+    pricing_quantity DECIMAL(38, 12),
+    billing_currency VARCHAR NOT NULL,
+    list_cost {MONEY},
+    contracted_cost {MONEY},
+    billed_cost {MONEY} NOT NULL,
+    effective_cost {MONEY} NOT NULL,
+    billing_period_start TIMESTAMP NOT NULL,
+    billing_period_end TIMESTAMP NOT NULL,
+    charge_period_start TIMESTAMP NOT NULL,
+    charge_period_end TIMESTAMP NOT NULL,
+    tags VARCHAR,
+    pi_email VARCHAR,
+    project_id VARCHAR,
+    fund_org VARCHAR,
+    cost_center VARCHAR,
+    account_code VARCHAR,
+    reference_1 VARCHAR,
+    reference_2 VARCHAR,
+    review_reasons VARCHAR[] NOT NULL,
+    needs_review BOOLEAN NOT NULL,
+    review_status VARCHAR NOT NULL,
+    decision_id BIGINT,
+    reviewed_by VARCHAR,
+    reviewed_at TIMESTAMP,
+    review_note VARCHAR,
+    original_pi_email VARCHAR,
+    original_project_id VARCHAR,
+    original_fund_org VARCHAR,
+    validated_at TIMESTAMP NOT NULL,
+    approved_at TIMESTAMP NOT NULL,
+    run_id VARCHAR
+);
 """
 
 
@@ -166,16 +252,35 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(DDL)
 
 
+# The same connection config as dagster-duckdb's DuckDBResource: DuckDB refuses a second in-process
+# connection to one file with a different config, so the CLI, tests and assets must all match it.
+CONNECTION_CONFIG = {"custom_user_agent": "dagster"}
+LOCK_RETRY_SECONDS = 60.0
+
+
+def open_connection(path: str | Path, retry_seconds: float = LOCK_RETRY_SECONDS) -> duckdb.DuckDBPyConnection:
+    """Open the file, waiting (with backoff) while another process holds DuckDB's single-writer lock."""
+    delay, waited = 0.1, 0.0
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=False, config=dict(CONNECTION_CONFIG))
+        except duckdb.IOException:
+            if waited >= retry_seconds:
+                raise
+            time.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 5.0)
+
+
 @contextmanager
-def connect(path: str | Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect(path: str | Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """A configured connection to a warehouse file (created with its schema if new)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path), read_only=read_only)
+    con = open_connection(path)
     try:
         configure(con)
-        if not read_only:
-            ensure_schema(con)
+        ensure_schema(con)
         yield con
     finally:
         con.close()

@@ -41,7 +41,7 @@ def focus_raw(context: dg.AssetExecutionContext, config: FocusImportConfig, ocb:
     with warehouse.get_connection() as con:
         outcome = import_month(
             con, settings, month, files=config.files, source=config.source or None,
-            expected_period=config.expected_period or None, run_id=context.run_id,
+            expected_period=config.expected_period or None, run_id=context.run.run_id,
             actor=config.actor or current_actor(),
         )
         totals = con.execute(

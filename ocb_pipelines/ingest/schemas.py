@@ -121,15 +121,15 @@ def failures_from(error: pa.errors.SchemaErrors, frame: pd.DataFrame, limit: int
     """Turn Pandera's failure cases into GateFailures in file order (row, then column)."""
     cases = error.failure_cases
     out: list[GateFailure] = []
+    seen: set[tuple] = set()
     for case in cases.itertuples(index=False):
         index = getattr(case, "index", None)
         row = int(index) if index is not None and not pd.isna(index) else None
         column = case.column if isinstance(case.column, str) and case.column != frame.index.name else None
         check = str(case.check)
-        if check.startswith("billing_period") or check.startswith("charge_period"):
-            column = "BillingPeriodStart" if check.startswith("billing") else "ChargePeriodStart"
-            problem = "BillingPeriodStart must be before BillingPeriodEnd" if check.startswith("billing") else (
-                "ChargePeriodStart must not be after ChargePeriodEnd")
+        if getattr(case, "schema_context", "") == "DataFrameSchema" and ("before" in check or "after" in check):
+            column = "BillingPeriodStart" if check.startswith("BillingPeriod") else "ChargePeriodStart"
+            problem = check
             value = None
             if row is not None and row in frame.index:
                 end_col = column.replace("Start", "End")
@@ -139,6 +139,10 @@ def failures_from(error: pa.errors.SchemaErrors, frame: pd.DataFrame, limit: int
         else:
             problem = _problem_text(check)
             value = case.failure_case
+        key = (row, column, problem)
+        if key in seen:
+            continue  # a dataframe-wide check reports once per column; keep one per row
+        seen.add(key)
         out.append(GateFailure(row=row, column=column, value=value, problem=problem))
     out.sort(key=lambda f: (f.row if f.row is not None else -1, f.column or ""))
     return out[:limit]

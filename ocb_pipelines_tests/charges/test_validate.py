@@ -1,0 +1,121 @@
+"""charges_validated: tag mapping, every review reason, exact money (real DuckDB)."""
+
+import json
+from decimal import Decimal
+
+import pytest
+
+from ocb_pipelines.charges.assets import rules_from
+from ocb_pipelines.charges.validate import ValidationGateError, build_validated, gate_validated
+from ocb_pipelines.core import warehouse as wh
+from ocb_pipelines.ingest.importer import import_file, inspect_file
+from ocb_pipelines_tests.conftest import GOOD_TAGS, focus_row, write_focus
+
+
+def _validated(tmp_path, settings, rows, expected="2025-01", name="aws_2025-01.csv"):
+    path = write_focus(tmp_path / name, rows)
+    db = tmp_path / "w.duckdb"
+    with wh.connect(db) as con:
+        months = inspect_file(path).months
+        import_file(con, path, months=months, source="aws", expected_period=expected)
+        summaries = {m: build_validated(con, m, rules_from(settings)) for m in months}
+        out = con.execute(
+            "SELECT file_row_number, pi_email, project_id, fund_org, cost_center, reference_1, review_reasons, "
+            "needs_review, billed_cost FROM charges_validated ORDER BY file_row_number").fetchall()
+    return out, summaries
+
+
+def test_tags_mapped_and_clean_row_not_flagged(tmp_path, settings):
+    [row], _ = _validated(tmp_path, settings, [focus_row()])
+    assert row[1:6] == ("ada.lovelace@example.edu", "astro-survey", "ASTR-100234", "CC-4410", "NSF-2412345")
+    assert row[6] == [] and row[7] is False
+
+
+@pytest.mark.parametrize(
+    ("tags", "overrides", "reasons"),
+    [
+        ({**GOOD_TAGS, "pi_email": None}, {}, ["missing_pi_email"]),
+        ({k: v for k, v in GOOD_TAGS.items() if k != "pi_email"}, {}, ["missing_pi_email"]),
+        ({**GOOD_TAGS, "pi_email": "not-an-email"}, {}, ["invalid_pi_email"]),
+        ({k: v for k, v in GOOD_TAGS.items() if k != "project_id"}, {}, ["missing_project"]),
+        ({**GOOD_TAGS, "project_id": "  "}, {}, ["missing_project"]),
+        ({k: v for k, v in GOOD_TAGS.items() if k != "fund_org"}, {}, ["missing_fund_org"]),
+        ({**GOOD_TAGS, "fund_org": "astr_100234"}, {}, ["invalid_fund_org"]),
+        ({**GOOD_TAGS, "fund_org": "ASTR-100234x"}, {}, ["invalid_fund_org"]),  # full match, not prefix
+        (GOOD_TAGS, {"ResourceName": "test-node-1"}, ["pattern_match:^test-"]),
+        (GOOD_TAGS, {"ResourceId": "arn:PROD-db"}, ["pattern_match:PROD-"]),
+        (GOOD_TAGS, {"ServiceName": "AWS Marketplace"}, ["pattern_match:Marketplace"]),
+        (GOOD_TAGS, {"BillingCurrency": "EUR"}, ["currency_mismatch"]),
+        ("[1, 2]", {}, ["invalid_tags", "missing_pi_email", "missing_project", "missing_fund_org"]),
+        ("{not json", {}, ["invalid_tags", "missing_pi_email", "missing_project", "missing_fund_org"]),
+        ({}, {}, ["missing_pi_email", "missing_project", "missing_fund_org"]),
+        ({"pi_email": "x@example.edu"}, {"ResourceName": "test-1"},
+         ["missing_project", "missing_fund_org", "pattern_match:^test-"]),
+    ],
+)
+def test_every_review_reason_is_kept(tmp_path, settings, tags, overrides, reasons):
+    tag_text = tags if isinstance(tags, str) else json.dumps(tags)
+    [row], _ = _validated(tmp_path, settings, [focus_row(tags=tag_text, **overrides)])
+    assert row[6] == reasons and row[7] is True
+
+
+def test_row_without_pi_is_flagged_never_dropped(tmp_path, settings):
+    rows, summaries = _validated(tmp_path, settings, [focus_row(tags="{}", billed="5"), focus_row(billed="7")])
+    assert len(rows) == 2
+    s = summaries["2025-01"]
+    assert (s.rows, s.flagged_rows, s.flagged_billed, s.billed_total) == (2, 1, Decimal(5), Decimal(12))
+
+
+def test_period_mismatch_when_month_is_not_the_expected_one(tmp_path, settings):
+    rows, _ = _validated(tmp_path, settings, [focus_row("2025-01"), focus_row("2025-02")], expected="2025-01")
+    assert [r[6] for r in rows] == [[], ["period_mismatch"]]
+
+
+def test_tag_keys_matched_ignoring_case_and_blanks(tmp_path, settings):
+    tags = {" PI_Email ": "Ada.Lovelace@Example.edu ", "Project_ID": "astro", "fund_org": "ASTR-100234"}
+    [row], _ = _validated(tmp_path, settings, [focus_row(tags=tags)])
+    assert row[1:4] == ("ada.lovelace@example.edu", "astro", "ASTR-100234") and row[6] == []
+
+
+def test_money_is_exact_decimal(tmp_path, settings):
+    amounts = ["0.1", "0.2", "0.3000000001", "-0.6000000001", "35.2E-7", "1234567890123.123456789012"]
+    rows, summaries = _validated(tmp_path, settings, [focus_row(billed=a) for a in amounts])
+    assert all(isinstance(r[8], Decimal) for r in rows)
+    assert summaries["2025-01"].billed_total == Decimal("1234567890123.1234603090120")
+    assert sum(Decimal(a) for a in amounts) == Decimal("1234567890123.1234603090120")
+
+
+def test_charge_ids_stable_across_reimport_and_unique(tmp_path, settings):
+    rows = [focus_row(), focus_row(), focus_row(ResourceId="i-2")]  # two identical lines stay two charges
+    path = write_focus(tmp_path / "aws_2025-01.csv", rows)
+    ids = []
+    for n in range(2):
+        db = tmp_path / f"w{n}.duckdb"
+        with wh.connect(db) as con:
+            import_file(con, path, months=["2025-01"], source="aws")
+            build_validated(con, "2025-01", rules_from(settings))
+            ids.append(con.execute("SELECT charge_id FROM charges_validated ORDER BY charge_id").fetchall())
+    assert ids[0] == ids[1] and len(set(ids[0])) == 3
+
+
+def test_validated_gate_failure_rolls_back(tmp_path, settings):
+    path = write_focus(tmp_path / "aws_2025-01.csv", [focus_row()])
+    db = tmp_path / "w.duckdb"
+    with wh.connect(db) as con:
+        import_file(con, path, months=["2025-01"], source="aws")
+        build_validated(con, "2025-01", rules_from(settings))
+        before = con.execute("SELECT * FROM charges_validated").fetchall()
+        con.execute("INSERT INTO focus_raw SELECT * FROM focus_raw")  # duplicate rows: same ids would clash
+        con.execute("UPDATE focus_raw SET file_row_number = 1")
+        assert gate_validated(con, "2025-01") == []
+        import ocb_pipelines.charges.validate as validate
+
+        original = validate.validated_select_sql
+        validate.validated_select_sql = lambda rules: original(rules).replace(
+            "substr(md5(identity_hash || chr(31) || CAST(occurrence AS VARCHAR)), 1, 20)", "'same-id-for-all-rows'")
+        try:
+            with pytest.raises(ValidationGateError, match="charge_id"):
+                build_validated(con, "2025-01", rules_from(settings))
+        finally:
+            validate.validated_select_sql = original
+        assert con.execute("SELECT * FROM charges_validated").fetchall() == before

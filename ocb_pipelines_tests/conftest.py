@@ -1,0 +1,94 @@
+"""Shared fixtures: a config and warehouse in a temp dir, and a precise FOCUS file builder."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from ocb_pipelines.core.config import OcbSettings, load_config
+from ocb_pipelines.ingest.focus import FOCUS_1_0, FOCUS_1_1_ADDED, FOCUS_1_2_ADDED, FOCUS_1_3_ADDED
+
+REPO = Path(__file__).resolve().parents[1]
+
+VERSION_COLUMNS = {
+    "1.0": list(FOCUS_1_0),
+    "1.1": list(FOCUS_1_0 + FOCUS_1_1_ADDED),
+    "1.2": list(FOCUS_1_0 + FOCUS_1_1_ADDED + FOCUS_1_2_ADDED),
+    "1.3": list(FOCUS_1_0 + FOCUS_1_1_ADDED + FOCUS_1_2_ADDED + FOCUS_1_3_ADDED),
+}
+
+GOOD_TAGS = {"pi_email": "ada.lovelace@example.edu", "project_id": "astro-survey", "fund_org": "ASTR-100234",
+             "grant_number": "NSF-2412345", "cost_center": "CC-4410"}
+
+
+def focus_row(month: str = "2025-01", billed: str = "10.50", tags: dict | str | None = None, **overrides) -> dict:
+    """One valid FOCUS row; override any column by keyword."""
+    year, mon = (int(x) for x in month.split("-"))
+    nxt = f"{year + (mon == 12)}-{(mon % 12) + 1:02d}"
+    row = {
+        "BilledCost": billed, "EffectiveCost": billed, "ListCost": "12.00", "ContractedCost": "11.00",
+        "BillingAccountId": "111122223333", "BillingAccountName": "Example University", "BillingCurrency": "USD",
+        "BillingPeriodStart": f"{month}-01T00:00:00Z", "BillingPeriodEnd": f"{nxt}-01T00:00:00Z",
+        "ChargePeriodStart": f"{month}-03T00:00:00Z", "ChargePeriodEnd": f"{month}-03T01:00:00Z",
+        "ChargeCategory": "Usage", "ChargeFrequency": "Usage-Based", "ChargeDescription": "compute",
+        "ServiceName": "Amazon EC2", "ServiceCategory": "Compute", "ProviderName": "AWS", "PublisherName": "AWS",
+        "InvoiceIssuerName": "AWS", "ResourceId": "i-0abc", "ResourceName": "sim-node", "PricingCategory": "Standard",
+        "ServiceProviderName": "AWS", "HostProviderName": "AWS",
+        "Tags": json.dumps(GOOD_TAGS if tags is None else tags) if not isinstance(tags, str) else tags,
+    }
+    row.update(overrides)
+    return row
+
+
+def write_focus(path: Path, rows: list[dict], version: str = "1.2", fmt: str | None = None,
+                extra: list[str] | None = None, header_case: Callable[[str], str] = str, bom: bool = False) -> Path:
+    """Write rows as a FOCUS file of the version's columns (missing values empty), CSV/CSV.gz/Parquet."""
+    columns = VERSION_COLUMNS[version] + list(extra or [])
+    fmt = fmt or ("parquet" if path.suffix == ".parquet" else "csv.gz" if path.name.endswith(".gz") else "csv")
+    if fmt == "parquet":
+        import duckdb
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = {}
+        for column in columns:
+            values = [r.get(column) for r in rows]
+            if column == "Tags":
+                values = [list(json.loads(v).items()) if v else None for v in values]
+                table[column] = pa.array(values, type=pa.map_(pa.string(), pa.string()))
+            else:
+                table[column] = pa.array([None if v in ("", None) else str(v) for v in values], type=pa.string())
+        pq.write_table(pa.table(table), path)
+        del duckdb
+        return path
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([header_case(c) for c in columns])
+    for r in rows:
+        writer.writerow(["" if r.get(c) is None else r.get(c) for c in columns])
+    data = ("\ufeff" if bom else "") + buffer.getvalue()
+    if fmt == "csv.gz":
+        path.write_bytes(gzip.compress(data.encode("utf-8")))
+    else:
+        path.write_text(data, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    """A project folder: config.yaml (the example's), data/ under it."""
+    shutil.copy(REPO / "config.example.yaml", tmp_path / "config.yaml")
+    (tmp_path / "data" / "inbox").mkdir(parents=True)
+    return tmp_path
+
+
+@pytest.fixture
+def settings(workdir: Path) -> OcbSettings:
+    return load_config(workdir / "config.yaml")

@@ -1,0 +1,187 @@
+"""focus_raw import: formats, versions, quirks, idempotency, gates (real DuckDB files)."""
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from ocb_pipelines.core import warehouse as wh
+from ocb_pipelines.ingest.focus import sha256_file
+from ocb_pipelines.ingest.importer import ImportRefused, import_file, inspect_file
+from ocb_pipelines_tests.conftest import focus_row, write_focus
+
+
+def _import(db: Path, path: Path, source: str = "aws", months=None, expected=None):
+    with wh.connect(db) as con:
+        months = months or inspect_file(path).months
+        return import_file(con, path, months=months, source=source, expected_period=expected)
+
+
+def _rows(db: Path, sql: str, params=None):
+    with wh.connect(db) as con:
+        return con.execute(sql, params or []).fetchall()
+
+
+@pytest.mark.parametrize("version", ["1.0", "1.1", "1.2", "1.3"])
+@pytest.mark.parametrize("fmt", ["csv", "csv.gz", "parquet"])
+def test_every_version_and_format(tmp_path, version, fmt):
+    suffix = {"csv": ".csv", "csv.gz": ".csv.gz", "parquet": ".parquet"}[fmt]
+    path = write_focus(tmp_path / f"aws_2025-01{suffix}", [focus_row(billed="1.25"), focus_row(billed="2.50")],
+                       version=version, extra=["x_ServiceCode"])
+    db = tmp_path / "w.duckdb"
+    [result] = _import(db, path)
+    assert (result.status, result.rows, result.focus_version, result.billed_total) == ("imported", 2, version,
+                                                                                       Decimal("3.75"))
+    rows = _rows(db, "SELECT source, file_name, file_sha256, file_row_number, focus_version, Tags, x_columns "
+                     "FROM focus_raw ORDER BY file_row_number")
+    assert [r[3] for r in rows] == [1, 2]
+    assert rows[0][:3] == ("aws", path.name, sha256_file(path))
+    assert json.loads(rows[0][5])["pi_email"] == "ada.lovelace@example.edu"
+    assert "x_ServiceCode" in rows[0][6]
+
+
+def test_quirks_null_strings_bom_dates_and_case(tmp_path):
+    rows = [
+        focus_row(ResourceId="NULL", ChargePeriodStart="2025-01-03 00:00:00", ChargePeriodEnd="2025-01-03 01:00:00"),
+        focus_row(ResourceId="", BillingPeriodStart="2025-01-01 00:00:00", ContractedCost="NULL"),
+        focus_row(ChargePeriodStart="2025-01-03T00:00:00+00:00", ChargePeriodEnd="2025-01-03T01:00:00.5Z",
+                  billed="35.2E-7"),
+    ]
+    path = write_focus(tmp_path / "aws_2025-01.csv", rows, version="1.0", header_case=str.lower, bom=True)
+    db = tmp_path / "w.duckdb"
+    [result] = _import(db, path)
+    assert result.rows == 3
+    raw = _rows(db, 'SELECT "ResourceId", "ContractedCost" FROM focus_raw ORDER BY file_row_number')
+    assert raw[0][0] is None and raw[1] == (None, None)
+    assert result.billed_total == Decimal("21.0000035200")
+
+
+def test_same_file_twice_changes_nothing(tmp_path):
+    path = write_focus(tmp_path / "aws_2025-01.csv", [focus_row(), focus_row(billed="3")])
+    db = tmp_path / "w.duckdb"
+    _import(db, path)
+    before = _rows(db, "SELECT * FROM focus_raw ORDER BY file_row_number")
+    [again] = _import(db, path)
+    assert again.status == "unchanged"
+    assert _rows(db, "SELECT * FROM focus_raw ORDER BY file_row_number") == before
+
+
+def test_same_content_under_another_name_is_not_doubled(tmp_path):
+    first = write_focus(tmp_path / "aws_2025-01.csv", [focus_row()])
+    copy = tmp_path / "aws_2025-01 (1).csv"
+    copy.write_bytes(first.read_bytes())
+    db = tmp_path / "w.duckdb"
+    _import(db, first)
+    [dup] = _import(db, copy)
+    assert dup.status == "duplicate" and "aws_2025-01.csv" in dup.message
+    assert _rows(db, "SELECT count(*) FROM focus_raw") == [(1,)]
+
+
+def test_corrected_file_replaces_exactly_its_own_rows(tmp_path):
+    db = tmp_path / "w.duckdb"
+    aws = write_focus(tmp_path / "aws_2025-01.csv", [focus_row(billed="1"), focus_row(billed="2")])
+    other = write_focus(tmp_path / "aws_2025-01_part2.csv", [focus_row(billed="5")])
+    azure = write_focus(tmp_path / "azure_2025-01.csv", [focus_row(billed="7")])
+    _import(db, aws)
+    _import(db, other)
+    _import(db, azure, source="azure")
+    write_focus(aws, [focus_row(billed="4")])  # corrected: one row now
+    [res] = _import(db, aws)
+    assert res.status == "imported" and res.rows == 1
+    got = _rows(db, "SELECT source, file_name, sum(CAST(\"BilledCost\" AS DECIMAL(38,12))) FROM focus_raw "
+                    "GROUP BY ALL ORDER BY ALL")
+    assert got == [("aws", "aws_2025-01.csv", Decimal(4)), ("aws", "aws_2025-01_part2.csv", Decimal(5)),
+                   ("azure", "azure_2025-01.csv", Decimal(7))]
+
+
+def test_order_of_imports_does_not_matter(tmp_path):
+    files = [write_focus(tmp_path / f"aws_2025-01_{i}.csv", [focus_row(billed=str(i))]) for i in range(1, 4)]
+    totals = []
+    for order in (files, list(reversed(files))):
+        db = tmp_path / f"w{len(totals)}.duckdb"
+        for f in order:
+            _import(db, f)
+        totals.append(_rows(db, "SELECT count(*), sum(CAST(\"BilledCost\" AS DECIMAL(38,12))) FROM focus_raw"))
+    assert totals[0] == totals[1] == [(3, Decimal(6))]
+
+
+def test_multi_month_file_lands_each_row_in_its_month(tmp_path):
+    path = write_focus(tmp_path / "aws_2025-01.csv",
+                       [focus_row("2025-01"), focus_row("2025-02"), focus_row("2025-02"), focus_row("2025-03")])
+    facts = inspect_file(path)
+    assert facts.months == ("2025-01", "2025-02", "2025-03") and facts.row_count == 4
+    db = tmp_path / "w.duckdb"
+    results = _import(db, path)
+    assert {r.month: r.rows for r in results} == {"2025-01": 1, "2025-02": 2, "2025-03": 1}
+    assert _rows(db, "SELECT billing_month, list(file_row_number ORDER BY file_row_number) FROM focus_raw "
+                     "GROUP BY 1 ORDER BY 1") == [("2025-01", [1]), ("2025-02", [2, 3]), ("2025-03", [4])]
+    assert _rows(db, "SELECT period, status FROM billing_periods ORDER BY 1") == [
+        ("2025-01", "open"), ("2025-02", "open"), ("2025-03", "open")]
+
+
+def test_corrected_file_without_a_month_removes_its_rows_there(tmp_path):
+    db = tmp_path / "w.duckdb"
+    path = write_focus(tmp_path / "aws_2025-01.csv", [focus_row("2025-01"), focus_row("2025-02")])
+    _import(db, path)
+    write_focus(path, [focus_row("2025-01", billed="9")])
+    results = _import(db, path, months=["2025-01", "2025-02"])
+    assert {r.month: r.status for r in results} == {"2025-01": "imported", "2025-02": "removed"}
+    assert _rows(db, "SELECT billing_month, count(*) FROM focus_raw GROUP BY 1") == [("2025-01", 1)]
+
+
+def test_gate_failure_names_culprits_and_keeps_previous_state(tmp_path):
+    db = tmp_path / "w.duckdb"
+    path = write_focus(tmp_path / "aws_2025-01.csv", [focus_row(billed="1"), focus_row(billed="2")])
+    _import(db, path)
+    before = _rows(db, "SELECT * FROM focus_raw ORDER BY file_row_number")
+    bad = [focus_row(billed="3"), focus_row(billed="1,234.00"), focus_row(ChargeCategory="Refund"),
+           focus_row(BillingCurrency="usd"), focus_row(ChargePeriodStart="5/1/25"),
+           focus_row(BillingPeriodEnd="2024-12-01T00:00:00Z"), focus_row(BilledCost="")]
+    write_focus(path, bad)
+    with pytest.raises(ImportRefused) as err:
+        _import(db, path, months=["2025-01"])
+    text = str(err.value)
+    assert "aws_2025-01.csv: row 2 (line 3), column BilledCost, value '1,234.00'" in text
+    assert "row 3 (line 4), column ChargeCategory, value 'Refund'" in text
+    assert "row 4 (line 5), column BillingCurrency, value 'usd'" in text
+    assert "row 5 (line 6), column ChargePeriodStart, value '5/1/25'" in text
+    assert "row 6 (line 7), column BillingPeriodStart" in text and "before BillingPeriodEnd" in text
+    assert "row 7 (line 8), column BilledCost: a value is required" in text
+    assert _rows(db, "SELECT * FROM focus_raw ORDER BY file_row_number") == before
+    assert not [t for (t,) in _rows(db, "SELECT table_name FROM duckdb_tables()") if t.startswith("_stage")]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("identity/LineItemId,bill/BillingPeriodStartDate,lineItem/UsageAccountId,lineItem/UnblendedCost\n1,2,3,4\n",
+         "AWS Cost and Usage Report"),
+        ("InvoiceSectionName,SubscriptionGuid,MeterCategory,MeterId,CostInBillingCurrency\na,b,c,d,1\n", "Azure EA"),
+        ("BilledCost;BillingCurrency;ServiceName\n1;USD;x\n", "delimiter"),
+    ],
+)
+def test_non_focus_files_refused_with_reason(tmp_path, content, message):
+    path = tmp_path / "aws_2025-01.csv"
+    path.write_text(content)
+    with pytest.raises(ImportRefused, match=message):
+        _import(tmp_path / "w.duckdb", path, months=["2025-01"])
+
+
+def test_header_only_file_refused(tmp_path):
+    path = write_focus(tmp_path / "aws_2025-01.csv", [])
+    with pytest.raises(ImportRefused, match="no data rows"):
+        _import(tmp_path / "w.duckdb", path, months=["2025-01"])
+
+
+def test_import_into_closed_or_finalized_month_refused(tmp_path):
+    db = tmp_path / "w.duckdb"
+    path = write_focus(tmp_path / "aws_2025-01.csv", [focus_row()])
+    _import(db, path)
+    for status, hint in (("closed", "ocb periods reopen 2025-01"), ("finalized", "next open month")):
+        with wh.connect(db) as con:
+            con.execute("UPDATE billing_periods SET status = ? WHERE period = '2025-01'", [status])
+        write_focus(path, [focus_row(billed="99")])
+        with pytest.raises(wh.PeriodLockedError, match=hint):
+            _import(db, path)
+        assert _rows(db, "SELECT \"BilledCost\" FROM focus_raw") == [("10.50",)]
