@@ -26,7 +26,9 @@ IDENTITY_COLUMNS = (
     "BillingAccountId", "SubAccountId", "ResourceId", "ChargeCategory", "ChargeClass", "ServiceName", "SkuId",
     "SkuPriceId", "ChargePeriodStart", "ChargePeriodEnd", "PricingUnit", "ChargeDescription", "CommitmentDiscountId",
 )  # fmt: skip
-CANONICAL_CATEGORY = {"usage": "Usage", "purchase": "Purchase", "tax": "Tax", "credit": "Credit", "adjustment": "Adjustment"}
+CANONICAL_CATEGORY = {
+    "usage": "Usage", "purchase": "Purchase", "tax": "Tax", "credit": "Credit", "adjustment": "Adjustment",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -74,12 +76,14 @@ def _reason_exprs(rules: AttributionRules) -> list[str]:
         reasons.append("CASE WHEN fund_org IS NULL THEN 'missing_fund_org' END")
     for pattern in rules.flag_patterns:
         lit = sql_literal(pattern)
-        hit = " OR ".join(
-            f"coalesce(regexp_matches({col}, {lit}, 'i'), false)" for col in ('"ServiceName"', '"ResourceId"', '"ResourceName"')
-        )
+        columns = ('"ServiceName"', '"ResourceId"', '"ResourceName"')
+        hit = " OR ".join(f"coalesce(regexp_matches({col}, {lit}, 'i'), false)" for col in columns)
         reasons.append(f"CASE WHEN {hit} THEN {sql_literal('pattern_match:' + pattern)} END")
-    reasons.append("CASE WHEN expected_period IS NOT NULL AND expected_period <> billing_month THEN 'period_mismatch' END")
-    reasons.append(f"CASE WHEN upper(\"BillingCurrency\") <> {sql_literal(rules.currency_code)} THEN 'currency_mismatch' END")
+    reasons.append(
+        "CASE WHEN expected_period IS NOT NULL AND expected_period <> billing_month THEN 'period_mismatch' END"
+    )
+    currency = sql_literal(rules.currency_code)
+    reasons.append(f"CASE WHEN upper(\"BillingCurrency\") <> {currency} THEN 'currency_mismatch' END")
     return reasons
 
 
@@ -95,7 +99,8 @@ def validated_select_sql(rules: AttributionRules) -> str:
     """SELECT producing charges_validated rows from focus_raw for one month (parameter: the month)."""
     keys = rules.tag_keys
     sep = "chr(31)"
-    content = ", ".join(f"coalesce(\"{c}\", chr(0))" for c in FOCUS_COLUMNS) + ", coalesce(CAST(x_columns AS VARCHAR), '')"
+    content = ", ".join(f"coalesce(\"{c}\", chr(0))" for c in FOCUS_COLUMNS)
+    content += ", coalesce(CAST(x_columns AS VARCHAR), '')"
     identity = ", ".join(f"coalesce(\"{c}\", chr(0))" for c in IDENTITY_COLUMNS)
     x_charge_id = "coalesce(x_columns['x_ChargeId'], x_columns['oci_ReferenceNumber'], chr(0))"
     category_case = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in CANONICAL_CATEGORY.items())
@@ -103,7 +108,8 @@ def validated_select_sql(rules: AttributionRules) -> str:
     return f"""
 WITH typed AS (
     SELECT r.*,
-        CASE WHEN "Tags" IS NULL THEN NULL WHEN json_valid("Tags") THEN json_type("Tags") ELSE 'INVALID' END AS tags_kind,
+        CASE WHEN "Tags" IS NULL THEN NULL WHEN json_valid("Tags") THEN json_type("Tags") ELSE 'INVALID' END
+            AS tags_kind,
         md5(concat_ws({sep}, source, billing_month, {identity}, {x_charge_id})) AS identity_hash
     FROM focus_raw r
     WHERE billing_month = $month

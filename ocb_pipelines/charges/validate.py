@@ -52,8 +52,9 @@ def build_validated(
         )
         problems = gate_validated(con, month)
         if problems:
+            details = "\n  - ".join(problems)
             raise ValidationGateError(
-                f"validated charges for {month} failed their schema; nothing was changed:\n  - " + "\n  - ".join(problems)
+                f"validated charges for {month} failed their schema; nothing was changed:\n  - {details}"
             )
     return summarize_validated(con, month)
 

@@ -33,7 +33,9 @@ def plan_inbox_runs(files, cursor: dict, valid_months: set[str], log=None) -> tu
             sha, months, error = facts.sha256, set(facts.months), ""
         except ImportRefused as exc:
             named = period_from_filename(path.name)
-            sha, months, error = hashlib.sha256(path.read_bytes()[: 1 << 20]).hexdigest(), {named} if named else set(), str(exc)
+            with open(path, "rb") as handle:
+                sha = hashlib.sha256(handle.read(1 << 20)).hexdigest()
+            months, error = ({named} if named else set()), str(exc)
             if log:
                 log.warning(str(exc))
         entry = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": sha, "months": sorted(months)}

@@ -16,7 +16,7 @@ def test_example_config_loads_with_paths_relative_to_its_folder(workdir: Path):
 
 
 def test_missing_config_is_a_clear_error(tmp_path: Path):
-    with pytest.raises(ConfigError, match="configuration file not found.*config.example.yaml"):
+    with pytest.raises(ConfigError, match=r"configuration file not found.*config\.example\.yaml"):
         load_config(tmp_path / "nope.yaml")
 
 
