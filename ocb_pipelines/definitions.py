@@ -11,21 +11,24 @@ from ocb_pipelines.core.resources import OcbConfig, Warehouse
 from ocb_pipelines.ingest.assets import focus_raw
 from ocb_pipelines.ingest.jobs import ingest_job
 from ocb_pipelines.ingest.sensors import focus_inbox_sensor
+from ocb_pipelines.review.assets import charges_approved, review_decisions
+from ocb_pipelines.review.jobs import review_job
+from ocb_pipelines.review.sensors import review_sheet_sensor
 
-ASSETS = [focus_raw, charges_validated]
+ASSETS = [focus_raw, charges_validated, review_decisions, charges_approved]
 
 
 def build_resources(config_path: str | Path | None = None) -> dict[str, dg.ConfigurableResource]:
-    ocb = OcbConfig(config_path=str(resolve_config_path(config_path)))
-    return {"ocb": ocb, "warehouse": Warehouse(config=ocb)}
+    path = str(resolve_config_path(config_path))
+    return {"ocb": OcbConfig(config_path=path), "warehouse": Warehouse(config_path=path)}
 
 
 def build_definitions(config_path: str | Path | None = None) -> dg.Definitions:
     """Definitions bound to one configuration file (`-c`, $OCB_CONFIG, or ./config.yaml)."""
     return dg.Definitions(
         assets=ASSETS,
-        jobs=[ingest_job],
-        sensors=[focus_inbox_sensor],
+        jobs=[ingest_job, review_job],
+        sensors=[focus_inbox_sensor, review_sheet_sensor],
         resources=build_resources(config_path),
         executor=dg.in_process_executor,
     )

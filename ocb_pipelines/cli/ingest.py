@@ -13,7 +13,14 @@ import duckdb
 
 from ocb_pipelines.charges.assets import rules_from
 from ocb_pipelines.charges.validate import build_validated
-from ocb_pipelines.cli.common import CliError, config_option, emit_json, json_option, prepare_dagster_home, settings_or_exit
+from ocb_pipelines.cli.common import (
+    CliError,
+    config_option,
+    emit_json,
+    json_option,
+    prepare_dagster_home,
+    settings_or_exit,
+)
 from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.config import OcbSettings
 from ocb_pipelines.core.money import format_money

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import click
 
+from ocb_pipelines.cli.audit import audit_command
+from ocb_pipelines.cli.demo import demo_command, ui_command
 from ocb_pipelines.cli.ingest import ingest_command
+from ocb_pipelines.cli.periods import periods_group
+from ocb_pipelines.cli.review import review_group
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -14,6 +18,11 @@ def cli() -> None:
 
 
 cli.add_command(ingest_command)
+cli.add_command(demo_command)
+cli.add_command(ui_command)
+cli.add_command(review_group)
+cli.add_command(periods_group)
+cli.add_command(audit_command)
 
 if __name__ == "__main__":
     cli()

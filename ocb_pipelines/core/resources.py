@@ -13,6 +13,13 @@ from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.config import ConfigError, OcbSettings, load_config
 
 
+def _load(config_path: str) -> OcbSettings:
+    try:
+        return load_config(config_path)
+    except ConfigError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
+
+
 class OcbConfig(dg.ConfigurableResource):
     """The YAML configuration (`config.yaml`, `-c PATH` or $OCB_CONFIG), loaded once per run."""
 
@@ -21,22 +28,25 @@ class OcbConfig(dg.ConfigurableResource):
 
     def settings(self) -> OcbSettings:
         if self._settings is None:
-            try:
-                self._settings = load_config(self.config_path)
-            except ConfigError as exc:
-                raise dg.Failure(description=str(exc), allow_retries=False) from None
+            self._settings = _load(self.config_path)
         return self._settings
 
 
 class Warehouse(dg.ConfigurableResource):
     """The DuckDB warehouse named by the configuration, opened through dagster-duckdb's DuckDBResource
-    (which retries while another process holds the single-writer lock)."""
+    (which retries while another process holds the single-writer lock).
 
-    config: OcbConfig
+    It takes the config path itself rather than nesting OcbConfig: nested resources make Dagster 1.13
+    emit a deprecation warning at every run start."""
+
+    config_path: str
+    _settings: OcbSettings | None = PrivateAttr(default=None)
 
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        settings = self.config.settings()
+        if self._settings is None:
+            self._settings = _load(self.config_path)
+        settings = self._settings
         settings.database.path.parent.mkdir(parents=True, exist_ok=True)
         duck = DuckDBResource(database=str(settings.database.path))
         with duck.get_connection() as con:

@@ -32,7 +32,7 @@ from ocb_pipelines.ingest.focus import (
 from ocb_pipelines.ingest.schemas import ROW_INDEX, GateFailure, failures_from, focus_structure_schema
 
 GATE_CHUNK_ROWS = 500_000
-MAX_CELL_BYTES = 64 * 1024 * 1024
+MAX_CELL_BYTES = 2 * 1024 * 1024  # DuckDB sizes its read buffer from this; a longer cell is a clear error
 
 
 class ImportRefused(ValueError):

@@ -9,6 +9,12 @@ Money is carried as integers in units of 1e-10 USD and rendered through DECIMAL 
 float noise or ``1e-05`` notation can appear. All people, accounts, projects and funds are fictional;
 e-mail addresses are always at ``example.edu`` or ``example.org``.
 
+CSV / CSV.gz: text only; dates ``2025-01-01T00:00:00Z``; null = empty field; Tags and SkuPriceDetails
+are JSON object text (RFC 4180 quoting with doubled quotes). CSV files above ``_CHUNK_ROWS`` rows are
+written as chunks in parallel and concatenated (a ``.csv.gz`` is then a multi-member gzip file).
+Parquet: DECIMAL(38, 10) money and quantities, TIMESTAMP WITH TIME ZONE (UTC) dates,
+``MAP(VARCHAR, VARCHAR)`` Tags, VARCHAR for everything else.
+
 Usage::
 
     python -m ocb_pipelines.samples.generator --out DIR --source aws --months 2025-01,2025-02 \\
@@ -20,12 +26,16 @@ from __future__ import annotations
 
 import argparse
 import calendar
+import functools
 import hashlib
 import json
+import os
 import re
+import shutil
 import sys
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -35,6 +45,7 @@ import duckdb
 __all__ = [
     "FOCUS_VERSIONS",
     "FORMATS",
+    "PROJECTS",
     "SOURCES",
     "TAG_KEYS",
     "focus_columns",
@@ -266,6 +277,7 @@ class _Source:
     marketplace: bool = False
     credit_descriptions: tuple[str, ...] = ("Service credit",)
     noise_tags: tuple[str, ...] = field(default_factory=tuple)  # JSON fragments, may use {proj}
+    typical_row_cents: int = 100  # rough mean BilledCost of a usage row, scales tax/credit/fee amounts
 
 
 _AWS_EC2 = "arn:aws:ec2:{region}:{sub}:instance/i-0{hex}"
@@ -284,6 +296,7 @@ def _aws_ec2(itype: str, price: str, weight: int, vcpu: int, mem: int, name: str
 
 
 _AWS = _Source(
+    typical_row_cents=30,
     provider="Amazon Web Services",
     invoice_issuer="Amazon Web Services",
     billing_account_id="123456789012",
@@ -335,7 +348,8 @@ _AWS = _Source(
         ),
         _Product(
             "Amazon RDS", "Databases", "Relational Databases", "DB Instance", "Hours", "0.225",
-            "db.r6g.large PostgreSQL", "$0.225 per RDS db.r6g.large Single-AZ instance hour running PostgreSQL",
+            "db.r6g.large PostgreSQL",
+            "$0.225 per RDS db.r6g.large Single-AZ instance hour running PostgreSQL",
             "arn:aws:rds:{region}:{sub}:db:{proj}-db-{n}", "{proj}-db-{n}", weight=5, zonal=True,
             details={"InstanceType": "db.r6g.large", "DatabaseEngine": "PostgreSQL"},
             x=("AmazonRDS", "InstanceUsage:db.r6g.large", "CreateDBInstance:0014"),
@@ -386,6 +400,7 @@ def _az_vm(size: str, price: str, weight: int, meter: str) -> _Product:
 
 
 _AZURE = _Source(
+    typical_row_cents=800,
     provider="Microsoft",
     invoice_issuer="Microsoft",
     billing_account_id="/providers/Microsoft.Billing/billingAccounts/" + str(
@@ -400,13 +415,22 @@ _AZURE = _Source(
     cents=False,
     invoice_prefix="G0",
     x_columns=("x_ResourceGroupName", "x_SkuMeterCategory", "x_SkuMeterName"),
-    regions=(("eastus", "East US"), ("eastus", "East US"), ("westus2", "West US 2"), ("centralus", "Central US")),
+    regions=(
+        ("eastus", "East US"),
+        ("eastus", "East US"),
+        ("westus2", "West US 2"),
+        ("centralus", "Central US"),
+    ),
     spot_pct=5,
     spot_ppm=200_000,
     credit_bp=100,
     tax_bp=100,
     purchase_bp=50,
-    credit_descriptions=("Azure Research Credits", "Azure Prepayment usage", "Service level agreement credit"),
+    credit_descriptions=(
+        "Azure Research Credits",
+        "Azure Prepayment usage",
+        "Service level agreement credit",
+    ),
     noise_tags=('"ms-resource-usage":"azure-cloud-shell"',),
     products=(
         _az_vm("Standard_D4s_v5", "0.192", 20, "D4s v5"),
@@ -428,17 +452,20 @@ _AZURE = _Source(
             "Azure Kubernetes Service", "Compute", "Containers", "Kubernetes service", "Hours", "0.10",
             "Standard Uptime SLA", "AKS standard tier cluster management hours",
             _AZ_RG + "Microsoft.ContainerService/managedClusters/aks-{proj}", "aks-{proj}",
-            qty=("24", "24", "1"), weight=6, x=("rg-{proj}", "Azure Kubernetes Service", "Standard Uptime SLA"),
+            qty=("24", "24", "1"), weight=6,
+            x=("rg-{proj}", "Azure Kubernetes Service", "Standard Uptime SLA"),
             tag_extra='"aks-managed-cluster-name":"aks-{proj}","aks-managed-poolName":"nodepool1"',
         ),
         _Product(
             "Bandwidth", "Networking", "Other (Networking)", "Virtual machine", "GB", "0.087",
             "Standard Data Transfer Out", "Internet egress, zone 1",
             _AZ_RG + "Microsoft.Compute/virtualMachines/vm-{proj}-{n}", "vm-{proj}-{n}",
-            qty=("0.01", "200", "0.000001"), weight=8, x=("rg-{proj}", "Bandwidth", "Standard Data Transfer Out"),
+            qty=("0.01", "200", "0.000001"), weight=8,
+            x=("rg-{proj}", "Bandwidth", "Standard Data Transfer Out"),
         ),
         _Product(
-            "Azure Machine Learning", "AI and Machine Learning", "Machine Learning", "Machine learning workspace",
+            "Azure Machine Learning", "AI and Machine Learning", "Machine Learning",
+            "Machine learning workspace",
             "Hours", "0.90", "NC4as T4 v3", "Machine learning compute instance hours",
             _AZ_RG + "Microsoft.MachineLearningServices/workspaces/mlw-{proj}", "mlw-{proj}",
             qty=("1", "24", "0.25"), weight=4, x=("rg-{proj}", "Azure Machine Learning", "NC4as T4 v3"),
@@ -469,6 +496,7 @@ def _gcp_vm(mtype: str, price: str, weight: int, name: str) -> _Product:
 
 
 _GCP = _Source(
+    typical_row_cents=100,
     provider="Google Cloud",
     invoice_issuer="Google Cloud",
     billing_account_id="01A2B3-C4D5E6-F7A8B9",
@@ -506,13 +534,15 @@ _GCP = _Source(
         ),
         _Product(
             "BigQuery", "Databases", "Data Warehouses", "Dataset", "GB-Months", "0.02", "Active Storage",
-            "Active Logical Storage", "//bigquery.googleapis.com/projects/{sub}/datasets/{projus}", "{projus}",
+            "Active Logical Storage", "//bigquery.googleapis.com/projects/{sub}/datasets/{projus}",
+            "{projus}",
             qty=("0.01", "100", "0.000001"), weight=6, x=("24E6-581D-38E5",),
         ),
         _Product(
             "Vertex AI", "AI and Machine Learning", "Machine Learning", "Training Job", "Hours", "0.4",
             "Custom Training n1-standard-8", "Custom model training on n1-standard-8",
-            "//aiplatform.googleapis.com/projects/{sub}/locations/{region}/customJobs/{n}", "{proj}-train-{n}",
+            "//aiplatform.googleapis.com/projects/{sub}/locations/{region}/customJobs/{n}",
+            "{proj}-train-{n}",
             qty=("0.1", "1", "0.001"), weight=5, x=("C7E2-9256-1C43",),
         ),
         _Product(
@@ -534,6 +564,7 @@ _GCP = _Source(
 )  # fmt: skip
 
 _HPC = _Source(
+    typical_row_cents=1500,
     provider="Research Computing",
     invoice_issuer="Research Computing",
     billing_account_id="RC-HPC",
@@ -577,6 +608,7 @@ _HPC = _Source(
 )  # fmt: skip
 
 _STORAGE = _Source(
+    typical_row_cents=25000,
     provider="Research Computing",
     invoice_issuer="Research Computing",
     billing_account_id="RC-STORAGE",
@@ -611,7 +643,9 @@ _STORAGE = _Source(
 
 _SOURCES: dict[str, _Source] = {"aws": _AWS, "azure": _AZURE, "gcp": _GCP, "hpc": _HPC, "storage": _STORAGE}
 
-_JOB_NAMES = ("md_run", "dft_opt", "align_bwa", "mcmc_chain", "cfd_les", "train_cnn", "postproc", "array_task")
+_JOB_NAMES = (
+    "md_run", "dft_opt", "align_bwa", "mcmc_chain", "cfd_les", "train_cnn", "postproc", "array_task",
+)  # fmt: skip
 _SUBDIRS = ("", "/data", "/scratch", "/shared", "/results", "/raw", "/users")
 _ENVS = ("prod", "dev", "staging", "research")
 
@@ -650,6 +684,8 @@ def _sub_accounts(source: str) -> list[tuple[str, str]]:
 # SQL building helpers
 # --------------------------------------------------------------------------------------------------
 
+_CHUNK_ROWS = 250_000  # CSV files above this size are written in parallel chunks
+_MAX_WORKERS = 4
 _SCALE = 10**10  # money unit: 1e-10 USD
 _QSCALE = 10**6  # quantity unit: 1e-6
 
@@ -722,21 +758,20 @@ def _build_query(
     seed: int,
     flagged_share: float,
     extra_columns: bool,
+    start: int,
+    stop: int,
 ) -> str:
-    """Return the SELECT statement producing the export rows (in order of ``i``)."""
+    """Return the SELECT statement producing rows ``start <= i < stop`` of the export (in order of ``i``)."""
     products = src.products
-    nprod = len(products)
     parquet = fmt == "parquet"
 
     # months --------------------------------------------------------------------------------------
-    m_start, m_end, m_start_s, m_end_s, m_hours, m_days, m_inv = [], [], [], [], [], [], []
+    m_start, m_end, m_hours, m_days, m_inv = [], [], [], [], []
     for month in months:
         y, mo, ny, nmo = _month_bounds(month)
         days = calendar.monthrange(y, mo)[1]
         m_start.append(f"TIMESTAMP '{y:04d}-{mo:02d}-01 00:00:00'")
         m_end.append(f"TIMESTAMP '{ny:04d}-{nmo:02d}-01 00:00:00'")
-        m_start_s.append(f"{y:04d}-{mo:02d}-01T00:00:00Z")
-        m_end_s.append(f"{ny:04d}-{nmo:02d}-01T00:00:00Z")
         m_days.append(days)
         m_hours.append(days * 24)
         if source == "gcp":
@@ -753,7 +788,8 @@ def _build_query(
     purchase_idx = next((k for k, p in enumerate(products, start=1) if p.purchase), None)
     qmin = [_scaled(p.qty[0], _QSCALE) for p in products]
     qstep = [_scaled(p.qty[2], _QSCALE) for p in products]
-    qn = [(_scaled(p.qty[1], _QSCALE) - lo) // st + 1 for p, lo, st in zip(products, qmin, qstep, strict=True)]
+    qmax = [_scaled(p.qty[1], _QSCALE) for p in products]
+    qn = [(hi - lo) // st + 1 for lo, hi, st in zip(qmin, qmax, qstep, strict=True)]
     lp = [_scaled(p.list_price, _SCALE) for p in products]
     cp = [
         _scaled(p.contracted_price, _SCALE) if p.contracted_price else v * src.contracted_ppm // 1_000_000
@@ -862,12 +898,18 @@ def _build_query(
             f" * date_diff('hour', cps_u, cpe_u) * {_QSCALE}"
         )
     else:
-        q_usage = f"{_int_list(qmin)}[p] + CAST(h_qty % {_int_list(qn)}[p] AS BIGINT) * {_int_list(qstep)}[p]"
+        # product of two uniform draws: many small quantities, a long tail of big ones
+        qn_p = f"{_int_list(qn)}[p]"
+        q_usage = (
+            f"{_int_list(qmin)}[p]"
+            f" + CAST((h_qty % {qn_p}) * ((h_qty // 1000003) % {qn_p}) // {qn_p} AS BIGINT)"
+            f" * {_int_list(qstep)}[p]"
+        )
     spot_flags = [p.spot for p in products]
     if src.spot_pct and any(spot_flags):
         spot_expr = (
             f"(kind = 'Usage' AND [{', '.join('true' if s else 'false' for s in spot_flags)}][p]"
-            f" AND h_misc % 100 < {src.spot_pct})"
+            f" AND h_misc % 100 < {src.spot_pct}{' AND fl <> 7' if src.marketplace else ''})"
         )
     else:
         spot_expr = "false"
@@ -882,10 +924,16 @@ def _build_query(
         """Round a non-negative money integer to whole cents (half up) when the source bills in cents."""
         return f"(({expr} + {cents // 2}) // {cents}) * {cents}" if src.cents else f"({expr})"
 
-    credit_amt = rc(f"{cents} + CAST(h_amt % {500 * _SCALE} AS BIGINT)")
-    tax_amt = f"(50 + CAST(h_amt % 30000 AS BIGINT)) * {cents}"
-    adj_amt = f"(100 + CAST(h_amt % 50000 AS BIGINT)) * {cents} * (CASE WHEN h_misc % 3 = 0 THEN -1 ELSE 1 END)"
-    fee = f"(10000 + CAST(h_amt % 190001 AS BIGINT)) * {cents}"
+    # non-usage amounts scale with the typical usage row of the source, so that taxes are a few
+    # percent of the spend and credits/fees stay plausible whatever the row granularity
+    scale = src.typical_row_cents
+    credit_amt = rc(f"{cents} + CAST(h_amt % {scale * 12 * cents} AS BIGINT)")
+    tax_amt = f"({max(scale // 10, 1)} + CAST(h_amt % {scale * 12} AS BIGINT)) * {cents}"
+    adj_amt = (
+        f"({max(scale // 10, 1)} + CAST(h_amt % {scale * 10} AS BIGINT)) * {cents}"
+        " * (CASE WHEN h_misc % 3 = 0 THEN -1 ELSE 1 END)"
+    )
+    fee = f"({scale * 5} + CAST(h_amt % {scale * 30} AS BIGINT)) * {cents}"
     credit_desc = _str_list(src.credit_descriptions)
     ncd = len(src.credit_descriptions)
 
@@ -917,7 +965,8 @@ def _build_query(
     )
     fund_tag = (
         "CASE WHEN fl = 3 THEN (CASE fv WHEN 0 THEN lower(orgn) || '_' || fund_digits "
-        "WHEN 1 THEN orgn || '-' || left(fund_digits, 2) WHEN 2 THEN ' ' || orgn || '-' || fund_digits || ' ' "
+        "WHEN 1 THEN orgn || '-' || left(fund_digits, 2) "
+        "WHEN 2 THEN ' ' || orgn || '-' || fund_digits || ' ' "
         "ELSE orgn || fund_digits END) ELSE orgn || '-' || fund_digits END"
     )
 
@@ -945,7 +994,7 @@ WITH b AS (
         hash(i, {seed}, 6) AS h_flag,
         hash(i, {seed}, 7) AS h_misc,
         hash(i, {seed}, 8) AS h_amt
-    FROM range({rows}) t(i)
+    FROM range({start}, {stop}) t(i)
 ), c AS (
     SELECT *, {r_expr} AS r FROM b
 ), d AS (
@@ -965,12 +1014,12 @@ WITH b AS (
     FROM d
 ), f AS (
     SELECT *,
-        {parr['proj']}[j] AS proj, {parr['orgn']}[j] AS orgn, {parr['pi']}[j] AS pi,
-        {parr['piuser']}[j] AS piuser, {parr['cc']}[j] AS cc, {parr['grant']}[j] AS grant_no,
-        {parr['req']}[j] AS req, {parr['acode']}[j] AS acode,
-        {parr['subid']}[j] AS sub_id, {parr['subname']}[j] AS sub_name,
-        CASE WHEN {parr['fund2']}[j] IS NOT NULL AND (h_misc // 100) % 100 < 35 THEN {parr['fund2']}[j]
-             ELSE {parr['fund1']}[j] END AS fund_digits,
+        {parr["proj"]}[j] AS proj, {parr["orgn"]}[j] AS orgn, {parr["pi"]}[j] AS pi,
+        {parr["piuser"]}[j] AS piuser, {parr["cc"]}[j] AS cc, {parr["grant"]}[j] AS grant_no,
+        {parr["req"]}[j] AS req, {parr["acode"]}[j] AS acode,
+        {parr["subid"]}[j] AS sub_id, {parr["subname"]}[j] AS sub_name,
+        CASE WHEN {parr["fund2"]}[j] IS NOT NULL AND (h_misc // 100) % 100 < 35 THEN {parr["fund2"]}[j]
+             ELSE {parr["fund1"]}[j] END AS fund_digits,
         {region_id} AS region_id, {region_name} AS region_name,
         printf('%016x', hr5) AS hex16,
         {_str_list(_JOB_NAMES)}[CAST(hr6 % {len(_JOB_NAMES)} AS BIGINT) + 1]
@@ -1005,19 +1054,19 @@ WITH b AS (
 ), n AS (
     SELECT *,
         CASE kind
-            WHEN 'Usage' THEN {rc('billed_raw')}
+            WHEN 'Usage' THEN {rc("billed_raw")}
             WHEN 'Purchase' THEN list_raw
             WHEN 'Credit' THEN -{credit_amt}
             WHEN 'Tax' THEN {tax_amt}
             ELSE {adj_amt} END AS billed,
         CASE kind
-            WHEN 'Usage' THEN {rc('list_raw')}
+            WHEN 'Usage' THEN {rc("list_raw")}
             WHEN 'Purchase' THEN list_raw
             WHEN 'Credit' THEN (CASE WHEN h_misc % 2 = 0 THEN 0 ELSE -{credit_amt} END)
             WHEN 'Tax' THEN {tax_amt}
             ELSE {adj_amt} END AS list_cost,
         CASE kind
-            WHEN 'Usage' THEN {rc('contracted_raw')}
+            WHEN 'Usage' THEN {rc("contracted_raw")}
             WHEN 'Purchase' THEN contracted_raw
             WHEN 'Credit' THEN (CASE WHEN h_misc % 2 = 0 THEN 0 ELSE -{credit_amt} END)
             WHEN 'Tax' THEN {tax_amt}
@@ -1026,7 +1075,7 @@ WITH b AS (
         CASE WHEN kind IN ('Usage', 'Purchase') THEN cpe_u ELSE me END AS cpe,
         {is_mkt} AS is_mkt,
         {is_sus} AS is_sus,
-        {_template(arr['rname'], rname_t)} AS rname
+        {_template(arr["rname"], rname_t)} AS rname
     FROM m
 )
 SELECT {{columns}}
@@ -1037,8 +1086,9 @@ FROM n
     priced = "kind IN ('Usage', 'Purchase')"
     provider = _s(src.provider)
     cols: dict[str, str] = {
-        "AvailabilityZone": f"CASE WHEN {usage} AND NOT is_mkt AND {_bool_list([p.zonal for p in products])}[p] "
-        "THEN zone END",
+        "AvailabilityZone": (
+            f"CASE WHEN {usage} AND NOT is_mkt AND {_bool_list([p.zonal for p in products])}[p] THEN zone END"
+        ),
         "BilledCost": "billed",
         "BillingAccountId": _s(src.billing_account_id),
         "BillingAccountName": _s(src.billing_account_name),
@@ -1051,7 +1101,8 @@ FROM n
         "ChargeCategory": "kind",
         "ChargeClass": "NULL",
         "ChargeDescription": (
-            f"CASE WHEN is_mkt THEN 'Acme Genomics Pipeline - SaaS usage' WHEN {priced} THEN {arr['desc']}[p] "
+            "CASE WHEN is_mkt THEN 'Acme Genomics Pipeline - SaaS usage' "
+            f"WHEN {priced} THEN {arr['desc']}[p] "
             f"WHEN kind = 'Tax' THEN 'Sales tax on ' || {arr['svc']}[p] "
             f"WHEN kind = 'Credit' THEN {credit_desc}[CAST(h_misc % {ncd} AS BIGINT) + 1] "
             "ELSE 'Billing adjustment: rate correction' END"
@@ -1077,9 +1128,7 @@ FROM n
         "InvoiceIssuerName": _s(src.invoice_issuer),
         "ListCost": "list_cost",
         "ListUnitPrice": f"CASE WHEN {priced} THEN lup END",
-        "PricingCategory": (
-            f"CASE WHEN is_spot THEN 'Dynamic' WHEN {priced} THEN 'Standard' END"
-        ),
+        "PricingCategory": f"CASE WHEN is_spot THEN 'Dynamic' WHEN {priced} THEN 'Standard' END",
         "PricingCurrency": "'USD'",
         "PricingCurrencyContractedUnitPrice": f"CASE WHEN {priced} THEN cup END",
         "PricingCurrencyEffectiveCost": "billed",
@@ -1167,9 +1216,8 @@ def _connect() -> duckdb.DuckDBPyConnection:
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET preserve_insertion_order = true")
     con.execute("SET memory_limit = '1GB'")
-    con.execute(
-        "CREATE MACRO ocb_trim(d) AS rtrim(rtrim(CAST(d AS VARCHAR), '0'), '.')"
-    )
+    con.execute("SET enable_progress_bar = false")
+    con.execute("CREATE MACRO ocb_trim(d) AS rtrim(rtrim(CAST(d AS VARCHAR), '0'), '.')")
     return con
 
 
@@ -1204,20 +1252,55 @@ def generate_focus_file(
         raise ValueError("rows must be >= 0")
     if not 0.0 <= flagged_share <= 1.0:
         raise ValueError("flagged_share must be between 0 and 1")
-    query = _build_query(src, source, months, rows, version, fmt, int(seed), flagged_share, extra_columns)
+    build = functools.partial(
+        _build_query, src, source, months, rows, version, fmt, int(seed), flagged_share, extra_columns
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "parquet" or rows <= _CHUNK_ROWS:
+        _copy(build(0, rows), out, fmt, header=True)
+        return out
+    # Big CSV: DuckDB writes one COPY on one thread, so fixed-size chunks are written in parallel
+    # (one connection per thread) and concatenated in order. The chunking depends only on ``rows``,
+    # so the bytes do not depend on the CPU count (csv.gz becomes a multi-member gzip file).
+    bounds = [(a, min(a + _CHUNK_ROWS, rows)) for a in range(0, rows, _CHUNK_ROWS)]
+    parts = [out.with_name(f".{out.name}.part{k:05d}") for k in range(len(bounds))]
+    workers = max(1, min(os.cpu_count() or 1, _MAX_WORKERS, len(bounds)))
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool, out.open("wb") as sink:
+            futures = [
+                pool.submit(_copy, build(a, b), part, fmt, header=k == 0)
+                for k, ((a, b), part) in enumerate(zip(bounds, parts, strict=True))
+            ]
+            for future, part in zip(futures, parts, strict=True):
+                future.result()
+                with part.open("rb") as fh:
+                    shutil.copyfileobj(fh, sink, 1 << 20)
+                part.unlink()
+    except BaseException:
+        out.unlink(missing_ok=True)
+        raise
+    finally:
+        for part in parts:
+            part.unlink(missing_ok=True)
+    return out
+
+
+def _copy(query: str, target: Path, fmt: str, *, header: bool) -> None:
+    """Run one ``COPY (query) TO target`` on a fresh connection."""
     if fmt == "parquet":
         options = "FORMAT parquet, COMPRESSION zstd"
     else:
         compression = "gzip" if fmt == "csv.gz" else "none"
-        options = f"FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"', ESCAPE '\"', COMPRESSION {compression}"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    target = str(out).replace("'", "''")
+        options = (
+            f"FORMAT csv, HEADER {str(header).lower()}, DELIMITER ',', QUOTE '\"', ESCAPE '\"', "
+            f"COMPRESSION {compression}"
+        )
+    path = str(target).replace("'", "''")
     con = _connect()
     try:
-        con.execute(f"COPY ({query}) TO '{target}' ({options})")
+        con.execute(f"COPY ({query}) TO '{path}' ({options})")
     finally:
         con.close()
-    return out
 
 
 _SAMPLE_SET: tuple[tuple[str, str, str, int, str], ...] = (

@@ -1,0 +1,121 @@
+"""Import + validate speed and memory against DuckDB's own CREATE TABLE AS SELECT * FROM read_csv(...).
+
+    python benchmarks/ingest_benchmark.py                    # 1,000,000 rows (~600 MB CSV)
+    python benchmarks/ingest_benchmark.py --rows 10000000    # 10,000,000 rows, bounded memory
+
+Each measurement runs in a fresh subprocess so its peak RSS (ru_maxrss) is its own. The import
+measurement is the same code the focus_raw and charges_validated assets run (import_file with the
+FOCUS gate, then build_validated with its gate), against a new DuckDB file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def _child(kind: str, csv_path: str, db_path: str, memory_limit: str) -> None:
+    import duckdb
+
+    start = time.perf_counter()
+    if kind == "baseline":
+        con = duckdb.connect(db_path)
+        if memory_limit:
+            con.execute(f"SET memory_limit = '{memory_limit}'")
+        con.execute(f"CREATE TABLE t AS SELECT * FROM read_csv('{csv_path}')")
+        rows = con.execute("SELECT count(*) FROM t").fetchall()[0][0]
+        con.close()
+        extra = {}
+    else:
+        from ocb_pipelines.charges.attribution import AttributionRules
+        from ocb_pipelines.charges.validate import build_validated
+        from ocb_pipelines.core import warehouse as wh
+        from ocb_pipelines.ingest.importer import import_file, inspect_file
+
+        rules = AttributionRules(
+            tag_keys={"pi_email": "pi_email", "project_id": "project_id", "fund_org": "fund_org",
+                      "cost_center": "cost_center", "account_code": "account_code", "reference_1": "grant_number",
+                      "reference_2": "request_id"},
+            flag_patterns=("^test-", "PROD-", "Marketplace"),
+            fund_org_patterns=("^[A-Z]{3,5}-[0-9]{6}$",),
+        )
+        with wh.connect(db_path) as con:
+            if memory_limit:
+                con.execute(f"SET memory_limit = '{memory_limit}'")
+            t0 = time.perf_counter()
+            months = inspect_file(csv_path).months
+            t1 = time.perf_counter()
+            results = import_file(con, csv_path, months=months, source="aws")
+            t2 = time.perf_counter()
+            summaries = [build_validated(con, m, rules) for m in months]
+            t3 = time.perf_counter()
+        rows = sum(r.rows for r in results)
+        extra = {"inspect_s": round(t1 - t0, 2), "import_s": round(t2 - t1, 2), "validate_s": round(t3 - t2, 2),
+                 "flagged_rows": sum(s.flagged_rows for s in summaries),
+                 "billed_total": str(sum(s.billed_total for s in summaries))}
+    elapsed = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    record = {"kind": kind, "rows": rows, "seconds": round(elapsed, 2), "peak_rss_mb": round(peak_mb), **extra}
+    print(json.dumps(record))
+
+
+def _measure(kind: str, csv_path: Path, memory_limit: str) -> dict:
+    with tempfile.TemporaryDirectory(dir=HERE / "out") as tmp:
+        db = str(Path(tmp) / f"{kind}.duckdb")
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", kind, "--csv", str(csv_path), "--db", db,
+             "--memory-limit", memory_limit],
+            check=True, capture_output=True, text=True,
+        )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--version", default="1.2")
+    parser.add_argument("--memory-limit", default="1GB", help="DuckDB memory_limit for both runs ('' = default)")
+    parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--child")
+    parser.add_argument("--csv")
+    parser.add_argument("--db")
+    args = parser.parse_args()
+    if args.child:
+        _child(args.child, args.csv, args.db, args.memory_limit)
+        return 0
+
+    (HERE / "out").mkdir(exist_ok=True)
+    csv_path = HERE / "out" / f"aws_2025-01_{args.rows}_{args.version}.csv"
+    if not csv_path.exists():
+        from ocb_pipelines.samples.generator import generate_focus_file
+
+        t0 = time.perf_counter()
+        generate_focus_file(csv_path, source="aws", months=["2025-01"], rows=args.rows, version=args.version, seed=7)
+        print(f"generated {csv_path.name}: {csv_path.stat().st_size / 1e6:,.0f} MB in {time.perf_counter() - t0:.1f} s")
+    size_mb = csv_path.stat().st_size / 1e6
+    print(f"file: {csv_path.name}, {args.rows:,} rows, {size_mb:,.0f} MB, FOCUS {args.version}, "
+          f"{os.cpu_count()} cores, DuckDB memory_limit={args.memory_limit or 'default'}")
+    baseline = None if args.skip_baseline else _measure("baseline", csv_path, args.memory_limit)
+    ours = _measure("ocb", csv_path, args.memory_limit)
+    if baseline:
+        print(f"DuckDB CTAS read_csv:      {baseline['seconds']:7.2f} s   peak {baseline['peak_rss_mb']:,} MB")
+    print(f"ocb import + validate:     {ours['seconds']:7.2f} s   peak {ours['peak_rss_mb']:,} MB   "
+          f"({ours['rows'] / ours['seconds']:,.0f} rows/s; inspect {ours['inspect_s']} s, import+gate "
+          f"{ours['import_s']} s, validate+gate {ours['validate_s']} s; {ours['flagged_rows']:,} flagged)")
+    if baseline:
+        print(f"ratio: {ours['seconds'] / baseline['seconds']:.2f}x DuckDB's own CTAS (target <= 2x); "
+              f"peak memory target < {'2' if args.rows <= 1_000_000 else '3'} GB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,103 @@
+"""`ocb periods`: list billing months and move them through open -> closed -> finalized (or reopen)."""
+
+from __future__ import annotations
+
+import click
+
+from ocb_pipelines.cli.common import CliError, config_option, emit_json, json_option, settings_or_exit
+from ocb_pipelines.core import warehouse as wh
+from ocb_pipelines.periods import lifecycle as lc
+
+notes_option = click.option("--notes", "-n", default=None, help="A note kept with the month (appended, never lost).")
+
+
+def _show(period: lc.Period, as_json: bool, verb: str) -> None:
+    if as_json:
+        emit_json({"ok": True, **period.as_dict()})
+    else:
+        click.echo(f"billing month {period.period} {verb} (status: {period.status})")
+
+
+def _run(config_path: str | None, as_json: bool, verb: str, call) -> None:
+    settings = settings_or_exit(config_path)
+    try:
+        with wh.connect(settings.warehouse_path) as con:
+            result = call(con, settings, wh.current_actor())
+    except lc.PeriodTransitionError as exc:
+        if as_json:
+            emit_json({"ok": False, "error": str(exc)})
+            raise SystemExit(1) from None
+        raise CliError(str(exc)) from None
+    _show(result, as_json, verb)
+
+
+@click.group("periods")
+def periods_group() -> None:
+    """Billing months: open -> closed -> finalized; reopen a closed month with a reason."""
+
+
+@periods_group.command("list")
+@config_option
+@json_option
+def list_command(config_path, as_json):
+    """Every billing month with its status, who changed it and when, and its notes."""
+    settings = settings_or_exit(config_path)
+    with wh.connect(settings.warehouse_path) as con:
+        periods = lc.list_periods(con)
+    if as_json:
+        emit_json({"periods": [p.as_dict() for p in periods]})
+        return
+    if not periods:
+        click.echo("no billing months yet")
+    for p in periods:
+        who = f"opened {p.opened_at:%Y-%m-%d} by {p.opened_by}"
+        if p.closed_at:
+            who += f"; closed {p.closed_at:%Y-%m-%d} by {p.closed_by}"
+        if p.reopened_at:
+            who += f"; reopened {p.reopened_at:%Y-%m-%d} by {p.reopened_by} ({p.reopen_reason})"
+        if p.finalized_at:
+            who += f"; finalized {p.finalized_at:%Y-%m-%d} by {p.finalized_by}"
+        click.echo(f"{p.period}  {p.status:9}  {who}")
+        for line in (p.notes or "").splitlines():
+            click.echo(f"           {line}")
+
+
+@periods_group.command("open")
+@click.argument("period")
+@notes_option
+@config_option
+@json_option
+def open_command(period, notes, config_path, as_json):
+    """Create a billing month (open). A closed month needs `reopen` with a reason."""
+    _run(config_path, as_json, "is open", lambda con, s, actor: lc.open_period(con, period, actor, notes))
+
+
+@periods_group.command("close")
+@click.argument("period")
+@notes_option
+@config_option
+@json_option
+def close_command(period, notes, config_path, as_json):
+    """Close a billing month: nothing may be pending review; imports and decisions stop."""
+    _run(config_path, as_json, "is closed",
+         lambda con, s, actor: lc.close_period(con, period, actor, notes, s.currency.symbol))
+
+
+@periods_group.command("reopen")
+@click.argument("period")
+@click.option("--reason", "-r", default=None, help="Why the month is reopened (required).")
+@config_option
+@json_option
+def reopen_command(period, reason, config_path, as_json):
+    """Reopen a closed billing month (a reason is required and kept)."""
+    _run(config_path, as_json, "is open again", lambda con, s, actor: lc.reopen_period(con, period, actor, reason))
+
+
+@periods_group.command("finalize")
+@click.argument("period")
+@notes_option
+@config_option
+@json_option
+def finalize_command(period, notes, config_path, as_json):
+    """Finalize a closed billing month (statements generated; it never changes again)."""
+    _run(config_path, as_json, "is finalized", lambda con, s, actor: lc.finalize_period(con, period, actor, notes))

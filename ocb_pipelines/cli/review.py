@@ -1,0 +1,284 @@
+"""`ocb review`: the review queue, decisions (approve, reject, correct) and review sheets.
+
+Decisions go through the same data-layer functions as the Dagster UI and the review-sheet sensor
+(ocb_pipelines.review), with the OS user (or $OCB_ACTOR) as the actor. After recording, the month's
+approved charges are rebuilt by running `review_job` in the shared Dagster instance, so the UI shows
+the new state (`--no-rebuild` skips that, e.g. to decide many batches and rebuild once).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ocb_pipelines.cli.common import (
+    CliError,
+    config_option,
+    emit_json,
+    json_option,
+    prepare_dagster_home,
+    settings_or_exit,
+)
+from ocb_pipelines.core import warehouse as wh
+from ocb_pipelines.core.config import OcbSettings
+from ocb_pipelines.core.money import format_money
+from ocb_pipelines.periods.lifecycle import PeriodTransitionError, check_period_key
+from ocb_pipelines.review import decisions as rd
+from ocb_pipelines.review.sheets import SheetRefused, apply_sheet, export_sheet
+
+period_option = click.option("-p", "--period", required=True, help="Billing month YYYY-MM.")
+ids_option = click.option("--id", "ids", multiple=True, help="Charge id (repeatable).")
+source_option = click.option("--source", default=None, help="Only charges of this source.")
+reason_option = click.option("--reason", default=None, help="Only charges with this reason (e.g. missing_project).")
+pi_option = click.option("--pi", default=None, help="Only charges of this PI email.")
+all_option = click.option("--all", "everything", is_flag=True, help="Every charge pending review in the month.")
+note_option = click.option("--note", required=True, help="Why (mandatory for every decision).")
+rebuild_option = click.option("--no-rebuild", is_flag=True, help="Record only; do not rebuild charges_approved.")
+
+
+def _period(period: str) -> str:
+    try:
+        return check_period_key(period)
+    except PeriodTransitionError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _fail(as_json: bool, message: str, problems: list[str] | None = None) -> None:
+    if as_json:
+        emit_json({"ok": False, "error": message.splitlines()[0], "problems": problems or message.splitlines()[1:]})
+        raise SystemExit(1)
+    raise CliError(message)
+
+
+def rebuild_approved(settings: OcbSettings, month: str, actor: str) -> dict[str, Any]:
+    """Run review_job for the month (review_decisions report + charges_approved) in the shared instance."""
+    import dagster as dg
+
+    from ocb_pipelines.core.partitions import WAREHOUSE_RUN_TAGS
+    from ocb_pipelines.definitions import build_definitions
+
+    prepare_dagster_home(settings)
+    job = build_definitions(settings.config_path).resolve_job_def("review_job")
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(
+            partition_key=month,
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            instance=instance,
+            raise_on_error=False,
+            tags={**WAREHOUSE_RUN_TAGS, "ocb/trigger": "cli", "ocb/actor": actor},
+        )
+    error = ""
+    if not result.success:
+        failure = next((e for e in result.all_events if e.is_step_failure), None)
+        error = failure.step_failure_data.error.message.strip() if failure else "run failed"
+    return {"run_id": result.run_id, "success": result.success, "error": error}
+
+
+def _state_json(s: dict[str, Any]) -> dict[str, Any]:
+    out = {k: s[k] for k in rd.STATE_COLUMNS if k not in ("decided_row_hash",)}
+    out["decided_at"] = s["decided_at"].isoformat(sep=" ") if s["decided_at"] else None
+    if s["stale"]:
+        out["stale_explanation"] = rd.stale_explanation(s)
+    return out
+
+
+@click.group("review")
+def review_group() -> None:
+    """See what needs review and decide it: approve, reject or correct (always with a note)."""
+
+
+@review_group.command("list")
+@period_option
+@ids_option
+@source_option
+@reason_option
+@pi_option
+@click.option("--status", type=click.Choice([*rd.STATUSES, "all"]), default="pending", show_default=True)
+@click.option("--limit", type=int, default=None, help="Show at most N charges (totals still count all).")
+@config_option
+@json_option
+def list_command(period, ids, source, reason, pi, status, limit, config_path, as_json):
+    """Charges of a month by review status (default: the queue), largest first, with reasons and money."""
+    settings = settings_or_exit(config_path)
+    month = _period(period)
+    statuses = None if status == "all" else (status,)
+    with wh.connect(settings.warehouse_path) as con:
+        states = rd.charge_states(con, month, ids=ids, source=source, reason=reason, pi=pi, statuses=statuses)
+        summary = rd.summarize_review(con, month)
+    symbol = settings.currency.symbol
+    shown = states[:limit] if limit else states
+    total = sum((s["billed_cost"] for s in states), start=Decimal(0))
+    if as_json:
+        emit_json({
+            "period": month, "status": status, "count": len(states), "billed_total": total,
+            "currency": settings.currency.code,
+            "by_status": {s: {"rows": summary.rows(s), "billed": summary.billed(s)} for s in rd.STATUSES},
+            "pending_by_reason": summary.pending_by_reason,
+            "charges": [_state_json(s) for s in shown],
+        })  # fmt: skip
+        return
+    click.echo(f"{month}: {len(states)} charge(s) {status}, {format_money(total, symbol)}")
+    for s in shown:
+        attribution = f"{s['pi_email'] or '-'} / {s['project_id'] or '-'} / {s['fund_org'] or '-'}"
+        click.echo(f"  {s['charge_id']}  {s['source']:8} {format_money(s['billed_cost'], symbol):>14}  {attribution}")
+        reasons = ", ".join(s["queue_reasons"]) or "-"
+        click.echo(f"      {s['file_name']} row {s['file_row_number']}  reasons: {reasons}")
+        if s["stale"]:
+            click.echo(f"      stale: {rd.stale_explanation(s)}")
+        elif s["decision_id"] and status != "pending":
+            click.echo(f"      {s['decision']} by {s['decided_by']}: {s['decision_note']}")
+    if len(shown) < len(states):
+        click.echo(f"  ... {len(states) - len(shown)} more (use --limit or --json)")
+    parts = [f"{s} {summary.rows(s)} ({format_money(summary.billed(s), symbol)})" for s in rd.STATUSES]
+    click.echo("Month: " + ", ".join(parts))
+
+
+def _decide(kind: str, period, ids, source, reason, pi, everything, note, fixes: dict[str, str | None],
+            no_rebuild: bool, config_path, as_json) -> None:
+    settings = settings_or_exit(config_path)
+    month = _period(period)
+    actor = wh.current_actor()
+    try:
+        with wh.connect(settings.warehouse_path) as con:
+            chosen = rd.select_charge_ids(con, month, ids=ids, source=source, reason=reason, pi=pi,
+                                          everything=everything)
+            decisions = [rd.Decision(c, kind, note, **fixes) for c in chosen]
+            recorded = rd.record_decisions(con, month, decisions, actor=actor, via="cli",
+                                           fund_org_patterns=settings.review.fund_org_patterns)
+            total = con.execute(
+                "SELECT coalesce(sum(billed_cost), 0) FROM charges_validated WHERE billing_month = ? "
+                "AND list_contains(?, charge_id)",
+                [month, chosen],
+            ).fetchall()[0][0]
+    except (rd.DecisionError, wh.PeriodLockedError) as exc:
+        _fail(as_json, str(exc), getattr(exc, "problems", None))
+        return
+    rebuild = None if no_rebuild else rebuild_approved(settings, month, actor)
+    payload = {"ok": rebuild is None or rebuild["success"], "period": month, "decision": kind, "actor": actor,
+               "charges": chosen, "decision_ids": recorded, "billed_total": total, "rebuild": rebuild}
+    if as_json:
+        emit_json(payload)
+    else:
+        past = {"approve": "approved", "reject": "rejected", "correct": "corrected"}[kind]
+        click.echo(f"{past} {len(recorded)} charge(s) in {month} ({format_money(total, settings.currency.symbol)}) "
+                   f"as {actor}")
+        if rebuild and rebuild["success"]:
+            click.echo(f"charges_approved rebuilt (run {rebuild['run_id'][:8]})")
+        elif rebuild:
+            click.echo(f"decisions recorded, but rebuilding charges_approved failed: {rebuild['error']}", err=True)
+    if not payload["ok"]:
+        raise SystemExit(1)
+
+
+@review_group.command("approve")
+@period_option
+@ids_option
+@source_option
+@reason_option
+@pi_option
+@all_option
+@note_option
+@rebuild_option
+@config_option
+@json_option
+def approve_command(period, ids, source, reason, pi, everything, note, no_rebuild, config_path, as_json):
+    """Approve charges as imported: by --id, by filter, or --all pending ones."""
+    _decide("approve", period, ids, source, reason, pi, everything, note, {}, no_rebuild, config_path, as_json)
+
+
+@review_group.command("reject")
+@period_option
+@ids_option
+@source_option
+@reason_option
+@pi_option
+@all_option
+@note_option
+@rebuild_option
+@config_option
+@json_option
+def reject_command(period, ids, source, reason, pi, everything, note, no_rebuild, config_path, as_json):
+    """Reject charges: they are not billed (the decision is logged and can be changed later)."""
+    _decide("reject", period, ids, source, reason, pi, everything, note, {}, no_rebuild, config_path, as_json)
+
+
+@review_group.command("correct")
+@period_option
+@ids_option
+@source_option
+@reason_option
+@pi_option
+@all_option
+@note_option
+@click.option("--set-pi", "new_pi", default=None, help="New PI email.")
+@click.option("--set-project", "new_project", default=None, help="New project id.")
+@click.option("--set-fund", "new_fund", default=None, help="New fund/org.")
+@rebuild_option
+@config_option
+@json_option
+def correct_command(period, ids, source, reason, pi, everything, note, new_pi, new_project, new_fund, no_rebuild,
+                    config_path, as_json):
+    """Correct the PI, project or fund of charges and approve them (the imported values are kept for audit)."""
+    fixes = {"pi_email": new_pi, "project_id": new_project, "fund_org": new_fund}
+    _decide("correct", period, ids, source, reason, pi, everything, note, fixes, no_rebuild, config_path, as_json)
+
+
+@review_group.command("export")
+@period_option
+@source_option
+@reason_option
+@pi_option
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Sheet path (default: <review_dir>/exports/review_<period>_<time>.csv).")
+@click.option("--reviewer", default="", help="Pre-fill the reviewer line.")
+@config_option
+@json_option
+def export_command(period, source, reason, pi, output, reviewer, config_path, as_json):
+    """Write the month's review queue as a CSV review sheet (fill in decision and note, drop it in review_dir)."""
+    settings = settings_or_exit(config_path)
+    month = _period(period)
+    path = Path(output) if output else (
+        settings.review_dir / "exports" / f"review_{month}_{wh.now_utc():%Y%m%d_%H%M%S}.csv"
+    )
+    with wh.connect(settings.warehouse_path) as con:
+        count = export_sheet(con, month, path, currency=settings.currency.code, source=source, reason=reason, pi=pi,
+                             reviewer=reviewer)
+    if as_json:
+        emit_json({"ok": True, "period": month, "path": path, "charges": count})
+    else:
+        click.echo(f"wrote {count} charge(s) pending review in {month} to {path}")
+        click.echo(f"fill in reviewer, decision and note, then save it into {settings.review_dir} "
+                   f"(or run `ocb review apply FILE`)")
+
+
+@review_group.command("apply")
+@click.argument("sheet", type=click.Path(dir_okay=False))
+@rebuild_option
+@config_option
+@json_option
+def apply_command(sheet, no_rebuild, config_path, as_json):
+    """Apply a filled-in review sheet: all its decisions, or none with a message per line."""
+    settings = settings_or_exit(config_path)
+    try:
+        with wh.connect(settings.warehouse_path) as con:
+            result = apply_sheet(con, sheet, fund_org_patterns=settings.review.fund_org_patterns)
+    except SheetRefused as exc:
+        _fail(as_json, str(exc), exc.problems)
+        return
+    rebuild = None
+    if result.status == "applied" and not no_rebuild:
+        rebuild = rebuild_approved(settings, result.period, result.reviewer)
+    ok = rebuild is None or rebuild["success"]
+    if as_json:
+        emit_json({"ok": ok, "sheet": result.file_name, "period": result.period, "reviewer": result.reviewer,
+                   "status": result.status, "decision_ids": result.decision_ids, "message": result.message,
+                   "rebuild": rebuild})
+    else:
+        click.echo(f"{result.file_name}: {result.message}")
+        if rebuild and not rebuild["success"]:
+            click.echo(f"rebuilding charges_approved failed: {rebuild['error']}", err=True)
+    if not ok:
+        raise SystemExit(1)

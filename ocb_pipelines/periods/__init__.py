@@ -1,0 +1,1 @@
+"""Billing-period lifecycle: open -> closed -> finalized, reopen with a reason."""

@@ -1,0 +1,230 @@
+"""Billing-period lifecycle, enforced at the data layer (no Dagster): open -> closed -> finalized.
+
+    open      imports, validation and review decisions allowed (core.warehouse.ensure_period_open)
+    closed    nothing may change; statements are generated from the approved charges
+    finalized terminal: never changes again
+
+Transitions: open -> closed (nothing pending review), closed -> open (reopen, a reason is required),
+closed -> finalized (see `finalize_preconditions`). Anything else is refused with a one-line
+PeriodTransitionError. Every change records who and when in billing_periods and an audit event, and
+notes are appended (timestamped, with the actor), never overwritten.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import duckdb
+
+from ocb_pipelines.core import warehouse as wh
+from ocb_pipelines.core.money import format_money
+from ocb_pipelines.review.decisions import pending_count
+
+PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+TRANSITIONS = {("open", "closed"): "close", ("closed", "open"): "reopen", ("closed", "finalized"): "finalize"}
+
+
+class PeriodTransitionError(ValueError):
+    """A status change was refused; the message is one line that says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Period:
+    period: str
+    status: str
+    opened_at: datetime
+    opened_by: str
+    closed_at: datetime | None
+    closed_by: str | None
+    finalized_at: datetime | None
+    finalized_by: str | None
+    reopened_at: datetime | None
+    reopened_by: str | None
+    reopen_reason: str | None
+    notes: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: (v.isoformat(sep=" ") if isinstance(v, datetime) else v) for k, v in self.__dict__.items()}
+
+
+_COLUMNS = ", ".join(Period.__dataclass_fields__)
+
+
+def check_period_key(period: str) -> str:
+    if not PERIOD_RE.match(period or ""):
+        raise PeriodTransitionError(f"{period!r} is not a billing month; write it as YYYY-MM (e.g. 2025-01)")
+    return period
+
+
+def get_period(con: duckdb.DuckDBPyConnection, period: str) -> Period | None:
+    rows = con.execute(f"SELECT {_COLUMNS} FROM billing_periods WHERE period = ?", [period]).fetchall()
+    return Period(*rows[0]) if rows else None
+
+
+def list_periods(con: duckdb.DuckDBPyConnection) -> list[Period]:
+    return [Period(*r) for r in con.execute(f"SELECT {_COLUMNS} FROM billing_periods ORDER BY period").fetchall()]
+
+
+def _append_note(con: duckdb.DuckDBPyConnection, period: str, actor: str, what: str, text: str | None) -> None:
+    """Notes accumulate: one line per change that came with a note (OpenChargeback wiped them)."""
+    if not (text or "").strip():
+        return
+    line = f"[{wh.now_utc():%Y-%m-%d %H:%M} {actor} {what}] {text.strip()}"
+    con.execute(
+        "UPDATE billing_periods SET notes = CASE WHEN coalesce(notes, '') = '' THEN ? ELSE notes || chr(10) || ? END "
+        "WHERE period = ?",
+        [line, line, period],
+    )
+
+
+def _require(con: duckdb.DuckDBPyConnection, period: str) -> Period:
+    found = get_period(con, check_period_key(period))
+    if found is None:
+        raise PeriodTransitionError(
+            f"billing month {period} does not exist yet; import its data or run `ocb periods open {period}`"
+        )
+    return found
+
+
+def _refuse(period: Period, target: str) -> PeriodTransitionError:
+    if period.status == target:
+        return PeriodTransitionError(f"billing month {period.period} is already {target}")
+    if period.status == "finalized":
+        return PeriodTransitionError(
+            f"billing month {period.period} is finalized and can never change; book corrections in the next open month"
+        )
+    if (period.status, target) == ("open", "finalized"):
+        return PeriodTransitionError(
+            f"billing month {period.period} is open; close it first (`ocb periods close {period.period}`), "
+            "then generate statements, then finalize"
+        )
+    return PeriodTransitionError(f"billing month {period.period} cannot go from {period.status} to {target}")
+
+
+def _audit(con, period: str, actor: str, action: str, before: str | None, after: str, **details: Any) -> None:
+    wh.record_audit(con, actor=actor, action=action, period=period, subject=period,
+                    details={"from": before, "to": after, **{k: v for k, v in details.items() if v}})
+
+
+def open_period(con: duckdb.DuckDBPyConnection, period: str, actor: str, notes: str | None = None) -> Period:
+    """Create a billing month as open. An existing open month just gets the note; a closed one needs
+    `reopen` (with a reason), a finalized one never opens again."""
+    check_period_key(period)
+    with wh.transaction(con):
+        existing = get_period(con, period)
+        if existing is None:
+            con.execute("INSERT INTO billing_periods (period, status, opened_at, opened_by) VALUES (?, 'open', ?, ?)",
+                        [period, wh.now_utc(), actor])
+            _append_note(con, period, actor, "opened", notes)
+            _audit(con, period, actor, "period_open", None, "open", notes=notes)
+        elif existing.status == "open":
+            if not (notes or "").strip():
+                raise PeriodTransitionError(f"billing month {period} is already open")
+            _append_note(con, period, actor, "note", notes)
+            _audit(con, period, actor, "period_note", "open", "open", notes=notes)
+        elif existing.status == "closed":
+            raise PeriodTransitionError(
+                f"billing month {period} is closed; reopen it with `ocb periods reopen {period} --reason \"...\"`"
+            )
+        else:
+            raise _refuse(existing, "open")
+    return get_period(con, period)  # type: ignore[return-value]
+
+
+def close_period(con: duckdb.DuckDBPyConnection, period: str, actor: str, notes: str | None = None,
+                 currency_symbol: str = "$") -> Period:
+    """open -> closed, only when no charge is pending review (flagged or stale and undecided)."""
+    with wh.transaction(con):
+        existing = _require(con, period)
+        if existing.status != "open":
+            raise _refuse(existing, "closed")
+        pending, money = pending_count(con, period)
+        if pending:
+            raise PeriodTransitionError(
+                f"billing month {period} has {pending} charge(s) ({format_money(money, currency_symbol)}) pending "
+                f"review; decide them first (`ocb review list -p {period}`)"
+            )
+        con.execute("UPDATE billing_periods SET status = 'closed', closed_at = ?, closed_by = ? WHERE period = ?",
+                    [wh.now_utc(), actor, period])
+        _append_note(con, period, actor, "closed", notes)
+        _audit(con, period, actor, "period_close", "open", "closed", notes=notes)
+    return get_period(con, period)  # type: ignore[return-value]
+
+
+def reopen_period(con: duckdb.DuckDBPyConnection, period: str, actor: str, reason: str | None) -> Period:
+    """closed -> open, with a mandatory reason (kept in reopen_reason, the notes and the audit)."""
+    if not (reason or "").strip():
+        raise PeriodTransitionError(f"reopening {period} needs a reason: --reason \"why\"")
+    with wh.transaction(con):
+        existing = _require(con, period)
+        if existing.status != "closed":
+            raise _refuse(existing, "open")
+        con.execute(
+            "UPDATE billing_periods SET status = 'open', reopened_at = ?, reopened_by = ?, reopen_reason = ? "
+            "WHERE period = ?",
+            [wh.now_utc(), actor, reason.strip(), period],  # type: ignore[union-attr]
+        )
+        _append_note(con, period, actor, "reopened", reason)
+        _audit(con, period, actor, "period_reopen", "closed", "open", reason=reason.strip())  # type: ignore[union-attr]
+    return get_period(con, period)  # type: ignore[return-value]
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return bool(con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_schema = current_schema()",
+        [name],
+    ).fetchall()[0][0])  # fmt: skip
+
+
+def finalize_preconditions(con: duckdb.DuckDBPyConnection, period: str) -> list[str]:
+    """Why `period` cannot be finalized yet (empty list: it can). The hook for the statements issue.
+
+    1. Nothing pending review (re-checked: a closed month cannot gain pending charges through this
+       package, but the check is cheap and the rule is the rule).
+    2. Statements generated: a table named `statements` must exist with a `billing_month` column
+       (VARCHAR, YYYY-MM) and at least one row for the month. Until the statements asset exists this
+       always refuses with "generate statements first". When it lands it only has to write that table
+       (one row per statement); if it needs a stricter rule (e.g. statements newer than the last
+       charges_approved build) extend this function, which close/finalize callers already use.
+    """
+    problems: list[str] = []
+    pending, _money = pending_count(con, period)
+    if pending:
+        problems.append(f"{pending} charge(s) still pending review")
+    if not table_exists(con, "statements"):
+        problems.append(f"generate statements first: no statements exist for {period} yet")
+    else:
+        columns = {r[0] for r in con.execute("DESCRIBE statements").fetchall()}
+        if "billing_month" not in columns:
+            problems.append("generate statements first: the statements table has no billing_month column")
+        elif not con.execute("SELECT count(*) FROM statements WHERE billing_month = ?", [period]).fetchall()[0][0]:
+            problems.append(f"generate statements first: no statements exist for {period} yet")
+    return problems
+
+
+def finalize_period(con: duckdb.DuckDBPyConnection, period: str, actor: str, notes: str | None = None) -> Period:
+    """closed -> finalized (terminal), when `finalize_preconditions` finds nothing in the way."""
+    with wh.transaction(con):
+        existing = _require(con, period)
+        if existing.status != "closed":
+            raise _refuse(existing, "finalized")
+        problems = finalize_preconditions(con, period)
+        if problems:
+            raise PeriodTransitionError(f"billing month {period} cannot be finalized: {'; '.join(problems)}")
+        con.execute(
+            "UPDATE billing_periods SET status = 'finalized', finalized_at = ?, finalized_by = ? WHERE period = ?",
+            [wh.now_utc(), actor, period],
+        )
+        _append_note(con, period, actor, "finalized", notes)
+        _audit(con, period, actor, "period_finalize", "closed", "finalized", notes=notes)
+    return get_period(con, period)  # type: ignore[return-value]
+
+
+def require_decisions_allowed(con: duckdb.DuckDBPyConnection, period: str) -> None:
+    """Raise PeriodLockedError (which says what to do) unless review decisions may be made for the month."""
+    status = wh.period_status(con, period)
+    if status in ("closed", "finalized"):
+        wh.ensure_period_open(con, period, "check", action="recording review decisions")

@@ -1,0 +1,1 @@
+"""Review workflow: decisions (approve, reject, correct), review sheets, and the approved charges."""

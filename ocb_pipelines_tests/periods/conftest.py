@@ -1,0 +1,46 @@
+"""Fixtures of the period tests (same shape as the review tests' fixtures)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ocb_pipelines.charges.assets import rules_from
+from ocb_pipelines.charges.validate import build_validated
+from ocb_pipelines.core import warehouse as wh
+from ocb_pipelines.core.config import OcbSettings, load_config
+from ocb_pipelines.ingest.importer import import_file
+from ocb_pipelines.review.fixtures import charge_row, write_focus_csv
+
+REPO = Path(__file__).resolve().parents[2]
+MONTH = "2025-01"
+
+
+@pytest.fixture
+def settings(tmp_path, monkeypatch) -> OcbSettings:
+    shutil.copy(REPO / "config.example.yaml", tmp_path / "config.yaml")
+    monkeypatch.setenv("OCB_ACTOR", "admin.one")
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    return load_config(tmp_path / "config.yaml")
+
+
+def load_rows(settings: OcbSettings, rows, month: str = MONTH, name: str = "aws_2025-01.csv") -> Path:
+    path = write_focus_csv(settings.inbox_dir / name, rows)
+    with wh.connect(settings.warehouse_path) as con:
+        import_file(con, path, months=[month], source="aws")
+        build_validated(con, month, rules_from(settings))
+    return path
+
+
+@pytest.fixture
+def clean_month(settings) -> Path:
+    """A month with nothing to review."""
+    return load_rows(settings, [charge_row(resource="a"), charge_row(resource="b", billed="3.30")])
+
+
+@pytest.fixture
+def flagged_month(settings) -> Path:
+    """A month with one charge pending review (missing project)."""
+    return load_rows(settings, [charge_row(resource="a"), charge_row(resource="b", billed="3.30", project_id=None)])
