@@ -45,13 +45,20 @@ def sql_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _tag_expr(key: str) -> str:
-    """The tag's value: exact key first, else a key equal after trimming and lower-casing."""
+TAG_FIELDS = ("pi_email", "project_id", "fund_org", "cost_center", "account_code", "reference_1", "reference_2")
+
+
+def _tag_path(key: str) -> str:
+    safe = (key or "~unused~").replace("\\", "\\\\").replace('"', '\\"')
+    return sql_literal('$."' + safe + '"')
+
+
+def _tag_expr(key: str, index: int) -> str:
+    """The tag's value: exact key first (from one parse of the JSON), else a key equal after trimming and
+    lower-casing (the real FOCUS sample has both "org" and " org")."""
     if not key:
         return "CAST(NULL AS VARCHAR)"
-    safe = key.replace("\\", "\\\\").replace('"', '\\"')
-    path = sql_literal('$."' + safe + '"')
-    exact = f"json_extract_string(tags_json, {path})"
+    exact = f"tag_values[{index}]"
     fallback = (
         "json_extract_string(tags_json, '$.\"' || list_filter(json_keys(tags_json), "
         f"lambda k: lower(trim(k)) = {sql_literal(key.strip().lower())} AND k NOT LIKE '%\"%' "
@@ -99,6 +106,8 @@ def validated_select_sql(rules: AttributionRules) -> str:
     """SELECT producing charges_validated rows from focus_raw for one month (parameter: the month)."""
     keys = rules.tag_keys
     sep = "chr(31)"
+    paths = ", ".join(_tag_path(keys.get(f, "")) for f in TAG_FIELDS)
+    tag = {f: _tag_expr(keys.get(f, ""), i + 1) for i, f in enumerate(TAG_FIELDS)}
     content = ", ".join(f"coalesce(\"{c}\", chr(0))" for c in FOCUS_COLUMNS)
     content += ", coalesce(CAST(x_columns AS VARCHAR), '')"
     identity = ", ".join(f"coalesce(\"{c}\", chr(0))" for c in IDENTITY_COLUMNS)
@@ -106,13 +115,24 @@ def validated_select_sql(rules: AttributionRules) -> str:
     category_case = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in CANONICAL_CATEGORY.items())
     reasons = ",\n        ".join(_reason_exprs(rules))
     return f"""
-WITH typed AS (
-    SELECT r.*,
-        CASE WHEN "Tags" IS NULL THEN NULL WHEN json_valid("Tags") THEN json_type("Tags") ELSE 'INVALID' END
-            AS tags_kind,
+WITH ident AS (
+    SELECT source, file_name, file_row_number,
         md5(concat_ws({sep}, source, billing_month, {identity}, {x_charge_id})) AS identity_hash
-    FROM focus_raw r
+    FROM focus_raw
     WHERE billing_month = $month
+),
+ordinal AS (
+    -- narrow on purpose: a window over all columns would sort the whole month's rows
+    SELECT source, file_name, file_row_number, identity_hash,
+        row_number() OVER (PARTITION BY identity_hash ORDER BY file_name, file_row_number) AS occurrence
+    FROM ident
+),
+typed AS (
+    SELECT r.*, o.identity_hash, o.occurrence,
+        CASE WHEN "Tags" IS NULL THEN NULL WHEN json_valid("Tags") THEN json_type("Tags") ELSE 'INVALID' END
+            AS tags_kind
+    FROM focus_raw r JOIN ordinal o USING (source, file_name, file_row_number)
+    WHERE r.billing_month = $month
 ),
 base AS (
     SELECT *,
@@ -120,17 +140,19 @@ base AS (
         coalesce(tags_kind <> 'OBJECT', false) AS tags_invalid
     FROM typed
 ),
+extracted AS (
+    SELECT *, json_extract_string(tags_json, [{paths}]) AS tag_values FROM base
+),
 mapped AS (
     SELECT *,
-        nullif(lower(trim({_tag_expr(keys.get("pi_email", ""))})), '') AS pi_email,
-        nullif(trim({_tag_expr(keys.get("project_id", ""))}), '') AS project_id,
-        nullif({_tag_expr(keys.get("fund_org", ""))}, '') AS fund_org,
-        nullif(trim({_tag_expr(keys.get("cost_center", ""))}), '') AS cost_center,
-        nullif(trim({_tag_expr(keys.get("account_code", ""))}), '') AS account_code,
-        nullif(trim({_tag_expr(keys.get("reference_1", ""))}), '') AS reference_1,
-        nullif(trim({_tag_expr(keys.get("reference_2", ""))}), '') AS reference_2,
-        row_number() OVER (PARTITION BY identity_hash ORDER BY file_name, file_row_number) AS occurrence
-    FROM base
+        nullif(lower(trim({tag["pi_email"]})), '') AS pi_email,
+        nullif(trim({tag["project_id"]}), '') AS project_id,
+        nullif({tag["fund_org"]}, '') AS fund_org,
+        nullif(trim({tag["cost_center"]}), '') AS cost_center,
+        nullif(trim({tag["account_code"]}), '') AS account_code,
+        nullif(trim({tag["reference_1"]}), '') AS reference_1,
+        nullif(trim({tag["reference_2"]}), '') AS reference_2
+    FROM extracted
 ),
 flagged AS (
     SELECT *, list_filter([

@@ -81,6 +81,7 @@ CREATE TABLE IF NOT EXISTS focus_raw (
     expected_period VARCHAR,
     imported_at TIMESTAMP NOT NULL,
     run_id VARCHAR,
+    import_id VARCHAR NOT NULL,
     {_FOCUS_RAW_COLUMNS},
     x_columns MAP(VARCHAR, VARCHAR)
 );

@@ -198,24 +198,25 @@ def inspect_file(path: str | Path, con: duckdb.DuckDBPyConnection | None = None)
     )
 
 
-def _gate_chunks(con: duckdb.DuckDBPyConnection, stage: str, columns: Sequence[str]) -> Iterator[pd.DataFrame]:
-    select = [f"rowid + 1 AS {ROW_INDEX}"] + [_quote_ident(c) for c in columns]
+def _gate_chunks(con: duckdb.DuckDBPyConnection, relation: str, columns: Sequence[str]) -> Iterator[pd.DataFrame]:
+    select = [ROW_INDEX] + [_quote_ident(c) for c in columns]
     for column in DATETIME_COLUMNS:
         if column in columns:
             select.append(f"TRY_CAST({_quote_ident(column)} AS TIMESTAMPTZ)::TIMESTAMP AS \"{column}__ts\"")
-    reader = con.sql(f"SELECT {', '.join(select)} FROM {stage}").to_arrow_reader(GATE_CHUNK_ROWS)
+    reader = con.sql(f"SELECT {', '.join(select)} FROM {relation}").to_arrow_reader(GATE_CHUNK_ROWS)
     for batch in reader:
         frame = batch.to_pandas(types_mapper=pd.ArrowDtype)
         frame.index = pd.Index(frame.pop(ROW_INDEX).astype("int64").to_numpy(), name=ROW_INDEX)
         yield frame
 
 
-def gate_stage(con: duckdb.DuckDBPyConnection, stage: str, mapping: HeaderMapping, limit: int) -> list[GateFailure]:
-    """Run the FOCUS structure schema over every staged row, chunk by chunk; return the first failures."""
+def gate_rows(con: duckdb.DuckDBPyConnection, relation: str, mapping: HeaderMapping, limit: int) -> list[GateFailure]:
+    """Run the FOCUS structure schema over every row of `relation` (a table or a filtered subquery with a
+    file_row_number column), chunk by chunk; return the first failures in file order."""
     schema = focus_structure_schema(list(mapping.focus))
     gated = [c for c in schema.columns if c in mapping.focus]
     failures: list[GateFailure] = []
-    for frame in _gate_chunks(con, stage, gated):
+    for frame in _gate_chunks(con, relation, gated):
         try:
             schema.validate(frame, lazy=True)
         except pa.errors.SchemaErrors as exc:
@@ -226,15 +227,14 @@ def gate_stage(con: duckdb.DuckDBPyConnection, stage: str, mapping: HeaderMappin
     return failures[:limit]
 
 
-def stage_file(con: duckdb.DuckDBPyConnection, path: Path, fmt: str, mapping: HeaderMapping,
-               types: dict[str, str]) -> str:
-    stage = f"_stage_{uuid.uuid4().hex[:12]}"
-    try:
-        con.execute(f"CREATE TABLE {stage} AS SELECT {_stage_select(mapping, types, fmt)} FROM {reader_sql(path, fmt)}")
-    except duckdb.Error as exc:
-        con.execute(f"DROP TABLE IF EXISTS {stage}")
-        raise _explain_read_error(path.name, exc) from None
-    return stage
+def file_rows_sql(path: Path, fmt: str, mapping: HeaderMapping, types: dict[str, str]) -> str:
+    """Every row of the file as canonical FOCUS text columns, its month, and its 1-based row number.
+
+    `row_number() OVER ()` on the scan is DuckDB's streaming window: it numbers rows in file order."""
+    return (
+        f"SELECT row_number() OVER () AS {ROW_INDEX}, {_stage_select(mapping, types, fmt)} "
+        f"FROM {reader_sql(path, fmt)}"
+    )
 
 
 def import_file(
@@ -290,33 +290,40 @@ def import_file(
     if not pending:
         return results
 
-    stage = stage_file(con, path, fmt, mapping, types)
-    try:
-        total = con.execute(f"SELECT count(*) FROM {stage}").fetchall()[0][0]
-        if total == 0:
-            raise ImportRefused(path.name, "the file has a header but no data rows")
-        failures = gate_stage(con, stage, mapping, max_errors)
-        if failures:
-            raise ImportRefused(path.name, "refused by the FOCUS structure check; nothing was imported", failures)
-        columns = ", ".join(_quote_ident(c) for c in mapping.focus)
-        for month in pending:
+    columns = ", ".join(_quote_ident(c) for c in mapping.focus)
+    rows_sql = file_rows_sql(path, fmt, mapping, types)
+    for month in pending:
+        import_id = uuid.uuid4().hex
+        try:
             with wh.transaction(con):
                 wh.ensure_period_open(con, month, actor, action=f"importing {path.name}")
                 con.execute("DELETE FROM focus_raw WHERE billing_month = ? AND source = ? AND file_name = ?",
                             [month, source, path.name])
+                # The whole file goes in under this import's id, is gated, then trimmed to this month: one
+                # pass over the file, and a refusal rolls everything back.
                 con.execute(
                     f"""INSERT INTO focus_raw BY NAME
-                    SELECT ? AS billing_month, ? AS source, ? AS file_name, ? AS file_sha256,
-                           rowid + 1 AS file_row_number, ? AS focus_version, ? AS expected_period,
-                           ? AS imported_at, ? AS run_id, {columns}, x_columns
-                    FROM {stage} WHERE _billing_month = ?""",
-                    [month, source, path.name, sha, mapping.version, expected_period, wh.now_utc(), run_id, month],
+                    SELECT coalesce(_billing_month, 'unknown') AS billing_month, ? AS source, ? AS file_name,
+                           ? AS file_sha256, {ROW_INDEX}, ? AS focus_version, ? AS expected_period,
+                           ? AS imported_at, ? AS run_id, ? AS import_id, {columns}, x_columns
+                    FROM ({rows_sql})""",
+                    [source, path.name, sha, mapping.version, expected_period, wh.now_utc(), run_id, import_id],
                 )
+                new_rows = f"(SELECT * FROM focus_raw WHERE import_id = '{import_id}')"
+                total = con.execute(f"SELECT count(*) FROM {new_rows}").fetchall()[0][0]
+                if total == 0:
+                    raise ImportRefused(path.name, "the file has a header but no data rows")
+                failures = gate_rows(con, new_rows, mapping, max_errors)
+                if failures:
+                    raise ImportRefused(
+                        path.name, "refused by the FOCUS structure check; nothing was imported", failures
+                    )
+                con.execute("DELETE FROM focus_raw WHERE import_id = ? AND billing_month <> ?", [import_id, month])
                 rows, billed, listed = con.execute(
                     f"""SELECT count(*), coalesce(sum(CAST("BilledCost" AS {wh.MONEY})), 0),
                                coalesce(sum(CAST(coalesce("ListCost", "BilledCost") AS {wh.MONEY})), 0)
-                        FROM {stage} WHERE _billing_month = ?""",
-                    [month],
+                        FROM focus_raw WHERE import_id = ?""",
+                    [import_id],
                 ).fetchall()[0]
                 con.execute("DELETE FROM import_files WHERE source = ? AND file_name = ? AND billing_month = ?",
                             [source, path.name, month])
@@ -330,12 +337,13 @@ def import_file(
                 wh.record_audit(
                     con, actor=actor, action="import", period=month, run_id=run_id, subject=path.name,
                     details={"source": source, "sha256": sha, "rows": rows, "billed_total": str(billed),
-                             "status": status, "focus_version": mapping.version},
+                             "status": status, "focus_version": mapping.version, "import_id": import_id},
                 )
-            results.append(FileImport(path.name, source, month, status, sha, mapping.version, rows, billed, listed,
-                                      message="" if rows else "no rows for this month any more; its old rows removed"))
-    finally:
-        con.execute(f"DROP TABLE IF EXISTS {stage}")
+        except duckdb.Error as exc:
+            raise _explain_read_error(path.name, exc) from None
+        message = "" if rows else "no rows for this month any more; its old rows removed"
+        results.append(FileImport(path.name, source, month, status, sha, mapping.version, rows, billed, listed,
+                                  message=message))
     return results
 
 
