@@ -243,6 +243,8 @@ def current_actor() -> str:
 def configure(con: duckdb.DuckDBPyConnection, memory_limit: str = "", threads: int | None = None) -> None:
     """Session settings every connection needs: UTC time, optional memory and thread limits."""
     con.execute("SET TimeZone = 'UTC'")
+    # Imports number rows by their insertion order: it must follow the file's order.
+    con.execute("SET preserve_insertion_order = true")
     if memory_limit:
         con.execute(f"SET memory_limit = '{memory_limit}'")
     if threads:

@@ -8,6 +8,7 @@ file's row order); pandas sees the gated columns in Arrow-backed chunks only.
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -158,10 +159,18 @@ def _stage_select(mapping: HeaderMapping, types: dict[str, str], fmt: str) -> st
     else:
         parts.append("CAST(NULL AS MAP(VARCHAR, VARCHAR)) AS x_columns")
     bps = _quote_ident(mapping.focus["BillingPeriodStart"])
-    parts.append(f"strftime(TRY_CAST({as_text(mapping.focus['BillingPeriodStart'], None)} AS TIMESTAMPTZ), '%Y-%m') "
-                 f"AS _billing_month")
+    parts.append(f"{month_expr(as_text(mapping.focus['BillingPeriodStart'], None))} AS _billing_month")
     del bps
     return ",\n  ".join(parts)
+
+
+def month_expr(value: str) -> str:
+    """The UTC billing month of a FOCUS date/time text. UTC-literal forms (`...Z`, no zone) take the first 7
+    characters; anything with an offset is parsed (an offset can move the instant into another month)."""
+    return (
+        f"CASE WHEN {value} LIKE '____-__-__%' AND ({value} LIKE '%Z' OR length({value}) IN (10, 16, 19)) "
+        f"THEN substr({value}, 1, 7) ELSE strftime(TRY_CAST({value} AS TIMESTAMPTZ), '%Y-%m') END"
+    )
 
 
 def inspect_file(path: str | Path, con: duckdb.DuckDBPyConnection | None = None) -> FileFacts:
@@ -175,25 +184,28 @@ def inspect_file(path: str | Path, con: duckdb.DuckDBPyConnection | None = None)
         raise ImportRefused(path.name, str(exc)) from None
     own = con is None
     con = con or duckdb.connect()
-    try:
-        wh.configure(con)
-        mapping, types = _header_mapping(con, path, fmt)
-        header = mapping.focus["BillingPeriodStart"]
-        column = _quote_ident(header)
-        expr = column if types.get(header, "VARCHAR") == "VARCHAR" else f"CAST({column} AS VARCHAR)"
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        digest = pool.submit(sha256_file, path)  # hashlib releases the GIL: overlaps the scan below
         try:
-            rows = con.execute(
-                f"SELECT strftime(TRY_CAST(nullif({expr}, '') AS TIMESTAMPTZ), '%Y-%m') AS m, count(*) "
-                f"FROM {reader_sql(path, fmt)} GROUP BY ALL ORDER BY m"
-            ).fetchall()
-        except duckdb.Error as exc:
-            raise _explain_read_error(path.name, exc) from None
-    finally:
-        if own:
-            con.close()
+            wh.configure(con)
+            mapping, types = _header_mapping(con, path, fmt)
+            header = mapping.focus["BillingPeriodStart"]
+            column = _quote_ident(header)
+            expr = column if types.get(header, "VARCHAR") == "VARCHAR" else f"CAST({column} AS VARCHAR)"
+            try:
+                rows = con.execute(
+                    f"SELECT {month_expr(f'nullif({expr}, {chr(39)}{chr(39)})')} AS m, count(*) "
+                    f"FROM {reader_sql(path, fmt)} GROUP BY ALL ORDER BY m"
+                ).fetchall()
+            except duckdb.Error as exc:
+                raise _explain_read_error(path.name, exc) from None
+        finally:
+            if own:
+                con.close()
+        sha = digest.result()
     months = tuple(m for m, _ in rows if m is not None)
     return FileFacts(
-        path=path, file_name=path.name, file_format=fmt, sha256=sha256_file(path), header=mapping,
+        path=path, file_name=path.name, file_format=fmt, sha256=sha, header=mapping,
         months=months, row_count=sum(n for _, n in rows),
     )
 
@@ -227,14 +239,30 @@ def gate_rows(con: duckdb.DuckDBPyConnection, relation: str, mapping: HeaderMapp
     return failures[:limit]
 
 
-def file_rows_sql(path: Path, fmt: str, mapping: HeaderMapping, types: dict[str, str]) -> str:
-    """Every row of the file as canonical FOCUS text columns, its month, and its 1-based row number.
+def file_rows_sql(path: Path, fmt: str, mapping: HeaderMapping, types: dict[str, str], *, numbered: bool) -> str:
+    """Every row of the file as canonical FOCUS text columns and its month.
 
-    `row_number() OVER ()` on the scan is DuckDB's streaming window: it numbers rows in file order."""
-    return (
-        f"SELECT row_number() OVER () AS {ROW_INDEX}, {_stage_select(mapping, types, fmt)} "
-        f"FROM {reader_sql(path, fmt)}"
-    )
+    With `numbered`, rows carry their 1-based number from `row_number() OVER ()` (DuckDB's streaming window:
+    exact, but it reads the file on one thread). Without it the parallel read is inserted in file order
+    (preserve_insertion_order) and numbered afterwards from the inserted rows' contiguous rowids."""
+    number = f"row_number() OVER () AS {ROW_INDEX}" if numbered else f"CAST(0 AS BIGINT) AS {ROW_INDEX}"
+    return f"SELECT {number}, {_stage_select(mapping, types, fmt)} FROM {reader_sql(path, fmt)}"
+
+
+def _insert_numbered(con: duckdb.DuckDBPyConnection, insert_sql: str, rows_sql_of, params: list, import_id: str) -> None:
+    """Insert the file's rows with their row numbers, in parallel when DuckDB's rowids allow it."""
+    con.execute(insert_sql.format(rows=rows_sql_of(numbered=False)), params)
+    low, high, count = con.execute(
+        "SELECT min(rowid), max(rowid), count(*) FROM focus_raw WHERE import_id = ?", [import_id]
+    ).fetchall()[0]
+    if count and high - low + 1 == count:
+        con.execute(
+            "UPDATE focus_raw SET file_row_number = rowid - ? + 1 WHERE import_id = ?", [low, import_id]
+        )
+        return
+    # Not one contiguous run of rowids: number them the slow, exact way.
+    con.execute("DELETE FROM focus_raw WHERE import_id = ?", [import_id])
+    con.execute(insert_sql.format(rows=rows_sql_of(numbered=True)), params)
 
 
 def import_file(
@@ -291,7 +319,16 @@ def import_file(
         return results
 
     columns = ", ".join(_quote_ident(c) for c in mapping.focus)
-    rows_sql = file_rows_sql(path, fmt, mapping, types)
+
+    def rows_sql_of(numbered: bool) -> str:
+        return file_rows_sql(path, fmt, mapping, types, numbered=numbered)
+
+    insert_sql = (
+        "INSERT INTO focus_raw BY NAME "
+        "SELECT coalesce(_billing_month, 'unknown') AS billing_month, ? AS source, ? AS file_name, "
+        f"? AS file_sha256, {ROW_INDEX}, ? AS focus_version, ? AS expected_period, ? AS imported_at, "
+        f"? AS run_id, ? AS import_id, {columns}, x_columns FROM ({{rows}})"
+    )
     for month in pending:
         import_id = uuid.uuid4().hex
         try:
@@ -301,14 +338,8 @@ def import_file(
                             [month, source, path.name])
                 # The whole file goes in under this import's id, is gated, then trimmed to this month: one
                 # pass over the file, and a refusal rolls everything back.
-                con.execute(
-                    f"""INSERT INTO focus_raw BY NAME
-                    SELECT coalesce(_billing_month, 'unknown') AS billing_month, ? AS source, ? AS file_name,
-                           ? AS file_sha256, {ROW_INDEX}, ? AS focus_version, ? AS expected_period,
-                           ? AS imported_at, ? AS run_id, ? AS import_id, {columns}, x_columns
-                    FROM ({rows_sql})""",
-                    [source, path.name, sha, mapping.version, expected_period, wh.now_utc(), run_id, import_id],
-                )
+                params = [source, path.name, sha, mapping.version, expected_period, wh.now_utc(), run_id, import_id]
+                _insert_numbered(con, insert_sql, rows_sql_of, params, import_id)
                 new_rows = f"(SELECT * FROM focus_raw WHERE import_id = '{import_id}')"
                 total = con.execute(f"SELECT count(*) FROM {new_rows}").fetchall()[0][0]
                 if total == 0:

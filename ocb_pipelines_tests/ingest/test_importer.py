@@ -185,3 +185,28 @@ def test_import_into_closed_or_finalized_month_refused(tmp_path):
         with pytest.raises(wh.PeriodLockedError, match=hint):
             _import(db, path)
         assert _rows(db, "SELECT \"BilledCost\" FROM focus_raw") == [("10.50",)]
+
+
+def test_row_numbers_follow_the_file_across_parallel_read_batches(tmp_path):
+    """A file large enough for DuckDB to read in several parallel batches keeps exact row numbers."""
+    import duckdb
+
+    path = write_focus(tmp_path / "aws_2025-01.csv", [focus_row()])
+    header = path.read_text().splitlines()[0]
+    template = path.read_text().splitlines()[1]
+    resource_at = header.split(",").index("ResourceId")
+    cells = template.split(",")
+    # 200k rows (~90 MB) with ResourceId = row number, written by DuckDB for speed.
+    prefix, suffix = ",".join(cells[:resource_at]), ",".join(cells[resource_at + 1:])
+    big = tmp_path / "big.csv"
+    with duckdb.connect() as con:
+        con.execute(
+            f"COPY (SELECT {prefix!r} || ',r' || i || ',' || {suffix!r} FROM range(1, 200001) t(i) ORDER BY i) "
+            f"TO '{big}' (FORMAT csv, HEADER false, QUOTE '', ESCAPE '')"
+        )
+    path.write_text(header + "\n" + big.read_text())
+    db = tmp_path / "w.duckdb"
+    [result] = _import(db, path, months=["2025-01"])
+    assert result.rows == 200_000
+    assert _rows(db, "SELECT count(*) FROM focus_raw WHERE \"ResourceId\" <> 'r' || file_row_number") == [(0,)]
+    assert _rows(db, "SELECT min(file_row_number), max(file_row_number) FROM focus_raw") == [(1, 200_000)]
