@@ -8,8 +8,8 @@ file's row order); pandas sees the gated columns in Arrow-backed chunks only.
 from __future__ import annotations
 
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -249,7 +249,9 @@ def file_rows_sql(path: Path, fmt: str, mapping: HeaderMapping, types: dict[str,
     return f"SELECT {number}, {_stage_select(mapping, types, fmt)} FROM {reader_sql(path, fmt)}"
 
 
-def _insert_numbered(con: duckdb.DuckDBPyConnection, insert_sql: str, rows_sql_of, params: list, import_id: str) -> None:
+def _insert_numbered(
+    con: duckdb.DuckDBPyConnection, insert_sql: str, rows_sql_of, params: list, import_id: str
+) -> None:
     """Insert the file's rows with their row numbers, in parallel when DuckDB's rowids allow it."""
     con.execute(insert_sql.format(rows=rows_sql_of(numbered=False)), params)
     low, high, count = con.execute(
