@@ -7,7 +7,11 @@ file's row order); pandas sees the gated columns in Arrow-backed chunks only.
 
 from __future__ import annotations
 
+import csv
+import gzip
+import re
 import uuid
+import zlib
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -108,26 +112,57 @@ def _read_header(con: duckdb.DuckDBPyConnection, path: Path, fmt: str) -> list[t
 
 
 def _explain_read_error(file_name: str, exc: Exception) -> ImportRefused:
-    text = str(exc).split("\n")
-    head = next((t for t in text if t.strip()), str(exc))
-    lowered = str(exc).lower()
+    """DuckDB's reader errors, in words an operator can act on (never the file's content)."""
+    text = str(exc)
+    lowered = text.lower()
+    line = re.search(r"error on line: (\d+)", lowered)
+    where = f" (line {line.group(1)})" if line else ""
+    size = re.search(r"maximum line size of (\d+) bytes exceeded. actual size:\s*(\d+)", lowered)
+    if size:
+        return ImportRefused(
+            file_name, f"a line is {int(size.group(2)) / 1e6:,.1f} MB long{where}, over the "
+            f"{int(size.group(1)) / 1e6:,.0f} MB limit: this is not a FOCUS export, or it is damaged")
+    if "not possible to automatically detect the csv" in lowered or "unterminated quote" in lowered:
+        return ImportRefused(file_name, "is not a well-formed CSV: unbalanced quotes, a truncated last row, or "
+                                        f"another delimiter than a comma{where}")
     if "unicode" in lowered or "utf-8" in lowered or "utf8" in lowered:
-        return ImportRefused(file_name, f"the file is not UTF-8 text ({head.strip()}); re-export it as UTF-8")
-    if "gzip" in lowered or "compress" in lowered:
-        return ImportRefused(file_name, f"the gzip data is damaged or not gzip ({head.strip()})")
+        return ImportRefused(file_name, f"the file is not UTF-8 text{where}; re-export it as UTF-8")
+    if "gzip" in lowered or "compress" in lowered or "inflate" in lowered:
+        return ImportRefused(file_name, "the gzip data is damaged or not gzip")
     if "parquet" in lowered or "magic" in lowered:
-        return ImportRefused(file_name, f"not a readable Parquet file ({head.strip()})")
-    line = next((t.strip() for t in text if "line" in t.lower()), "")
-    return ImportRefused(file_name, f"could not be read as CSV: {head.strip()}{' (' + line + ')' if line else ''}")
+        return ImportRefused(file_name, "not a readable Parquet file")
+    head = next((t for t in text.split("\n") if t.strip()), text).strip()
+    return ImportRefused(file_name, f"could not be read as CSV: {head[:200]}{where}")
+
+
+def _check_text_start(path: Path, fmt: str) -> None:
+    """Refuse UTF-16 and binary files by their first bytes, before DuckDB guesses at them."""
+    if fmt == "parquet":
+        return
+    try:
+        opener = gzip.open if fmt == "csv.gz" else open
+        with opener(path, "rb") as handle:
+            start = handle.read(1 << 16)
+    except (OSError, EOFError, zlib.error):
+        raise ImportRefused(path.name, "the gzip data is damaged or not gzip") from None
+    if start.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ImportRefused(path.name, "the file is UTF-16 text; re-export it as UTF-8")
+    if b"\x00" in start:
+        raise ImportRefused(path.name, "the file holds binary data (NUL bytes), not CSV text")
+    if not start.strip():
+        raise ImportRefused(path.name, "the file is empty")
 
 
 def _header_mapping(con: duckdb.DuckDBPyConnection, path: Path, fmt: str) -> tuple[HeaderMapping, dict[str, str]]:
+    _check_text_start(path, fmt)
     try:
         header = _read_header(con, path, fmt)
     except duckdb.Error as exc:
         raise _explain_read_error(path.name, exc) from None
     names = [name for name, _ in header]
     try:
+        if fmt != "parquet":
+            canonical_header_raw_check(path, fmt)
         mapping = canonical_header(names)
     except NotFocusError as exc:
         hint = ""
@@ -135,6 +170,23 @@ def _header_mapping(con: duckdb.DuckDBPyConnection, path: Path, fmt: str) -> tup
             hint = " (the header has a single column: is the delimiter a comma?)"
         raise ImportRefused(path.name, f"{exc}{hint}") from None
     return mapping, dict(header)
+
+
+def canonical_header_raw_check(path: Path, fmt: str) -> None:
+    """DuckDB renames a repeated header (BilledCost, BilledCost_1): check the header as written."""
+    opener = gzip.open if fmt == "csv.gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
+            first = handle.readline(1 << 20)
+    except (OSError, UnicodeDecodeError, EOFError):
+        return  # DuckDB's own read reports these with a clearer message
+    header = next(csv.reader([first]), [])
+    seen: dict[str, str] = {}
+    for name in header:
+        key = name.strip().lower()
+        if key in seen:
+            raise NotFocusError(f"column {name!r} appears twice (also as {seen[key]!r})")
+        seen[key] = name
 
 
 def _stage_select(mapping: HeaderMapping, types: dict[str, str], fmt: str) -> str:
