@@ -195,7 +195,9 @@ def _stage_select(mapping: HeaderMapping, types: dict[str, str], fmt: str) -> st
     def as_text(header: str, canonical: str | None) -> str:
         ident = _quote_ident(header)
         column_type = types.get(header, "VARCHAR").upper()
-        if fmt != "parquet" or column_type == "VARCHAR":
+        if fmt != "parquet":
+            return ident  # read_csv's nullstr (with quoted nulls allowed) already maps "", NULL, null to NULL
+        if column_type == "VARCHAR":
             return f"nullif({ident}, '')"
         if canonical in JSON_COLUMNS or column_type.startswith(("MAP", "STRUCT")) or column_type.endswith("[]"):
             if column_type.startswith("STRUCT") and column_type.endswith("[]") and "KEY" in column_type:

@@ -210,3 +210,15 @@ def test_row_numbers_follow_the_file_across_parallel_read_batches(tmp_path):
     assert result.rows == 200_000
     assert _rows(db, "SELECT count(*) FROM focus_raw WHERE \"ResourceId\" <> 'r' || file_row_number") == [(0,)]
     assert _rows(db, "SELECT min(file_row_number), max(file_row_number) FROM focus_raw") == [(1, 200_000)]
+
+
+def test_quoted_empty_and_null_strings_are_null(tmp_path):
+    path = write_focus(tmp_path / "aws_2025-01.csv", [focus_row(ResourceId="NULL", ResourceName="null")])
+    lines = path.read_text().splitlines()
+    header = lines[0].split(",")
+    cells = lines[1].split(",")
+    cells[header.index("AvailabilityZone")] = '""'
+    path.write_text(lines[0] + "\n" + ",".join(cells) + "\n")
+    db = tmp_path / "w.duckdb"
+    _import(db, path)
+    assert _rows(db, 'SELECT "AvailabilityZone", "ResourceId", "ResourceName" FROM focus_raw') == [(None, None, None)]
