@@ -7,8 +7,10 @@ import click
 from ocb_pipelines.cli.audit import audit_command
 from ocb_pipelines.cli.demo import demo_command, ui_command
 from ocb_pipelines.cli.ingest import ingest_command
+from ocb_pipelines.cli.journal import export_journal_command
 from ocb_pipelines.cli.periods import periods_group
 from ocb_pipelines.cli.review import review_group
+from ocb_pipelines.cli.statements import generate_command, resend_command, send_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -23,6 +25,10 @@ cli.add_command(ui_command)
 cli.add_command(review_group)
 cli.add_command(periods_group)
 cli.add_command(audit_command)
+cli.add_command(export_journal_command)
+cli.add_command(generate_command)
+cli.add_command(send_command)
+cli.add_command(resend_command)
 
 if __name__ == "__main__":
     cli()

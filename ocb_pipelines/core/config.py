@@ -95,6 +95,7 @@ class JournalSettings(_Strict):
     debit_description: str = "{source} {period} Research Computing Charges"
     credit_description: str = "{source} {period} Research Computing Charges"
     description_max_length: int = Field(35, ge=1, le=500)
+    reference_field: Literal["reference_1", "reference_2", ""] = "reference_1"
 
     @field_validator("fund_org_regex", "account_code_regex")
     @classmethod

@@ -1,0 +1,107 @@
+"""`ocb export-journal`: the month's GL journal for accounting, through the same asset as the Dagster UI.
+
+Runs `journal_job` (the `gl_journal` asset) in the shared Dagster instance, so every export shows in
+the UI's run list and the asset's history; then reports the export recorded for that run.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ocb_pipelines.cli.common import (
+    CliError,
+    config_option,
+    emit_json,
+    json_option,
+    prepare_dagster_home,
+    settings_or_exit,
+)
+from ocb_pipelines.core import warehouse as wh
+from ocb_pipelines.core.money import format_money
+from ocb_pipelines.core.partitions import WAREHOUSE_RUN_TAGS
+from ocb_pipelines.ledger.journal import FORMATS
+from ocb_pipelines.periods.lifecycle import PeriodTransitionError, check_period_key
+
+
+def _root_cause(error) -> str:
+    while getattr(error, "cause", None) is not None:
+        error = error.cause
+    return error.message.strip()
+
+
+def _fail(as_json: bool, message: str, problems: list[str] | None = None) -> None:
+    if as_json:
+        emit_json({"ok": False, "error": message.splitlines()[0], "problems": problems or []})
+        raise SystemExit(1)
+    raise CliError(message)
+
+
+@click.command("export-journal")
+@click.option("-p", "--period", required=True, help="Billing month YYYY-MM (closed or finalized).")
+@click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), default="gl", show_default=True,
+              help="gl: the balanced journal from journal.template; standard: one line per charge; "
+                   "summary: one line per PI, project and fund.")
+@click.option("-o", "--output", "output_dir", type=click.Path(file_okay=False), default=None,
+              help="Folder to write into (default: output.journal_dir).")
+@config_option
+@json_option
+def export_journal_command(period, fmt, output_dir, config_path, as_json):
+    """Export a month's journal. Never overwrites: a new export gets the next free name (_2, _3, ...);
+    an export identical to the last one is reported as unchanged and writes nothing."""
+    import dagster as dg
+
+    from ocb_pipelines.definitions import build_definitions
+
+    settings = settings_or_exit(config_path)
+    try:
+        month = check_period_key(period)
+    except PeriodTransitionError as exc:
+        raise CliError(str(exc)) from None
+    actor = wh.current_actor()
+    out = str(Path(output_dir).resolve()) if output_dir else ""
+    prepare_dagster_home(settings)
+    job = build_definitions(settings.config_path).resolve_job_def("journal_job")
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(
+            partition_key=month,
+            run_config={
+                "ops": {"gl_journal": {"config": {"format": fmt, "output_dir": out, "actor": actor}}},
+                "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
+            },
+            instance=instance,
+            raise_on_error=False,
+            tags={**WAREHOUSE_RUN_TAGS, "ocb/trigger": "cli", "ocb/actor": actor},
+        )
+    with wh.connect(settings.warehouse_path) as con:
+        if not result.success:
+            refusal = con.execute(
+                "SELECT details FROM audit_events WHERE run_id = ? AND action = 'journal_export_refused' "
+                "ORDER BY event_id DESC LIMIT 1",
+                [result.run_id],
+            ).fetchall()
+            failure = next((e for e in result.all_events if e.is_step_failure), None)
+            message = _root_cause(failure.step_failure_data.error) if failure else "run failed"
+            problems = json.loads(refusal[0][0])["problems"] if refusal else message.splitlines()[1:]
+            _fail(as_json, message, [p.strip().removeprefix("- ") for p in problems])
+        rows = con.execute(
+            "SELECT details FROM audit_events WHERE run_id = ? AND action = 'journal_export' "
+            "ORDER BY event_id DESC LIMIT 1",
+            [result.run_id],
+        ).fetchall()
+    details = json.loads(rows[0][0])
+    if as_json:
+        emit_json({"ok": True, "period": month, "run_id": result.run_id, "currency": settings.currency.code,
+                   **details})
+        return
+    symbol = settings.currency.symbol
+    verb = "unchanged (identical to the last export)" if details["status"] == "unchanged" else "written"
+    click.echo(f"{month} {fmt} journal {verb}: {details['file']}")
+    click.echo(f"  {details['lines']} line(s) from {details['charges']} charge(s); approved total "
+               f"{format_money(details['approved_total'], symbol)}")
+    if details.get("debit_total") is not None:
+        click.echo(f"  debits {format_money(details['debit_total'], symbol)} = credits "
+                   f"{format_money(details['credit_total'], symbol)}")
+    click.echo(f"  sha256 {details['sha256']}")

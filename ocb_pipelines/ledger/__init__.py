@@ -1,0 +1,1 @@
+"""The ledger: the GL journal accounting imports (balanced to the cent, safe to open in a spreadsheet)."""

@@ -1,0 +1,392 @@
+"""Exporting a month's journal: period rule, loading, gate, rendering, writing, recording (no Dagster).
+
+`export_journal(con, settings, month, fmt)` is what the `gl_journal` asset (and so `ocb export-journal`)
+runs:
+
+1. Period rule: the month must be closed or finalized, with nothing pending review, and its
+   charges_approved must be current (its count and total equal what the review state says is
+   billable). An open month is refused with the command that closes it.
+2. Build the journal (ledger.journal), refusing with every culprit when it would not balance.
+3. Pandera gate (ledger.schemas), then render: `gl` from the Jinja template, `standard` and `summary`
+   with csv.writer. Every cell passes ledger.csv_safety, and the rendered text is re-read and refused
+   if any cell could still run as a formula or the columns are ragged.
+4. Write without ever overwriting: `journal_<format>_<period>.csv` in the journal folder; when that
+   name exists, `journal_<format>_<period>_2.csv`, `_3`, ... (an atomic hard link, so two exports can
+   never take the same name or leave half a file). When the newest recorded export of that month
+   and format has exactly the same bytes and its file is unchanged on disk, nothing new is written
+   and the export is reported (and audited) as "unchanged": accounting never gets a duplicate to
+   import by accident.
+5. Record it: a `journal_exports` row and an audit event `journal_export` (file, sha256, line count,
+   totals). A refusal is audited as `journal_export_refused` with its problems.
+
+Templates are looked up by name (`journal.template`) in the config folder's `templates/` first, then
+in the package default (ocb_pipelines/ledger/templates/, a copy of the repository's templates/).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+
+from ocb_pipelines.core import warehouse as wh
+from ocb_pipelines.core.config import OcbSettings
+from ocb_pipelines.core.money import format_money
+from ocb_pipelines.ledger import journal as jr
+from ocb_pipelines.ledger.csv_safety import LINE_TERMINATOR, csv_cell, csv_row, unsafe_cells, write_rows
+from ocb_pipelines.ledger.schemas import gate_problems
+from ocb_pipelines.periods.lifecycle import check_period_key, get_period
+from ocb_pipelines.review.decisions import pending_count, summarize_review
+
+PACKAGE_TEMPLATES = Path(__file__).resolve().parent / "templates"
+REFERENCE_FIELDS = ("reference_1", "reference_2")
+
+JOURNAL_DDL = f"""
+CREATE SEQUENCE IF NOT EXISTS journal_export_seq;
+CREATE TABLE IF NOT EXISTS journal_exports (
+    export_id BIGINT PRIMARY KEY DEFAULT nextval('journal_export_seq'),
+    billing_month VARCHAR NOT NULL,
+    format VARCHAR NOT NULL,
+    status VARCHAR NOT NULL CHECK (status IN ('written', 'unchanged')),
+    file_path VARCHAR NOT NULL,
+    file_sha256 VARCHAR NOT NULL,
+    line_count BIGINT NOT NULL,
+    charge_count BIGINT NOT NULL,
+    debit_total {wh.MONEY},
+    credit_total {wh.MONEY},
+    approved_total {wh.MONEY} NOT NULL,
+    approved_exact {wh.MONEY} NOT NULL,
+    template VARCHAR,
+    template_sha256 VARCHAR,
+    period_status VARCHAR NOT NULL,
+    exported_at TIMESTAMP NOT NULL,
+    exported_by VARCHAR NOT NULL,
+    run_id VARCHAR
+);
+"""
+
+
+class ExportRefused(ValueError):
+    """The export was refused (period rule, an unbalanced journal, the gate or an unsafe template)."""
+
+    def __init__(self, period: str, problems: list[str], header: str | None = None):
+        self.period = period
+        self.problems = problems
+        head = header or f"journal for {period} refused; no file was written"
+        super().__init__(head + (":\n  - " + "\n  - ".join(problems) if problems else ""))
+
+
+@dataclass
+class ExportResult:
+    export_id: int
+    period: str
+    format: str
+    status: str  # written | unchanged
+    file_path: Path
+    sha256: str
+    line_count: int
+    charge_count: int
+    debit_total: Decimal | None
+    credit_total: Decimal | None
+    approved_total: Decimal
+    approved_exact: Decimal
+    template: str | None
+    period_status: str
+    text: str
+    journal: jr.Journal
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "export_id": self.export_id, "period": self.period, "format": self.format, "status": self.status,
+            "file": str(self.file_path), "sha256": self.sha256, "lines": self.line_count,
+            "charges": self.charge_count, "debit_total": self.debit_total, "credit_total": self.credit_total,
+            "approved_total": self.approved_total, "template": self.template, "period_status": self.period_status,
+        }  # fmt: skip
+
+
+def ensure_journal_schema(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(JOURNAL_DDL)
+
+
+# ------------------------------------------------------------------------------------------------
+# Period rule and loading
+# ------------------------------------------------------------------------------------------------
+
+
+def check_exportable(con: duckdb.DuckDBPyConnection, month: str, symbol: str = "$") -> str:
+    """The month's status when a journal may be exported; ExportRefused saying what to do otherwise."""
+    check_period_key(month)
+    period = get_period(con, month)
+    if period is None:
+        raise ExportRefused(month, [f"billing month {month} does not exist: import its data first (`ocb ingest`)"])
+    pending, money = pending_count(con, month)
+    if period.status == "open":
+        steps = [f"decide the {pending} charge(s) ({format_money(money, symbol)}) pending review "
+                 f"(`ocb review list -p {month}`)"] if pending else []
+        steps.append(f"close it with `ocb periods close {month}`")
+        raise ExportRefused(month, [f"billing month {month} is open: a journal is exported only from a closed or "
+                                    f"finalized month; {', then '.join(steps)}"])
+    if pending:
+        raise ExportRefused(month, [f"{pending} charge(s) ({format_money(money, symbol)}) are pending review in "
+                                    f"{month}; reopen it (`ocb periods reopen {month} --reason ...`) and decide them"])
+    summary = summarize_review(con, month)
+    expected_rows = sum(summary.rows(s) for s in ("unflagged", "approved", "corrected"))
+    rows, total = con.execute(
+        "SELECT count(*), coalesce(sum(billed_cost), 0) FROM charges_approved WHERE billing_month = ?", [month]
+    ).fetchall()[0]
+    if rows != expected_rows or Decimal(total) != summary.included_billed:
+        raise ExportRefused(month, [
+            f"charges_approved for {month} is out of date ({rows} charge(s), {format_money(total, symbol)}; the review "
+            f"state says {expected_rows}, {format_money(summary.included_billed, symbol)}): materialise "
+            f"charges_approved for {month} (review_job) first"])  # fmt: skip
+    return period.status
+
+
+def _reference_column(settings: OcbSettings) -> str:
+    field = settings.journal.reference_field
+    return field if field in REFERENCE_FIELDS else "NULL"
+
+
+def load_groups(con: duckdb.DuckDBPyConnection, settings: OcbSettings, month: str) -> list[jr.ChargeGroup]:
+    """Approved charges summed in the warehouse by everything the journal groups on (exact DECIMAL sums)."""
+    ref = _reference_column(settings)
+    rows = con.execute(
+        f"""SELECT source, fund_org, account_code, {ref} AS reference, pi_email, project_id,
+                   sum(billed_cost), count(*)
+            FROM charges_approved WHERE billing_month = ?
+            GROUP BY ALL ORDER BY ALL""",
+        [month],
+    ).fetchall()
+    return [jr.ChargeGroup(s, f, a, r, p, pr, Decimal(b), int(n)) for s, f, a, r, p, pr, b, n in rows]
+
+
+def load_charges(con: duckdb.DuckDBPyConnection, settings: OcbSettings, month: str) -> list[dict[str, Any]]:
+    ref = _reference_column(settings)
+    cursor = con.execute(
+        f"""SELECT charge_id, source, pi_email, project_id, fund_org, account_code, {ref} AS reference,
+                   service_name, resource_id, resource_name, file_name, file_row_number, billed_cost
+            FROM charges_approved WHERE billing_month = ?
+            ORDER BY source, file_name, file_row_number, charge_id""",
+        [month],
+    )
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+# ------------------------------------------------------------------------------------------------
+# Rendering
+# ------------------------------------------------------------------------------------------------
+
+
+def template_dirs(settings: OcbSettings) -> list[Path]:
+    return [settings.config_path.parent / "templates", PACKAGE_TEMPLATES]
+
+
+def find_template(settings: OcbSettings) -> Path:
+    name = settings.journal.template
+    candidates = [Path(name)] if Path(name).is_absolute() else [d / name for d in template_dirs(settings)]
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise ExportRefused("-", [f"journal template {name!r} not found; looked in: {', '.join(map(str, candidates))}"],
+                        header="journal template missing; no file was written")
+
+
+def _truncate_desc(value: Any, max_len: int = 35) -> str:
+    """OpenChargeback's filter, kept for templates brought over from it."""
+    return jr.cut_description("" if value is None else str(value), max_len)
+
+
+def template_environment(directory: Path) -> SandboxedEnvironment:
+    """Sandboxed (a template is user input), strict about undefined names, and CSV-safe by default:
+    every `{{ value }}` is neutralised and quoted by `finalize`; `csv_row` renders a whole row."""
+    env = SandboxedEnvironment(
+        loader=jinja2.FileSystemLoader(str(directory)),
+        autoescape=False,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        finalize=csv_cell,
+    )
+    env.filters["csv_row"] = csv_row
+    env.filters["csv_cell"] = csv_cell
+    env.filters["truncate_desc"] = _truncate_desc
+    return env
+
+
+def render_gl(journal: jr.Journal, settings: OcbSettings) -> tuple[str, Path]:
+    path = find_template(settings)
+    env = template_environment(path.parent)
+    context = {
+        "lines": [x.context() for x in journal.lines],
+        "period": journal.period,
+        "totals": {"debit": journal.debit_total, "credit": journal.credit_total, "approved": journal.approved_total,
+                   "lines": len(journal.lines), "charges": journal.charges},
+        "currency": settings.currency.code,
+        "components": list(journal.component_names),
+    }
+    context["entries"] = context["lines"]  # OpenChargeback's name
+    try:
+        text = env.get_template(path.name).render(context)
+    except jinja2.TemplateError as exc:
+        raise ExportRefused(journal.period, [f"template {path}: {type(exc).__name__}: {exc}"]) from None
+    # One line ending throughout (CRLF), whatever the template file uses (inside quoted cells too).
+    text = re.sub(r"\r?\n", LINE_TERMINATOR, text)
+    return text, path
+
+
+def render_listing(journal: jr.Journal) -> str:
+    columns = jr.STANDARD_COLUMNS if journal.format == "standard" else jr.SUMMARY_COLUMNS
+    return write_rows([columns, *([r[c] for c in columns] for r in journal.rows)])
+
+
+# ------------------------------------------------------------------------------------------------
+# Writing and recording
+# ------------------------------------------------------------------------------------------------
+
+
+def sha256_text(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def next_free_path(directory: Path, stem: str, suffix: str) -> Path:
+    candidate = directory / f"{stem}{suffix}"
+    n = 2
+    while candidate.exists():
+        candidate = directory / f"{stem}_{n}{suffix}"
+        n += 1
+    return candidate
+
+
+def write_new_file(directory: Path, stem: str, suffix: str, data: bytes) -> Path:
+    """Write data under the first free name; never replaces a file, never leaves half of one."""
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{stem}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        while True:
+            target = next_free_path(directory, stem, suffix)
+            try:
+                os.link(tmp_name, target)  # fails if the name was taken meanwhile
+                return target
+            except FileExistsError:
+                continue
+    finally:
+        Path(tmp_name).unlink(missing_ok=True)
+
+
+def _unchanged_export(con: duckdb.DuckDBPyConnection, month: str, fmt: str, sha: str, directory: Path) -> Path | None:
+    rows = con.execute(
+        "SELECT file_path, file_sha256 FROM journal_exports WHERE billing_month = ? AND format = ? "
+        "ORDER BY export_id DESC LIMIT 1",
+        [month, fmt],
+    ).fetchall()
+    if not rows or rows[0][1] != sha:
+        return None
+    path = Path(rows[0][0])
+    if path.parent.resolve() != directory.resolve() or not path.is_file():
+        return None
+    return path if sha256_text(path.read_bytes()) == sha else None
+
+
+def _refuse(con, month: str, fmt: str, actor: str, run_id: str | None, exc: Exception,
+            problems: list[str]) -> None:
+    with wh.transaction(con):
+        wh.record_audit(con, actor=actor, action="journal_export_refused", period=month, run_id=run_id,
+                        subject=fmt, details={"format": fmt, "problems": problems[:50], "error": str(exc)[:2000]})
+
+
+def export_journal(
+    con: duckdb.DuckDBPyConnection,
+    settings: OcbSettings,
+    month: str,
+    fmt: str = "gl",
+    *,
+    out_dir: str | Path | None = None,
+    actor: str | None = None,
+    run_id: str | None = None,
+) -> ExportResult:
+    """Export the month's journal in `fmt` into out_dir (default output.journal_dir). See the module doc."""
+    if fmt not in jr.FORMATS:
+        raise ExportRefused(month, [f"unknown format {fmt!r}; use one of {', '.join(jr.FORMATS)}"])
+    actor = actor or wh.current_actor()
+    directory = Path(out_dir) if out_dir else settings.output.journal_dir
+    if not directory.is_absolute():
+        directory = Path.cwd() / directory
+    ensure_journal_schema(con)
+    symbol = settings.currency.symbol
+    try:
+        period_status = check_exportable(con, month, symbol)
+        if fmt == "gl":
+            journal = jr.build_gl_journal(load_groups(con, settings, month), settings, month)
+        elif fmt == "standard":
+            journal = jr.build_standard(load_charges(con, settings, month), settings, month)
+        else:
+            journal = jr.build_summary(load_groups(con, settings, month), month)
+        required = jr.fund_regex_groups(settings.journal.fund_org_regex) or ("fund",)
+        problems = gate_problems(journal, required, settings.journal.account_code_regex,
+                                 settings.journal.description_max_length)
+        if problems:
+            raise ExportRefused(month, problems, header=f"journal for {month} failed its schema; no file was written")
+        template_path: Path | None = None
+        if fmt == "gl":
+            text, template_path = render_gl(journal, settings)
+        else:
+            text = render_listing(journal)
+        unsafe = unsafe_cells(text)
+        if unsafe:
+            raise ExportRefused(month, unsafe, header=f"journal for {month} is not safe to open in a spreadsheet "
+                                                      f"(check the template); no file was written")
+    except (ExportRefused, jr.JournalRefused) as exc:
+        _refuse(con, month, fmt, actor, run_id, exc, list(exc.problems))
+        raise
+    data = text.encode("utf-8")
+    sha = sha256_text(data)
+    suffix = template_path.suffix if template_path is not None and template_path.suffix else ".csv"
+    stem = f"journal_{fmt}_{month}"
+    previous = _unchanged_export(con, month, fmt, sha, directory)
+    path = previous or write_new_file(directory, stem, suffix, data)
+    status = "unchanged" if previous else "written"
+    gl = fmt == "gl"
+    template_sha = sha256_text(template_path.read_bytes()) if template_path else None
+    try:
+        with wh.transaction(con):
+            export_id = con.execute(
+                """INSERT INTO journal_exports (billing_month, format, status, file_path, file_sha256, line_count,
+                       charge_count, debit_total, credit_total, approved_total, approved_exact, template,
+                       template_sha256, period_status, exported_at, exported_by, run_id)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING export_id""",
+                [month, fmt, status, str(path), sha, journal.line_count, journal.charges,
+                 journal.debit_total if gl else None, journal.credit_total if gl else None,
+                 journal.approved_total, journal.approved_exact, str(template_path) if template_path else None,
+                 template_sha, period_status, wh.now_utc(), actor, run_id],
+            ).fetchall()[0][0]
+            wh.record_audit(con, actor=actor, action="journal_export", period=month, run_id=run_id,
+                            subject=path.name, details={
+                                "format": fmt, "status": status, "file": str(path), "sha256": sha,
+                                "lines": journal.line_count, "charges": journal.charges,
+                                "debit_total": str(journal.debit_total) if gl else None,
+                                "credit_total": str(journal.credit_total) if gl else None,
+                                "approved_total": str(journal.approved_total), "export_id": export_id,
+                                "template": str(template_path) if template_path else None})  # fmt: skip
+    except BaseException:
+        if status == "written":
+            path.unlink(missing_ok=True)  # not recorded, so not exported
+        raise
+    return ExportResult(export_id, month, fmt, status, path, sha, journal.line_count, journal.charges,
+                        journal.debit_total if gl else None, journal.credit_total if gl else None,
+                        journal.approved_total, journal.approved_exact,
+                        str(template_path) if template_path else None, period_status, text, journal)

@@ -1,0 +1,464 @@
+"""Journal building: the GL journal accounting imports, plus the standard and summary listings (no Dagster).
+
+The `gl` journal (issue 5), from the month's approved charges:
+
+- PI side: one line per (PI fund_org, source, account, reference id) with the net of its charges,
+  booked to the PI's fund. The account is the charge's `account_code` tag, else the source's
+  `imports.known_sources[].account_code`, else `journal.default_account`; it must match
+  `journal.account_code_regex` when one is set. The reference id is the charge's mapped
+  `journal.reference_field` (reference_1 = the grant number in the example config), so two grants
+  on one fund get two lines.
+- Source side: one line per (source, account), the opposite of that source's PI lines in that
+  account, booked to the source's fund (`imports.known_sources[].fund_org`). Each source therefore
+  balances on its own, and so does the journal.
+- Funds are split into components (fund, orgn, program, activity, location, or any other named
+  group) by `journal.fund_org_regex`, which must match the whole fund_org (`re.fullmatch`), and every
+  named group must capture something. Without a `fund` group the fund is the whole string.
+
+Signs (credits and refunds): a line's net decides its column. A PI line that nets positive is a
+debit
+to the PI's fund; one that nets negative (a refund larger than the usage) is a CREDIT to the PI's
+fund, and the source line for that source and account takes the matching DEBIT when the source
+nets negative overall. Zero lines are left out. So sum(PI debits) - sum(PI credits) = the approved
+total, and total debits = total credits always.
+
+Rounding (one rule, documented in README): amounts are exact Decimals until the end. The month's
+exact approved total is rounded to cents half-to-even (T). Each PI line's exact net is floored to
+cents; the cents still missing to reach T (always between 0 and the number of lines) go one each to
+the lines with the largest remainders (ties: the earlier line in journal order). This is the
+largest-remainder method: PI lines sum to T exactly, and no line moves by a cent or more from its
+exact amount. Source lines are sums of rounded PI lines, so they are exact in cents by construction.
+The standard (per charge) and summary (per PI, project, fund) listings use the same rule.
+
+Descriptions: `journal.debit_description` for PI-side lines and `credit_description` for source-side
+lines (whichever column the amount lands in), with `{source} {period} {fund_org} {pi_email}
+{project_id} {reference_id} {account}`. When several PIs (or projects) share a line, `{pi_email}` is
+"N PIs" (and `{project_id}` "N projects") rather than one of them, since naming one PI on a line
+that books several would be false (OpenChargeback took the first charge's). Whitespace is collapsed
+and the text cut to `journal.description_max_length` (one less when it will get a formula-guard
+quote, so the cell still fits).
+
+Anything that would unbalance or misbook the journal (a source without a credit fund, a fund that
+does not parse, a missing or invalid account, a charge without a fund) refuses the whole journal
+with every culprit listed: `JournalRefused.problems`.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+from ocb_pipelines.core.config import OcbSettings
+from ocb_pipelines.core.money import format_money
+from ocb_pipelines.ledger.csv_safety import FORMULA_CHARS
+
+COMPONENTS = ("fund", "orgn", "program", "activity", "location")
+DESCRIPTION_FIELDS = ("source", "period", "fund_org", "pi_email", "project_id", "reference_id", "account")
+FORMATS = ("gl", "standard", "summary")
+HUNDRED = Decimal(100)
+
+
+def cents_amount(cents: int) -> Decimal:
+    """Whole cents as a Decimal with exactly two places (100 -> 1.00, -5 -> -0.05)."""
+    return Decimal(int(cents)).scaleb(-2)
+
+
+class JournalRefused(ValueError):
+    """The journal would not balance or would misbook money; nothing was written. One line per culprit."""
+
+    def __init__(self, period: str, problems: Sequence[str]):
+        self.period = period
+        self.problems = list(problems)
+        listing = "\n  - ".join(self.problems)
+        super().__init__(f"journal for {period} refused; no file was written:\n  - {listing}")
+
+
+@dataclass(frozen=True)
+class ChargeGroup:
+    """Approved charges of one month sharing everything the journal groups by (summed in the warehouse)."""
+
+    source: str
+    fund_org: str | None
+    account_code: str | None
+    reference: str | None
+    pi_email: str | None
+    project_id: str | None
+    billed: Decimal
+    charges: int = 1
+
+
+@dataclass
+class JournalLine:
+    """One line of a journal. `amount_cents` is positive; `side` says which column it goes in."""
+
+    side: str  # "debit" or "credit"
+    party: str  # "pi" (the PI's fund) or "source" (the source's recovery fund)
+    source: str
+    fund_org: str
+    components: dict[str, str]
+    account: str
+    account_origin: str
+    amount_cents: int
+    exact: Decimal  # the signed exact net before rounding (positive = debit)
+    description: str
+    reference_id: str
+    pi_emails: tuple[str, ...] = ()
+    project_ids: tuple[str, ...] = ()
+    charges: int = 0
+
+    @property
+    def amount(self) -> Decimal:
+        return cents_amount(self.amount_cents)
+
+    @property
+    def debit(self) -> Decimal | None:
+        return self.amount if self.side == "debit" else None
+
+    @property
+    def credit(self) -> Decimal | None:
+        return self.amount if self.side == "credit" else None
+
+    def context(self) -> dict[str, Any]:
+        """What a template sees for this line (`line.fund`, `line.debit`, ...)."""
+        return {
+            **{c: "" for c in COMPONENTS},
+            **self.components,
+            "side": self.side, "party": self.party, "source": self.source, "fund_org": self.fund_org,
+            "account": self.account, "debit": self.debit, "credit": self.credit, "amount": self.amount,
+            "amount_cents": self.amount_cents, "description": self.description, "reference_id": self.reference_id,
+            "pi_email": _several(self.pi_emails, "PIs"), "project_id": _several(self.project_ids, "projects"),
+            "pi_emails": list(self.pi_emails), "project_ids": list(self.project_ids), "charges": self.charges,
+        }  # fmt: skip
+
+
+@dataclass
+class Journal:
+    period: str
+    format: str
+    lines: list[JournalLine]
+    approved_exact: Decimal
+    charges: int
+    component_names: tuple[str, ...] = COMPONENTS
+    rows: list[dict[str, Any]] = field(default_factory=list)  # standard / summary rows
+
+    @property
+    def approved_total(self) -> Decimal:
+        return round_total(self.approved_exact)
+
+    @property
+    def debit_total(self) -> Decimal:
+        return cents_amount(sum(x.amount_cents for x in self.lines if x.side == "debit"))
+
+    @property
+    def credit_total(self) -> Decimal:
+        return cents_amount(sum(x.amount_cents for x in self.lines if x.side == "credit"))
+
+    @property
+    def line_count(self) -> int:
+        return len(self.lines) if self.format == "gl" else len(self.rows)
+
+
+# ------------------------------------------------------------------------------------------------
+# Rules: rounding, fund parsing, accounts, descriptions
+# ------------------------------------------------------------------------------------------------
+
+
+def round_total(amount: Decimal) -> Decimal:
+    """The month's total in cents: half to even (the ledger rule of core.money.to_cents)."""
+    return Decimal(amount).quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)
+
+
+def allocate_cents(amounts: Sequence[Decimal]) -> list[int]:
+    """Whole cents per amount, summing exactly to the rounded total (largest-remainder method).
+
+    Each amount is floored to cents; the missing cents go one each to the amounts with the largest
+    remainders, ties to the earlier one. Works for negative amounts too (floor is toward -infinity).
+    """
+    if not amounts:
+        return []
+    scaled = [Decimal(a) * HUNDRED for a in amounts]
+    floors = [int(s.to_integral_value(rounding=ROUND_FLOOR)) for s in scaled]
+    remainders = [s - f for s, f in zip(scaled, floors, strict=True)]
+    total = int(sum(scaled, Decimal(0)).to_integral_value(rounding=ROUND_HALF_EVEN))
+    extra = total - sum(floors)
+    if not 0 <= extra <= len(amounts):  # cannot happen: the remainders are each in [0, 1)
+        raise ArithmeticError(f"cent allocation out of range: {extra} extra cents over {len(amounts)} lines")
+    order = sorted(range(len(amounts)), key=lambda i: (-remainders[i], i))
+    for i in order[:extra]:
+        floors[i] += 1
+    return floors
+
+
+def fund_regex_groups(regex: str) -> tuple[str, ...]:
+    return tuple(re.compile(regex).groupindex)
+
+
+def parse_fund_org(fund_org: str, regex: str) -> dict[str, str] | None:
+    """The fund's components by the regex's named groups, or None when it does not parse.
+
+    The regex must match the whole value and every named group must capture a non-empty value.
+    Without a `fund` group the fund is the whole string (OpenChargeback's behaviour)."""
+    value = (fund_org or "").strip()
+    if not value:
+        return None
+    match = re.fullmatch(regex, value)
+    if match is None:
+        return None
+    groups = {k: (v or "").strip() for k, v in match.groupdict().items()}
+    if any(not v for v in groups.values()):
+        return None
+    groups.setdefault("fund", value)
+    return groups
+
+
+def resolve_account(tag_account: str | None, settings: OcbSettings, source: str) -> tuple[str, str]:
+    """(account, where it came from): the charge's tag, else the source's account_code, else the default."""
+    if tag_account and tag_account.strip():
+        return tag_account.strip(), "tag"
+    known = settings.source(source)
+    if known is not None and known.account_code.strip():
+        return known.account_code.strip(), "source"
+    if settings.journal.default_account.strip():
+        return settings.journal.default_account.strip(), "default"
+    return "", "none"
+
+
+def account_ok(account: str, regex: str) -> bool:
+    return bool(account) and (not regex or re.fullmatch(regex, account) is not None)
+
+
+def description_problems(settings: OcbSettings) -> list[str]:
+    """Placeholders in the description templates that do not exist (or are not plain names)."""
+    problems = []
+    for key in ("debit_description", "credit_description"):
+        template = getattr(settings.journal, key)
+        try:
+            names = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+        except ValueError as exc:
+            problems.append(f"journal.{key} {template!r} is not a valid template: {exc}")
+            continue
+        bad = [n for n in names if n not in DESCRIPTION_FIELDS]
+        if bad:
+            problems.append(f"journal.{key} uses {', '.join('{' + b + '}' for b in bad)}; "
+                            f"allowed: {' '.join('{' + f + '}' for f in DESCRIPTION_FIELDS)}")
+    return problems
+
+
+def _several(values: Sequence[str], noun: str) -> str:
+    return values[0] if len(values) == 1 else (f"{len(values)} {noun}" if values else "")
+
+
+def cut_description(text: str, max_len: int) -> str:
+    """Collapse whitespace and cut to max_len (one less when a formula guard quote will be added)."""
+    text = " ".join(str(text).split())
+    limit = max_len - 1 if text.startswith(FORMULA_CHARS) else max_len
+    return text[: max(limit, 0)].rstrip()
+
+
+def describe(template: str, max_len: int, **values: str) -> str:
+    return cut_description(template.format(**{k: values.get(k, "") or "" for k in DESCRIPTION_FIELDS}), max_len)
+
+
+# ------------------------------------------------------------------------------------------------
+# The gl journal
+# ------------------------------------------------------------------------------------------------
+
+
+def _money(amount: Decimal, settings: OcbSettings) -> str:
+    return format_money(amount, settings.currency.symbol)
+
+
+def build_gl_journal(groups: Iterable[ChargeGroup], settings: OcbSettings, period: str) -> Journal:
+    """The balanced gl journal of the month, or JournalRefused listing every culprit."""
+    groups = list(groups)
+    cfg = settings.journal
+    problems = description_problems(settings)
+    component_names = tuple(dict.fromkeys([*COMPONENTS, *fund_regex_groups(cfg.fund_org_regex)]))
+
+    # Culprits are collected per distinct cause (value, source) with their charge count and money.
+    culprits: dict[tuple[str, ...], list[Any]] = defaultdict(lambda: [0, Decimal(0)])
+
+    def culprit(*key: str, group: ChargeGroup) -> None:
+        culprits[key][0] += group.charges
+        culprits[key][1] += group.billed
+
+    pi_lines: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    for g in groups:
+        fund_org = (g.fund_org or "").strip()
+        account, origin = resolve_account(g.account_code, settings, g.source)
+        bad = False
+        if not fund_org:
+            culprit("no_fund", g.source, g.pi_email or "", group=g)
+            bad = True
+        elif parse_fund_org(fund_org, cfg.fund_org_regex) is None:
+            culprit("bad_fund", fund_org, g.source, group=g)
+            bad = True
+        if not account:
+            culprit("no_account", g.source, group=g)
+            bad = True
+        elif not account_ok(account, cfg.account_code_regex):
+            culprit("bad_account", account, origin, g.source, group=g)
+            bad = True
+        if bad:
+            continue
+        key = (g.source, fund_org, account, (g.reference or "").strip())
+        entry = pi_lines.setdefault(key, {"exact": Decimal(0), "charges": 0, "pis": set(), "projects": set(),
+                                          "origin": origin})
+        entry["exact"] += g.billed
+        entry["charges"] += g.charges
+        if g.pi_email:
+            entry["pis"].add(g.pi_email)
+        if g.project_id:
+            entry["projects"].add(g.project_id)
+
+    source_funds: dict[str, dict[str, str]] = {}
+    for source in sorted({g.source for g in groups}):
+        known = settings.source(source)
+        if known is None:
+            problems.append(f"source {source!r} is not in imports.known_sources: add it with the fund_org to credit "
+                            f"(its recoveries) and an account_code")
+        elif not known.fund_org.strip():
+            problems.append(f"source {source!r} has no fund_org in imports.known_sources: its credit line would be "
+                            f"missing and the journal would not balance")
+        else:
+            parsed = parse_fund_org(known.fund_org, cfg.fund_org_regex)
+            if parsed is None:
+                problems.append(f"source {source!r}: fund_org {known.fund_org!r} (imports.known_sources) does not "
+                                f"match journal.fund_org_regex {cfg.fund_org_regex!r}")
+            else:
+                source_funds[source] = parsed
+
+    for key, (count, money) in sorted(culprits.items()):
+        what = f"{count} charge(s), {_money(money, settings)}"
+        kind = key[0]
+        if kind == "no_fund":
+            who = f" (PI {key[2]})" if key[2] else ""
+            problems.append(f"source {key[1]!r}: {what}{who} have no fund_org; correct them "
+                            f"(`ocb review correct --fund-org ...` after reopening the month)")
+        elif kind == "bad_fund":
+            problems.append(f"fund_org {key[1]!r} (source {key[2]!r}, {what}) does not match journal.fund_org_regex "
+                            f"{cfg.fund_org_regex!r}")
+        elif kind == "no_account":
+            problems.append(f"source {key[1]!r}: {what} have no account: set an account_code tag, "
+                            f"imports.known_sources[{key[1]}].account_code or journal.default_account")
+        else:
+            problems.append(f"account {key[1]!r} (from the {'charge tag' if key[2] == 'tag' else key[2] + ' account'}"
+                            f", source {key[3]!r}, {what}) does not match journal.account_code_regex "
+                            f"{cfg.account_code_regex!r}")
+    if not groups:
+        problems.append(f"no approved charges in {period}: nothing to export")
+    if problems:
+        raise JournalRefused(period, problems)
+
+    keys = sorted(pi_lines)
+    cents = allocate_cents([pi_lines[k]["exact"] for k in keys])
+    lines: list[JournalLine] = []
+    by_source_account: dict[tuple[str, str], dict[str, Any]] = {}
+    for key, amount in zip(keys, cents, strict=True):
+        source, fund_org, account, reference = key
+        entry = pi_lines[key]
+        agg = by_source_account.setdefault((source, account), {"cents": 0, "exact": Decimal(0), "charges": 0,
+                                                               "pis": set(), "projects": set()})
+        agg["cents"] += amount
+        agg["exact"] += entry["exact"]
+        agg["charges"] += entry["charges"]
+        agg["pis"] |= entry["pis"]
+        agg["projects"] |= entry["projects"]
+        if amount == 0:
+            continue
+        pis, projects = tuple(sorted(entry["pis"])), tuple(sorted(entry["projects"]))
+        lines.append(JournalLine(
+            side="debit" if amount > 0 else "credit", party="pi", source=source, fund_org=fund_org,
+            components=parse_fund_org(fund_org, cfg.fund_org_regex) or {}, account=account,
+            account_origin=entry["origin"], amount_cents=abs(amount), exact=entry["exact"],
+            description=describe(cfg.debit_description, cfg.description_max_length, source=source, period=period,
+                                 fund_org=fund_org, pi_email=_several(pis, "PIs"),
+                                 project_id=_several(projects, "projects"), reference_id=reference, account=account),
+            reference_id=reference, pi_emails=pis, project_ids=projects, charges=entry["charges"],
+        ))  # fmt: skip
+    for (source, account), agg in sorted(by_source_account.items()):
+        if agg["cents"] == 0:
+            continue
+        fund_org = settings.source(source).fund_org.strip()  # type: ignore[union-attr]
+        pis, projects = tuple(sorted(agg["pis"])), tuple(sorted(agg["projects"]))
+        lines.append(JournalLine(
+            side="credit" if agg["cents"] > 0 else "debit", party="source", source=source, fund_org=fund_org,
+            components=source_funds[source], account=account, account_origin="pi lines",
+            amount_cents=abs(agg["cents"]), exact=-agg["exact"],
+            description=describe(cfg.credit_description, cfg.description_max_length, source=source, period=period,
+                                 fund_org=fund_org, pi_email=_several(pis, "PIs"),
+                                 project_id=_several(projects, "projects"), reference_id="", account=account),
+            reference_id="", pi_emails=pis, project_ids=projects, charges=agg["charges"],
+        ))  # fmt: skip
+    approved = sum((g.billed for g in groups), Decimal(0))
+    journal = Journal(period, "gl", lines, approved, sum(g.charges for g in groups), component_names)
+    check_balanced(journal)
+    return journal
+
+
+def check_balanced(journal: Journal) -> None:
+    """The invariant, re-checked on the finished lines (a bug here must never reach a file)."""
+    net_pi = sum((x.amount_cents if x.side == "debit" else -x.amount_cents) for x in journal.lines if x.party == "pi")
+    problems = []
+    if journal.debit_total != journal.credit_total:
+        problems.append(f"debits {journal.debit_total} != credits {journal.credit_total}")
+    if cents_amount(net_pi) != journal.approved_total:
+        problems.append(f"PI lines net {cents_amount(net_pi)} != approved total {journal.approved_total}")
+    if problems:
+        raise JournalRefused(journal.period, problems)
+
+
+# ------------------------------------------------------------------------------------------------
+# standard (one line per approved charge) and summary (one line per PI, project, fund)
+# ------------------------------------------------------------------------------------------------
+
+STANDARD_COLUMNS = (
+    "period", "charge_id", "source", "pi_email", "project_id", "fund_org", "account", "reference_id",
+    "service_name", "resource_id", "resource_name", "file_name", "file_row_number", "amount", "billed_cost_exact",
+)  # fmt: skip
+SUMMARY_COLUMNS = ("period", "pi_email", "project_id", "fund_org", "amount", "charge_count", "billed_cost_exact")
+
+
+def build_standard(charges: Sequence[dict[str, Any]], settings: OcbSettings, period: str) -> Journal:
+    """One row per approved charge (ordered by source, file, row); amounts in cents by the same rule."""
+    if not charges:
+        raise JournalRefused(period, [f"no approved charges in {period}: nothing to export"])
+    cents = allocate_cents([c["billed_cost"] for c in charges])
+    rows = []
+    for c, amount in zip(charges, cents, strict=True):
+        account, _origin = resolve_account(c.get("account_code"), settings, c["source"])
+        rows.append({
+            "period": period, "charge_id": c["charge_id"], "source": c["source"], "pi_email": c.get("pi_email"),
+            "project_id": c.get("project_id"), "fund_org": c.get("fund_org"), "account": account,
+            "reference_id": c.get("reference"), "service_name": c.get("service_name"),
+            "resource_id": c.get("resource_id"), "resource_name": c.get("resource_name"),
+            "file_name": c.get("file_name"), "file_row_number": c.get("file_row_number"),
+            "amount": cents_amount(amount), "amount_cents": amount, "billed_cost_exact": c["billed_cost"],
+        })  # fmt: skip
+    approved = sum((c["billed_cost"] for c in charges), Decimal(0))
+    return Journal(period, "standard", [], approved, len(charges), rows=rows)
+
+
+def build_summary(groups: Sequence[ChargeGroup], period: str) -> Journal:
+    """One row per (PI, project, fund); a missing value shows as empty."""
+    if not groups:
+        raise JournalRefused(period, [f"no approved charges in {period}: nothing to export"])
+    totals: dict[tuple[str, str, str], list[Any]] = defaultdict(lambda: [Decimal(0), 0])
+    for g in groups:
+        key = (g.pi_email or "", g.project_id or "", g.fund_org or "")
+        totals[key][0] += g.billed
+        totals[key][1] += g.charges
+    keys = sorted(totals)
+    cents = allocate_cents([totals[k][0] for k in keys])
+    rows = [
+        {"period": period, "pi_email": k[0], "project_id": k[1], "fund_org": k[2], "amount": cents_amount(c),
+         "amount_cents": c, "charge_count": totals[k][1], "billed_cost_exact": totals[k][0]}
+        for k, c in zip(keys, cents, strict=True)
+    ]
+    approved = sum((g.billed for g in groups), Decimal(0))
+    return Journal(period, "summary", [], approved, sum(g.charges for g in groups), rows=rows)

@@ -1,0 +1,275 @@
+"""Render statements: Jinja2 (autoescape ON) to HTML, WeasyPrint to PDF, the csv module to CSV (no Dagster).
+
+Templates are looked up in the `templates/` folder beside the configuration file first, then in the
+package default (the repository's `templates/`, which an editable install resolves). The fingerprint
+of the templates in use is part of every statement's content hash, so editing a template re-renders.
+
+PDFs are rendered by a pool of processes (WeasyPrint is CPU-bound and single-threaded); files are
+written to a temporary name and renamed, so a crash never leaves half a PDF under a statement's name.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import re
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
+
+from ocb_pipelines.core.money import format_money
+from ocb_pipelines.statements.lines import LINE_COLUMNS, Breakdown, Statement, effective_list
+
+DEFAULT_TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates"
+STATEMENT_TEMPLATE = "statement.html"
+EMAIL_TEMPLATE = "email_summary.html"
+RENDER_WORKERS = 2
+MAX_SERVICE_ROWS = 8
+POOL_THRESHOLD = 4  # fewer PDFs than this render in-process (a worker's start costs more than it saves)
+
+CSV_TEXT_COLUMNS = {c for c in LINE_COLUMNS if c not in ("pricing_quantity", "list_cost", "billed_cost",
+                                                         "file_row_number")}
+
+
+@dataclass(frozen=True)
+class RenderContext:
+    """What a statement shows besides its lines (all from the configuration, never from billing files)."""
+
+    org_name: str
+    org_address: str
+    contact: str
+    currency_symbol: str
+    currency_code: str
+    reference_1_label: str = "Reference"
+    reference_2_label: str = "Reference 2"
+
+    def fingerprint(self) -> tuple[str, ...]:
+        return (self.org_name, self.org_address, self.contact, self.currency_symbol, self.currency_code,
+                self.reference_1_label, self.reference_2_label)
+
+
+def _label(tag: str, fallback: str) -> str:
+    return tag.replace("_", " ").strip().capitalize() if tag else fallback
+
+
+def context_from(settings: Any) -> RenderContext:
+    email = settings.email
+    return RenderContext(
+        org_name=email.from_name if email else "Research Computing",
+        org_address=(email.organization_address if email else "") or "",
+        contact=email.from_address if email else "",
+        currency_symbol=settings.currency.symbol,
+        currency_code=settings.currency.code,
+        reference_1_label=_label(settings.tag_mapping.reference_1, "Reference"),
+        reference_2_label=_label(settings.tag_mapping.reference_2, "Reference 2"),
+    )
+
+
+def template_dirs(config_path: Path | None) -> list[Path]:
+    """The config folder's templates/ (user overrides) first, then the package default."""
+    dirs = []
+    if config_path is not None:
+        dirs.append(Path(config_path).resolve().parent / "templates")
+    dirs.append(DEFAULT_TEMPLATE_DIR)
+    return [d for d in dirs if d.is_dir()]
+
+
+_CSS_SAFE = re.compile(r"[A-Za-z0-9 _.,@()-]")
+
+
+def css_string(value: Any) -> Markup:
+    """Text safe inside a CSS string literal: anything unusual becomes a CSS hex escape."""
+    return Markup("".join(ch if _CSS_SAFE.fullmatch(ch) else f"\\{ord(ch):x} " for ch in str(value)))
+
+
+def make_env(dirs: Sequence[Path], currency_symbol: str) -> Environment:
+    if not dirs:
+        raise FileNotFoundError(f"no template folder found (expected {DEFAULT_TEMPLATE_DIR})")
+    env = Environment(
+        loader=ChoiceLoader([FileSystemLoader(str(d)) for d in dirs]),
+        autoescape=True,  # values from billing files are text, never markup
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["money"] = lambda amount: format_money(amount, currency_symbol)
+    env.filters["css_string"] = css_string
+    return env
+
+
+def template_fingerprint(env: Environment, *names: str) -> str:
+    """sha256 of the templates' sources as resolved (an override changes it)."""
+    digest = hashlib.sha256()
+    for name in names:
+        source, _filename, _ = env.loader.get_source(env, name)  # type: ignore[union-attr]
+        digest.update(name.encode() + b"\0" + source.encode("utf-8") + b"\0")
+    return digest.hexdigest()
+
+
+def folded_services(statement: Statement, limit: int = MAX_SERVICE_ROWS) -> list[Breakdown]:
+    """The largest services, the rest folded into one row (the PDF stays short; the CSV has every line)."""
+    rows = list(statement.services)
+    if len(rows) <= limit:
+        return rows
+    rest = rows[limit - 1:]
+    other = Breakdown(f"Other services ({len(rest)})", "", sum((r.list_total for r in rest), Decimal(0)),
+                      sum((r.billed_total for r in rest), Decimal(0)), sum(r.lines for r in rest))
+    return [*rows[: limit - 1], other]
+
+
+def statement_html(env: Environment, statement: Statement, ctx: RenderContext, *, csv_name: str,
+                   generated_at: datetime) -> str:
+    return env.get_template(STATEMENT_TEMPLATE).render(
+        s=statement,
+        services=folded_services(statement),
+        org={"name": ctx.org_name, "address": ctx.org_address, "contact": ctx.contact},
+        currency={"symbol": ctx.currency_symbol, "code": ctx.currency_code},
+        labels={"reference_1": ctx.reference_1_label, "reference_2": ctx.reference_2_label},
+        period_label=datetime.strptime(statement.billing_month, "%Y-%m").strftime("%B %Y"),
+        csv_name=csv_name,
+        generated_at=f"{generated_at:%Y-%m-%d %H:%M}",
+    )
+
+
+FORMULA_CHARS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(text: Any) -> str:
+    """A text cell a spreadsheet will not run as a formula (same rule as review sheets)."""
+    value = "" if text is None else str(text)
+    return "'" + value if value.startswith(FORMULA_CHARS) else value
+
+
+def _decimal_text(value: Decimal | None) -> str:
+    """Exact, without trailing zeros (money stays exact in the CSV: no rounding, no float)."""
+    return "" if value is None else format(value.normalize(), "f")
+
+
+def statement_csv_bytes(statement: Statement) -> bytes:
+    """Every line of the statement (csv module; text cells neutralised so no cell runs as a formula)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    columns = ["billing_month", "pi_email", "project_id", *LINE_COLUMNS, "list_price_used", "discount"]
+    writer.writerow(columns)
+    for line in statement.lines:
+        listed = effective_list(line["list_cost"], line["billed_cost"])
+        out: list[str] = [statement.billing_month, neutralise(statement.pi_email or ""),
+                          neutralise(statement.project_id)]
+        for column in LINE_COLUMNS:
+            value = line[column]
+            if column in CSV_TEXT_COLUMNS:
+                text = value.isoformat(sep=" ") if isinstance(value, datetime) else ("" if value is None else value)
+                out.append(neutralise(text))
+            elif isinstance(value, Decimal):
+                out.append(_decimal_text(value))
+            else:
+                out.append("" if value is None else str(value))
+        out += [_decimal_text(listed), _decimal_text(listed - line["billed_cost"])]
+        writer.writerow(out)
+    return buffer.getvalue().encode("utf-8-sig")  # BOM: spreadsheets then read UTF-8 correctly
+
+
+def write_atomic(path: Path, data: bytes, *, fsync: bool = False) -> str:
+    """Write bytes under a temporary name and rename; return their sha256.
+
+    Statements are not fsynced (an fsync per file cost more than rendering on this VM): they can always
+    be rebuilt from the warehouse, and delivery refuses a file whose sha256 differs from the recorded one.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        if fsync:
+            handle.flush()
+            os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    return hashlib.sha256(data).hexdigest()
+
+
+_FONT_CONFIG: Any = None
+
+
+def html_to_pdf_bytes(html: str, base_url: str | None = None) -> bytes:
+    """WeasyPrint, with one FontConfiguration per process (reusing it saves about a fifth of the time)."""
+    global _FONT_CONFIG
+    import weasyprint  # imported late: 0.6 s, only where PDFs are made
+    from weasyprint.text.fonts import FontConfiguration
+
+    if _FONT_CONFIG is None:
+        _FONT_CONFIG = FontConfiguration()
+    return weasyprint.HTML(string=html, base_url=base_url).write_pdf(font_config=_FONT_CONFIG)
+
+
+def render_pdf(job: tuple[str, str, str | None]) -> tuple[str, str, int]:
+    """One PDF (a pool worker's task): (html, path, base_url) -> (path, sha256, bytes)."""
+    html, path, base_url = job
+    data = html_to_pdf_bytes(html, base_url)
+    return path, write_atomic(Path(path), data), len(data)
+
+
+def _warm() -> None:
+    import weasyprint  # noqa: F401
+
+
+class PdfRenderer:
+    """Render PDFs on `workers` spawned processes (the caller may hold threads and DuckDB handles), started
+    before the first job so they import WeasyPrint while the caller is still building HTML. Fewer jobs
+    than POOL_THRESHOLD (or one worker) render in-process. `results()` gives {path: pdf sha256}."""
+
+    def __init__(self, workers: int = RENDER_WORKERS, expected: int = 0):
+        self._pool = None
+        self._futures: list[Any] = []
+        self._done: dict[str, str] = {}
+        if workers > 1 and expected >= POOL_THRESHOLD:
+            self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_warm)
+
+    def submit(self, html: str, path: str, base_url: str | None = None) -> None:
+        if self._pool is None:
+            _, sha, _ = render_pdf((html, path, base_url))
+            self._done[path] = sha
+        else:
+            self._futures.append(self._pool.submit(render_pdf, (html, path, base_url)))
+
+    def results(self) -> dict[str, str]:
+        for future in self._futures:
+            path, sha, _ = future.result()
+            self._done[path] = sha
+        self._futures = []
+        return dict(self._done)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> PdfRenderer:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def render_pdfs(jobs: Sequence[tuple[str, str, str | None]], workers: int = RENDER_WORKERS) -> dict[str, str]:
+    """Render many PDFs; returns {path: pdf sha256}. The first failure is raised."""
+    with PdfRenderer(workers, len(jobs)) as renderer:
+        for html, path, base_url in jobs:
+            renderer.submit(html, path, base_url)
+        return renderer.results()
+
+
+def file_sha256(path: Path) -> str | None:
+    try:
+        with open(path, "rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
+    except FileNotFoundError:
+        return None

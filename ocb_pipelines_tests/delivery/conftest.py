@@ -1,0 +1,63 @@
+"""Delivery tests reuse the statement fixtures, plus a real SMTP server on 127.0.0.1 (aiosmtpd)."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import socket
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
+
+from ocb_pipelines_tests.statements.conftest import MONTH, closed_month, load_month, make_settings, month_rows  # noqa: F401
+
+
+class _SMTP(SMTP):
+    # aiosmtpd 1.4.6 sizes its StreamReader buffer by line_length_limit (1001); on this Python that refuses
+    # any DATA longer than ~1 KB as "500 Line too long" although every line is short. A larger buffer fixes it.
+    line_length_limit = 1 << 20
+
+
+class _Controller(Controller):
+    def factory(self):
+        return _SMTP(self.handler, **self.SMTP_kwargs)
+
+
+class Sink:
+    """Keeps every message; `fail_next` makes the server refuse the next N messages (554)."""
+
+    def __init__(self):
+        self.messages: list[tuple[list[str], email.message.EmailMessage]] = []
+        self.fail_next = 0
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.fail_next:
+            self.fail_next -= 1
+            return "554 Transaction failed: test refusal"
+        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        self.messages.append((list(envelope.rcpt_tos), msg))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_server():
+    sink = Sink()
+    with socket.socket() as probe:  # an ephemeral port that is free right now
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = _Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield sink, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def smtp_settings(tmp_path, monkeypatch, smtp_server):
+    _sink, port = smtp_server
+    monkeypatch.setenv("OCB_SMTP_HOST", "127.0.0.1")
+    settings = make_settings(tmp_path, monkeypatch)
+    smtp = settings.smtp.model_copy(update={"port": port, "use_tls": False, "timeout_seconds": 5})
+    return settings.model_copy(update={"dev_mode": False, "smtp": smtp})
