@@ -339,7 +339,7 @@ def build_gl_journal(groups: Iterable[ChargeGroup], settings: OcbSettings, perio
         if kind == "no_fund":
             who = f" (PI {key[2]})" if key[2] else ""
             problems.append(f"source {key[1]!r}: {what}{who} have no fund_org; correct them "
-                            f"(`ocb review correct --fund-org ...` after reopening the month)")
+                            f"(`ocb review correct --set-fund ...` after reopening the month)")
         elif kind == "bad_fund":
             problems.append(f"fund_org {key[1]!r} (source {key[2]!r}, {what}) does not match journal.fund_org_regex "
                             f"{cfg.fund_org_regex!r}")

@@ -330,6 +330,13 @@ def check_decisions(
         if d.decision != "correct":
             if fixes:
                 problems.append(f"{label}: new pi_email/project_id/fund_org given with {d.decision!r}; use correct")
+            missing = [f for f, v in zip(CORRECTABLE, original, strict=True) if not v]
+            if d.decision == "approve" and missing:
+                # Billed as is, it could reach no statement and no journal line: say so now, not at month end.
+                problems.append(
+                    f"{label}: cannot be approved as is, it has no {' / '.join(missing)}; "
+                    f"correct it (`ocb review correct --id {d.charge_id} ...`) or reject it"
+                )
             continue
         if not fixes:
             problems.append(f"{label}: a correction needs a new pi_email, project_id or fund_org")

@@ -157,8 +157,11 @@ def test_approved_charge_without_fund_is_refused(settings):
     load_source(settings, [charge_row(MONTH, billed="3.00", resource="x", fund_org=None)], "aws")
     with wh.connect(settings.warehouse_path) as con:
         (charge_id,), = con.execute("SELECT charge_id FROM charges_validated").fetchall()
-        from ocb_pipelines.review.decisions import Decision, record_decisions
-        record_decisions(con, MONTH, [Decision(charge_id, "approve", "ok")], actor="tester", via="cli")
+        from ocb_pipelines.review.decisions import Decision, insert_decisions
+
+        # Approval now refuses such a charge up front; the journal still guards against one that got through
+        # (e.g. recorded by an older version), so record it below the approval check.
+        insert_decisions(con, MONTH, [Decision(charge_id, "approve", "ok")], actor="tester", via="cli")
     approve_and_close(settings)
     with pytest.raises(JournalRefused, match=r"1 charge\(s\), \$3.00 \(PI pi.one@example.edu\) have no fund_org"):
         _export(settings)

@@ -83,7 +83,7 @@ def test_close_needs_nothing_pending(settings, flagged_month):
         with pytest.raises(lc.PeriodTransitionError, match=r"1 charge\(s\) \(\$3.30\) pending review"):
             lc.close_period(con, MONTH, "x")
         (charge,) = rd.select_charge_ids(con, MONTH, everything=True)
-        rd.record_decisions(con, MONTH, [rd.Decision(charge, "approve", "ok")], actor="x", via="cli")
+        rd.record_decisions(con, MONTH, [rd.Decision(charge, "reject", "ok")], actor="x", via="cli")
         assert lc.close_period(con, MONTH, "x").status == "closed"
 
 
@@ -124,7 +124,7 @@ def test_unknown_and_malformed_periods(settings):
 def test_writes_into_a_locked_month_are_refused(settings, flagged_month, status):
     with _con(settings) as con:
         (charge,) = rd.select_charge_ids(con, MONTH, everything=True)
-        rd.record_decisions(con, MONTH, [rd.Decision(charge, "approve", "ok")], actor="x", via="cli")
+        rd.record_decisions(con, MONTH, [rd.Decision(charge, "reject", "ok")], actor="x", via="cli")
         lc.close_period(con, MONTH, "x")
         if status == "finalized":
             _add_statement(con)
@@ -151,7 +151,7 @@ def test_cli_periods(settings, flagged_month):
     assert len(refused.output.strip().splitlines()) == 1
     with _con(settings) as con:
         (charge,) = rd.select_charge_ids(con, MONTH, everything=True)
-        rd.record_decisions(con, MONTH, [rd.Decision(charge, "approve", "ok")], actor="x", via="cli")
+        rd.record_decisions(con, MONTH, [rd.Decision(charge, "reject", "ok")], actor="x", via="cli")
     closed = _cli(settings, "periods", "close", MONTH, "--notes", "done", "--json")
     assert closed.exit_code == 0 and json.loads(closed.output)["closed_by"] == "admin.one"
     no_reason = _cli(settings, "periods", "reopen", MONTH)

@@ -63,14 +63,24 @@ def test_closed_month_refuses_decisions_with_what_to_do(settings, month):
 
 
 def test_bulk_approve_all_rebuilds_and_logs_each_charge(settings, month):
+    # Charges with no project or no fund cannot be approved as is: the whole batch is refused, naming them.
+    r = _run(settings, "review", "approve", "-p", MONTH, "--all", "--note", "month checked")
+    assert r.exit_code == 1
+    assert f"charge {month['noproj']}: cannot be approved as is, it has no project_id" in r.output
+    assert f"charge {month['nofund']}: cannot be approved as is, it has no fund_org" in r.output
+    r = _run(settings, "review", "correct", "-p", MONTH, "--id", month["noproj"], "--set-project", "proj-a",
+             "--note", "from ticket", "--no-rebuild")
+    assert r.exit_code == 0, r.output
+    r = _run(settings, "review", "reject", "-p", MONTH, "--id", month["nofund"], "--note", "not ours", "--no-rebuild")
+    assert r.exit_code == 0, r.output
     r = _run(settings, "review", "approve", "-p", MONTH, "--all", "--note", "month checked", "--json")
     assert r.exit_code == 0, r.output
     payload = json.loads(r.output)
-    assert len(payload["decision_ids"]) == 3 and payload["rebuild"]["success"]
+    assert len(payload["decision_ids"]) == 1 and payload["rebuild"]["success"]
     with wh.connect(settings.warehouse_path) as con:
-        assert con.execute("SELECT count(*) FROM charges_approved").fetchall() == [(4,)]
+        assert con.execute("SELECT count(*) FROM charges_approved").fetchall() == [(3,)]
         events = con.execute("SELECT subject FROM audit_events WHERE action = 'review_approve'").fetchall()
-    assert sorted(e[0] for e in events) == sorted([month["test"], month["noproj"], month["nofund"]])
+    assert [e[0] for e in events] == [month["test"]]
 
 
 def test_export_and_apply_sheet(settings, month):

@@ -126,9 +126,16 @@ def test_bulk_by_filter_logs_one_event_per_charge(settings, month):
         chosen = rd.select_charge_ids(con, MONTH, everything=True)
         with pytest.raises(rd.DecisionError, match="say which charges"):
             rd.select_charge_ids(con, MONTH)
-        rd.record_decisions(con, MONTH, [rd.Decision(c, "approve", "bulk") for c in chosen], actor="bob", via="cli")
+        with pytest.raises(rd.DecisionError, match="cannot be approved as is, it has no project_id"):
+            rd.record_decisions(con, MONTH, [rd.Decision(c, "approve", "bulk") for c in chosen], actor="bob", via="cli")
+        rd.record_decisions(con, MONTH, [
+            rd.Decision(month["test"], "approve", "bulk"),
+            rd.Decision(month["noproj"], "correct", "bulk", project_id="proj-b"),
+            rd.Decision(month["nofund"], "correct", "bulk", fund_org="XYZ-654321"),
+        ], actor="bob", via="cli")
     assert len(chosen) == 3
-    assert sorted(s for _, _, s in _events(settings, "review_approve")) == sorted(chosen)
+    assert [s for _, _, s in _events(settings, "review_approve")] == [month["test"]]
+    assert len(_events(settings, "review_correct")) == 2
     summary, rows = _approved(settings)
     assert summary.rows("pending") == 0 and len(rows) == 4
 
@@ -188,7 +195,9 @@ def test_decisions_refused_when_the_month_is_not_open(settings, month, status):
 
 
 def test_build_approved_refused_when_finalized_and_allowed_when_closed(settings, month):
-    _decide(settings, *(rd.Decision(month[r], "approve", "ok") for r in ("test", "noproj", "nofund")))
+    _decide(settings, rd.Decision(month["test"], "approve", "ok"),
+            rd.Decision(month["noproj"], "correct", "ok", project_id="proj-b"),
+            rd.Decision(month["nofund"], "reject", "ok"))
     with wh.connect(settings.warehouse_path) as con:
         lc.close_period(con, MONTH, "admin")
         approve.build_approved(con, MONTH)
@@ -197,7 +206,7 @@ def test_build_approved_refused_when_finalized_and_allowed_when_closed(settings,
         lc.finalize_period(con, MONTH, "admin")
         with pytest.raises(wh.PeriodLockedError, match="finalized"):
             approve.build_approved(con, MONTH)
-        assert con.execute("SELECT count(*) FROM charges_approved").fetchall()[0][0] == 4
+        assert con.execute("SELECT count(*) FROM charges_approved").fetchall()[0][0] == 3  # one rejected
 
 
 def test_gate_failure_keeps_the_previous_state(settings, month, monkeypatch):
