@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -54,6 +55,13 @@ def prepare_dagster_home(settings: OcbSettings) -> Path:
         yaml_path.write_text(DAGSTER_YAML, encoding="utf-8")
     os.environ["DAGSTER_HOME"] = str(home)
     return home
+
+
+def root_cause(error) -> str:
+    """The innermost error's message without the exception class: what went wrong, in the user's words."""
+    while getattr(error, "cause", None) is not None:
+        error = error.cause
+    return re.sub(r"^[\w.]+(?:Error|Failure|Exception): ", "", error.message.strip())
 
 
 def to_jsonable(value: Any) -> Any:

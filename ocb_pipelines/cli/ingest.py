@@ -19,6 +19,7 @@ from ocb_pipelines.cli.common import (
     emit_json,
     json_option,
     prepare_dagster_home,
+    root_cause,
     settings_or_exit,
 )
 from ocb_pipelines.core import warehouse as wh
@@ -179,13 +180,6 @@ def _run(settings: OcbSettings, config_path: str | None, plan: dict, refused: di
                 else:
                     statuses[(path.name, month)] = "imported" if row[0][0] in run_ids else "unchanged"
         return _summary(settings, con, plan, refused, statuses, runs)
-
-
-def root_cause(error) -> str:
-    """The innermost error's message: what went wrong, not Dagster's wrapper."""
-    while getattr(error, "cause", None) is not None:
-        error = error.cause
-    return error.message.strip()
 
 
 def _print_summary(summary: dict, settings: OcbSettings) -> None:

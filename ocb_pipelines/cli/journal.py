@@ -17,6 +17,7 @@ from ocb_pipelines.cli.common import (
     emit_json,
     json_option,
     prepare_dagster_home,
+    root_cause,
     settings_or_exit,
 )
 from ocb_pipelines.core import warehouse as wh
@@ -24,12 +25,6 @@ from ocb_pipelines.core.money import format_money
 from ocb_pipelines.core.partitions import WAREHOUSE_RUN_TAGS
 from ocb_pipelines.ledger.journal import FORMATS
 from ocb_pipelines.periods.lifecycle import PeriodTransitionError, check_period_key
-
-
-def _root_cause(error) -> str:
-    while getattr(error, "cause", None) is not None:
-        error = error.cause
-    return error.message.strip()
 
 
 def _fail(as_json: bool, message: str, problems: list[str] | None = None) -> None:
@@ -83,7 +78,7 @@ def export_journal_command(period, fmt, output_dir, config_path, as_json):
                 [result.run_id],
             ).fetchall()
             failure = next((e for e in result.all_events if e.is_step_failure), None)
-            message = _root_cause(failure.step_failure_data.error) if failure else "run failed"
+            message = root_cause(failure.step_failure_data.error) if failure else "run failed"
             problems = json.loads(refusal[0][0])["problems"] if refusal else message.splitlines()[1:]
             _fail(as_json, message, [p.strip().removeprefix("- ") for p in problems])
         rows = con.execute(
