@@ -42,6 +42,8 @@ from pathlib import Path
 
 import duckdb
 
+from ocb_pipelines.ingest.focus import FOCUS_1_0, FOCUS_1_1_ADDED, FOCUS_1_2_ADDED, FOCUS_1_3_ADDED
+
 __all__ = [
     "FOCUS_VERSIONS",
     "FORMATS",
@@ -64,31 +66,7 @@ TAG_KEYS = ("pi_email", "project_id", "fund_org", "cost_center", "account_code",
 # FOCUS column sets (FOCUS_Spec tags v1.0 / v1.1 / v1.2, plus the 8 columns added in 1.3)
 # --------------------------------------------------------------------------------------------------
 
-_COLUMNS_1_0 = (
-    "AvailabilityZone", "BilledCost", "BillingAccountId", "BillingAccountName", "BillingCurrency",
-    "BillingPeriodEnd", "BillingPeriodStart", "ChargeCategory", "ChargeClass", "ChargeDescription",
-    "ChargeFrequency", "ChargePeriodEnd", "ChargePeriodStart", "CommitmentDiscountCategory",
-    "CommitmentDiscountId", "CommitmentDiscountName", "CommitmentDiscountStatus", "CommitmentDiscountType",
-    "ConsumedQuantity", "ConsumedUnit", "ContractedCost", "ContractedUnitPrice", "EffectiveCost",
-    "InvoiceIssuerName", "ListCost", "ListUnitPrice", "PricingCategory", "PricingQuantity", "PricingUnit",
-    "ProviderName", "PublisherName", "RegionId", "RegionName", "ResourceId", "ResourceName", "ResourceType",
-    "ServiceCategory", "ServiceName", "SkuId", "SkuPriceId", "SubAccountId", "SubAccountName", "Tags",
-)  # fmt: skip
-_ADDED = {
-    "1.0": _COLUMNS_1_0,
-    "1.1": (
-        "CapacityReservationId", "CapacityReservationStatus", "CommitmentDiscountQuantity",
-        "CommitmentDiscountUnit", "ServiceSubcategory", "SkuMeter", "SkuPriceDetails",
-    ),
-    "1.2": (
-        "BillingAccountType", "SubAccountType", "InvoiceId", "PricingCurrency",
-        "PricingCurrencyContractedUnitPrice", "PricingCurrencyEffectiveCost", "PricingCurrencyListUnitPrice",
-    ),
-    "1.3": (
-        "AllocatedMethodDetails", "AllocatedMethodId", "AllocatedResourceId", "AllocatedResourceName",
-        "AllocatedTags", "ContractApplied", "ServiceProviderName", "HostProviderName",
-    ),
-}  # fmt: skip
+_ADDED = {"1.0": FOCUS_1_0, "1.1": FOCUS_1_1_ADDED, "1.2": FOCUS_1_2_ADDED, "1.3": FOCUS_1_3_ADDED}
 
 _MONEY_COLUMNS = frozenset(
     {
