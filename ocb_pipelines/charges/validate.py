@@ -42,6 +42,8 @@ def build_validated(
 ) -> ValidatedSummary:
     """Replace the month's validated charges in one transaction; roll back if the gate fails."""
     actor = actor or wh.current_actor()
+    if wh.period_status(con, month) in ("closed", "finalized") and validated_is_current(con, month):
+        return summarize_validated(con, month)  # nothing imported since: a re-run changes nothing, so allow it
     sql = validated_select_sql(rules)
     with wh.transaction(con):
         wh.ensure_period_open(con, month, actor, action="re-validating charges")
@@ -57,6 +59,19 @@ def build_validated(
                 f"validated charges for {month} failed their schema; nothing was changed:\n  - {details}"
             )
     return summarize_validated(con, month)
+
+
+def validated_is_current(con: duckdb.DuckDBPyConnection, month: str) -> bool:
+    """True when the month was validated after its last import (same rows, nothing newer)."""
+    raw_rows, last_import = con.execute(
+        "SELECT count(*), max(imported_at) FROM focus_raw WHERE billing_month = ?", [month]
+    ).fetchall()[0]
+    validated_rows, first_validation = con.execute(
+        "SELECT count(*), min(validated_at) FROM charges_validated WHERE billing_month = ?", [month]
+    ).fetchall()[0]
+    if raw_rows != validated_rows:
+        return False
+    return raw_rows == 0 or (first_validation is not None and last_import <= first_validation)
 
 
 def gate_validated(con: duckdb.DuckDBPyConnection, month: str, limit: int = 20) -> list[str]:

@@ -38,11 +38,57 @@ def _ensure_config(config_path: str | None) -> Path:
     return path
 
 
+def _month_end(settings, path: Path, month: str, actor: str, ctx: click.Context) -> dict:
+    """Decide the queue with the sample decisions, close the month, render and send, export the journal."""
+    from ocb_pipelines.cli.journal import export_journal_command
+    from ocb_pipelines.cli.review import rebuild_approved
+    from ocb_pipelines.cli.statements import generate_command
+    from ocb_pipelines.core import warehouse as wh
+    from ocb_pipelines.periods import lifecycle as lc
+    from ocb_pipelines.review import decisions as rd
+    from ocb_pipelines.review.sample_decisions import demo_decisions
+
+    step: dict = {"period": month, "decisions": 0}
+    with wh.connect(settings.warehouse_path) as con:
+        status = lc.get_period(con, month).status
+        if status == "open":
+            decisions = demo_decisions(rd.charge_states(con, month), settings.review.fund_org_patterns)
+            if decisions:
+                rd.record_decisions(con, month, decisions, actor=actor, via="cli",
+                                    fund_org_patterns=settings.review.fund_org_patterns)
+            step["decisions"] = len(decisions)
+    if step["decisions"] or status == "open":
+        rebuild = rebuild_approved(settings, month, actor)
+        if not rebuild["success"]:
+            raise CliError(f"{month}: rebuilding approved charges failed: {rebuild['error']}")
+    with wh.connect(settings.warehouse_path) as con:
+        if lc.get_period(con, month).status == "open":
+            lc.close_period(con, month, actor, notes="closed by ocb demo",
+                            currency_symbol=settings.currency.symbol)
+        step["status"] = lc.get_period(con, month).status
+    for command, params in (
+        (generate_command, {"period": month, "dry_run": False, "send": True, "workers": 2}),
+        (export_journal_command, {"period": month, "fmt": "gl", "output_dir": None}),
+    ):
+        try:
+            ctx.invoke(command, config_path=str(path), as_json=False, **params)
+        except SystemExit as exc:
+            if exc.code:
+                raise CliError(f"{month}: `ocb {command.name}` failed (see above)") from None
+    return step
+
+
 @click.command("demo")
 @config_option
 @json_option
-def demo_command(config_path, as_json):
-    """Run the demo billing month: import the committed samples (data/samples) and validate them."""
+@click.pass_context
+def demo_command(ctx, config_path, as_json):
+    """Run the demo billing month end to end: import the samples (data/samples), apply the sample review
+    decisions, close the month, render and email the statements (dev mode: .eml files in the outbox), and
+    export the GL journal. Running it again changes nothing."""
+    import contextlib
+    import io
+
     from ocb_pipelines.cli.ingest import _plan, _print_summary, _run
     from ocb_pipelines.core import warehouse as wh
 
@@ -52,21 +98,33 @@ def demo_command(config_path, as_json):
     samples = [p for p in samples if p.suffix in (".csv", ".gz", ".parquet")]
     if not samples:
         raise CliError(f"no sample files in {path.parent / 'data' / 'samples'}")
-    plan, refused = _plan(settings, samples, None)
-    summary = _run(settings, str(path), plan, refused, None, None, wh.current_actor())
+    actor = wh.current_actor()
+    steps_output = io.StringIO()
+    with contextlib.redirect_stdout(steps_output) if as_json else contextlib.nullcontext():
+        plan, refused = _plan(settings, samples, None)
+        summary = _run(settings, str(path), plan, refused, None, None, actor)
+        if not as_json:
+            _print_summary(summary, settings)
+        if not summary["ok"]:
+            raise CliError("the sample import failed; see above")
+        summary["month_end"] = []
+        for month in summary["periods"]:
+            click.echo(f"\n== Month end {month}")
+            summary["month_end"].append(_month_end(settings, path, month, actor, ctx))
     summary["warehouse"] = str(settings.warehouse_path)
     summary["dagster_home"] = os.environ.get("DAGSTER_HOME", "")
+    summary["outputs"] = {"statements": str(settings.output.pdf_dir), "journals": str(settings.output.journal_dir),
+                          "outbox": str(settings.output.email_dir)}
     if as_json:
         emit_json(summary)
-    else:
-        _print_summary(summary, settings)
-        click.echo(f"\nWarehouse: {settings.warehouse_path}")
-        click.echo(f"Dagster runs recorded in: {summary['dagster_home']}")
-        click.echo("Open the Dagster UI on the same instance with:  ocb ui   (then http://127.0.0.1:3000)")
-        for period in summary["periods"]:
-            click.echo(f"See what needs review with:  ocb review list -p {period}")
-    if not summary["ok"]:
-        raise SystemExit(1)
+        return
+    click.echo(f"\nWarehouse:   {settings.warehouse_path}")
+    click.echo(f"Statements:  {settings.output.pdf_dir}")
+    click.echo(f"Journals:    {settings.output.journal_dir}")
+    click.echo(f"Emails:      {settings.output.email_dir} (dev mode: written, not sent)")
+    click.echo(f"Dagster runs recorded in: {summary['dagster_home']}")
+    click.echo("Open the Dagster UI on the same instance with:  ocb ui   (then http://127.0.0.1:3000)")
+    click.echo("Audit trail of the month:  ocb audit -p " + summary["periods"][0])
 
 
 @click.command("ui")

@@ -119,3 +119,19 @@ def test_validated_gate_failure_rolls_back(tmp_path, settings):
         finally:
             validate.validated_select_sql = original
         assert con.execute("SELECT * FROM charges_validated").fetchall() == before
+
+
+def test_unchanged_reimport_into_a_closed_month_is_a_no_op(tmp_path, settings):
+    path = write_focus(tmp_path / "aws_2025-01.csv", [focus_row()])
+    db = tmp_path / "w.duckdb"
+    with wh.connect(db) as con:
+        import_file(con, path, months=["2025-01"], source="aws")
+        build_validated(con, "2025-01", rules_from(settings))
+        before = con.execute("SELECT * FROM charges_validated").fetchall()
+        con.execute("UPDATE billing_periods SET status = 'closed'")
+        assert import_file(con, path, months=["2025-01"], source="aws")[0].status == "unchanged"
+        assert build_validated(con, "2025-01", rules_from(settings)).rows == 1  # no refusal, no write
+        assert con.execute("SELECT * FROM charges_validated").fetchall() == before
+        con.execute("DELETE FROM charges_validated")  # validation out of date: a closed month refuses the rebuild
+        with pytest.raises(wh.PeriodLockedError, match="closed"):
+            build_validated(con, "2025-01", rules_from(settings))
