@@ -64,6 +64,36 @@ def root_cause(error) -> str:
     return re.sub(r"^[\w.]+(?:Error|Failure|Exception): ", "", error.message.strip())
 
 
+def run_job(settings: OcbSettings, job_name: str, month: str, actor: str,
+            run_config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run a job of the project for one month in the shared Dagster instance (so the UI shows the run).
+
+    Returns run_id, success, the root error in the user's words, and each materialisation's metadata. The
+    run's console log is kept quiet: commands print their own summary and the full log is in the UI."""
+    import dagster as dg
+
+    from ocb_pipelines.core.partitions import WAREHOUSE_RUN_TAGS
+    from ocb_pipelines.definitions import build_definitions
+
+    prepare_dagster_home(settings)
+    job = build_definitions(settings.config_path).resolve_job_def(job_name)
+    config = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}, **(run_config or {})}
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(
+            partition_key=month, run_config=config, instance=instance, raise_on_error=False,
+            tags={**WAREHOUSE_RUN_TAGS, "ocb/trigger": "cli", "ocb/actor": actor},
+        )
+    error = ""
+    if not result.success:
+        failure = next((e for e in result.all_events if e.is_step_failure), None)
+        error = root_cause(failure.step_failure_data.error) if failure else "run failed"
+    metadata = {
+        event.asset_key.to_user_string(): {k: v.value for k, v in event.materialization.metadata.items()}
+        for event in result.get_asset_materialization_events()
+    }
+    return {"run_id": result.run_id, "success": result.success, "error": error, "metadata": metadata}
+
+
 def to_jsonable(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)

@@ -18,14 +18,13 @@ from ocb_pipelines.cli.common import (
     config_option,
     emit_json,
     json_option,
-    prepare_dagster_home,
-    root_cause,
+    run_job,
     settings_or_exit,
 )
 from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.config import OcbSettings
 from ocb_pipelines.core.money import format_money
-from ocb_pipelines.core.partitions import WAREHOUSE_RUN_TAGS, billing_month
+from ocb_pipelines.core.partitions import billing_month
 from ocb_pipelines.ingest import importer
 from ocb_pipelines.ingest.focus import month_key
 from ocb_pipelines.ingest.service import source_for
@@ -125,13 +124,6 @@ def _dry_run(settings: OcbSettings, plan: dict, refused: dict[str, str], expecte
 
 def _run(settings: OcbSettings, config_path: str | None, plan: dict, refused: dict[str, str],
          expected: str | None, source: str | None, actor: str) -> dict:
-    import dagster as dg
-
-    from ocb_pipelines.definitions import build_definitions
-
-    prepare_dagster_home(settings)
-    defs = build_definitions(settings.config_path)
-    job = defs.resolve_job_def("ingest_job")
     valid = set(billing_month.get_partition_keys())
     by_month: dict[str, list[str]] = defaultdict(list)
     for path, (_source, months) in plan.items():
@@ -139,29 +131,17 @@ def _run(settings: OcbSettings, config_path: str | None, plan: dict, refused: di
             by_month[month].append(str(path.resolve()))
     runs: list[dict] = []
     statuses: dict[tuple[str, str], str] = {}
-    with dg.DagsterInstance.get() as instance:
-        for month, paths in sorted(by_month.items()):
-            if month not in valid:
-                for p in paths:
-                    refused[Path(p).name] = f"{Path(p).name}: month {month} is outside the billing calendar"
-                continue
-            result = job.execute_in_process(
-                partition_key=month,
-                run_config={
-                    "ops": {"focus_raw": {"config": {
-                        "files": paths, "source": source or "", "expected_period": expected or "", "actor": actor}}},
-                    "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
-                },
-                instance=instance,
-                raise_on_error=False,
-                tags={**WAREHOUSE_RUN_TAGS, "ocb/trigger": "cli", "ocb/actor": actor},
-            )
-            runs.append({"period": month, "run_id": result.run_id, "success": result.success})
-            if not result.success:
-                failure = next((e for e in result.all_events if e.is_step_failure), None)
-                message = root_cause(failure.step_failure_data.error) if failure else "run failed"
-                for p in paths:
-                    refused.setdefault(Path(p).name, f"{Path(p).name}: {month}: {message}")
+    for month, paths in sorted(by_month.items()):
+        if month not in valid:
+            for p in paths:
+                refused[Path(p).name] = f"{Path(p).name}: month {month} is outside the billing calendar"
+            continue
+        run = run_job(settings, "ingest_job", month, actor, run_config={"ops": {"focus_raw": {"config": {
+            "files": paths, "source": source or "", "expected_period": expected or "", "actor": actor}}}})
+        runs.append({"period": month, "run_id": run["run_id"], "success": run["success"]})
+        if not run["success"]:
+            for p in paths:
+                refused.setdefault(Path(p).name, f"{Path(p).name}: {month}: {run['error']}")
     run_ids = [r["run_id"] for r in runs]
     with wh.connect(settings.warehouse_path) as con:
         for subject, details in con.execute(

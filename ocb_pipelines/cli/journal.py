@@ -16,13 +16,11 @@ from ocb_pipelines.cli.common import (
     config_option,
     emit_json,
     json_option,
-    prepare_dagster_home,
-    root_cause,
+    run_job,
     settings_or_exit,
 )
 from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.money import format_money
-from ocb_pipelines.core.partitions import WAREHOUSE_RUN_TAGS
 from ocb_pipelines.ledger.journal import FORMATS
 from ocb_pipelines.periods.lifecycle import PeriodTransitionError, check_period_key
 
@@ -46,10 +44,6 @@ def _fail(as_json: bool, message: str, problems: list[str] | None = None) -> Non
 def export_journal_command(period, fmt, output_dir, config_path, as_json):
     """Export a month's journal. Never overwrites: a new export gets the next free name (_2, _3, ...);
     an export identical to the last one is reported as unchanged and writes nothing."""
-    import dagster as dg
-
-    from ocb_pipelines.definitions import build_definitions
-
     settings = settings_or_exit(config_path)
     try:
         month = check_period_key(period)
@@ -57,38 +51,26 @@ def export_journal_command(period, fmt, output_dir, config_path, as_json):
         raise CliError(str(exc)) from None
     actor = wh.current_actor()
     out = str(Path(output_dir).resolve()) if output_dir else ""
-    prepare_dagster_home(settings)
-    job = build_definitions(settings.config_path).resolve_job_def("journal_job")
-    with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(
-            partition_key=month,
-            run_config={
-                "ops": {"gl_journal": {"config": {"format": fmt, "output_dir": out, "actor": actor}}},
-                "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
-            },
-            instance=instance,
-            raise_on_error=False,
-            tags={**WAREHOUSE_RUN_TAGS, "ocb/trigger": "cli", "ocb/actor": actor},
-        )
+    run = run_job(settings, "journal_job", month, actor, run_config={
+        "ops": {"gl_journal": {"config": {"format": fmt, "output_dir": out, "actor": actor}}}})
     with wh.connect(settings.warehouse_path) as con:
-        if not result.success:
+        if not run["success"]:
             refusal = con.execute(
                 "SELECT details FROM audit_events WHERE run_id = ? AND action = 'journal_export_refused' "
                 "ORDER BY event_id DESC LIMIT 1",
-                [result.run_id],
+                [run["run_id"]],
             ).fetchall()
-            failure = next((e for e in result.all_events if e.is_step_failure), None)
-            message = root_cause(failure.step_failure_data.error) if failure else "run failed"
+            message = run["error"]
             problems = json.loads(refusal[0][0])["problems"] if refusal else message.splitlines()[1:]
             _fail(as_json, message, [p.strip().removeprefix("- ") for p in problems])
         rows = con.execute(
             "SELECT details FROM audit_events WHERE run_id = ? AND action = 'journal_export' "
             "ORDER BY event_id DESC LIMIT 1",
-            [result.run_id],
+            [run["run_id"]],
         ).fetchall()
     details = json.loads(rows[0][0])
     if as_json:
-        emit_json({"ok": True, "period": month, "run_id": result.run_id, "currency": settings.currency.code,
+        emit_json({"ok": True, "period": month, "run_id": run["run_id"], "currency": settings.currency.code,
                    **details})
         return
     symbol = settings.currency.symbol

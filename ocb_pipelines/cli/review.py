@@ -19,7 +19,7 @@ from ocb_pipelines.cli.common import (
     config_option,
     emit_json,
     json_option,
-    prepare_dagster_home,
+    run_job,
     settings_or_exit,
 )
 from ocb_pipelines.core import warehouse as wh
@@ -55,26 +55,8 @@ def _fail(as_json: bool, message: str, problems: list[str] | None = None) -> Non
 
 def rebuild_approved(settings: OcbSettings, month: str, actor: str) -> dict[str, Any]:
     """Run review_job for the month (review_decisions report + charges_approved) in the shared instance."""
-    import dagster as dg
-
-    from ocb_pipelines.core.partitions import WAREHOUSE_RUN_TAGS
-    from ocb_pipelines.definitions import build_definitions
-
-    prepare_dagster_home(settings)
-    job = build_definitions(settings.config_path).resolve_job_def("review_job")
-    with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(
-            partition_key=month,
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-            instance=instance,
-            raise_on_error=False,
-            tags={**WAREHOUSE_RUN_TAGS, "ocb/trigger": "cli", "ocb/actor": actor},
-        )
-    error = ""
-    if not result.success:
-        failure = next((e for e in result.all_events if e.is_step_failure), None)
-        error = failure.step_failure_data.error.message.strip() if failure else "run failed"
-    return {"run_id": result.run_id, "success": result.success, "error": error}
+    run = run_job(settings, "review_job", month, actor)
+    return {"run_id": run["run_id"], "success": run["success"], "error": run["error"]}
 
 
 def _state_json(s: dict[str, Any]) -> dict[str, Any]:

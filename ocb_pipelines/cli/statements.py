@@ -18,7 +18,7 @@ from ocb_pipelines.cli.common import (
     config_option,
     emit_json,
     json_option,
-    prepare_dagster_home,
+    run_job,
     settings_or_exit,
 )
 from ocb_pipelines.core import warehouse as wh
@@ -39,32 +39,6 @@ def _period(period: str) -> str:
         return check_period_key(period)
     except PeriodTransitionError as exc:
         raise CliError(str(exc)) from None
-
-
-def run_job(settings: OcbSettings, job_name: str, month: str, actor: str,
-            run_config: dict[str, Any] | None = None) -> dict[str, Any]:
-    import dagster as dg
-
-    from ocb_pipelines.core.partitions import WAREHOUSE_RUN_TAGS
-    from ocb_pipelines.definitions import build_definitions
-
-    prepare_dagster_home(settings)
-    job = build_definitions(settings.config_path).resolve_job_def(job_name)
-    config = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}, **(run_config or {})}
-    with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(partition_key=month, run_config=config, instance=instance,
-                                        raise_on_error=False,
-                                        tags={**WAREHOUSE_RUN_TAGS, "ocb/trigger": "cli", "ocb/actor": actor})
-    error = ""
-    if not result.success:
-        failure = next((e for e in result.all_events if e.is_step_failure), None)
-        error = failure.step_failure_data.error.message.strip() if failure else "run failed"
-    metadata: dict[str, dict[str, Any]] = {}
-    for event in result.get_asset_materialization_events():
-        metadata[event.asset_key.to_user_string()] = {
-            k: v.value for k, v in event.materialization.metadata.items()
-        }
-    return {"run_id": result.run_id, "success": result.success, "error": error, "metadata": metadata}
 
 
 def _statement_rows(settings: OcbSettings, month: str) -> list[dict[str, Any]]:
