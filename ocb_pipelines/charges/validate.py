@@ -6,14 +6,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 import duckdb
-import pandas as pd
-import pandera.pandas as pa
 
 from ocb_pipelines.charges.attribution import AttributionRules, validated_select_sql
 from ocb_pipelines.charges.schemas import GATED_COLUMNS, describe_failures, validated_schema
 from ocb_pipelines.core import warehouse as wh
-
-GATE_CHUNK_ROWS = 1_000_000
+from ocb_pipelines.core.gates import repeated_keys, validate_in_chunks
 
 
 class ValidationGateError(ValueError):
@@ -75,26 +72,12 @@ def validated_is_current(con: duckdb.DuckDBPyConnection, month: str) -> bool:
 
 
 def gate_validated(con: duckdb.DuckDBPyConnection, month: str, limit: int = 20) -> list[str]:
-    schema = validated_schema(month)
     columns = [c for c in GATED_COLUMNS if c != "review_count"] + ["len(review_reasons) AS review_count"]
-    reader = con.sql(
-        f"SELECT {', '.join(columns)} FROM charges_validated WHERE billing_month = '{month}'"
-    ).to_arrow_reader(GATE_CHUNK_ROWS)
-    problems: list[str] = []
-    seen_ids: set[str] = set()
-    for batch in reader:
-        frame = batch.to_pandas(types_mapper=pd.ArrowDtype)
-        try:
-            schema.validate(frame, lazy=True)
-        except pa.errors.SchemaErrors as exc:
-            problems.extend(describe_failures(exc, frame, limit))
-        ids = set(frame["charge_id"].dropna().tolist()) if len(seen_ids) < 5_000_000 else set()
-        clash = seen_ids & ids
-        if clash:
-            problems.append(f"charge_id repeated across chunks: {sorted(clash)[:3]}")
-        seen_ids |= ids
-        if len(problems) >= limit:
-            break
+    sql = f"SELECT {', '.join(columns)} FROM charges_validated WHERE billing_month = '{month}'"
+    problems = validate_in_chunks(con, sql, validated_schema(month), describe_failures, limit=limit)
+    repeated = repeated_keys(con, "charges_validated", "charge_id", month)
+    if repeated:
+        problems.append(f"charge_id repeated: {repeated}")
     return problems[:limit]
 
 

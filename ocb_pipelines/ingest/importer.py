@@ -12,17 +12,16 @@ import gzip
 import re
 import uuid
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
 import duckdb
-import pandas as pd
-import pandera.pandas as pa
 
 from ocb_pipelines.core import warehouse as wh
+from ocb_pipelines.core.gates import validate_in_chunks
 from ocb_pipelines.ingest.focus import (
     DATETIME_COLUMNS,
     FOCUS_COLUMNS,
@@ -264,33 +263,20 @@ def inspect_file(path: str | Path, con: duckdb.DuckDBPyConnection | None = None)
     )
 
 
-def _gate_chunks(con: duckdb.DuckDBPyConnection, relation: str, columns: Sequence[str]) -> Iterator[pd.DataFrame]:
-    select = [ROW_INDEX] + [_quote_ident(c) for c in columns]
-    for column in DATETIME_COLUMNS:
-        if column in columns:
-            select.append(f"TRY_CAST({_quote_ident(column)} AS TIMESTAMPTZ)::TIMESTAMP AS \"{column}__ts\"")
-    reader = con.sql(f"SELECT {', '.join(select)} FROM {relation}").to_arrow_reader(GATE_CHUNK_ROWS)
-    for batch in reader:
-        frame = batch.to_pandas(types_mapper=pd.ArrowDtype)
-        frame.index = pd.Index(frame.pop(ROW_INDEX).astype("int64").to_numpy(), name=ROW_INDEX)
-        yield frame
-
-
 def gate_rows(con: duckdb.DuckDBPyConnection, relation: str, mapping: HeaderMapping, limit: int) -> list[GateFailure]:
     """Run the FOCUS structure schema over every row of `relation` (a table or a filtered subquery with a
     file_row_number column), chunk by chunk; return the first failures in file order."""
     schema = focus_structure_schema(list(mapping.focus))
-    gated = [c for c in schema.columns if c in mapping.focus]
-    failures: list[GateFailure] = []
-    for frame in _gate_chunks(con, relation, gated):
-        try:
-            schema.validate(frame, lazy=True)
-        except pa.errors.SchemaErrors as exc:
-            failures.extend(failures_from(exc, frame, limit))
-            if len(failures) >= limit:
-                break
-    failures.sort(key=lambda f: (f.row if f.row is not None else -1, f.column or ""))
-    return failures[:limit]
+    columns = [c for c in schema.columns if c in mapping.focus]
+    select = [ROW_INDEX] + [_quote_ident(c) for c in columns]
+    for column in DATETIME_COLUMNS:
+        if column in columns:
+            select.append(f"TRY_CAST({_quote_ident(column)} AS TIMESTAMPTZ)::TIMESTAMP AS \"{column}__ts\"")
+    failures = validate_in_chunks(
+        con, f"SELECT {', '.join(select)} FROM {relation}", schema, failures_from,
+        limit=limit, chunk_rows=GATE_CHUNK_ROWS, index=ROW_INDEX,
+    )
+    return sorted(failures, key=lambda f: (f.row if f.row is not None else -1, f.column or ""))
 
 
 def file_rows_sql(path: Path, fmt: str, mapping: HeaderMapping, types: dict[str, str], *, numbered: bool) -> str:

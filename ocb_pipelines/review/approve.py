@@ -10,15 +10,12 @@ from __future__ import annotations
 from decimal import Decimal
 
 import duckdb
-import pandas as pd
-import pandera.pandas as pa
 
 from ocb_pipelines.charges.schemas import describe_failures
 from ocb_pipelines.core import warehouse as wh
+from ocb_pipelines.core.gates import repeated_keys, validate_in_chunks
 from ocb_pipelines.review.decisions import STATE_SQL, ReviewSummary, summarize_review
 from ocb_pipelines.review.schemas import BILLABLE_STATUSES, GATED_COLUMNS, approved_schema
-
-GATE_CHUNK_ROWS = 1_000_000
 
 
 class ApprovalGateError(ValueError):
@@ -79,24 +76,11 @@ def build_approved(
 
 def gate_approved(con: duckdb.DuckDBPyConnection, month: str, summary: ReviewSummary, limit: int = 20) -> list[str]:
     """Pandera over the month's slice (chunked), plus reconciliation to the cent with the validated charges."""
-    schema = approved_schema(month)
-    reader = con.sql(
-        f"SELECT {', '.join(GATED_COLUMNS)} FROM charges_approved WHERE billing_month = '{month}'"
-    ).to_arrow_reader(GATE_CHUNK_ROWS)
-    problems: list[str] = []
-    seen: set[str] = set()
-    for batch in reader:
-        frame = batch.to_pandas(types_mapper=pd.ArrowDtype)
-        try:
-            schema.validate(frame, lazy=True)
-        except pa.errors.SchemaErrors as exc:
-            problems.extend(describe_failures(exc, frame, limit))
-        ids = set(frame["charge_id"].dropna().tolist())
-        if seen & ids:
-            problems.append(f"charge_id repeated across chunks: {sorted(seen & ids)[:3]}")
-        seen |= ids
-        if len(problems) >= limit:
-            break
+    sql = f"SELECT {', '.join(GATED_COLUMNS)} FROM charges_approved WHERE billing_month = '{month}'"
+    problems = validate_in_chunks(con, sql, approved_schema(month), describe_failures, limit=limit)
+    repeated = repeated_keys(con, "charges_approved", "charge_id", month)
+    if repeated:
+        problems.append(f"charge_id repeated: {repeated}")
     approved = con.execute(
         "SELECT coalesce(sum(billed_cost), 0) FROM charges_approved WHERE billing_month = ?", [month]
     ).fetchall()[0][0]

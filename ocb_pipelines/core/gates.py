@@ -1,0 +1,48 @@
+"""Pandera gates over a DuckDB query, chunk by chunk (Arrow-backed: money stays decimal, memory stays flat)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import duckdb
+import pandas as pd
+import pandera.pandas as pa
+
+Problem = TypeVar("Problem")
+GATE_CHUNK_ROWS = 1_000_000
+
+
+def validate_in_chunks(
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    schema: pa.DataFrameSchema,
+    describe: Callable[[pa.errors.SchemaErrors, pd.DataFrame, int], list[Problem]],
+    *,
+    limit: int = 20,
+    chunk_rows: int = GATE_CHUNK_ROWS,
+    index: str | None = None,
+) -> list[Problem]:
+    """Validate every row `sql` returns; the first `limit` problems, described by `describe`."""
+    problems: list[Problem] = []
+    for batch in con.sql(sql).to_arrow_reader(chunk_rows):
+        frame = batch.to_pandas(types_mapper=pd.ArrowDtype)
+        if index:
+            frame.index = pd.Index(frame.pop(index).astype("int64").to_numpy(), name=index)
+        try:
+            schema.validate(frame, lazy=True)
+        except pa.errors.SchemaErrors as exc:
+            problems.extend(describe(exc, frame, limit))
+        if len(problems) >= limit:
+            break
+    return problems[:limit]
+
+
+def repeated_keys(con: duckdb.DuckDBPyConnection, table: str, key: str, month: str, limit: int = 3) -> list[str]:
+    """Keys that occur more than once in a month's slice (uniqueness across chunks, checked in SQL)."""
+    rows = con.execute(
+        f"SELECT {key} FROM {table} WHERE billing_month = ? GROUP BY {key} HAVING count(*) > 1 "
+        f"ORDER BY {key} LIMIT {int(limit)}",
+        [month],
+    ).fetchall()
+    return [r[0] for r in rows]
