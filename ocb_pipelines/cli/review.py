@@ -155,14 +155,15 @@ def _decide(kind: str, period, ids, source, reason, pi, everything, note, fixes:
         raise SystemExit(1)
 
 
+def selection_options(command):
+    """Which charges (--id, --source, --reason, --pi, --all) of which month, and the mandatory note."""
+    for option in (note_option, all_option, pi_option, reason_option, source_option, ids_option, period_option):
+        command = option(command)
+    return command
+
+
 @review_group.command("approve")
-@period_option
-@ids_option
-@source_option
-@reason_option
-@pi_option
-@all_option
-@note_option
+@selection_options
 @rebuild_option
 @config_option
 @json_option
@@ -172,13 +173,7 @@ def approve_command(period, ids, source, reason, pi, everything, note, no_rebuil
 
 
 @review_group.command("reject")
-@period_option
-@ids_option
-@source_option
-@reason_option
-@pi_option
-@all_option
-@note_option
+@selection_options
 @rebuild_option
 @config_option
 @json_option
@@ -188,13 +183,7 @@ def reject_command(period, ids, source, reason, pi, everything, note, no_rebuild
 
 
 @review_group.command("correct")
-@period_option
-@ids_option
-@source_option
-@reason_option
-@pi_option
-@all_option
-@note_option
+@selection_options
 @click.option("--set-pi", "new_pi", default=None, help="New PI email.")
 @click.option("--set-project", "new_project", default=None, help="New project id.")
 @click.option("--set-fund", "new_fund", default=None, help="New fund/org.")
