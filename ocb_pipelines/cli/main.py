@@ -10,6 +10,7 @@ from ocb_pipelines.cli.ingest import ingest_command
 from ocb_pipelines.cli.journal import export_journal_command
 from ocb_pipelines.cli.periods import periods_group
 from ocb_pipelines.cli.review import review_group
+from ocb_pipelines.cli.show import show_command, sources_group
 from ocb_pipelines.cli.statements import generate_command, resend_command, send_command
 
 
@@ -20,6 +21,8 @@ def cli() -> None:
 
 
 cli.add_command(ingest_command)
+cli.add_command(show_command)
+cli.add_command(sources_group)
 cli.add_command(demo_command)
 cli.add_command(ui_command)
 cli.add_command(review_group)
