@@ -24,7 +24,6 @@ from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.gates import validate_in_chunks
 from ocb_pipelines.ingest.focus import (
     DATETIME_COLUMNS,
-    FOCUS_COLUMNS,
     JSON_COLUMNS,
     HeaderMapping,
     NotFocusError,
@@ -97,17 +96,9 @@ def reader_sql(path: Path, fmt: str) -> str:
 
 
 def _read_header(con: duckdb.DuckDBPyConnection, path: Path, fmt: str) -> list[tuple[str, str]]:
-    if fmt == "parquet":
-        rows = con.execute(f"DESCRIBE SELECT * FROM {reader_sql(path, fmt)}").fetchall()
-        return [(r[0], r[1]) for r in rows]
-    # With auto_detect off, DuckDB needs the columns; read the header with the sniffer's dialect pinned.
-    literal = "'" + str(path).replace("'", "''") + "'"
-    compression = "gzip" if fmt == "csv.gz" else "none"
-    rows = con.execute(
-        f"DESCRIBE SELECT * FROM read_csv({literal}, all_varchar = true, header = true, delim = ',', "
-        f"quote = '\"', escape = '\"', compression = '{compression}', max_line_size = {MAX_CELL_BYTES})"
-    ).fetchall()
-    return [(r[0], "VARCHAR") for r in rows]
+    """Column names and types, read with exactly the options of the import itself."""
+    rows = con.execute(f"DESCRIBE SELECT * FROM {reader_sql(path, fmt)}").fetchall()
+    return [(r[0], r[1]) for r in rows]
 
 
 def _explain_read_error(file_name: str, exc: Exception) -> ImportRefused:
@@ -188,7 +179,7 @@ def canonical_header_raw_check(path: Path, fmt: str) -> None:
         seen[key] = name
 
 
-def _stage_select(mapping: HeaderMapping, types: dict[str, str], fmt: str) -> str:
+def _text_projection(mapping: HeaderMapping, types: dict[str, str], fmt: str) -> str:
     """Project the file onto canonical FOCUS names as text, with extras in a MAP and the row's month."""
 
     def as_text(header: str, canonical: str | None) -> str:
@@ -211,9 +202,7 @@ def _stage_select(mapping: HeaderMapping, types: dict[str, str], fmt: str) -> st
         parts.append(f"MAP([{keys}], [{values}]) AS x_columns")
     else:
         parts.append("CAST(NULL AS MAP(VARCHAR, VARCHAR)) AS x_columns")
-    bps = _quote_ident(mapping.focus["BillingPeriodStart"])
     parts.append(f"{month_expr(as_text(mapping.focus['BillingPeriodStart'], None))} AS _billing_month")
-    del bps
     return ",\n  ".join(parts)
 
 
@@ -286,7 +275,7 @@ def file_rows_sql(path: Path, fmt: str, mapping: HeaderMapping, types: dict[str,
     exact, but it reads the file on one thread). Without it the parallel read is inserted in file order
     (preserve_insertion_order) and numbered afterwards from the inserted rows' contiguous rowids."""
     number = f"row_number() OVER () AS {ROW_INDEX}" if numbered else f"CAST(0 AS BIGINT) AS {ROW_INDEX}"
-    return f"SELECT {number}, {_stage_select(mapping, types, fmt)} FROM {reader_sql(path, fmt)}"
+    return f"SELECT {number}, {_text_projection(mapping, types, fmt)} FROM {reader_sql(path, fmt)}"
 
 
 def _insert_numbered(
@@ -419,6 +408,3 @@ def import_file(
                                   message=message))
     return results
 
-
-def focus_raw_columns() -> tuple[str, ...]:
-    return FOCUS_COLUMNS
