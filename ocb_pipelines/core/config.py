@@ -144,6 +144,26 @@ class LoggingSettings(_Strict):
     file: str = ""
 
 
+class ScheduleSettings(_Strict):
+    """The monthly month-end schedule (shipped off: turn it on in the UI or run the daemon)."""
+
+    day_of_month: int = Field(3, ge=1, le=28)  # 28 at most: every month has that day
+    hour: int = Field(6, ge=0, le=23)
+    timezone: str = "UTC"
+    send_emails: bool = False
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, zone: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {zone!r} (use an IANA name such as UTC or America/Chicago)") from None
+        return zone
+
+
 class OcbSettings(_Strict):
     """The whole configuration. `config_path` is where it came from (for messages and relative paths)."""
 
@@ -159,6 +179,7 @@ class OcbSettings(_Strict):
     smtp: SmtpSettings | None = None
     email: EmailSettings | None = None
     logging: LoggingSettings = LoggingSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
     dagster_home: Path = Path("data/dagster_home")
     # Accepted for compatibility with OpenChargeback configs; not used by ocb_pipelines.
     web: dict[str, Any] | None = None
@@ -302,3 +323,31 @@ def load_config(path: str | Path | None = None, environ: dict[str, str] | None =
         )
         raise ConfigError(f"{config_path}: invalid configuration: {problems}") from None
     return _defaults_resolved(settings, base)
+
+
+def load_schedule_settings(path: str | Path | None = None) -> ScheduleSettings:
+    """Only the `schedule:` section, for building the schedule when the definitions load.
+
+    The cron of a schedule is fixed when the code location loads, before any run; reading only this
+    section keeps an unset SMTP password from stopping the UI. A missing file gives the defaults (every
+    run then fails with "configuration file not found"); an invalid section is a ConfigError naming the key.
+    """
+    config_path = resolve_config_path(path)
+    if not config_path.is_file():
+        return ScheduleSettings()
+    try:
+        raw = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{config_path}: not valid YAML: {exc}") from exc
+    section = raw.get("schedule") if isinstance(raw, dict) else None
+    if section is None:
+        return ScheduleSettings()
+    try:
+        return ScheduleSettings.model_validate(expand_env(section, where="schedule"))
+    except ConfigError as exc:
+        raise ConfigError(f"{config_path}: {exc}") from exc
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(['schedule', *(str(p) for p in err['loc'])])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"{config_path}: invalid configuration: {problems}") from None
