@@ -13,6 +13,7 @@ from pathlib import Path
 
 import duckdb
 
+from ocb_pipelines.core import progress
 from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.config import OcbSettings
 from ocb_pipelines.ingest import importer
@@ -110,17 +111,20 @@ def import_month(
         paths, unreadable = files_for_month(con, settings, month)
         outcome.refused.update(unreadable)
     for path in paths:
+        progress.report("import_file_start", month=month, file=path.name, connection=con)
+        results: list[importer.FileImport] = []
         try:
             file_source = source_for(path, settings, source)
             expected = expected_period or period_from_filename(path.name)
-            outcome.results.extend(
-                importer.import_file(
-                    con, path, months=[month], source=file_source, expected_period=expected, run_id=run_id,
-                    actor=actor, max_errors=settings.imports.max_errors_shown,
-                )
+            results = importer.import_file(
+                con, path, months=[month], source=file_source, expected_period=expected, run_id=run_id,
+                actor=actor, max_errors=settings.imports.max_errors_shown,
             )
+            outcome.results.extend(results)
         except importer.ImportRefused as exc:
             outcome.refused[path.name] = str(exc)
+        progress.report("import_file_done", month=month, file=path.name, error=outcome.refused.get(path.name, ""),
+                        rows=sum(r.rows for r in results), status="/".join(sorted({r.status for r in results})))
     for name, error in outcome.refused.items():
         wh.record_audit(con, actor=actor or wh.current_actor(), action="import_refused", period=month, run_id=run_id,
                         subject=name, details={"error": error})

@@ -23,6 +23,7 @@ from typing import Any
 
 import duckdb
 
+from ocb_pipelines.core import progress
 from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.config import OcbSettings
 from ocb_pipelines.periods.lifecycle import check_period_key, get_period
@@ -246,6 +247,7 @@ def render_statements(statements: Sequence[Statement], renderer: Renderer, base:
                                     row["generated_at"]))  # type: ignore[index]
         else:
             todo.append((s, pdf, csv_path))
+    progress.report("render_start", total=len(todo), unchanged=len(outcomes))
     with render.PdfRenderer(workers, len(todo)) as pdfs:  # workers start while HTML and CSVs are built
         for s, pdf, csv_path in todo:
             csv_sha = render.write_atomic(csv_path, render.statement_csv_bytes(s))

@@ -16,7 +16,7 @@ import io
 import os
 import re
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -27,6 +27,7 @@ from typing import Any
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+from ocb_pipelines.core import progress
 from ocb_pipelines.core.money import format_money
 from ocb_pipelines.statements.lines import LINE_COLUMNS, Breakdown, Statement, effective_list
 
@@ -237,13 +238,15 @@ class PdfRenderer:
         if self._pool is None:
             _, sha, _ = render_pdf((html, path, base_url))
             self._done[path] = sha
+            progress.report("statement_rendered", path=path)
         else:
             self._futures.append(self._pool.submit(render_pdf, (html, path, base_url)))
 
     def results(self) -> dict[str, str]:
-        for future in self._futures:
+        for future in as_completed(self._futures):  # in completion order, for the progress display
             path, sha, _ = future.result()
             self._done[path] = sha
+            progress.report("statement_rendered", path=path)
         self._futures = []
         return dict(self._done)
 
