@@ -34,9 +34,72 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print one JS
 
 
 class CliError(click.ClickException):
-    """A one-line reason and a non-zero exit code."""
+    """A one-line reason and a non-zero exit code; `problems` are the details (one per culprit).
+
+    `reported=True`: the command already wrote its full result (e.g. a JSON summary with ok=false), so
+    only the one-line reason goes to stderr."""
 
     exit_code = 1
+
+    def __init__(self, message: str, problems: list[str] | None = None, *, reported: bool = False):
+        lines = [line for line in str(message).strip().splitlines() if line.strip()] or ["failed"]
+        super().__init__(lines[0].strip())
+        details = [line.strip().removeprefix("- ") for line in lines[1:]]
+        self.problems = [str(p) for p in problems] if problems else details
+        self.reported = reported
+
+
+def json_requested(args: list[str]) -> bool:
+    """--json among the arguments (before a `--`): errors are then JSON on stdout too."""
+    return "--json" in (args[: args.index("--")] if "--" in args else args)
+
+
+def _stderr_line(text: str) -> None:
+    click.echo(" ".join(text.split()), err=True)
+
+
+class OcbGroup(click.Group):
+    """The root command: every failure ends as one line on stderr and a non-zero exit code, never a
+    traceback (set OCB_DEBUG=1 to see one). With --json, stdout also gets {"ok": false, "error": ...}."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # type: ignore[override]
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        arguments = list(sys.argv[1:] if args is None else args)
+        as_json = json_requested(arguments)
+        try:
+            code = super().main(arguments, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.NoArgsIsHelpError as exc:  # `ocb review` alone: its help
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            _stderr_line("Error: aborted")
+            sys.exit(1)
+        except CliError as exc:
+            if as_json and not exc.reported:
+                emit_json({"ok": False, "error": exc.message, "problems": exc.problems})
+            _stderr_line(f"Error: {exc.message}")
+            if not as_json:
+                for problem in exc.problems:
+                    click.echo(f"  - {problem}", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:  # usage errors: bad option, missing argument, bad value
+            hint = f" (see `{exc.ctx.command_path} --help`)" if getattr(exc, "ctx", None) else ""
+            if as_json:
+                emit_json({"ok": False, "error": exc.format_message(), "problems": []})
+            _stderr_line(f"Error: {exc.format_message()}{hint}")
+            sys.exit(exc.exit_code)
+        except SystemExit:
+            raise
+        except Exception as exc:  # an unexpected failure: still one line, the traceback only on request
+            if os.environ.get("OCB_DEBUG"):
+                raise
+            reason = (str(exc).strip().splitlines() or [""])[0] or type(exc).__name__
+            if as_json:
+                emit_json({"ok": False, "error": f"{type(exc).__name__}: {reason}", "problems": []})
+            _stderr_line(f"Error: {type(exc).__name__}: {reason} (OCB_DEBUG=1 shows the traceback)")
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)  # --help and --version return 0 here
 
 
 def settings_or_exit(config_path: str | None) -> OcbSettings:

@@ -5,16 +5,18 @@ from __future__ import annotations
 import click
 
 from ocb_pipelines.cli.audit import audit_command
+from ocb_pipelines.cli.common import OcbGroup
 from ocb_pipelines.cli.demo import demo_command, ui_command
 from ocb_pipelines.cli.ingest import ingest_command
 from ocb_pipelines.cli.journal import export_journal_command
 from ocb_pipelines.cli.periods import periods_group
 from ocb_pipelines.cli.review import review_group
-from ocb_pipelines.cli.show import show_command, sources_group
+from ocb_pipelines.cli.show import show_command
+from ocb_pipelines.cli.sources import sources_group
 from ocb_pipelines.cli.statements import generate_command, resend_command, send_command
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=OcbGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="ocb_pipelines", prog_name="ocb")
 def cli() -> None:
     """ocb: open-source chargeback for research computing (FOCUS -> statements -> GL journal)."""

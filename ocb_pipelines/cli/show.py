@@ -1,4 +1,4 @@
-"""`ocb show PI -p` and `ocb sources list`: read-only views an operator asks for at month end."""
+"""`ocb show PI -p`: one PI's month, by project and review status."""
 
 from __future__ import annotations
 
@@ -64,41 +64,3 @@ def show_command(pi_email, period, config_path, as_json):
     count = sum(r["charges"] for r in rows)
     click.echo(f"  {'Total':<30} {count:>6} charge(s) {format_money(total, symbol):>14}  "
                f"billable {format_money(billable, symbol)} (pending and rejected excluded)")
-
-
-@click.group("sources")
-def sources_group() -> None:
-    """The sources of billing data (imports.known_sources in the config)."""
-
-
-@sources_group.command("list")
-@config_option
-@json_option
-def sources_list_command(config_path, as_json):
-    """Configured sources with what was imported from each (files, rows, months, last import)."""
-    settings = settings_or_exit(config_path)
-    with wh.connect(settings.warehouse_path) as con:
-        stats = {
-            s: {"files": f, "rows": n, "months": m, "last_import": str(last) if last else None}
-            for s, f, n, m, last in con.execute(
-                "SELECT source, count(DISTINCT file_name), sum(row_count), list(DISTINCT billing_month ORDER BY "
-                "billing_month), max(imported_at) FROM import_files GROUP BY source"
-            ).fetchall()
-        }
-    names = [s.name.lower() for s in settings.imports.known_sources]
-    rows = []
-    for source in settings.imports.known_sources:
-        rows.append({"name": source.name, "display_name": source.display_name, "pattern": source.pattern,
-                     "fund_org": source.fund_org, "account_code": source.account_code, "configured": True,
-                     **stats.get(source.name.lower(), {"files": 0, "rows": 0, "months": [], "last_import": None})})
-    for name, stat in sorted(stats.items()):
-        if name not in names:  # imported with -s but not configured: its journal credit has no fund
-            rows.append({"name": name, "display_name": "", "pattern": "", "fund_org": "", "account_code": "",
-                         "configured": False, **stat})
-    if as_json:
-        emit_json({"sources": rows})
-        return
-    for r in rows:
-        note = "" if r["configured"] else "  (not in imports.known_sources: add it, with a fund_org for the journal)"
-        click.echo(f"{r['name']:<10} {r['display_name'] or '-':<26} files={r['files']:<4} rows={r['rows'] or 0:<8} "
-                   f"months={','.join(r['months']) or '-'}  last={r['last_import'] or '-'}{note}")
