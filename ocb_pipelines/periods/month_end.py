@@ -84,7 +84,8 @@ def decide_month_end(con: duckdb.DuckDBPyConnection, month: str, import_run_id: 
                      f"remove them in the inbox, then run the month end again")
     charges = con.execute("SELECT count(*) FROM charges_validated WHERE billing_month = ?", [month]).fetchall()[0][0]
     if not charges:
-        return _stop(con, month, import_run_id, f"{month} has no charges; nothing to close")
+        return _stop(con, month, import_run_id,
+                     f"{month} has no charges (no inbox file has rows in it); nothing to close")
     if period.status == "closed":
         return MonthEndStep(month, "produce", f"{month} was already closed; producing statements and the journal")
     pending, money = pending_count(con, month)
