@@ -62,6 +62,7 @@ def charges_validated(context: dg.AssetExecutionContext, ocb: OcbConfig, warehou
             "dagster/row_count": dg.MetadataValue.int(summary.rows),
             **money_metadata("billed_total", summary.billed_total, symbol, code),
             **money_metadata("list_total", summary.list_total, symbol, code),
+            **money_metadata("discount_total", summary.list_total - summary.billed_total, symbol, code),
             "flagged_rows": dg.MetadataValue.int(summary.flagged_rows),
             **money_metadata("flagged_billed", summary.flagged_billed, symbol, code),
             "by_source": dg.MetadataValue.md(markdown_table([

@@ -82,6 +82,7 @@ def focus_raw(context: dg.AssetExecutionContext, config: FocusImportConfig, ocb:
             "files": dg.MetadataValue.int(int(totals[0])),
             **money_metadata("billed_total", totals[2], symbol, code),
             **money_metadata("list_total", totals[3], symbol, code),
+            **money_metadata("discount_total", totals[3] - totals[2], symbol, code),
             "rows_by_source": dg.MetadataValue.json(by_source),
             "files_in_month": dg.MetadataValue.md(markdown_table(files_table)),
             "this_run": dg.MetadataValue.md(markdown_table(this_run, ["file", "source", "status", "rows", "note"])),

@@ -183,9 +183,9 @@ def charges_approved(context: dg.AssetExecutionContext, ocb: OcbConfig, warehous
             yield dg.AssetCheckResult(check_name=APPROVED_GATE, passed=False,
                                       metadata={"error": dg.MetadataValue.md(f"```\n{exc}\n```")})
             raise dg.Failure(description=str(exc), allow_retries=False) from None
-        rows, corrected = con.execute(
-            "SELECT count(*), count(*) FILTER (WHERE review_status = 'corrected') FROM charges_approved "
-            "WHERE billing_month = ?",
+        rows, corrected, list_total = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE review_status = 'corrected'), "
+            "coalesce(sum(coalesce(list_cost, billed_cost)), 0) FROM charges_approved WHERE billing_month = ?",
             [month],
         ).fetchall()[0]
     symbol, code = settings.currency.symbol, settings.currency.code
@@ -200,6 +200,10 @@ def charges_approved(context: dg.AssetExecutionContext, ocb: OcbConfig, warehous
         metadata={
             "dagster/row_count": dg.MetadataValue.int(rows),
             **money_metadata("approved_billed", summary.included_billed, symbol, code),
+            # The same names as on focus_raw, charges_validated and statements, so the catalog plots line up.
+            **money_metadata("billed_total", summary.included_billed, symbol, code),
+            **money_metadata("list_total", list_total, symbol, code),
+            **money_metadata("discount_total", list_total - summary.included_billed, symbol, code),
             **money_metadata("validated_billed", summary.validated_billed, symbol, code),
             "corrected_rows": dg.MetadataValue.int(corrected),
             **review_metadata(summary, symbol, code),

@@ -68,6 +68,7 @@ def statements(context: dg.AssetExecutionContext, config: StatementsConfig, ocb:
             "seconds": dg.MetadataValue.float(round(result.seconds, 2)),
             **money_metadata("list_total", result.list_total, symbol, code),
             **money_metadata("billed_total", result.billed_total, symbol, code),
+            **money_metadata("discount_total", result.list_total - result.billed_total, symbol, code),
             "output_dir": dg.MetadataValue.path(str(result.output_dir)),
             "statements": dg.MetadataValue.md(markdown_table(rows)),
             "removed_statements": dg.MetadataValue.md(markdown_table(result.removed[:50])),
