@@ -18,6 +18,7 @@ from ocb_pipelines.cli.common import (
     prepare_dagster_home,
     settings_or_exit,
 )
+from ocb_pipelines.cli.progress import displaying, wanted
 from ocb_pipelines.core.config import resolve_config_path
 
 
@@ -38,7 +39,7 @@ def _ensure_config(config_path: str | None) -> Path:
     return path
 
 
-def _month_end(settings, path: Path, month: str, actor: str, ctx: click.Context) -> dict:
+def _month_end(settings, path: Path, month: str, actor: str, ctx: click.Context, as_json: bool = False) -> dict:
     """Decide the queue with the sample decisions, close the month, render and send, export the journal."""
     from ocb_pipelines.cli.journal import export_journal_command
     from ocb_pipelines.cli.review import rebuild_approved
@@ -67,14 +68,14 @@ def _month_end(settings, path: Path, month: str, actor: str, ctx: click.Context)
                             currency_symbol=settings.currency.symbol)
         step["status"] = lc.get_period(con, month).status
     for command, params in (
-        (generate_command, {"period": month, "dry_run": False, "send": True, "workers": 2}),
+        (generate_command, {"period": month, "dry_run": False, "send": True, "workers": 2,
+                            "show_progress": False if as_json else None}),
         (export_journal_command, {"period": month, "fmt": "gl", "output_dir": None}),
     ):
         try:
             ctx.invoke(command, config_path=str(path), as_json=False, **params)
-        except SystemExit as exc:
-            if exc.code:
-                raise CliError(f"{month}: `ocb {command.name}` failed (see above)") from None
+        except CliError as exc:
+            raise CliError(f"{month}: `ocb {command.name}` failed: {exc.message}", exc.problems) from None
     return step
 
 
@@ -102,7 +103,8 @@ def demo_command(ctx, config_path, as_json):
     steps_output = io.StringIO()
     with contextlib.redirect_stdout(steps_output) if as_json else contextlib.nullcontext():
         plan, refused = _plan(settings, samples, None)
-        summary = _run(settings, str(path), plan, refused, None, None, actor)
+        with displaying(wanted(None, as_json, False), files_total=sum(len(m) for _, m in plan.values())):
+            summary = _run(settings, str(path), plan, refused, None, None, actor)
         if not as_json:
             _print_summary(summary, settings)
         if not summary["ok"]:
@@ -110,7 +112,7 @@ def demo_command(ctx, config_path, as_json):
         summary["month_end"] = []
         for month in summary["periods"]:
             click.echo(f"\n== Month end {month}")
-            summary["month_end"].append(_month_end(settings, path, month, actor, ctx))
+            summary["month_end"].append(_month_end(settings, path, month, actor, ctx, as_json))
     summary["warehouse"] = str(settings.warehouse_path)
     summary["dagster_home"] = os.environ.get("DAGSTER_HOME", "")
     summary["outputs"] = {"statements": str(settings.output.pdf_dir), "journals": str(settings.output.journal_dir),

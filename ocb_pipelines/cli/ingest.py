@@ -21,6 +21,8 @@ from ocb_pipelines.cli.common import (
     run_job,
     settings_or_exit,
 )
+from ocb_pipelines.cli.progress import displaying, progress_option, quiet_option, wanted
+from ocb_pipelines.core import progress
 from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.config import OcbSettings
 from ocb_pipelines.core.money import format_money
@@ -108,13 +110,19 @@ def _dry_run(settings: OcbSettings, plan: dict, refused: dict[str, str], expecte
         wh.ensure_schema(con)
         months = set()
         for path, (source, file_months) in plan.items():
+            label = ",".join(file_months)
+            progress.report("import_file_start", month=label, file=path.name, connection=con)
+            rows = 0
             try:
                 for result in importer.import_file(con, path, months=file_months, source=source,
                                                    expected_period=expected, actor=actor):
                     statuses[(path.name, result.month)] = "would import"
+                    rows += result.rows
                 months.update(file_months)
             except importer.ImportRefused as exc:
                 refused[path.name] = str(exc)
+            progress.report("import_file_done", month=label, file=path.name, rows=rows, status="checked",
+                            error=refused.get(path.name, ""))
         for month in sorted(months):
             build_validated(con, month, rules_from(settings), actor=actor)
         summary = _summary(settings, con, plan, refused, statuses, runs=[])
@@ -192,10 +200,14 @@ def _print_summary(summary: dict, settings: OcbSettings) -> None:
 @click.option("-s", "--source", default=None, help="Source name (default: from imports.known_sources patterns).")
 @click.option("-p", "--period", default=None, help="Expected billing month YYYY-MM; other months' rows are flagged.")
 @click.option("--dry-run", is_flag=True, help="Read, gate and validate, but write nothing.")
+@progress_option
+@quiet_option
 @config_option
 @json_option
-def ingest_command(files, source, period, dry_run, config_path, as_json):
-    """Import FOCUS files (CSV, CSV.gz, Parquet) into their billing months and validate them."""
+def ingest_command(files, source, period, dry_run, show_progress, quiet, config_path, as_json):
+    """Import FOCUS files (CSV, CSV.gz, Parquet) into their billing months and validate them.
+
+    Exit code 0 only when every file was imported (or was already there)."""
     settings = settings_or_exit(config_path)
     if period:
         try:
@@ -205,13 +217,28 @@ def ingest_command(files, source, period, dry_run, config_path, as_json):
     actor = wh.current_actor()
     paths = [Path(f) for f in files]
     plan, refused = _plan(settings, paths, source)
-    if dry_run:
-        summary = _dry_run(settings, plan, refused, period, actor)
-    else:
-        summary = _run(settings, config_path, plan, refused, period, source, actor)
+    steps = len(plan) if dry_run else sum(len(months) for _, months in plan.values())
+    with displaying(wanted(show_progress, as_json, quiet), files_total=steps):
+        if dry_run:
+            summary = _dry_run(settings, plan, refused, period, actor)
+        else:
+            summary = _run(settings, config_path, plan, refused, period, source, actor)
+    failure = _failure(summary)
+    if failure:
+        summary["error"] = failure
     if as_json:
         emit_json(summary)
-    else:
+    elif not quiet:
         _print_summary(summary, settings)
-    if not summary["ok"]:
-        raise SystemExit(1)
+    if failure:
+        raise CliError(failure, reported=True)
+
+
+def _failure(summary: dict) -> str:
+    """The one-line reason an import did not fully succeed ('' when it did)."""
+    if summary["ok"]:
+        return ""
+    refused = [f["file"] for f in summary["files"] if "refused" in f["status"]]
+    first = next(iter(summary["errors"]), "")
+    return f"{len(refused)} of {len(summary['files'])} file(s) refused ({', '.join(refused[:3])}" + (
+        ", ...)" if len(refused) > 3 else ")") + (f": {first}" if len(refused) == 1 and first else "")

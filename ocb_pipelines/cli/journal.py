@@ -25,13 +25,6 @@ from ocb_pipelines.ledger.journal import FORMATS
 from ocb_pipelines.periods.lifecycle import PeriodTransitionError, check_period_key
 
 
-def _fail(as_json: bool, message: str, problems: list[str] | None = None) -> None:
-    if as_json:
-        emit_json({"ok": False, "error": message.splitlines()[0], "problems": problems or []})
-        raise SystemExit(1)
-    raise CliError(message)
-
-
 @click.command("export-journal")
 @click.option("-p", "--period", required=True, help="Billing month YYYY-MM (closed or finalized).")
 @click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), default="gl", show_default=True,
@@ -62,7 +55,7 @@ def export_journal_command(period, fmt, output_dir, config_path, as_json):
             ).fetchall()
             message = run["error"]
             problems = json.loads(refusal[0][0])["problems"] if refusal else message.splitlines()[1:]
-            _fail(as_json, message, [p.strip().removeprefix("- ") for p in problems])
+            raise CliError(message, [p.strip().removeprefix("- ") for p in problems])
         rows = con.execute(
             "SELECT details FROM audit_events WHERE run_id = ? AND action = 'journal_export' "
             "ORDER BY event_id DESC LIMIT 1",

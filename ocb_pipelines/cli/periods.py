@@ -24,9 +24,6 @@ def _run(config_path: str | None, as_json: bool, verb: str, call) -> None:
         with wh.connect(settings.warehouse_path) as con:
             result = call(con, settings, wh.current_actor())
     except lc.PeriodTransitionError as exc:
-        if as_json:
-            emit_json({"ok": False, "error": str(exc)})
-            raise SystemExit(1) from None
         raise CliError(str(exc)) from None
     _show(result, as_json, verb)
 

@@ -46,13 +46,6 @@ def _period(period: str) -> str:
         raise CliError(str(exc)) from None
 
 
-def _fail(as_json: bool, message: str, problems: list[str] | None = None) -> None:
-    if as_json:
-        emit_json({"ok": False, "error": message.splitlines()[0], "problems": problems or message.splitlines()[1:]})
-        raise SystemExit(1)
-    raise CliError(message)
-
-
 def rebuild_approved(settings: OcbSettings, month: str, actor: str) -> dict[str, Any]:
     """Run review_job for the month (review_decisions report + charges_approved) in the shared instance."""
     run = run_job(settings, "review_job", month, actor)
@@ -136,8 +129,7 @@ def _decide(kind: str, period, ids, source, reason, pi, everything, note, fixes:
                 [month, chosen],
             ).fetchall()[0][0]
     except (rd.DecisionError, wh.PeriodLockedError) as exc:
-        _fail(as_json, str(exc), getattr(exc, "problems", None))
-        return
+        raise CliError(str(exc), getattr(exc, "problems", None)) from None
     rebuild = None if no_rebuild else rebuild_approved(settings, month, actor)
     payload = {"ok": rebuild is None or rebuild["success"], "period": month, "decision": kind, "actor": actor,
                "charges": chosen, "decision_ids": recorded, "billed_total": total, "rebuild": rebuild}
@@ -150,9 +142,9 @@ def _decide(kind: str, period, ids, source, reason, pi, everything, note, fixes:
         if rebuild and rebuild["success"]:
             click.echo(f"charges_approved rebuilt (run {rebuild['run_id'][:8]})")
         elif rebuild:
-            click.echo(f"decisions recorded, but rebuilding charges_approved failed: {rebuild['error']}", err=True)
+            click.echo("decisions recorded, but charges_approved was not rebuilt")
     if not payload["ok"]:
-        raise SystemExit(1)
+        raise CliError(f"rebuilding charges_approved failed: {rebuild['error']}", reported=True)
 
 
 def selection_options(command):
@@ -237,8 +229,7 @@ def apply_command(sheet, no_rebuild, config_path, as_json):
         with wh.connect(settings.warehouse_path) as con:
             result = apply_sheet(con, sheet, fund_org_patterns=settings.review.fund_org_patterns)
     except SheetRefused as exc:
-        _fail(as_json, str(exc), exc.problems)
-        return
+        raise CliError(str(exc), exc.problems) from None
     rebuild = None
     if result.status == "applied" and not no_rebuild:
         rebuild = rebuild_approved(settings, result.period, result.reviewer)
@@ -249,7 +240,5 @@ def apply_command(sheet, no_rebuild, config_path, as_json):
                    "rebuild": rebuild})
     else:
         click.echo(f"{result.file_name}: {result.message}")
-        if rebuild and not rebuild["success"]:
-            click.echo(f"rebuilding charges_approved failed: {rebuild['error']}", err=True)
     if not ok:
-        raise SystemExit(1)
+        raise CliError(f"sheet applied, but rebuilding charges_approved failed: {rebuild['error']}", reported=True)

@@ -21,6 +21,7 @@ from ocb_pipelines.cli.common import (
     run_job,
     settings_or_exit,
 )
+from ocb_pipelines.cli.progress import displaying, progress_option, quiet_option, wanted
 from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.config import OcbSettings
 from ocb_pipelines.core.money import format_money
@@ -120,18 +121,23 @@ def _dry_run(settings: OcbSettings, month: str, as_json: bool) -> None:
                                              "record and send nothing.")
 @click.option("--send", "send", is_flag=True, help="Email the statements after rendering them.")
 @click.option("--workers", type=int, default=2, show_default=True, help="Rendering processes.")
+@progress_option
+@quiet_option
 @config_option
 @json_option
-def generate_command(period, dry_run, send, workers, config_path, as_json):
+def generate_command(period, dry_run, send, workers, show_progress, quiet, config_path, as_json):
     """Render the statements of a closed month (one PDF + CSV per PI and project); --send emails them."""
     settings = settings_or_exit(config_path)
     month = _period(period)
+    show = wanted(show_progress, as_json, quiet)
     if dry_run:
-        _dry_run(settings, month, as_json)
+        with displaying(show):
+            _dry_run(settings, month, as_json)
         return
     actor = wh.current_actor()
     job = "generate_and_send_job" if send else "statements_job"
-    run = run_job(settings, job, month, actor, {"ops": {"statements": {"config": {"workers": workers}}}})
+    with displaying(show):
+        run = run_job(settings, job, month, actor, {"ops": {"statements": {"config": {"workers": workers}}}})
     meta = run["metadata"].get("statements", {})
     rows = _statement_rows(settings, month) if meta else []
     deliveries = _deliveries(settings, month, run["run_id"]) if send else []
@@ -146,7 +152,7 @@ def generate_command(period, dry_run, send, workers, config_path, as_json):
     }  # fmt: skip
     if as_json:
         emit_json(payload)
-    else:
+    elif not quiet:
         if meta:
             total = sum((r["billed_total"] for r in rows), start=0)
             click.echo(f"{month}: {len(rows)} statement(s), {format_money(total, symbol)} billed: rendered "
@@ -157,10 +163,8 @@ def generate_command(period, dry_run, send, workers, config_path, as_json):
             _echo_deliveries(deliveries, symbol)
         elif send and run["success"]:
             click.echo("emails: nothing new to send (every PI already has this content)")
-        if run["error"]:
-            click.echo(f"failed: {run['error']}", err=True)
     if not run["success"]:
-        raise SystemExit(1)
+        raise CliError(run["error"] or "the run failed", reported=True)
 
 
 def _send(settings: OcbSettings, month: str, as_json: bool, run_config: dict[str, Any] | None) -> None:
@@ -178,10 +182,8 @@ def _send(settings: OcbSettings, month: str, as_json: bool, run_config: dict[str
         elif run["success"]:
             skipped = {k: v for k, v in meta.items() if k in ("already_sent", "uncertain")}
             click.echo(f"{month}: nothing to send {skipped or ''}".rstrip())
-        if run["error"]:
-            click.echo(f"failed: {run['error']}", err=True)
     if not run["success"]:
-        raise SystemExit(1)
+        raise CliError(run["error"] or "the run failed", reported=True)
 
 
 @click.command("send")

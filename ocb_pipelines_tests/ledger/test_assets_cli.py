@@ -83,7 +83,7 @@ def test_cli_refusals_say_what_to_do(settings, tmp_path):
     r = _run(settings, "export-journal", "-p", MONTH)
     assert r.exit_code == 1 and "ocb periods close 2025-01" in r.output and "Traceback" not in r.output
     r = _run(settings, "export-journal", "-p", MONTH, "--json")
-    payload = json.loads(r.output)
+    payload = json.loads(r.stdout)
     assert r.exit_code == 1 and not payload["ok"] and "ocb periods close" in payload["problems"][0]
     assert _run(settings, "export-journal", "-p", "2025-13").exit_code == 1
     assert _run(settings, "export-journal", "-p", MONTH, "-f", "xml").exit_code == 2
@@ -97,7 +97,7 @@ def test_cli_lists_every_culprit_of_an_unbalanced_journal(tmp_path, monkeypatch)
     settings = write_config(tmp_path, lambda t: t.replace('fund_org: "RCIT-900001"', 'fund_org: ""'))
     load_month(settings, {"aws": [tagged(billed="1.00", resource="a", account="12")]})
     r = _run(settings, "export-journal", "-p", MONTH, "--json")
-    payload = json.loads(r.output)
+    payload = json.loads(r.stdout)
     assert r.exit_code == 1 and len(payload["problems"]) == 2
     assert "source 'aws' has no fund_org" in payload["problems"][0] and "account '12'" in payload["problems"][1]
     text = _run(settings, "export-journal", "-p", MONTH)

@@ -161,7 +161,7 @@ def test_cli_periods(settings, flagged_month):
     no_reason = _cli(settings, "periods", "reopen", MONTH)
     assert no_reason.exit_code == 1 and "needs a reason" in no_reason.output
     finalize = _cli(settings, "periods", "finalize", MONTH, "--json")
-    assert finalize.exit_code == 1 and "generate statements first" in json.loads(finalize.output)["error"]
+    assert finalize.exit_code == 1 and "generate statements first" in json.loads(finalize.stdout)["error"]
     assert _cli(settings, "periods", "reopen", MONTH, "--reason", "late credit").exit_code == 0
     text = _cli(settings, "periods", "list")
     assert "reopened" in text.output and "late credit" in text.output

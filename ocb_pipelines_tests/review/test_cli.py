@@ -21,7 +21,7 @@ def _run(settings, *args):
 def test_list_json_shows_the_queue_with_money(settings, month):
     result = _run(settings, "review", "list", "-p", MONTH, "--json")
     assert result.exit_code == 0, result.output
-    payload = json.loads(result.output)
+    payload = json.loads(result.stdout)
     assert payload["count"] == 3 and payload["billed_total"] == "14.750000000000"
     assert {c["charge_id"] for c in payload["charges"]} == {month["test"], month["noproj"], month["nofund"]}
     text = _run(settings, "review", "list", "-p", MONTH, "--reason", "missing_project")
@@ -52,7 +52,7 @@ def test_decisions_need_a_note_and_a_selector(settings, month):
     assert no_selector.exit_code == 1 and "say which charges" in no_selector.output
     assert "Traceback" not in no_selector.output
     unknown = _run(settings, "review", "approve", "-p", MONTH, "--id", "f" * 20, "--note", "x", "--json")
-    assert unknown.exit_code == 1 and json.loads(unknown.output)["ok"] is False
+    assert unknown.exit_code == 1 and json.loads(unknown.stdout)["ok"] is False
 
 
 def test_closed_month_refuses_decisions_with_what_to_do(settings, month):
