@@ -135,6 +135,7 @@ def run_job(settings: OcbSettings, job_name: str, month: str, actor: str,
     run's console log is kept quiet: commands print their own summary and the full log is in the UI."""
     import dagster as dg
 
+    from ocb_pipelines.cli.stale_runs import process_tags, release_dead_runs
     from ocb_pipelines.core.partitions import WAREHOUSE_RUN_TAGS
     from ocb_pipelines.definitions import build_definitions
 
@@ -142,9 +143,10 @@ def run_job(settings: OcbSettings, job_name: str, month: str, actor: str,
     job = build_definitions(settings.config_path).resolve_job_def(job_name)
     config = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}, **(run_config or {})}
     with dg.DagsterInstance.get() as instance:
+        release_dead_runs(instance)  # a killed earlier run would otherwise hold the warehouse slot forever
         result = job.execute_in_process(
             partition_key=month, run_config=config, instance=instance, raise_on_error=False,
-            tags={**WAREHOUSE_RUN_TAGS, "ocb/trigger": "cli", "ocb/actor": actor},
+            tags={**WAREHOUSE_RUN_TAGS, "ocb/trigger": "cli", "ocb/actor": actor, **process_tags()},
         )
     error = ""
     if not result.success:
