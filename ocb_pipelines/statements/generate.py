@@ -296,6 +296,7 @@ def generate_statements(
         outcomes = render_statements(statements, renderer, base, generated_at=now, workers=workers)
         return GenerateResult(month, outcomes, [], time.perf_counter() - started, True, base / month)
     base = settings.output.pdf_dir
+    render.remove_stale_temps(naming.month_folder(base, month))  # left by a run killed mid-write
     existing = existing_rows(con, month)
     outcomes = render_statements(statements, renderer, base, generated_at=now, existing=existing, workers=workers)
     keep = {(s.pi_email, s.project_id) for s in statements}
