@@ -76,10 +76,13 @@ class OcbGroup(click.Group):
             _stderr_line("Error: aborted")
             sys.exit(1)
         except CliError as exc:
+            reason = exc.message.rstrip(":").rstrip()
+            if len(exc.problems) == 1:  # one culprit: it is part of the one-line reason
+                reason = f"{reason}: {exc.problems[0]}"
             if as_json and not exc.reported:
-                emit_json({"ok": False, "error": exc.message, "problems": exc.problems})
-            _stderr_line(f"Error: {exc.message}")
-            if not as_json:
+                emit_json({"ok": False, "error": reason, "problems": exc.problems})
+            _stderr_line(f"Error: {reason}")
+            if len(exc.problems) > 1 and not as_json:  # several culprits: one per line, below the reason
                 for problem in exc.problems:
                     click.echo(f"  - {problem}", err=True)
             sys.exit(exc.exit_code)

@@ -16,7 +16,7 @@ from ocb_pipelines.cli.sources import sources_group
 from ocb_pipelines.cli.statements import generate_command, resend_command, send_command
 
 
-@click.group(cls=OcbGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group("ocb", cls=OcbGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="ocb_pipelines", prog_name="ocb")
 def cli() -> None:
     """ocb: open-source chargeback for research computing (FOCUS -> statements -> GL journal)."""

@@ -22,18 +22,17 @@ from ocb_pipelines.core import progress
 
 progress_option = click.option(
     "--progress/--no-progress", "show_progress", default=None,
-    help="Progress on stderr (default: when stderr is a terminal; never with --json or --quiet).",
+    help="Progress on stderr (default: when stderr is a terminal, unless --json or --quiet).",
 )
 quiet_option = click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors (the exit code tells).")
 
 
 def wanted(show_progress: bool | None, as_json: bool, quiet: bool) -> bool:
-    """--json and --quiet silence it; --progress / --no-progress decide; else only on a terminal."""
-    if as_json or quiet:
-        return False
+    """An explicit --progress / --no-progress decides (stderr only, so --json output stays clean); else on
+    when stderr is a terminal, unless --json or --quiet."""
     if show_progress is not None:
         return show_progress
-    return _stderr_is_tty()
+    return not (as_json or quiet) and _stderr_is_tty()
 
 
 def _stderr_is_tty() -> bool:
@@ -65,6 +64,7 @@ class ProgressDisplay:
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
         self._open_line = False  # a live line without its newline yet
+        self._drawn = 0  # its length
 
     # events -------------------------------------------------------------------------------------------
     def __call__(self, kind: str, fields: dict[str, Any]) -> None:
@@ -113,7 +113,9 @@ class ProgressDisplay:
 
     # drawing ------------------------------------------------------------------------------------------
     def _draw(self, text: str, end: bool = False) -> None:
-        click.echo(f"\r\x1b[2K{text}", err=True, nl=end)
+        """Redraw the live line (padded over what was there before)."""
+        click.echo(f"\r{text.ljust(self._drawn)}", err=True, nl=end)
+        self._drawn = 0 if end else len(text)
         self._open_line = not end
 
     def _line(self, text: str) -> None:

@@ -49,12 +49,12 @@ def show_command(pi_email, period, config_path, as_json):
         rows = pi_summary(con, month, pi_email.strip().lower())
     total = sum((r["billed"] for r in rows), Decimal(0))
     billable = sum((r["billable"] for r in rows), Decimal(0))
+    if not rows:  # the same exit code with or without --json
+        raise CliError(f"no charges for {pi_email} in {month}")
     if as_json:
         emit_json({"pi_email": pi_email.strip().lower(), "period": month, "projects": rows, "billed_total": total,
                    "billable_total": billable, "currency": settings.currency.code})
         return
-    if not rows:
-        raise CliError(f"no charges for {pi_email} in {month}")
     symbol = settings.currency.symbol
     click.echo(f"{pi_email} in {month}")
     for r in rows:
