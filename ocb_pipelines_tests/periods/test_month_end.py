@@ -250,3 +250,22 @@ def test_sensor_is_off_by_default_and_watches_the_month_end_import():
     sensor = build_definitions(REPO / "config.example.yaml").resolve_sensor_def("month_end_sensor")
     assert sensor.default_status == dg.DefaultSensorStatus.STOPPED
 
+
+
+def test_a_month_closed_by_a_person_still_gets_its_outputs_and_a_finalized_one_nothing(project):
+    config = write_config(project, DEFAULT_SCHEDULE)
+    settings = load_config(config)
+    write_focus_csv(settings.inbox_dir / f"aws_{MONTH}.csv", clean_rows())
+    with dg.DagsterInstance.get() as instance:
+        run, event, _ = import_month_end(config, instance)
+        with wh.connect(settings.warehouse_path) as con:
+            lc.close_period(con, MONTH, "admin.one")
+        request = evaluate_sensor(config, instance, run, event)
+        assert isinstance(request, dg.RunRequest) and request.job_name == "month_end_outputs_job"
+        with wh.connect(settings.warehouse_path) as con:
+            assert lc.get_period(con, MONTH).closed_by == "admin.one"  # not closed again by the schedule
+        assert run_request(config, instance, request).success
+        with wh.connect(settings.warehouse_path) as con:
+            lc.finalize_period(con, MONTH, "admin.one")
+        skipped = evaluate_sensor(config, instance, run, event)
+    assert isinstance(skipped, dg.SkipReason) and "already finalized" in skipped.skip_message
