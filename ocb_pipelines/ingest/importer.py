@@ -137,10 +137,47 @@ def _check_text_start(path: Path, fmt: str) -> None:
         raise ImportRefused(path.name, "the gzip data is damaged or not gzip") from None
     if start.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise ImportRefused(path.name, "the file is UTF-16 text; re-export it as UTF-8")
-    if b"\x00" in start:
+    if b"\x00" in start and not _text_with_stray_nul(start):
         raise ImportRefused(path.name, "the file holds binary data (NUL bytes), not CSV text")
     if not start.strip():
         raise ImportRefused(path.name, "the file is empty")
+
+
+def _text_with_stray_nul(start: bytes) -> bool:
+    """UTF-8 text with a few NUL bytes in it: read it, so the gate names each NUL's row and column."""
+    if start.count(b"\x00") * 100 > len(start):
+        return False
+    try:
+        start.replace(b"\x00", b"").decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start > len(start) - 4  # only a character cut at the end of the sample
+    return True
+
+
+# Tags JSON that spells NUL as an escape (a \u0000 not itself escaped by a backslash).
+_JSON_NUL = r"'(^|[^\\])(\\\\)*\\u0000'"
+
+
+def nul_failures(con: duckdb.DuckDBPyConnection, relation: str, mapping: HeaderMapping,
+                 limit: int) -> list[GateFailure]:
+    """Text with a NUL character is refused (row, column, value): NUL is never part of a billing value, and
+    it cannot pass safely into file names, PDFs, emails or spreadsheets."""
+    columns = [c for c in mapping.focus]
+    tests = [f"contains({_quote_ident(c)}, chr(0))" for c in columns]
+    tests.append("contains(CAST(x_columns AS VARCHAR), chr(0))")
+    if "Tags" in columns:
+        tests.append(f"regexp_matches(\"Tags\", {_JSON_NUL})")
+    picked = ", ".join([ROW_INDEX, *(_quote_ident(c) for c in columns), "CAST(x_columns AS VARCHAR)"])
+    rows = con.execute(
+        f"SELECT {picked} FROM {relation} WHERE {' OR '.join(tests)} ORDER BY {ROW_INDEX} LIMIT {int(limit)}"
+    ).fetchall()
+    failures = []
+    problem = "holds a NUL character, which is never part of a billing value; remove it and re-export the file"
+    for row_number, *values in rows:
+        for column, value in zip([*columns, "x_ columns"], values, strict=True):
+            if isinstance(value, str) and ("\x00" in value or (column == "Tags" and "\\u0000" in value)):
+                failures.append(GateFailure(row_number, column, value, problem))
+    return failures[:limit]
 
 
 def _header_mapping(con: duckdb.DuckDBPyConnection, path: Path, fmt: str) -> tuple[HeaderMapping, dict[str, str]]:
@@ -375,7 +412,8 @@ def import_file(
                 total = con.execute(f"SELECT count(*) FROM {new_rows}").fetchall()[0][0]
                 if total == 0:
                     raise ImportRefused(path.name, "the file has a header but no data rows")
-                failures = gate_rows(con, new_rows, mapping, max_errors)
+                failures = gate_rows(con, new_rows, mapping, max_errors) or nul_failures(
+                    con, new_rows, mapping, max_errors)
                 if failures:
                     raise ImportRefused(
                         path.name, "refused by the FOCUS structure check; nothing was imported", failures
