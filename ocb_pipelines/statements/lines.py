@@ -238,8 +238,9 @@ def group_lines(month: str, rows: Iterable[Sequence[Any]], *, top: int = TOP_RES
     for row in rows:
         record = dict(zip(names, row, strict=True))
         pi = record.pop("pi_email")
-        pi = pi.strip() if isinstance(pi, str) else pi
-        project = (record.pop("project_id") or "").strip() or NO_PROJECT
+        # strip(" ") like SQL trim() in approved_totals: "\t=1" and "\r=1" are two projects, not one
+        pi = pi.strip(" ") if isinstance(pi, str) else pi
+        project = (record.pop("project_id") or "").strip(" ") or NO_PROJECT
         if current is None or current.pi_email != pi or current.project_id != project:
             current = Statement(month, pi or None, project)
             statements.append(current)
