@@ -75,9 +75,34 @@ def open_command(period, notes, config_path, as_json):
 @config_option
 @json_option
 def close_command(period, notes, config_path, as_json):
-    """Close a billing month: nothing may be pending review; imports and decisions stop."""
+    """Close a billing month: nothing may be pending review; imports and decisions stop. Its approved charges
+    are rebuilt first, so statements and the journal see every import and decision made before the close."""
+    _rebuild_before_close(config_path, period)
     _run(config_path, as_json, "is closed",
          lambda con, s, actor: lc.close_period(con, period, actor, notes, s.currency.symbol))
+
+
+def _rebuild_before_close(config_path: str | None, period: str) -> None:
+    """Run review_job (charges_approved) for an open month with nothing pending; otherwise the close itself
+    says why it is refused. Without this, a month imported but never reviewed would close with no approved
+    charges and get no statements."""
+    from ocb_pipelines.cli.review import rebuild_approved
+    from ocb_pipelines.review.decisions import pending_count
+
+    settings = settings_or_exit(config_path)
+    try:
+        month = lc.check_period_key(period)
+    except lc.PeriodTransitionError as exc:
+        raise CliError(str(exc)) from None
+    if not settings.warehouse_path.exists():
+        return
+    with wh.connect(settings.warehouse_path) as con:
+        current = lc.get_period(con, month)
+        if current is None or current.status != "open" or pending_count(con, month)[0]:
+            return
+    rebuild = rebuild_approved(settings, month, wh.current_actor())
+    if not rebuild["success"]:
+        raise CliError(f"{month} not closed: rebuilding its approved charges failed: {rebuild['error']}")
 
 
 @periods_group.command("reopen")
