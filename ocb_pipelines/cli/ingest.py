@@ -45,6 +45,9 @@ def _plan(settings: OcbSettings, files: list[Path], source: str | None) -> tuple
         except duckdb.Error:
             pass  # warehouse busy or older: only the months found in the files are imported
     for path in files:
+        if not path.is_file():
+            refused[path.name] = f"{path.name}: file not found: {path}"
+            continue
         try:
             file_source = source_for(path, settings, source)
             facts = importer.inspect_file(path)

@@ -204,7 +204,7 @@ def test_missing_file_is_one_line_on_stderr(path, workdir, monkeypatch):
     _env(monkeypatch, workdir)
     missing = str(workdir / "nope_2025-01.csv")
     line = _one_line_error(_ocb(workdir, *path.split(), missing))
-    assert "nope_2025-01.csv" in line
+    assert "nope_2025-01.csv: file not found" in line
     _one_line_error(_ocb(workdir, *path.split(), missing, "--json"), as_json=True)
 
 
