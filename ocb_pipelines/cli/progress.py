@@ -135,7 +135,7 @@ class ProgressDisplay:
                         percent = self.connection.query_progress()
                     except duckdb.Error:  # the connection may be closing; the display moves on
                         percent = -1
-                    if percent >= 0:
+                    if percent > 0:  # -1: no query; 0: DuckDB has no estimate yet
                         text += f" (query {percent:.0f}%)"
                 self._draw(text)
 
