@@ -196,7 +196,7 @@ def sources_list_command(config_path, as_json):
 @sources_group.command("add")
 @click.argument("name")
 @click.option("--pattern", default=None, help="Text in a file name that names this source (default: NAME).")
-@click.option("-d", "--display-name", default=None, help="Name shown on statements and lists.")
+@click.option("-d", "--display-name", default=None, help="A readable name (shown by `ocb sources list`).")
 @click.option("--fund-org", default=None, help="Fund/org credited with this source's recoveries in the GL journal.")
 @click.option("--account-code", default=None,
               help="GL account of this source's charges (else journal.default_account).")
