@@ -143,6 +143,8 @@ def add_known_source(config_path: str | Path | None, entry: dict[str, str]) -> d
             raise SourceRefused(str(exc).replace(str(tmp), str(path))) from None
         if checked.source(entry["name"]) is None:  # e.g. a YAML anchor or merge key the edit did not reach
             raise SourceRefused(f"the edited {path.name} does not list {entry['name']!r}; add it by hand")
+        if path.read_text(encoding="utf-8") != text:  # someone saved the file meanwhile: keep their edit
+            raise SourceRefused(f"{path.name} changed while the source was being added; run the command again")
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
