@@ -36,14 +36,14 @@ def guess_indent(text: str) -> tuple[int, int, int]:
              if raw.strip() and not raw.lstrip().startswith("#")]
     mapping = offset = sequence = None
     for (indent, body), (child_indent, child) in itertools.pairwise(lines):
-        if child_indent <= indent or not _BLOCK_KEY.match(body):
+        if child_indent < indent or not _BLOCK_KEY.match(body):
             continue
-        if child == "-" or child.startswith("- "):
+        if child == "-" or child.startswith("- "):  # a block sequence, its dashes indented or not
             if offset is None:
                 offset = child_indent - indent
                 after = child[1:]
                 sequence = offset + 1 + (len(after) - len(after.lstrip(" ")))
-        elif mapping is None:
+        elif mapping is None and child_indent > indent:
             mapping = child_indent - indent
     mapping = mapping or 2
     if offset is None:

@@ -270,6 +270,24 @@ def test_sources_add_to_a_config_without_sources_is_block_style(workdir, monkeyp
                                   "          pattern: hpc\n")
 
 
+@pytest.mark.parametrize("layout", [
+    "imports:\n  known_sources:\n  - name: aws\n    fund_org: RCIT-900001\n",  # dashes not indented
+    "imports:\n    known_sources:\n      -   name: aws\n          fund_org: RCIT-900001\n",  # wide
+])
+def test_sources_add_follows_the_files_indentation(layout, workdir, monkeypatch):
+    from ocb_pipelines.cli.sources import guess_indent
+
+    _env(monkeypatch, workdir)
+    config = workdir / "config.yaml"
+    config.write_text(layout)
+    mapping, sequence, offset = guess_indent(layout)
+    assert _ocb(workdir, "sources", "add", "gcp").exit_code == 0
+    text = config.read_text()
+    assert text.startswith(layout)  # the existing lines are untouched, the new entry is appended below
+    dash = " " * (mapping + offset) + "-" + " " * (sequence - offset - 1)
+    assert text[len(layout):] == f"{dash}name: gcp\n{' ' * (mapping + sequence)}pattern: gcp\n"
+
+
 def test_progress_goes_to_stderr_and_json_stays_clean(workdir, monkeypatch):
     _env(monkeypatch, workdir)
     aws = write_focus(workdir / "aws_2025-01.csv", [
