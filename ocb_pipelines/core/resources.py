@@ -6,7 +6,6 @@ from contextlib import contextmanager
 
 import dagster as dg
 import duckdb
-from dagster_duckdb import DuckDBResource
 from pydantic import PrivateAttr
 
 from ocb_pipelines.core import warehouse as wh
@@ -33,8 +32,9 @@ class OcbConfig(dg.ConfigurableResource):
 
 
 class Warehouse(dg.ConfigurableResource):
-    """The DuckDB warehouse named by the configuration, opened through dagster-duckdb's DuckDBResource
-    (which retries while another process holds the single-writer lock).
+    """The DuckDB warehouse named by the configuration, opened with dagster-duckdb's connection config by
+    `warehouse.open_connection`, which waits while another process holds the single-writer lock and then
+    fails with one clear line ($OCB_LOCK_WAIT_SECONDS; DuckDBResource's own backoff waits ~100 s, untunable).
 
     It takes the config path itself rather than nesting OcbConfig: nested resources make Dagster 1.13
     emit a deprecation warning at every run start."""
@@ -48,8 +48,10 @@ class Warehouse(dg.ConfigurableResource):
             self._settings = _load(self.config_path)
         settings = self._settings
         settings.database.path.parent.mkdir(parents=True, exist_ok=True)
-        duck = DuckDBResource(database=str(settings.database.path))
-        with duck.get_connection() as con:
+        con = wh.open_connection(settings.database.path)  # DuckDBResource's connection config, our lock wait
+        try:
             wh.configure(con, settings.database.memory_limit, settings.database.threads)
             wh.ensure_schema(con)
             yield con
+        finally:
+            con.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -219,19 +220,42 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
 # connection to one file with a different config, so the CLI, tests and assets must all match it.
 CONNECTION_CONFIG = {"custom_user_agent": "dagster"}
 LOCK_RETRY_SECONDS = 60.0
+LOCK_WAIT_ENV = "OCB_LOCK_WAIT_SECONDS"  # how long to wait for another process's write lock (default 60 s)
 
 
-def open_connection(path: str | Path, retry_seconds: float = LOCK_RETRY_SECONDS) -> duckdb.DuckDBPyConnection:
-    """Open the file, waiting (with backoff) while another process holds DuckDB's single-writer lock."""
-    delay, waited = 0.1, 0.0
+class WarehouseLockedError(RuntimeError):
+    """Another process held the warehouse's write lock for the whole retry window; nothing was done."""
+
+
+def lock_wait_seconds() -> float:
+    value = os.environ.get(LOCK_WAIT_ENV, "").strip()
+    try:
+        return max(0.0, float(value)) if value else LOCK_RETRY_SECONDS
+    except ValueError:
+        raise WarehouseLockedError(f"${LOCK_WAIT_ENV} must be a number of seconds, not {value!r}") from None
+
+
+def open_connection(path: str | Path, retry_seconds: float | None = None) -> duckdb.DuckDBPyConnection:
+    """Open the file, waiting (with backoff) while another process holds DuckDB's single-writer lock;
+    after `retry_seconds` ($OCB_LOCK_WAIT_SECONDS, default 60) a one-line WarehouseLockedError."""
+    retry_seconds = lock_wait_seconds() if retry_seconds is None else retry_seconds
+    delay, started = 0.1, time.monotonic()
     while True:
         try:
             return duckdb.connect(str(path), read_only=False, config=dict(CONNECTION_CONFIG))
-        except duckdb.IOException:
-            if waited >= retry_seconds:
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
                 raise
-            time.sleep(delay)
-            waited += delay
+            waited = time.monotonic() - started
+            if waited >= retry_seconds:
+                held = re.search(r"Conflicting lock is held in (.+?)(?:\. See also|$)", str(exc))
+                holder = f" ({held.group(1)})" if held else ""
+                raise WarehouseLockedError(
+                    f"the warehouse {path} is locked by another process{holder}; waited {waited:.0f} s. "
+                    f"Nothing was changed; run the command again when that process has finished "
+                    f"(${LOCK_WAIT_ENV} sets how long to wait)."
+                ) from None
+            time.sleep(min(delay, max(0.0, retry_seconds - waited)) or 0.01)
             delay = min(delay * 2, 5.0)
 
 
