@@ -60,7 +60,13 @@ def statement_deliveries(context: dg.AssetExecutionContext, config: DeliveryConf
         for i in result.items[:200]
     ])  # fmt: skip
     if result.failed:
-        listing = "; ".join(f"{i['to']}: {i['status']} {i.get('error', '')}".strip() for i in result.failed[:10])
+        by_error: dict[str, list[str]] = {}  # one cause (server down) is said once, not once per PI
+        for i in result.failed:
+            by_error.setdefault(f"{i['status']} {i.get('error', '')}".strip(), []).append(i["to"])
+        listing = "; ".join(
+            f"{', '.join(to[:3])}{f' and {len(to) - 3} more' if len(to) > 3 else ''}: {error}"
+            for error, to in list(by_error.items())[:10]
+        )
         raise dg.Failure(
             description=(f"{len(result.failed)} email(s) for {month} not delivered (logged in delivery_log; "
                          f"`ocb send -p {month}` retries failed ones): {listing}"),

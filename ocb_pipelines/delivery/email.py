@@ -247,6 +247,7 @@ class SmtpTransport:
         self.smtp = smtp
         self.from_address = from_address
         self._client: Any = None
+        self._unreachable = ""  # set when connecting failed: the rest of this run fails fast, not one timeout each
 
     @property
     def use_ssl(self) -> bool:
@@ -277,15 +278,24 @@ class SmtpTransport:
     def send(self, msg: EmailMessage, plan: EmailPlan, attempt: int) -> str:
         import smtplib
 
+        if self._unreachable:
+            raise SendFailed(self._unreachable)
         try:
             if self._client is None:
                 self._client = self._connect()
         except Exception as exc:  # could not connect or log in: certainly not sent
             self.close()
-            raise SendFailed(redact(f"{type(exc).__name__}: {exc}", self._secrets())) from None
+            self._unreachable = redact(f"cannot reach the SMTP server {self.smtp.host}:{self.smtp.port} "
+                                       f"({type(exc).__name__}: {exc})", self._secrets())
+            raise SendFailed(self._unreachable) from None
         try:
             refused = self._client.smtp.sendmail(self.from_address, [plan.recipient], msg.as_bytes())
-        except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError,
+        except smtplib.SMTPRecipientsRefused as exc:
+            self.close()  # the server answered "no": certainly not delivered
+            reasons = "; ".join(f"{code} {reply.decode(errors='replace')}" for code, reply in exc.recipients.values())
+            raise SendFailed(redact(f"the SMTP server {self.smtp.host}:{self.smtp.port} refused recipient "
+                                    f"{plan.recipient}: {reasons}", self._secrets())) from None
+        except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError,
                 smtplib.SMTPHeloError, smtplib.SMTPNotSupportedError) as exc:
             self.close()  # the server answered "no": certainly not delivered
             raise SendFailed(redact(f"{type(exc).__name__}: {exc}", self._secrets())) from None
