@@ -195,8 +195,11 @@ def write_atomic(path: Path, data: bytes, *, fsync: bool = False) -> str:
                 handle.flush()
                 os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except OSError as exc:
         tmp.unlink(missing_ok=True)  # disk full, EFBIG...: no half-written file stays behind
+        raise OSError(exc.errno, exc.strerror, str(path)) from None  # name the file the write was for
+    except BaseException:
+        tmp.unlink(missing_ok=True)
         raise
     return hashlib.sha256(data).hexdigest()
 
