@@ -302,6 +302,17 @@ def _unchanged_export(con: duckdb.DuckDBPyConnection, month: str, fmt: str, sha:
     return path if sha256_text(path.read_bytes()) == sha else None
 
 
+def _unrecorded_twin(con: duckdb.DuckDBPyConnection, directory: Path, stem: str, suffix: str, sha: str) -> Path | None:
+    """A file with exactly these bytes that no export recorded: a run killed between writing it and recording
+    it. It is adopted rather than written again as `_2`, which would leave two copies of one journal."""
+    recorded = {Path(r[0]).resolve() for r in con.execute("SELECT file_path FROM journal_exports").fetchall()}
+    candidates = [directory / f"{stem}{suffix}", *sorted(directory.glob(f"{stem}_*{suffix}"))]
+    for path in candidates:
+        if path.is_file() and path.resolve() not in recorded and sha256_text(path.read_bytes()) == sha:
+            return path
+    return None
+
+
 def _refuse(con, month: str, fmt: str, actor: str, run_id: str | None, exc: Exception,
             problems: list[str]) -> None:
     with wh.transaction(con):
@@ -358,7 +369,8 @@ def export_journal(
     suffix = template_path.suffix if template_path is not None and template_path.suffix else ".csv"
     stem = f"journal_{fmt}_{month}"
     previous = _unchanged_export(con, month, fmt, sha, directory)
-    path = previous or write_new_file(directory, stem, suffix, data)
+    path = previous or _unrecorded_twin(con, directory, stem, suffix, sha) or write_new_file(directory, stem, suffix,
+                                                                                              data)
     status = "unchanged" if previous else "written"
     gl = fmt == "gl"
     template_sha = sha256_text(template_path.read_bytes()) if template_path else None
