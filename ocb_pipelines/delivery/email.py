@@ -219,6 +219,7 @@ class OutboxTransport:
 
     def __init__(self, email_dir: Path):
         self.email_dir = email_dir
+        self._swept: set[Path] = set()
 
     def path_for(self, plan: EmailPlan, attempt: int) -> Path:
         folder = naming.month_folder(self.email_dir, plan.billing_month)
@@ -227,6 +228,9 @@ class OutboxTransport:
 
     def send(self, msg: EmailMessage, plan: EmailPlan, attempt: int) -> str:
         path = self.path_for(plan, attempt)
+        if path.parent not in self._swept:  # temp files of a run killed mid-write
+            render.remove_stale_temps(path.parent)
+            self._swept.add(path.parent)
         render.write_atomic(path, bytes(msg), fsync=True)  # its existence later means "written"
         return str(path)
 
