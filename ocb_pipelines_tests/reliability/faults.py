@@ -793,7 +793,7 @@ SUM_KEYS = ("rows_lost", "rows_doubled", "money_lost", "money_doubled", "files_h
 
 
 def run_fault_campaign(workdir: Path, iterations: int, seed: int = 0) -> dict:
-    """`iterations` trials per step (import, render, send), each 1 to 3 SIGKILLs at random points of a seeded RNG
+    """`iterations` trials per step (import, render, send), each 2 to 4 SIGKILLs at random points of a seeded RNG
     then a retry until success; every trial compared with the uninterrupted reference run.
 
     Returns the figures: faults_injected, kills_import/render/send, rows/money/files/emails lost or doubled
@@ -813,7 +813,7 @@ def run_fault_campaign(workdir: Path, iterations: int, seed: int = 0) -> dict:
         figures["rows_per_run"] = sum(stages.after["import"].rows["focus_raw"].values())
         for _ in range(iterations):
             for step in STEPS:
-                points = [random_kill_point(step, rng, stages) for _ in range(rng.randint(1, 3))]
+                points = [random_kill_point(step, rng, stages) for _ in range(rng.randint(2, 4))]
                 result = trial(stages, sink, step, points)
                 figures["trials"] += 1
                 figures[f"kills_{step}"] += result["kills"]
