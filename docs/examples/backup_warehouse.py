@@ -2,9 +2,9 @@
 
     python docs/examples/backup_warehouse.py /srv/ocb/data/warehouse.duckdb /backup/ocb
 
-DuckDB lets one process write a file at a time, so this waits (with backoff, up to a minute) while a run
-holds the warehouse; once connected, nothing else can write until the export is done, so the copy is
-consistent. Restore into a NEW file with:
+DuckDB lets one process write a file at a time, so this waits (with backoff, up to $OCB_LOCK_WAIT_SECONDS,
+default 60) while a run holds the warehouse; once connected, nothing else can write until the export is done,
+so the copy is consistent. Restore into a NEW file with:
 
     python -c "import duckdb; duckdb.connect('restored.duckdb').execute(\"IMPORT DATABASE '/backup/ocb/<stamp>'\")"
 """
