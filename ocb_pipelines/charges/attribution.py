@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ocb_pipelines.core.warehouse import MONEY
-from ocb_pipelines.ingest.focus import FOCUS_COLUMNS
 
 REASONS = (
     "invalid_tags", "missing_pi_email", "invalid_pi_email", "missing_project", "missing_fund_org",
@@ -25,6 +24,14 @@ EMAIL_RE = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 IDENTITY_COLUMNS = (
     "BillingAccountId", "SubAccountId", "ResourceId", "ChargeCategory", "ChargeClass", "ServiceName", "SkuId",
     "SkuPriceId", "ChargePeriodStart", "ChargePeriodEnd", "PricingUnit", "ChargeDescription", "CommitmentDiscountId",
+)  # fmt: skip
+# What a review decision is about, beyond the identity: the amounts, the tags it was attributed by and the
+# names a statement shows. A decision pinned to a row_hash goes back to review when any of these change.
+# (Hashing these rather than every column keeps md5 off the hot path: it was half of validation's CPU.)
+CONTENT_COLUMNS = (
+    "BilledCost", "ListCost", "ContractedCost", "EffectiveCost", "PricingQuantity", "BillingCurrency", "Tags",
+    "ResourceName", "ResourceType", "SubAccountName", "ServiceCategory", "RegionId", "RegionName",
+    "BillingPeriodStart", "BillingPeriodEnd",
 )  # fmt: skip
 CANONICAL_CATEGORY = {
     "usage": "Usage", "purchase": "Purchase", "tax": "Tax", "credit": "Credit", "adjustment": "Adjustment",
@@ -108,8 +115,7 @@ def validated_select_sql(rules: AttributionRules) -> str:
     sep = "chr(31)"
     paths = ", ".join(_tag_path(keys.get(f, "")) for f in TAG_FIELDS)
     tag = {f: _tag_expr(keys.get(f, ""), i + 1) for i, f in enumerate(TAG_FIELDS)}
-    content = ", ".join(f"coalesce(\"{c}\", chr(0))" for c in FOCUS_COLUMNS)
-    content += ", coalesce(CAST(x_columns AS VARCHAR), '')"
+    content = ", ".join(f"coalesce(\"{c}\", chr(0))" for c in CONTENT_COLUMNS)
     identity = ", ".join(f"coalesce(\"{c}\", chr(0))" for c in IDENTITY_COLUMNS)
     x_charge_id = "coalesce(x_columns['x_ChargeId'], x_columns['oci_ReferenceNumber'], chr(0))"
     category_case = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in CANONICAL_CATEGORY.items())
@@ -162,7 +168,7 @@ flagged AS (
 )
 SELECT
     substr(md5(identity_hash || {sep} || CAST(occurrence AS VARCHAR)), 1, 20) AS charge_id,
-    md5(concat_ws({sep}, {content})) AS row_hash,
+    md5(concat_ws({sep}, identity_hash, {content})) AS row_hash,
     billing_month, source, file_name, file_sha256, file_row_number, focus_version, expected_period,
     "BillingAccountId" AS billing_account_id,
     "SubAccountId" AS sub_account_id,
@@ -189,7 +195,6 @@ SELECT
     {_ts("BillingPeriodEnd")} AS billing_period_end,
     {_ts("ChargePeriodStart")} AS charge_period_start,
     {_ts("ChargePeriodEnd")} AS charge_period_end,
-    "Tags" AS tags,
     pi_email, project_id, fund_org, cost_center, account_code, reference_1, reference_2,
     review_reasons,
     len(review_reasons) > 0 AS needs_review,

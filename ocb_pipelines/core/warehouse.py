@@ -59,7 +59,6 @@ _CHARGE_COLUMNS = """    charge_id VARCHAR NOT NULL,
     billing_period_end TIMESTAMP NOT NULL,
     charge_period_start TIMESTAMP NOT NULL,
     charge_period_end TIMESTAMP NOT NULL,
-    tags VARCHAR,
     pi_email VARCHAR,
     project_id VARCHAR,
     fund_org VARCHAR,
@@ -212,8 +211,19 @@ def configure(con: duckdb.DuckDBPyConnection, memory_limit: str = "", threads: i
         con.execute(f"SET threads = {int(threads)}")
 
 
+# Columns dropped since a warehouse may have been created: (table, column). The raw Tags stay in focus_raw
+# (reachable through each charge's lineage); copying them into every charge table only cost write time.
+DROPPED_COLUMNS = (("charges_validated", "tags"), ("charges_approved", "tags"))
+
+
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(DDL)
+    present = set(con.execute(
+        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'main'"
+    ).fetchall())
+    for table, column in DROPPED_COLUMNS:
+        if (table, column) in present:
+            con.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
 
 
 # The same connection config as dagster-duckdb's DuckDBResource: DuckDB refuses a second in-process
