@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))  # ocb_pipelines_tests is not installed: import it
 PLANS = {
     # part: (quick, long)
     "fuzz_examples": (50, 300),
-    "fault_iterations": (1, 3),
+    "fault_iterations": (1, 2),
     "load": ({"files": 20, "months": 3, "sources": 5}, {"files": 200, "months": 12, "sources": 5}),
     "concurrency_rounds": (1, 2),
 }
