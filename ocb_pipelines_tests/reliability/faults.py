@@ -587,13 +587,25 @@ def after(seconds: float) -> Callable[[float], bool]:
 
 
 def when_wal_exists(run_dir: Path, then: float = 0.0) -> Callable[[float], bool]:
-    """Once the warehouse's write-ahead log exists (a transaction is writing), wait `then` seconds."""
+    """Once this run writes the warehouse's write-ahead log (a transaction is committing), wait `then` seconds.
+    A WAL left by an earlier killed run does not count until it changes."""
     wal = Path(f"{warehouse_path(run_dir)}.wal")
+
+    def signature() -> tuple[int, int] | None:
+        try:
+            stat = wal.stat()
+        except FileNotFoundError:
+            return None
+        return (stat.st_size, stat.st_mtime_ns) if stat.st_size else None
+
+    initial = signature()
     seen: list[float] = []
 
     def check(elapsed: float) -> bool:
-        if not seen and wal.exists() and wal.stat().st_size > 0:
-            seen.append(elapsed)
+        if not seen:
+            now = signature()
+            if now is not None and now != initial:
+                seen.append(elapsed)
         return bool(seen) and elapsed >= seen[0] + then
 
     return check

@@ -75,7 +75,7 @@ def test_reference_month_is_what_the_harness_expects(stages):
     assert stages.after["import"].periods == {f.MONTH: "open"} and stages.after["render"].periods == {f.MONTH: "closed"}
 
 
-def test_kill_inside_the_import_transaction_then_retry(stages, fresh):
+def test_kill_mid_import_right_after_a_commit_then_retry(stages, fresh):
     figures = f.trial(stages, fresh, "import", [KillPoint("wal", 0, 0.0)])
     assert figures["kills"] == 1, figures["points"]
     _clean(figures)
