@@ -231,7 +231,10 @@ class OutboxTransport:
         if path.parent not in self._swept:  # temp files of a run killed mid-write
             render.remove_stale_temps(path.parent)
             self._swept.add(path.parent)
-        render.write_atomic(path, bytes(msg), fsync=True)  # its existence later means "written"
+        try:
+            render.write_atomic(path, bytes(msg), fsync=True)  # its existence later means "written"
+        except OSError as exc:  # disk full, permissions: nothing written (write_atomic leaves no partial file)
+            raise SendFailed(f"cannot write {path}: {exc.strerror or exc}") from None
         return str(path)
 
     def delivered(self, plan: EmailPlan, attempt: int) -> bool:
