@@ -683,17 +683,18 @@ class KillPoint:
         return f"{self.kind}({self.value:g}{f', +{self.then:.2f}s' if self.then else ''})"
 
 
-def random_kill_point(step: str, rng: random.Random, stages: Stages) -> KillPoint:
+def random_kill_point(step: str, rng: random.Random, stages: Stages, delivered: int = 0) -> KillPoint:
+    """A kill point for the next run of `step`; `delivered`: recipients the server already has in this trial."""
     if step == "import":
         if rng.random() < 0.5:
-            return KillPoint("delay", round(rng.uniform(0.2, stages.seconds["import"]), 2))
+            return KillPoint("delay", round(rng.uniform(0.2, 0.9 * stages.seconds["import"]), 2))
         return KillPoint("wal", 0, round(rng.uniform(0.0, 1.5), 2))
     if step == "render":
         if rng.random() < 0.2:
-            return KillPoint("delay", round(rng.uniform(0.2, stages.seconds["render"]), 2))
+            return KillPoint("delay", round(rng.uniform(0.2, 0.9 * stages.seconds["render"]), 2))
         return KillPoint("pdfs", rng.randint(0, max(0, stages.statements - 1)), round(rng.uniform(0.0, 0.3), 3))
-    total = max(1, stages.recipients)
-    k = rng.randint(0, total - 1)
+    remaining = max(1, stages.recipients - delivered)
+    k = rng.randint(0, remaining - 1)
     roll = rng.random()
     if roll < 0.3:
         return KillPoint("server-mail", k)
@@ -755,13 +756,16 @@ def resolve_uncertain(stages: Stages, sink: SmtpSink) -> dict[str, int]:
     return figures
 
 
-def trial(stages: Stages, sink: SmtpSink, step: str, points: list[KillPoint], max_retries: int = 10) -> dict[str, Any]:
-    """Restore the state before `step`, run it killed at each point in turn, retry until it succeeds, and
-    compare with the reference. Returns figures (kills = runs that really were killed)."""
+def trial(stages: Stages, sink: SmtpSink, step: str, points: list[KillPoint | Callable[[], KillPoint]],
+          max_retries: int = 10) -> dict[str, Any]:
+    """Restore the state before `step`, run it killed at each point in turn (a callable is asked for its point
+    just before its run), retry until it succeeds, and compare with the reference. Returns figures (kills =
+    runs that really were killed)."""
     restore(stages.before[step], stages.run_dir)
     sink.clear()
     kills, log = 0, []
-    for point in points:
+    for planned in points:
+        point = planned() if callable(planned) else planned
         outcome = run_with_kill(stages, sink, step, point)
         kills += outcome.killed
         log.append(f"{point.describe()}: {'killed' if outcome.killed else f'finished rc={outcome.returncode}'}"
@@ -825,7 +829,10 @@ def run_fault_campaign(workdir: Path, iterations: int, seed: int = 0) -> dict:
         figures["rows_per_run"] = sum(stages.after["import"].rows["focus_raw"].values())
         for _ in range(iterations):
             for step in STEPS:
-                points = [random_kill_point(step, rng, stages) for _ in range(rng.randint(2, 4))]
+                def point(step: str = step) -> KillPoint:
+                    return random_kill_point(step, rng, stages, len({m.recipient for m in sink.snapshot()}))
+
+                points: list[Callable[[], KillPoint]] = [point] * rng.randint(2, 4)
                 result = trial(stages, sink, step, points)
                 figures["trials"] += 1
                 figures[f"kills_{step}"] += result["kills"]
