@@ -687,7 +687,7 @@ def random_kill_point(step: str, rng: random.Random, stages: Stages, delivered: 
     """A kill point for the next run of `step`; `delivered`: recipients the server already has in this trial."""
     if step == "import":
         if rng.random() < 0.5:
-            return KillPoint("delay", round(rng.uniform(0.2, 0.9 * stages.seconds["import"]), 2))
+            return KillPoint("delay", round(rng.uniform(0.2, 0.6 * stages.seconds["import"]), 2))  # retries are shorter
         return KillPoint("wal", 0, round(rng.uniform(0.0, 1.5), 2))
     if step == "render":
         if rng.random() < 0.2:
@@ -809,7 +809,7 @@ SUM_KEYS = ("rows_lost", "rows_doubled", "money_lost", "money_doubled", "files_h
 
 
 def run_fault_campaign(workdir: Path, iterations: int, seed: int = 0) -> dict:
-    """`iterations` trials per step (import, render, send), each 2 to 4 SIGKILLs at random points of a seeded RNG
+    """`iterations` trials per step (import, render, send), each 3 or 4 SIGKILLs at random points of a seeded RNG
     then a retry until success; every trial compared with the uninterrupted reference run.
 
     Returns the figures: faults_injected, kills_import/render/send, rows/money/files/emails lost or doubled
@@ -832,7 +832,7 @@ def run_fault_campaign(workdir: Path, iterations: int, seed: int = 0) -> dict:
                 def point(step: str = step) -> KillPoint:
                     return random_kill_point(step, rng, stages, len({m.recipient for m in sink.snapshot()}))
 
-                points: list[Callable[[], KillPoint]] = [point] * rng.randint(2, 4)
+                points: list[Callable[[], KillPoint]] = [point] * rng.randint(3, 4)
                 result = trial(stages, sink, step, points)
                 figures["trials"] += 1
                 figures[f"kills_{step}"] += result["kills"]
