@@ -7,7 +7,47 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from hypothesis import strategies as st
+
+from ocb_pipelines.core import warehouse as wh
+from ocb_pipelines.ingest.importer import ImportRefused, import_file, inspect_file
 from ocb_pipelines_tests.conftest import VERSION_COLUMNS, focus_row, write_focus
+
+# The reader fuzz (test_bad_input.py and benchmarks/reliability.py): hypothesis-made values in the columns
+# most likely to trip the reader, and junk bytes after the last row. NUL included: it must be refused.
+FUZZ_CELL = st.text(st.characters(codec="utf-8"), max_size=30)
+FUZZ_STRATEGIES = {
+    "overrides": st.dictionaries(
+        st.sampled_from(["BilledCost", "ListCost", "BillingPeriodStart", "ChargePeriodEnd", "ChargeCategory",
+                         "BillingCurrency", "Tags", "ResourceName", "ServiceName"]),
+        FUZZ_CELL, max_size=4),
+    "raw_bytes": st.one_of(st.none(), st.binary(max_size=200)),
+}
+
+
+def read_or_refuse(workdir: Path, overrides: dict[str, str], raw_bytes: bytes | None) -> str:
+    """Write a fuzzed file and import it into a new warehouse: "imported" or "refused" (with the file's name
+    first in the message); any other exception propagates, which is what the fuzz looks for."""
+    path = workdir / "aws_2025-01.csv"
+    write_focus(path, [focus_row(), focus_row(**overrides)])
+    if raw_bytes is not None:
+        path.write_bytes(path.read_bytes() + raw_bytes)
+    db = workdir / "fuzz.duckdb"
+    db.unlink(missing_ok=True)
+    try:
+        with wh.connect(db) as con:
+            months = list(inspect_file(path).months) or ["2025-01"]
+            months = [m for m in months if m[:2] == "20" and len(m) == 7] or ["2025-01"]
+            results = import_file(con, path, months=months, source="aws")
+            assert all(r.status in {"imported", "removed", "unchanged", "duplicate"} for r in results)
+        return "imported"
+    except ImportRefused as exc:
+        assert str(exc).startswith(path.name), str(exc)
+        return "refused"
+    except ValueError as exc:  # month_key on a month the content made up, outside the calendar
+        if "billing month" not in str(exc):
+            raise
+        return "refused"
 
 
 def _good(path: Path, rows=None) -> Path:

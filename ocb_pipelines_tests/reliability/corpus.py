@@ -17,7 +17,6 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import seed as hypothesis_seed
-from hypothesis import strategies as st
 
 from ocb_pipelines.charges.assets import rules_from
 from ocb_pipelines.charges.validate import build_validated
@@ -95,9 +94,6 @@ def _config(workdir: Path) -> Path:
     return config
 
 
-CELL = st.text(st.characters(codec="utf-8"), max_size=30)  # NUL included: it must be refused, not crash
-
-
 def run_reader_fuzz(workdir: Path, examples: int = 200, seed: int = 0) -> dict[str, Any]:
     """`examples` hypothesis-made files through inspect_file + import_file; counts outcomes."""
     started = time.perf_counter()
@@ -108,34 +104,10 @@ def run_reader_fuzz(workdir: Path, examples: int = 200, seed: int = 0) -> dict[s
 
     @hypothesis_seed(seed)
     @settings(max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck))
-    @given(
-        overrides=st.dictionaries(
-            st.sampled_from(["BilledCost", "ListCost", "BillingPeriodStart", "ChargePeriodEnd", "ChargeCategory",
-                             "BillingCurrency", "Tags", "ResourceName", "ServiceName"]),
-            CELL, max_size=4),
-        raw_bytes=st.one_of(st.none(), st.binary(max_size=200)),
-    )
+    @given(**bad_inputs.FUZZ_STRATEGIES)
     def one(overrides: dict[str, str], raw_bytes: bytes | None) -> None:
         counts["examples"] += 1
-        path = workdir / "aws_2025-01.csv"
-        write_focus(path, [focus_row(), focus_row(**overrides)])
-        if raw_bytes is not None:
-            path.write_bytes(path.read_bytes() + raw_bytes)
-        db = workdir / "fuzz.duckdb"
-        db.unlink(missing_ok=True)
-        try:
-            with wh.connect(db) as con:
-                months = list(inspect_file(path).months) or ["2025-01"]
-                months = [m for m in months if m[:2] == "20" and len(m) == 7] or ["2025-01"]
-                import_file(con, path, months=months, source="aws")
-            counts["imported"] += 1
-        except ImportRefused as exc:
-            counts["refused"] += 1
-            assert str(exc).startswith(path.name), str(exc)
-        except ValueError as exc:  # a month the content made up, outside the calendar
-            if "billing month" not in str(exc):
-                raise
-            counts["refused"] += 1
+        counts[bad_inputs.read_or_refuse(workdir, overrides, raw_bytes)] += 1
 
     try:
         one()
