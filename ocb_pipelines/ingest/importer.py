@@ -87,22 +87,28 @@ RACY_NS = 2_000_000_000
 _DIGESTS: dict[tuple[str, int, int], tuple[str, int]] = {}
 
 
+def catalogued(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[str, tuple[str, ...]] | None:
+    """(sha256, months) from the warehouse's file catalog (the inbox sensor's inspection), if the file's size
+    and mtime are unchanged and its mtime was settled (RACY_NS old) when it was inspected."""
+    stat = path.stat()
+    cached = con.execute(
+        "SELECT file_sha256, months FROM file_catalog WHERE file_path = ? AND size_bytes = ? AND mtime_ns = ? "
+        "AND epoch_ns(checked_at) > mtime_ns + ?",
+        [str(path), stat.st_size, stat.st_mtime_ns, RACY_NS],
+    ).fetchall()
+    return (cached[0][0], tuple(cached[0][1])) if cached else None
+
+
 def file_digest(path: Path, con: duckdb.DuckDBPyConnection | None = None) -> str:
-    """The file's sha256: remembered from this process, or from the warehouse's file catalog (the inbox
-    sensor's inspection), when its size and mtime are unchanged and were settled when hashed; else computed."""
+    """The file's sha256: remembered from this process or from the file catalog when unchanged and settled
+    when hashed; else computed."""
     stat = path.stat()
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     remembered = _DIGESTS.get(key)
     if remembered and stat.st_mtime_ns < remembered[1] - RACY_NS:
         return remembered[0]
-    if con is not None:
-        cached = con.execute(
-            "SELECT file_sha256 FROM file_catalog WHERE file_path = ? AND size_bytes = ? AND mtime_ns = ? "
-            "AND epoch_ns(checked_at) > mtime_ns + ?",
-            [str(path), stat.st_size, stat.st_mtime_ns, RACY_NS],
-        ).fetchall()
-        if cached:
-            return cached[0][0]
+    if con is not None and (entry := catalogued(con, path)):
+        return entry[0]
     hashed_at = time.time_ns()
     digest = sha256_file(path)
     _DIGESTS[key] = (digest, hashed_at)

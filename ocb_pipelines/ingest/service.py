@@ -49,18 +49,15 @@ def source_for(path: Path, settings: OcbSettings, override: str | None = None) -
 
 
 def file_months(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[str, tuple[str, ...]]:
-    """(sha256, months) of a file, from the catalog when its size and mtime are unchanged."""
+    """(sha256, months) of a file, from the catalog when it is unchanged since it was inspected."""
+    if entry := importer.catalogued(con, path):
+        return entry
     stat = path.stat()
-    cached = con.execute(
-        "SELECT file_sha256, months FROM file_catalog WHERE file_path = ? AND size_bytes = ? AND mtime_ns = ?",
-        [str(path), stat.st_size, stat.st_mtime_ns],
-    ).fetchall()
-    if cached:
-        return cached[0][0], tuple(cached[0][1])
+    checked_at = wh.now_utc()  # before reading: a write during the inspection leaves the entry racy
     facts = importer.inspect_file(path)
     con.execute(
         "INSERT OR REPLACE INTO file_catalog VALUES (?, ?, ?, ?, ?, ?)",
-        [str(path), stat.st_size, stat.st_mtime_ns, facts.sha256, list(facts.months), wh.now_utc()],
+        [str(path), stat.st_size, stat.st_mtime_ns, facts.sha256, list(facts.months), checked_at],
     )
     return facts.sha256, facts.months
 
