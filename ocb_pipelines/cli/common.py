@@ -31,6 +31,7 @@ config_option = click.option(
     help="Configuration file (default: $OCB_CONFIG, else ./config.yaml).",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object (for scripts).")
+period_option = click.option("-p", "--period", required=True, help="Billing month YYYY-MM.")
 
 
 class CliError(click.ClickException):

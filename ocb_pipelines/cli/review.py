@@ -19,6 +19,7 @@ from ocb_pipelines.cli.common import (
     config_option,
     emit_json,
     json_option,
+    period_option,
     run_job,
     settings_or_exit,
 )
@@ -29,7 +30,6 @@ from ocb_pipelines.periods.lifecycle import PeriodTransitionError, check_period_
 from ocb_pipelines.review import decisions as rd
 from ocb_pipelines.review.sheets import SheetRefused, apply_sheet, export_sheet
 
-period_option = click.option("-p", "--period", required=True, help="Billing month YYYY-MM.")
 ids_option = click.option("--id", "ids", multiple=True, help="Charge id (repeatable).")
 source_option = click.option("--source", default=None, help="Only charges of this source.")
 reason_option = click.option("--reason", default=None, help="Only charges with this reason (e.g. missing_project).")

@@ -18,6 +18,7 @@ from ocb_pipelines.cli.common import (
     config_option,
     emit_json,
     json_option,
+    period_option,
     run_job,
     settings_or_exit,
 )
@@ -26,8 +27,6 @@ from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.config import OcbSettings
 from ocb_pipelines.core.money import format_money
 from ocb_pipelines.periods.lifecycle import PeriodTransitionError, check_period_key
-
-period_option = click.option("-p", "--period", required=True, help="Billing month YYYY-MM.")
 
 
 def _plain(row: dict[str, Any]) -> dict[str, Any]:

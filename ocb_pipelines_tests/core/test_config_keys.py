@@ -13,7 +13,6 @@ import email
 import email.policy
 import importlib
 import json
-import socket
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -39,8 +38,9 @@ from ocb_pipelines.ledger.export import export_journal
 from ocb_pipelines.review.approve import build_approved
 from ocb_pipelines.review.fixtures import charge_row, write_focus_csv
 from ocb_pipelines.statements.generate import generate_statements
-from ocb_pipelines_tests.delivery.conftest import Sink, _Controller
+from ocb_pipelines_tests.delivery.conftest import Sink
 from ocb_pipelines_tests.ledger.helpers import group
+from ocb_pipelines_tests.smtp import running_smtp
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "config.example.yaml"
@@ -407,13 +407,7 @@ def test_smtp_keys_reach_the_server(tmp_path, monkeypatch):
         return AuthResult(success=auth_data.password == b"s3cret pw")
 
     sink = Sink()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = _Controller(sink, hostname="127.0.0.1", port=port, authenticator=authenticator,
-                             auth_require_tls=False)
-    controller.start()
-    try:
+    with running_smtp(sink, authenticator=authenticator, auth_require_tls=False) as port:
         monkeypatch.setenv("OCB_TEST_SMTP_USER", "billing-bot")
         monkeypatch.setenv("OCB_TEST_SMTP_PASSWORD", "s3cret pw")
         base = {"dev_mode": False, "smtp": {"host": "127.0.0.1", "port": port, "use_tls": False,
@@ -436,8 +430,6 @@ def test_smtp_keys_reach_the_server(tmp_path, monkeypatch):
                                    resend_reason="tls check")
         assert [i["status"] for i in failed.items] == ["failed"] and "STARTTLS" in failed.items[0]["error"]
         assert len(sink.messages) == 1 and "s3cret" not in failed.items[0]["error"]
-    finally:
-        controller.stop()
 
 
 def test_paths_database_dagster_home_inbox_and_review_dir(tmp_path, monkeypatch):

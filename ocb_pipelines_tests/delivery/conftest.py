@@ -4,24 +4,11 @@ from __future__ import annotations
 
 import email
 import email.policy
-import socket
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP
 
+from ocb_pipelines_tests.smtp import running_smtp
 from ocb_pipelines_tests.statements.conftest import MONTH, closed_month, load_month, make_settings, month_rows  # noqa: F401
-
-
-class _SMTP(SMTP):
-    # aiosmtpd 1.4.6 sizes its StreamReader buffer by line_length_limit (1001); on this Python that refuses
-    # any DATA longer than ~1 KB as "500 Line too long" although every line is short. A larger buffer fixes it.
-    line_length_limit = 1 << 20
-
-
-class _Controller(Controller):
-    def factory(self):
-        return _SMTP(self.handler, **self.SMTP_kwargs)
 
 
 class Sink:
@@ -43,15 +30,8 @@ class Sink:
 @pytest.fixture
 def smtp_server():
     sink = Sink()
-    with socket.socket() as probe:  # an ephemeral port that is free right now
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = _Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with running_smtp(sink) as port:
         yield sink, port
-    finally:
-        controller.stop()
 
 
 @pytest.fixture

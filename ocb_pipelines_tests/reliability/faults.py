@@ -29,7 +29,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -43,10 +42,9 @@ from typing import Any
 
 import duckdb
 import yaml
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP
 
 import ocb_pipelines
+from ocb_pipelines_tests.smtp import SmtpController, free_port
 
 REPO = Path(ocb_pipelines.__file__).resolve().parents[1]
 MONTH = "2025-01"
@@ -61,17 +59,6 @@ RUN_TIMEOUT = 300.0
 # ------------------------------------------------------------------------------------------------
 # The SMTP server
 # ------------------------------------------------------------------------------------------------
-
-
-class _SMTP(SMTP):
-    # aiosmtpd 1.4.6 sizes its StreamReader buffer by line_length_limit (1001), which refuses any DATA longer
-    # than ~1 KB as "500 Line too long" although every line is short. A larger buffer fixes it.
-    line_length_limit = 1 << 20
-
-
-class _Controller(Controller):
-    def factory(self):
-        return _SMTP(self.handler, **self.SMTP_kwargs)
 
 
 @dataclass(frozen=True)
@@ -95,10 +82,8 @@ class SmtpSink:
         self.reject: set[str] = set()
         self.hook: Callable[[str, int], None] | None = None
         self._cond = threading.Condition()
-        with socket.socket() as probe:  # an ephemeral port that is free right now
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self._controller = _Controller(self, hostname="127.0.0.1", port=self.port)
+        self.port = free_port()
+        self._controller = SmtpController(self, hostname="127.0.0.1", port=self.port)
 
     def start(self) -> SmtpSink:
         self._controller.start()
@@ -158,9 +143,7 @@ class SmtpSink:
 
 def closed_port() -> int:
     """A loopback port where nothing listens (connection refused)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    return free_port()
 
 
 # ------------------------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ A real SMTP server with AUTH (aiosmtpd on 127.0.0.1) checks the password."""
 import base64
 import json
 import os
-import socket
 import subprocess
 from pathlib import Path
 
@@ -20,7 +19,8 @@ from click.testing import CliRunner
 from ocb_pipelines.cli.main import cli
 from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.config import load_config
-from ocb_pipelines_tests.delivery.conftest import Sink, _Controller
+from ocb_pipelines_tests.delivery.conftest import Sink
+from ocb_pipelines_tests.smtp import free_port, running_smtp
 from ocb_pipelines_tests.statements.conftest import REPO, load_month, month_rows
 
 MONTH = "2025-01"
@@ -47,22 +47,12 @@ class _AuthCheck:
         return AuthResult(success=ok, handled=False)  # not handled: aiosmtpd answers 535 itself
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def smtp_auth():
-    sink, port = Sink(), _free_port()
-    controller = _Controller(sink, hostname="127.0.0.1", port=port, authenticator=_AuthCheck(),
-                             auth_require_tls=False, auth_exclude_mechanism=["CRAM-MD5"])
-    controller.start()
-    try:
+    sink = Sink()
+    with running_smtp(sink, authenticator=_AuthCheck(), auth_require_tls=False,
+                      auth_exclude_mechanism=["CRAM-MD5"]) as port:
         yield sink, port
-    finally:
-        controller.stop()
 
 
 @pytest.fixture
@@ -121,7 +111,7 @@ def test_smtp_password_never_appears(project, smtp_auth):
     assert "535" in wrong.stdout or "uthentication" in wrong.stdout, wrong.stdout  # a clear login error
     outputs["send wrong password"] = wrong.stdout + wrong.stderr
 
-    down = _ocb(project, "send", "-p", MONTH, "--json", password=RIGHT, port=_free_port())
+    down = _ocb(project, "send", "-p", MONTH, "--json", password=RIGHT, port=free_port())
     assert down.returncode == 1 and not sink.messages
     assert "refused" in down.stdout.lower() or "connect" in down.stdout.lower(), down.stdout
     outputs["send server down"] = down.stdout + down.stderr

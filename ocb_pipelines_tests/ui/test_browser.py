@@ -15,7 +15,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -34,6 +33,7 @@ from ocb_pipelines.definitions import build_definitions
 from ocb_pipelines.periods import lifecycle as lc
 from ocb_pipelines.review import decisions as rd
 from ocb_pipelines.review.sample_decisions import demo_decisions
+from ocb_pipelines_tests.smtp import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -60,12 +60,6 @@ def wait_for(condition, timeout: float, what: str, interval: float = 0.25):
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def graphql(base: str, query: str) -> dict:
