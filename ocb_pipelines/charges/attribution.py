@@ -66,12 +66,16 @@ def _tag_expr(key: str, index: int) -> str:
     if not key:
         return "CAST(NULL AS VARCHAR)"
     exact = f"tag_values[{index}]"
+    wanted = key.strip().lower()
     fallback = (
         "json_extract_string(tags_json, '$.\"' || list_filter(json_keys(tags_json), "
-        f"lambda k: lower(trim(k)) = {sql_literal(key.strip().lower())} AND k NOT LIKE '%\"%' "
+        f"lambda k: lower(trim(k)) = {sql_literal(wanted)} AND k NOT LIKE '%\"%' "
         "AND k NOT LIKE '%\\%')[1] || '\"')"
     )
-    return f"coalesce({exact}, CASE WHEN tags_json IS NOT NULL THEN {fallback} END)"
+    # Listing the keys is the dear part: only when the key's text appears in the JSON at all (or the JSON
+    # spells characters as \u escapes, which a text search cannot see through).
+    maybe_there = f"(contains(tags_lower, {sql_literal(wanted)}) OR contains(tags_json, '\\u'))"
+    return f"coalesce({exact}, CASE WHEN tags_json IS NOT NULL AND {maybe_there} THEN {fallback} END)"
 
 
 def _reason_exprs(rules: AttributionRules) -> list[str]:
@@ -143,6 +147,7 @@ typed AS (
 base AS (
     SELECT *,
         CASE WHEN tags_kind = 'OBJECT' THEN "Tags" END AS tags_json,
+        CASE WHEN tags_kind = 'OBJECT' THEN lower("Tags") END AS tags_lower,
         coalesce(tags_kind <> 'OBJECT', false) AS tags_invalid
     FROM typed
 ),

@@ -77,6 +77,13 @@ def test_tag_keys_matched_ignoring_case_and_blanks(tmp_path, settings):
     assert row[1:4] == ("ada.lovelace@example.edu", "astro", "ASTR-100234") and row[6] == []
 
 
+def test_tag_keys_matched_through_json_escapes(tmp_path, settings):
+    # "\u0050I_Email" is PI_Email spelled with an escape: the key's text never appears as written.
+    tags = '{"\\u0050I_Email": "ada@example.edu", "project_id": "astro", " Fund_\\u004frg": "ASTR-100234"}'
+    [row], _ = _validated(tmp_path, settings, [focus_row(tags=tags)])
+    assert row[1:4] == ("ada@example.edu", "astro", "ASTR-100234") and row[6] == []
+
+
 def test_money_is_exact_decimal(tmp_path, settings):
     amounts = ["0.1", "0.2", "0.3000000001", "-0.6000000001", "35.2E-7", "1234567890123.123456789012"]
     rows, summaries = _validated(tmp_path, settings, [focus_row(billed=a) for a in amounts])
