@@ -1,7 +1,8 @@
 """Render statements: Jinja2 (autoescape ON) to HTML, WeasyPrint to PDF, the csv module to CSV (no Dagster).
 
 Templates are looked up in the `templates/` folder beside the configuration file first, then in the
-package default (the repository's `templates/`, which an editable install resolves). The fingerprint
+package default (ocb_pipelines/statements/templates/, a copy of the repository's templates/ that every
+install carries, editable or not). The fingerprint
 of the templates in use is part of every statement's content hash, so editing a template re-renders.
 
 PDFs are rendered by a pool of processes (WeasyPrint is CPU-bound and single-threaded); files are
@@ -31,7 +32,7 @@ from ocb_pipelines.core import progress
 from ocb_pipelines.core.money import format_money
 from ocb_pipelines.statements.lines import LINE_COLUMNS, Breakdown, Statement, effective_list
 
-DEFAULT_TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates"
+DEFAULT_TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 STATEMENT_TEMPLATE = "statement.html"
 EMAIL_TEMPLATE = "email_summary.html"
 RENDER_WORKERS = 2
