@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from ocb_pipelines.core.config import ConfigError, OcbSettings, load_config
+from ocb_pipelines.core.money import exact_text
 
 DAGSTER_YAML = """# Written by ocb. One writer at a time for the DuckDB warehouse.
 concurrency:
@@ -165,7 +166,7 @@ def run_job(settings: OcbSettings, job_name: str, month: str, actor: str,
 
 def to_jsonable(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return str(value)
+        return exact_text(value)
     if isinstance(value, dict):
         return {k: to_jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -23,3 +23,10 @@ def format_money(amount: Decimal | int | str | None, symbol: str = "$", code: st
     sign = "-" if value < 0 else ""
     text = f"{sign}{symbol}{abs(value):,.2f}"
     return f"{text} {code}".rstrip()
+
+
+def exact_text(amount: Decimal | int | str | None) -> str:
+    """An amount as exact plain text for JSON and the audit log: every digit kept, never an exponent
+    (DuckDB's zero at scale 12 is Decimal('0E-12'), which str() writes as `0E-12`)."""
+    value = Decimal(0 if amount is None else amount)
+    return format(abs(value) if value == 0 else value, "f")

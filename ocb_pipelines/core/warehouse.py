@@ -14,11 +14,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from ocb_pipelines.core.money import exact_text
 from ocb_pipelines.ingest.focus import FOCUS_COLUMNS
 
 MONEY = "DECIMAL(38, 12)"
@@ -322,6 +324,11 @@ def ensure_period_open(con: duckdb.DuckDBPyConnection, period: str, actor: str, 
         )
 
 
+def _json_value(value: Any) -> str:
+    """Audit details hold amounts as exact plain text (no `0E-12`), anything else as its text."""
+    return exact_text(value) if isinstance(value, Decimal) else str(value)
+
+
 def record_audit(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -337,5 +344,5 @@ def record_audit(
     con.execute(
         "INSERT INTO audit_events (occurred_at, actor, action, period, run_id, subject, details) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [now_utc(), actor, action, period, run_id, subject, json.dumps(details or {}, default=str)],
+        [now_utc(), actor, action, period, run_id, subject, json.dumps(details or {}, default=_json_value)],
     )

@@ -487,7 +487,7 @@ def import_file(
                     )
                 wh.record_audit(
                     con, actor=actor, action="import", period=month, run_id=run_id, subject=path.name,
-                    details={"source": source, "sha256": sha, "rows": rows, "billed_total": str(billed),
+                    details={"source": source, "sha256": sha, "rows": rows, "billed_total": billed,
                              "status": status, "focus_version": mapping.version, "import_id": import_id},
                 )
         except duckdb.Error as exc:

@@ -390,9 +390,9 @@ def export_journal(
                             subject=path.name, details={
                                 "format": fmt, "status": status, "file": str(path), "sha256": sha,
                                 "lines": journal.line_count, "charges": journal.charges,
-                                "debit_total": str(journal.debit_total) if gl else None,
-                                "credit_total": str(journal.credit_total) if gl else None,
-                                "approved_total": str(journal.approved_total), "export_id": export_id,
+                                "debit_total": journal.debit_total if gl else None,
+                                "credit_total": journal.credit_total if gl else None,
+                                "approved_total": journal.approved_total, "export_id": export_id,
                                 "template": str(template_path) if template_path else None})  # fmt: skip
     except BaseException:
         if status == "written":

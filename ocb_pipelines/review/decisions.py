@@ -385,7 +385,7 @@ def insert_decisions(
         wh.record_audit(
             con, actor=actor, action=f"review_{d.decision}", period=month, run_id=run_id, subject=d.charge_id,
             details={"decision_id": decision_id, "note": d.note.strip(), "via": via, "origin": d.origin,
-                     "billed_cost": str(billed), "reasons": list(reasons or []), **fixes},
+                     "billed_cost": billed, "reasons": list(reasons or []), **fixes},
         )
     return ids
 

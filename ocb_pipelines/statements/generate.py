@@ -320,7 +320,7 @@ def generate_statements(
                                                   "pdf": r["pdf_path"]} for r in removed])
         wh.record_audit(con, actor=actor, action="statements_generate", period=month, run_id=run_id, subject=month,
                         details={"rendered": result.count("rendered"), "unchanged": result.count("unchanged"),
-                                 "removed": len(removed), "billed_total": str(result.billed_total)})
+                                 "removed": len(removed), "billed_total": result.billed_total})
     for row in removed:  # after the commit: a failed transaction leaves the old files in place
         _remove_files(row, base)
     result.seconds = time.perf_counter() - started
