@@ -6,6 +6,7 @@ import click
 
 from ocb_pipelines.cli.audit import audit_command
 from ocb_pipelines.cli.common import OcbGroup
+from ocb_pipelines.cli.deliveries import deliveries_group
 from ocb_pipelines.cli.demo import demo_command, ui_command
 from ocb_pipelines.cli.ingest import ingest_command
 from ocb_pipelines.cli.journal import export_journal_command
@@ -34,6 +35,7 @@ cli.add_command(export_journal_command)
 cli.add_command(generate_command)
 cli.add_command(send_command)
 cli.add_command(resend_command)
+cli.add_command(deliveries_group)
 
 if __name__ == "__main__":
     cli()

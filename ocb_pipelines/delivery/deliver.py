@@ -152,8 +152,10 @@ def _deliver_one(con, settings, plan: EmailPlan, transport, *, resend: bool, res
     if action == "skip_uncertain":
         item.update(status="uncertain", message_id=deciding["message_id"],  # type: ignore[index]
                     note=(f"attempt {deciding['attempt']} may have been delivered (status {deciding['status']}); "  # type: ignore[index]
-                          f"not sent again. Check the mail server log for {deciding['message_id']}, then "  # type: ignore[index]
-                          f"`ocb resend --pi {plan.pi_email} -p {plan.billing_month} --reason ...` if it was not."))
+                          f"not sent again. Check the mail server log for {deciding['message_id']}: if it is there, "  # type: ignore[index]
+                          f"`ocb deliveries confirm -p {plan.billing_month} --message-id {deciding['message_id']} "  # type: ignore[index]
+                          f"--reason ...`; if not, `ocb resend --pi {plan.pi_email} -p {plan.billing_month} "
+                          f"--reason ...`."))
         return item
     if action == "confirm":
         if not dry_run:

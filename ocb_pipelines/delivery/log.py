@@ -61,12 +61,60 @@ CREATE TABLE IF NOT EXISTS delivery_log (
 LOG_COLUMNS = (
     "delivery_id", "billing_month", "pi_email", "recipient", "content_key", "attempt", "message_id", "subject",
     "attachments", "statement_count", "transport", "status", "resend", "resend_reason", "error", "destination",
-    "requested_by", "run_id", "started_at", "finished_at",
+    "requested_by", "run_id", "started_at", "finished_at", "confirmed_by", "confirmed_at", "confirmed_reason",
 )  # fmt: skip
+
+
+# Added after the first release: who confirmed an uncertain attempt as delivered, when and why.
+CONFIRMATION_COLUMNS = ("confirmed_by", "confirmed_at", "confirmed_reason")
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(DELIVERY_DDL)
+    for column, kind in zip(CONFIRMATION_COLUMNS, ("VARCHAR", "TIMESTAMP", "VARCHAR"), strict=True):
+        con.execute(f"ALTER TABLE delivery_log ADD COLUMN IF NOT EXISTS {column} {kind}")
+
+
+class DeliveryLogError(ValueError):
+    """A change to the delivery log was refused; nothing was changed."""
+
+
+def confirm_delivered(con: duckdb.DuckDBPyConnection, month: str, message_id: str, *, actor: str,
+                      reason: str) -> dict[str, Any]:
+    """Record that an uncertain attempt did reach its recipient (the operator found its Message-ID in the mail
+    server's log): it becomes `sent` (or `written`), so later sends skip it instead of reporting it forever.
+
+    Only an uncertain attempt can be confirmed: a failed one was refused by the server, and a sent one needs no
+    confirmation. The audit trail keeps who, when, why and the status it had."""
+    if not (reason or "").strip():
+        raise DeliveryLogError("say why you know it was delivered (--reason), e.g. the mail server log line")
+    rows = con.execute(
+        f"SELECT {', '.join(LOG_COLUMNS)} FROM delivery_log WHERE billing_month = ? AND message_id = ? "
+        "ORDER BY delivery_id",
+        [month, message_id.strip()],
+    ).fetchall()
+    if not rows:
+        raise DeliveryLogError(f"no delivery with Message-ID {message_id.strip()} in {month}; "
+                               f"`ocb deliveries list -p {month}` shows them")
+    attempt = dict(zip(LOG_COLUMNS, rows[-1], strict=True))
+    if attempt["status"] not in UNCERTAIN:
+        raise DeliveryLogError(
+            f"the delivery {attempt['message_id']} to {attempt['recipient']} is {attempt['status']!r}, not uncertain: "
+            "only an interrupted send can be confirmed" + ("; `ocb send` retries failed ones"
+                                                             if attempt["status"] == "failed" else ""))
+    done = "written" if attempt["transport"] == "outbox" else "sent"
+    now = wh.now_utc()
+    with wh.transaction(con):
+        con.execute(
+            "UPDATE delivery_log SET status = ?, finished_at = coalesce(finished_at, ?), confirmed_by = ?, "
+            "confirmed_at = ?, confirmed_reason = ? WHERE delivery_id = ?",
+            [done, now, actor, now, reason.strip(), attempt["delivery_id"]],
+        )
+        wh.record_audit(con, actor=actor, action="delivery_confirmed", period=month, subject=attempt["recipient"],
+                        details={"message_id": attempt["message_id"], "delivery_id": attempt["delivery_id"],
+                                 "was": attempt["status"], "now": done, "reason": reason.strip()})
+    return {**attempt, "status": done, "was": attempt["status"], "confirmed_by": actor, "confirmed_at": now,
+            "confirmed_reason": reason.strip()}
 
 
 def attempts(con: duckdb.DuckDBPyConnection, month: str, recipient: str) -> list[dict[str, Any]]:

@@ -31,7 +31,10 @@ COMMANDS = _leaves()
 LEAVES = {path: c for path, c in COMMANDS.items() if not isinstance(c, click.Group)}
 NOT_REPORTING = {"ui"}  # starts the Dagster webserver; prints the command it runs
 REPORTING = sorted(set(LEAVES) - NOT_REPORTING)
-COVERED_ELSEWHERE = {"demo": "ocb_pipelines_tests/cli/test_demo.py runs `ocb demo --json` twice"}
+COVERED_ELSEWHERE = {
+    "demo": "ocb_pipelines_tests/cli/test_demo.py runs `ocb demo --json` twice",
+    "deliveries confirm": "ocb_pipelines_tests/delivery/test_delivery.py confirms an interrupted SMTP send",
+}
 
 
 def _env(monkeypatch, workdir):
@@ -113,6 +116,7 @@ def test_every_reporting_command_emits_one_json_object(workdir, monkeypatch):
     assert generated["rendered"] == 2 and sorted(e["status"] for e in generated["emails"]) == ["written", "written"]
     assert ok("send", "-p", MONTH)["emails"] == []
     assert [e["status"] for e in ok("resend", "--pi", PI_TWO, "-p", MONTH)["emails"]] == ["written"]
+    assert [d["status"] for d in ok("deliveries list", "-p", MONTH)["deliveries"]] == ["written"] * 3
     journal = ok("export-journal", "-p", MONTH)
     assert journal["debit_total"] == journal["credit_total"]
     assert ok("periods finalize", MONTH)["status"] == "finalized"
@@ -136,7 +140,8 @@ ARGS = {
     "review apply": ["sheet.csv"], "periods list": [], "periods open": [MONTH], "periods close": [MONTH],
     "periods reopen": [MONTH, "--reason", "r"], "periods finalize": [MONTH], "audit": ["-p", MONTH],
     "generate": ["-p", MONTH], "send": ["-p", MONTH], "resend": ["--pi", PI_TWO, "-p", MONTH],
-    "export-journal": ["-p", MONTH],
+    "export-journal": ["-p", MONTH], "deliveries list": ["-p", MONTH],
+    "deliveries confirm": ["-p", MONTH, "--message-id", "<m@x>", "--reason", "r"],
 }
 
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 import email
 import email.policy
 import hashlib
+import json
 
 import dagster as dg
 import pytest
+from click.testing import CliRunner
 
+from ocb_pipelines.cli.main import cli
 from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.definitions import build_definitions
 from ocb_pipelines.delivery import log
@@ -95,6 +98,48 @@ def test_crash_between_send_and_log_never_sends_twice(smtp_settings, smtp_server
     assert "ocb resend" in uncertain["note"]
     _deliver(smtp_settings, resend_pis=[uncertain["pi_email"]], resend_reason="not in the mail log")
     assert len(sink.messages) == 3
+
+
+def _cli(settings, *args):
+    result = CliRunner().invoke(cli, [*args, "-c", str(settings.config_path), "--json"])
+    return result, (json.loads(result.stdout) if result.stdout.strip() else None)
+
+
+def test_uncertain_delivery_confirmed_as_delivered_is_never_sent_again(smtp_settings, smtp_server, monkeypatch):
+    sink, _port = smtp_server
+    _generate(smtp_settings)
+    monkeypatch.setattr(log, "record_outcome", lambda *a, **k: (_ for _ in ()).throw(SystemExit("killed")))
+    with pytest.raises(SystemExit):
+        _deliver(smtp_settings)  # handed to the server, then killed before the outcome was logged
+    monkeypatch.undo()
+    assert "ocb deliveries confirm" in next(i for i in _deliver(smtp_settings).items
+                                            if i["status"] == "uncertain")["note"]
+    result, listed = _cli(smtp_settings, "deliveries", "list", "-p", MONTH, "--status", "uncertain")
+    assert result.exit_code == 0, result.output
+    [uncertain] = listed["deliveries"]
+    assert uncertain["status"] == "sending" and uncertain["confirmed_by"] is None
+
+    monkeypatch.setenv("OCB_ACTOR", "mail-admin")
+    result, confirmed = _cli(smtp_settings, "deliveries", "confirm", "-p", MONTH, "--message-id",
+                             uncertain["message_id"], "--reason", "postfix log: status=sent (250 2.0.0 Ok)")
+    assert result.exit_code == 0, result.output
+    assert confirmed["delivery"]["status"] == "sent" and confirmed["delivery"]["was"] == "sending"
+    assert confirmed["delivery"]["confirmed_by"] == "mail-admin"
+
+    before = len(sink.messages)
+    again = _deliver(smtp_settings)
+    assert again.summary() == {"already_sent": 2} and len(sink.messages) == before  # skipped, not re-sent
+    with wh.connect(smtp_settings.warehouse_path) as con:
+        [(details,)] = con.execute("SELECT details FROM audit_events WHERE action = 'delivery_confirmed'").fetchall()
+    assert json.loads(details)["reason"].startswith("postfix log") and json.loads(details)["was"] == "sending"
+
+    # Only an uncertain attempt can be confirmed, and the refusal is one line that changes nothing.
+    result, refused = _cli(smtp_settings, "deliveries", "confirm", "-p", MONTH, "--message-id",
+                           uncertain["message_id"], "--reason", "again")
+    assert result.exit_code != 0 and refused["ok"] is False and "'sent', not uncertain" in refused["error"]
+    result, refused = _cli(smtp_settings, "deliveries", "confirm", "-p", MONTH, "--message-id", "<nope@x>",
+                           "--reason", "r")
+    assert result.exit_code != 0 and "no delivery with Message-ID <nope@x>" in refused["error"]
 
 
 def test_smtp_failure_is_logged_and_retried(smtp_settings, smtp_server):

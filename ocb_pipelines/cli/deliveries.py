@@ -1,0 +1,68 @@
+"""`ocb deliveries`: the month's email attempts, and confirming one that was interrupted but did arrive."""
+
+from __future__ import annotations
+
+import click
+
+from ocb_pipelines.cli.common import CliError, config_option, emit_json, json_option, period_option, settings_or_exit
+from ocb_pipelines.cli.statements import _period, _plain
+from ocb_pipelines.core import warehouse as wh
+from ocb_pipelines.delivery import log
+
+SHOWN = ("recipient", "subject", "status", "message_id", "attempt", "transport", "resend", "error", "started_at",
+         "finished_at", "confirmed_by", "confirmed_reason")
+
+
+@click.group("deliveries")
+def deliveries_group() -> None:
+    """Email attempts of a month (the delivery log), and confirming an uncertain one as delivered."""
+
+
+@deliveries_group.command("list")
+@period_option
+@click.option("--status", type=click.Choice(["sending", "unknown", "uncertain", "sent", "written", "failed"]),
+              default=None, help="Only attempts with this status (uncertain = sending or unknown).")
+@config_option
+@json_option
+def list_command(period, status, config_path, as_json):
+    """Every email attempt of the month, oldest first, with its Message-ID and outcome."""
+    settings = settings_or_exit(config_path)
+    month = _period(period)
+    with wh.connect(settings.warehouse_path) as con:
+        log.ensure_tables(con)
+        rows = log.month_log(con, month)
+    wanted = log.UNCERTAIN if status == "uncertain" else (status,) if status else None
+    attempts = [_plain({k: r[k] for k in SHOWN}) for r in rows if wanted is None or r["status"] in wanted]
+    if as_json:
+        emit_json({"period": month, "deliveries": attempts})
+        return
+    if not attempts:
+        click.echo(f"{month}: no email attempts" + (f" with status {status}" if status else ""))
+    for a in attempts:
+        note = f"  confirmed by {a['confirmed_by']}: {a['confirmed_reason']}" if a["confirmed_by"] else ""
+        error = f"  ({a['error']})" if a["error"] else ""
+        click.echo(f"{a['started_at'][:19]}  {a['status']:8} {a['recipient']}  {a['message_id']}{error}{note}")
+
+
+@deliveries_group.command("confirm")
+@period_option
+@click.option("--message-id", required=True, help="The Message-ID of the interrupted attempt (ocb deliveries list).")
+@click.option("--reason", required=True, help="How you know it arrived, e.g. the mail server's log line.")
+@config_option
+@json_option
+def confirm_command(period, message_id, reason, config_path, as_json):
+    """Mark an uncertain (interrupted) email as delivered, once the mail server's log shows it was: later sends
+    then skip it. If it did not arrive, use `ocb resend` instead."""
+    settings = settings_or_exit(config_path)
+    month = _period(period)
+    try:
+        with wh.connect(settings.warehouse_path) as con:
+            log.ensure_tables(con)
+            done = log.confirm_delivered(con, month, message_id, actor=wh.current_actor(), reason=reason)
+    except log.DeliveryLogError as exc:
+        raise CliError(str(exc)) from None
+    if as_json:
+        emit_json({"ok": True, "period": month, "delivery": _plain({k: done[k] for k in (*SHOWN, "was")})})
+        return
+    click.echo(f"{month}: the email to {done['recipient']} ({done['message_id']}) is now {done['status']} "
+               f"(was {done['was']}); confirmed by {done['confirmed_by']}")
