@@ -131,17 +131,23 @@ WITH ident AS (
     FROM focus_raw
     WHERE billing_month = $month
 ),
-ordinal AS (
-    -- narrow on purpose: a window over all columns would sort the whole month's rows
-    SELECT source, file_name, file_row_number, identity_hash,
-        row_number() OVER (PARTITION BY identity_hash ORDER BY file_name, file_row_number) AS occurrence
-    FROM ident
+repeated AS (
+    -- Identical lines are told apart by their order (file name, row). The window sorts a narrow projection
+    -- (sorting every column would cost far more), and only the repeated lines are joined back: joining every
+    -- line's ordinal spilled to disk at ten million rows. The identity hash is computed again below instead.
+    SELECT source, file_name, file_row_number, occurrence FROM (
+        SELECT source, file_name, file_row_number,
+            row_number() OVER (PARTITION BY identity_hash ORDER BY file_name, file_row_number) AS occurrence,
+            count(*) OVER (PARTITION BY identity_hash) AS copies
+        FROM ident)
+    WHERE copies > 1
 ),
 typed AS (
-    SELECT r.*, o.identity_hash, o.occurrence,
+    SELECT r.*, md5(concat_ws({sep}, source, billing_month, {identity}, {x_charge_id})) AS identity_hash,
+        coalesce(o.occurrence, 1) AS occurrence,
         CASE WHEN "Tags" IS NULL THEN NULL WHEN json_valid("Tags") THEN json_type("Tags") ELSE 'INVALID' END
             AS tags_kind
-    FROM focus_raw r JOIN ordinal o USING (source, file_name, file_row_number)
+    FROM focus_raw r LEFT JOIN repeated o USING (source, file_name, file_row_number)
     WHERE r.billing_month = $month
 ),
 base AS (
