@@ -1,11 +1,16 @@
 """Import + validate speed and memory against DuckDB's own CREATE TABLE AS SELECT * FROM read_csv(...).
 
-    python benchmarks/ingest_benchmark.py                    # 1,000,000 rows (~600 MB CSV)
+    python benchmarks/ingest_benchmark.py                    # 1,000,000 rows (990 MB CSV)
     python benchmarks/ingest_benchmark.py --rows 10000000    # 10,000,000 rows, bounded memory
 
 Each measurement runs in a fresh subprocess so its peak RSS (ru_maxrss) is its own. The import
 measurement is the same code the focus_raw and charges_validated assets run (import_file with the
 FOCUS gate, then build_validated with its gate), against a new DuckDB file.
+
+The baseline runs twice: with DuckDB's defaults (its own CTAS, as a user would type it) and with the
+memory_limit ocb runs under (1.5 GB unless --memory-limit says otherwise). Both ratios are printed: under
+a 1 GB limit DuckDB appends on one thread, which slows the baseline more than ocb, so a same-limit ratio
+alone could flatter ocb.
 """
 
 from __future__ import annotations
@@ -85,7 +90,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--version", default="1.2")
-    parser.add_argument("--memory-limit", default="1GB", help="DuckDB memory_limit for both runs ('' = default)")
+    # 1.5 GB keeps ocb's peak under 2 GB at a million rows (2.5 GB at ten million) without putting DuckDB's
+    # appends on one thread, as a 1 GB limit does.
+    parser.add_argument("--memory-limit", default="1500MB",
+                        help="DuckDB memory_limit for ocb and for the second baseline run ('' = DuckDB's default)")
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--child")
     parser.add_argument("--csv")
@@ -106,19 +114,24 @@ def main() -> int:
     size_mb = csv_path.stat().st_size / 1e6
     print(f"file: {csv_path.name}, {args.rows:,} rows, {size_mb:,.0f} MB, FOCUS {args.version}, "
           f"{os.cpu_count()} cores, DuckDB memory_limit={args.memory_limit or 'default'}")
-    baseline = None if args.skip_baseline else _measure("baseline", csv_path, args.memory_limit)
+    limit = args.memory_limit or "DuckDB's default"
+    baselines = {}
+    if not args.skip_baseline:
+        baselines["DuckDB defaults"] = _measure("baseline", csv_path, "")
+        if args.memory_limit:
+            baselines[f"memory_limit {limit}"] = _measure("baseline", csv_path, args.memory_limit)
     ours = _measure("ocb", csv_path, args.memory_limit)
-    if baseline:
-        print(f"DuckDB CTAS read_csv:      {baseline['seconds']:7.2f} s   peak {baseline['peak_rss_mb']:,} MB   "
-              f"(CPU {baseline['cpu_seconds']} s)")
-    print(f"ocb import + validate:     {ours['seconds']:7.2f} s   peak {ours['peak_rss_mb']:,} MB   "
+    for label, baseline in baselines.items():
+        print(f"DuckDB CTAS read_csv, {label + ':':24} {baseline['seconds']:7.2f} s   peak "
+              f"{baseline['peak_rss_mb']:,} MB   (CPU {baseline['cpu_seconds']} s)")
+    print(f"ocb import + validate, memory_limit {limit}: {ours['seconds']:7.2f} s   peak {ours['peak_rss_mb']:,} MB   "
           f"({ours['rows'] / ours['seconds']:,.0f} rows/s; inspect {ours['inspect_s']} s, import+gate "
           f"{ours['import_s']} s, validate+gate {ours['validate_s']} s; {ours['flagged_rows']:,} flagged; "
           f"CPU {ours['cpu_seconds']} s)")
-    if baseline:
-        print(f"ratio: {ours['seconds'] / baseline['seconds']:.2f}x DuckDB's own CTAS (target <= 2x; CPU time "
-              f"{ours['cpu_seconds'] / baseline['cpu_seconds']:.2f}x); "
-              f"peak memory target < {'2' if args.rows <= 1_000_000 else '3'} GB")
+    for label, baseline in baselines.items():
+        print(f"ratio to the CTAS with {label}: {ours['seconds'] / baseline['seconds']:.2f}x wall, "
+              f"{ours['cpu_seconds'] / baseline['cpu_seconds']:.2f}x CPU (target <= 2x)")
+    print(f"peak memory target < {'2' if args.rows <= 1_000_000 else '3'} GB")
     return 0
 
 
