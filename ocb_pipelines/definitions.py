@@ -8,6 +8,7 @@ import dagster as dg
 from ocb_pipelines.charges.assets import charges_validated
 from ocb_pipelines.core.config import load_schedule_settings, resolve_config_path
 from ocb_pipelines.core.resources import OcbConfig, Warehouse
+from ocb_pipelines.core.sensors import stale_runs_sensor
 from ocb_pipelines.delivery.assets import statement_deliveries
 from ocb_pipelines.ingest.assets import focus_raw
 from ocb_pipelines.ingest.jobs import ingest_job
@@ -39,7 +40,7 @@ def build_definitions(config_path: str | Path | None = None) -> dg.Definitions:
         jobs=[ingest_job, review_job, journal_job, statements_job, send_job, generate_and_send_job,
               month_end_import_job, month_end_outputs_job, month_end_outputs_and_send_job],
         schedules=[build_month_end_schedule(load_schedule_settings(config_path))],
-        sensors=[focus_inbox_sensor, review_sheet_sensor, month_end_sensor],
+        sensors=[focus_inbox_sensor, review_sheet_sensor, month_end_sensor, stale_runs_sensor],
         resources=build_resources(config_path),
         executor=dg.in_process_executor,
     )

@@ -140,8 +140,8 @@ def run_job(settings: OcbSettings, job_name: str, month: str, actor: str,
     run's console log is kept quiet: commands print their own summary and the full log is in the UI."""
     import dagster as dg
 
-    from ocb_pipelines.cli.stale_runs import process_tags, release_dead_runs
     from ocb_pipelines.core.partitions import WAREHOUSE_RUN_TAGS
+    from ocb_pipelines.core.stale_runs import process_tags, release_dead_runs
     from ocb_pipelines.definitions import build_definitions
 
     prepare_dagster_home(settings)

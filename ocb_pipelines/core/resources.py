@@ -10,6 +10,7 @@ from pydantic import PrivateAttr
 
 from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.config import ConfigError, OcbSettings, load_config
+from ocb_pipelines.core.stale_runs import tag_run_with_process
 
 
 def _load(config_path: str) -> OcbSettings:
@@ -41,6 +42,13 @@ class Warehouse(dg.ConfigurableResource):
 
     config_path: str
     _settings: OcbSettings | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # With the in-process executor this is the run worker: tag the run with it, so that if it is killed
+        # while holding the warehouse slot the stale_runs_sensor can tell and free the slot.
+        run = context.run
+        if context.instance is not None and run is not None:
+            tag_run_with_process(context.instance, run.run_id)
 
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:

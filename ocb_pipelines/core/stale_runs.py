@@ -1,11 +1,12 @@
-"""Release what a killed CLI run left behind in the Dagster instance.
+"""Release what a killed run left behind in the Dagster instance.
 
-`ocb` runs jobs in its own process (`execute_in_process`). Every warehouse step takes the single slot of
-the `ocb_warehouse` pool; a process killed mid-step (SIGKILL, OOM killer, power loss) never gives it back
-and its run stays STARTED, so every later run would wait for that slot forever. Each CLI run is therefore
-tagged with its host, pid and the pid's start time; before a new run starts, runs of this host whose
-process is gone are marked failed and their slots freed. Live runs (another `ocb` running right now) are
-never touched.
+Every warehouse step takes the single slot of the `ocb_warehouse` pool; a process killed mid-step (SIGKILL,
+OOM killer, power loss) never gives it back and its run stays STARTED, so every later run would wait for
+that slot forever. Each run is therefore tagged with its host, pid and the pid's start time: `ocb` runs
+(`execute_in_process`) when they are created, runs the daemon launched when the Warehouse resource starts in
+their run worker. Runs of this host whose process is gone are then marked failed and their slots freed:
+by `ocb` before each new run, and by the `stale_runs_sensor` on the daemon. Live runs are never touched, and
+runs of other hosts are left to their own host.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def _start_time(pid: int) -> str:
 
 
 def process_tags() -> dict[str, str]:
-    """Tags that identify the process running a CLI run (pid reuse is told apart by the start time)."""
+    """Tags that identify the process running a run (pid reuse is told apart by the start time)."""
     pid = os.getpid()
     return {PID_TAG: str(pid), PID_START_TAG: _start_time(pid), HOST_TAG: socket.gethostname()}
 
@@ -48,7 +49,7 @@ def process_alive(pid: int, start: str) -> bool:
 
 
 def release_dead_runs(instance: dg.DagsterInstance) -> list[str]:
-    """Mark this host's unfinished CLI runs whose process has died as failed and free their pool slots."""
+    """Mark this host's unfinished runs whose process has died as failed and free their pool slots."""
     released = []
     host = socket.gethostname()
     runs = instance.get_runs(filters=dg.RunsFilter(statuses=UNFINISHED, tags={HOST_TAG: host}))
@@ -56,8 +57,15 @@ def release_dead_runs(instance: dg.DagsterInstance) -> list[str]:
         pid = run.tags.get(PID_TAG, "")
         if not pid.isdigit() or int(pid) == os.getpid() or process_alive(int(pid), run.tags.get(PID_START_TAG, "")):
             continue
-        instance.report_run_failed(run, message=f"the ocb process (pid {pid}) running this run died; "
-                                                "marked failed and its warehouse slot released by a later run")
+        instance.report_run_failed(run, message=f"the process (pid {pid}) running this run died; marked "
+                                                "failed and its warehouse slot released")
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
         released.append(run.run_id)
     return released
+
+
+def tag_run_with_process(instance: dg.DagsterInstance, run_id: str) -> None:
+    """Tag a run with this process, unless it already names one (an `ocb` run names its own process)."""
+    run = instance.get_run_by_id(run_id)
+    if run is not None and PID_TAG not in run.tags:
+        instance.add_run_tags(run_id, process_tags())
