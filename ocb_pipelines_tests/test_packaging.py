@@ -49,7 +49,10 @@ def test_wheel_carries_the_default_templates_and_renders_from_them(tmp_path):
     assert out.stdout.strip() == "ok"
 
 
-def test_package_templates_are_the_repository_templates():
-    for name in ("statement.html", "email_summary.html"):
-        packaged = REPO / "ocb_pipelines" / "statements" / "templates" / name
-        assert packaged.read_bytes() == (REPO / "templates" / name).read_bytes(), name
+def test_repository_templates_are_the_packaged_files():
+    """templates/ links to the package's copies: one file each, so the two can never drift apart."""
+    packaged = {"statement.html": "statements", "email_summary.html": "statements", "journal_gl.csv": "ledger"}
+    for name, domain in packaged.items():
+        link = REPO / "templates" / name
+        assert link.is_symlink(), name
+        assert link.resolve() == (REPO / "ocb_pipelines" / domain / "templates" / name).resolve()

@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import uuid
+from contextlib import contextmanager
 
 import dagster as dg
 
@@ -23,7 +24,9 @@ def _run_holding_slot(instance: dg.DagsterInstance, tags: dict[str, str]) -> str
     return run.run_id
 
 
-def test_dead_process_run_is_failed_and_its_slot_freed_live_one_kept(tmp_path):
+@contextmanager
+def dead_and_live_runs(tmp_path, slots: int = 3):
+    """An instance holding a run whose process has exited and one whose process is alive, each with a slot."""
     (tmp_path / "dagster.yaml").write_text(DAGSTER_YAML)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
@@ -31,22 +34,27 @@ def test_dead_process_run_is_failed_and_its_slot_freed_live_one_kept(tmp_path):
     try:
         mine = process_tags()
         with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
-            instance.event_log_storage.set_concurrency_slots(WAREHOUSE_POOL, 3)
+            instance.event_log_storage.set_concurrency_slots(WAREHOUSE_POOL, slots)
             dead_run = _run_holding_slot(instance, {**mine, PID_TAG: str(dead.pid), PID_START_TAG: ""})
             live_run = _run_holding_slot(instance, {**mine, PID_TAG: str(live.pid),
                                                     PID_START_TAG: process_start(live.pid)})
-            other_host = _run_holding_slot(instance, {**mine, PID_TAG: str(dead.pid), HOST_TAG: "elsewhere"})
-            assert release_dead_runs(instance) == [dead_run]
-            assert instance.get_run_by_id(dead_run).status == dg.DagsterRunStatus.FAILURE
-            assert instance.get_run_by_id(live_run).status == dg.DagsterRunStatus.STARTED
-            assert instance.get_run_by_id(other_host).status == dg.DagsterRunStatus.STARTED
-            held = {slot.run_id for slot in instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL)
-                    .claimed_slots}
-            assert held == {live_run, other_host}
-            assert release_dead_runs(instance) == []
+            yield instance, dead_run, live_run, dead.pid
     finally:
         live.kill()
         live.wait()
+
+
+def test_dead_process_run_is_failed_and_its_slot_freed_live_one_kept(tmp_path):
+    with dead_and_live_runs(tmp_path) as (instance, dead_run, live_run, dead_pid):
+        other_host = _run_holding_slot(instance, {**process_tags(), PID_TAG: str(dead_pid), HOST_TAG: "elsewhere"})
+        assert release_dead_runs(instance) == [dead_run]
+        assert instance.get_run_by_id(dead_run).status == dg.DagsterRunStatus.FAILURE
+        assert instance.get_run_by_id(live_run).status == dg.DagsterRunStatus.STARTED
+        assert instance.get_run_by_id(other_host).status == dg.DagsterRunStatus.STARTED
+        held = {slot.run_id for slot in instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL)
+                .claimed_slots}
+        assert held == {live_run, other_host}
+        assert release_dead_runs(instance) == []
 
 
 def process_start(pid: int) -> str:
@@ -64,26 +72,12 @@ def test_a_reused_pid_is_not_mistaken_for_the_dead_process():
 
 
 def test_sensor_on_the_daemon_releases_a_dead_run_and_leaves_a_live_one(tmp_path):
-    (tmp_path / "dagster.yaml").write_text(DAGSTER_YAML)
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    try:
-        mine = process_tags()
-        with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
-            instance.event_log_storage.set_concurrency_slots(WAREHOUSE_POOL, 2)
-            dead_run = _run_holding_slot(instance, {**mine, PID_TAG: str(dead.pid), PID_START_TAG: ""})
-            live_run = _run_holding_slot(instance, {**mine, PID_TAG: str(live.pid),
-                                                    PID_START_TAG: process_start(live.pid)})
-            result = stale_runs_sensor(dg.build_sensor_context(instance=instance))
-            assert isinstance(result, dg.SkipReason) and "released 1 run" in result.skip_message
-            assert instance.get_run_by_id(dead_run).status == dg.DagsterRunStatus.FAILURE
-            assert instance.get_run_by_id(live_run).status == dg.DagsterRunStatus.STARTED
-            again = stale_runs_sensor(dg.build_sensor_context(instance=instance))
-            assert again.skip_message == "no dead runs"
-    finally:
-        live.kill()
-        live.wait()
+    with dead_and_live_runs(tmp_path, slots=2) as (instance, dead_run, live_run, _pid):
+        result = stale_runs_sensor(dg.build_sensor_context(instance=instance))
+        assert isinstance(result, dg.SkipReason) and "released 1 run" in result.skip_message
+        assert instance.get_run_by_id(dead_run).status == dg.DagsterRunStatus.FAILURE
+        assert instance.get_run_by_id(live_run).status == dg.DagsterRunStatus.STARTED
+        assert stale_runs_sensor(dg.build_sensor_context(instance=instance)).skip_message == "no dead runs"
     assert stale_runs_sensor.default_status == dg.DefaultSensorStatus.RUNNING  # housekeeping: on by default
 
 
