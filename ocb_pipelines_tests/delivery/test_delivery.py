@@ -220,3 +220,18 @@ def test_send_job_in_dagster_and_failed_send_fails_the_run(smtp_settings, smtp_s
     (event,) = ok.get_asset_materialization_events()
     assert event.materialization.metadata["sent"].value == 1
     assert event.materialization.metadata["already_sent"].value == 1
+
+
+def test_a_delivery_log_from_before_confirmations_gains_the_columns_and_keeps_its_rows(tmp_path):
+    with wh.connect(tmp_path / "w.duckdb") as con:
+        con.execute(log.DELIVERY_DDL)  # the table as the first release created it
+        con.execute(
+            "INSERT INTO delivery_log (billing_month, pi_email, recipient, content_key, attempt, message_id, subject, "
+            "attachments, statement_count, transport, status, resend, requested_by, started_at) VALUES ('2025-01', "
+            "'a@x.edu', 'a@x.edu', 'k', 1, '<m@x>', 's', '[]', 1, 'smtp', 'unknown', false, 'ops', now())")
+        log.ensure_tables(con)
+        log.ensure_tables(con)  # idempotent
+        [row] = log.month_log(con, "2025-01")
+        assert row["status"] == "unknown" and row["confirmed_by"] is None
+        done = log.confirm_delivered(con, "2025-01", "<m@x>", actor="ops", reason="in the mail log")
+        assert done["status"] == "sent" and log.month_log(con, "2025-01")[0]["confirmed_reason"] == "in the mail log"
