@@ -6,9 +6,8 @@ import json
 
 import click
 
-from ocb_pipelines.cli.common import CliError, config_option, emit_json, json_option, settings_or_exit
+from ocb_pipelines.cli.common import config_option, emit_json, json_option, period_key, settings_or_exit
 from ocb_pipelines.core import warehouse as wh
-from ocb_pipelines.periods.lifecycle import PeriodTransitionError, check_period_key
 
 
 @click.command("audit")
@@ -22,10 +21,7 @@ def audit_command(period, action, limit, config_path, as_json):
     settings = settings_or_exit(config_path)
     where, params = ["TRUE"], []
     if period:
-        try:
-            period = check_period_key(period)
-        except PeriodTransitionError as exc:
-            raise CliError(str(exc)) from None
+        period = period_key(period)
         where.append("period = ?")
         params.append(period)
     if action:

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import sys
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -178,3 +179,18 @@ def to_jsonable(value: Any) -> Any:
 
 def emit_json(payload: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(to_jsonable(payload), indent=2, sort_keys=False) + "\n")
+
+
+def period_key(period: str) -> str:
+    """A billing month key from the command line, or a one-line error saying what a month looks like."""
+    from ocb_pipelines.periods.lifecycle import PeriodTransitionError, check_period_key
+
+    try:
+        return check_period_key(period)
+    except PeriodTransitionError as exc:
+        raise CliError(str(exc)) from None
+
+
+def plain(row: dict[str, Any]) -> dict[str, Any]:
+    """Datetimes as ISO text (for JSON)."""
+    return {k: (v.isoformat(sep=" ") if isinstance(v, datetime) else v) for k, v in row.items()}

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import click
 
-from ocb_pipelines.cli.common import CliError, config_option, emit_json, json_option, period_option, settings_or_exit
-from ocb_pipelines.cli.statements import _period, _plain
+from ocb_pipelines.cli.common import (
+    CliError,
+    config_option,
+    emit_json,
+    json_option,
+    period_key,
+    period_option,
+    plain,
+    settings_or_exit,
+)
 from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.delivery import log
 
@@ -27,12 +35,12 @@ def deliveries_group() -> None:
 def list_command(period, status, config_path, as_json):
     """Every email attempt of the month, oldest first, with its Message-ID and outcome."""
     settings = settings_or_exit(config_path)
-    month = _period(period)
+    month = period_key(period)
     with wh.connect(settings.warehouse_path) as con:
         log.ensure_tables(con)
         rows = log.month_log(con, month)
     wanted = log.UNCERTAIN if status == "uncertain" else (status,) if status else None
-    attempts = [_plain({k: r[k] for k in SHOWN}) for r in rows if wanted is None or r["status"] in wanted]
+    attempts = [plain({k: r[k] for k in SHOWN}) for r in rows if wanted is None or r["status"] in wanted]
     if as_json:
         emit_json({"period": month, "deliveries": attempts})
         return
@@ -54,7 +62,7 @@ def confirm_command(period, message_id, reason, config_path, as_json):
     """Mark an uncertain (interrupted) email as delivered, once the mail server's log shows it was: later sends
     then skip it. If it did not arrive, use `ocb resend` instead."""
     settings = settings_or_exit(config_path)
-    month = _period(period)
+    month = period_key(period)
     try:
         with wh.connect(settings.warehouse_path) as con:
             log.ensure_tables(con)
@@ -62,7 +70,7 @@ def confirm_command(period, message_id, reason, config_path, as_json):
     except log.DeliveryLogError as exc:
         raise CliError(str(exc)) from None
     if as_json:
-        emit_json({"ok": True, "period": month, "delivery": _plain({k: done[k] for k in (*SHOWN, "was")})})
+        emit_json({"ok": True, "period": month, "delivery": plain({k: done[k] for k in (*SHOWN, "was")})})
         return
     click.echo(f"{month}: the email to {done['recipient']} ({done['message_id']}) is now {done['status']} "
                f"(was {done['was']}); confirmed by {done['confirmed_by']}")

@@ -16,13 +16,13 @@ from ocb_pipelines.cli.common import (
     config_option,
     emit_json,
     json_option,
+    period_key,
     run_job,
     settings_or_exit,
 )
 from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.money import format_money
 from ocb_pipelines.ledger.journal import FORMATS
-from ocb_pipelines.periods.lifecycle import PeriodTransitionError, check_period_key
 
 
 @click.command("export-journal")
@@ -38,10 +38,7 @@ def export_journal_command(period, fmt, output_dir, config_path, as_json):
     """Export a month's journal. Never overwrites: a new export gets the next free name (_2, _3, ...);
     an export identical to the last one is reported as unchanged and writes nothing."""
     settings = settings_or_exit(config_path)
-    try:
-        month = check_period_key(period)
-    except PeriodTransitionError as exc:
-        raise CliError(str(exc)) from None
+    month = period_key(period)
     actor = wh.current_actor()
     out = str(Path(output_dir).resolve()) if output_dir else ""
     run = run_job(settings, "journal_job", month, actor, run_config={

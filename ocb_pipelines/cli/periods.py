@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import click
 
-from ocb_pipelines.cli.common import CliError, config_option, emit_json, json_option, settings_or_exit
+from ocb_pipelines.cli.common import (
+    CliError,
+    config_option,
+    emit_json,
+    json_option,
+    period_key,
+    settings_or_exit,
+)
 from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.periods import lifecycle as lc
 
@@ -90,10 +97,7 @@ def _rebuild_before_close(config_path: str | None, period: str) -> None:
     from ocb_pipelines.review.decisions import pending_count
 
     settings = settings_or_exit(config_path)
-    try:
-        month = lc.check_period_key(period)
-    except lc.PeriodTransitionError as exc:
-        raise CliError(str(exc)) from None
+    month = period_key(period)
     if not settings.warehouse_path.exists():
         return
     with wh.connect(settings.warehouse_path) as con:

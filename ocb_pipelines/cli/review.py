@@ -19,6 +19,7 @@ from ocb_pipelines.cli.common import (
     config_option,
     emit_json,
     json_option,
+    period_key,
     period_option,
     run_job,
     settings_or_exit,
@@ -26,7 +27,6 @@ from ocb_pipelines.cli.common import (
 from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.config import OcbSettings
 from ocb_pipelines.core.money import format_money
-from ocb_pipelines.periods.lifecycle import PeriodTransitionError, check_period_key
 from ocb_pipelines.review import decisions as rd
 from ocb_pipelines.review.sheets import SheetRefused, apply_sheet, export_sheet
 
@@ -37,13 +37,6 @@ pi_option = click.option("--pi", default=None, help="Only charges of this PI ema
 all_option = click.option("--all", "everything", is_flag=True, help="Every charge pending review in the month.")
 note_option = click.option("--note", required=True, help="Why (mandatory for every decision).")
 rebuild_option = click.option("--no-rebuild", is_flag=True, help="Record only; do not rebuild charges_approved.")
-
-
-def _period(period: str) -> str:
-    try:
-        return check_period_key(period)
-    except PeriodTransitionError as exc:
-        raise CliError(str(exc)) from None
 
 
 def rebuild_approved(settings: OcbSettings, month: str, actor: str) -> dict[str, Any]:
@@ -78,7 +71,7 @@ def review_group() -> None:
 def list_command(period, ids, source, reason, pi, status, limit, config_path, as_json):
     """Charges of a month by review status (default: the queue), largest first, with reasons and money."""
     settings = settings_or_exit(config_path)
-    month = _period(period)
+    month = period_key(period)
     statuses = None if status == "all" else (status,)
     with wh.connect(settings.warehouse_path) as con:
         states = rd.charge_states(con, month, ids=ids, source=source, reason=reason, pi=pi, statuses=statuses)
@@ -114,7 +107,7 @@ def list_command(period, ids, source, reason, pi, status, limit, config_path, as
 def _decide(kind: str, period, ids, source, reason, pi, everything, note, fixes: dict[str, str | None],
             no_rebuild: bool, config_path, as_json) -> None:
     settings = settings_or_exit(config_path)
-    month = _period(period)
+    month = period_key(period)
     actor = wh.current_actor()
     try:
         with wh.connect(settings.warehouse_path) as con:
@@ -202,7 +195,7 @@ def correct_command(period, ids, source, reason, pi, everything, note, new_pi, n
 def export_command(period, source, reason, pi, output, reviewer, config_path, as_json):
     """Write the month's review queue as a CSV review sheet (fill in decision and note, drop it in review_dir)."""
     settings = settings_or_exit(config_path)
-    month = _period(period)
+    month = period_key(period)
     path = Path(output) if output else (
         settings.review_dir / "exports" / f"review_{month}_{wh.now_utc():%Y%m%d_%H%M%S}.csv"
     )

@@ -7,10 +7,16 @@ from decimal import Decimal
 
 import click
 
-from ocb_pipelines.cli.common import CliError, config_option, emit_json, json_option, settings_or_exit
+from ocb_pipelines.cli.common import (
+    CliError,
+    config_option,
+    emit_json,
+    json_option,
+    period_key,
+    settings_or_exit,
+)
 from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.money import format_money
-from ocb_pipelines.periods.lifecycle import PeriodTransitionError, check_period_key
 from ocb_pipelines.review import decisions as rd
 
 BILLABLE = ("unflagged", "approved", "corrected")  # what reaches statements; pending and rejected do not
@@ -41,10 +47,7 @@ def pi_summary(con, month: str, pi: str) -> list[dict]:
 def show_command(pi_email, period, config_path, as_json):
     """A PI's charges for the month, by project, with their review status."""
     settings = settings_or_exit(config_path)
-    try:
-        month = check_period_key(period)
-    except PeriodTransitionError as exc:
-        raise CliError(str(exc)) from None
+    month = period_key(period)
     with wh.connect(settings.warehouse_path) as con:
         rows = pi_summary(con, month, pi_email.strip().lower())
     total = sum((r["billed"] for r in rows), Decimal(0))

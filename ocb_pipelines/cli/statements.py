@@ -8,7 +8,6 @@ nothing to the warehouse: it renders every statement into a preview folder and s
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import click
@@ -18,7 +17,9 @@ from ocb_pipelines.cli.common import (
     config_option,
     emit_json,
     json_option,
+    period_key,
     period_option,
+    plain,
     run_job,
     settings_or_exit,
 )
@@ -26,19 +27,6 @@ from ocb_pipelines.cli.progress import displaying, progress_option, quiet_option
 from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.config import OcbSettings
 from ocb_pipelines.core.money import format_money
-from ocb_pipelines.periods.lifecycle import PeriodTransitionError, check_period_key
-
-
-def _plain(row: dict[str, Any]) -> dict[str, Any]:
-    """Datetimes as ISO text (for JSON)."""
-    return {k: (v.isoformat(sep=" ") if isinstance(v, datetime) else v) for k, v in row.items()}
-
-
-def _period(period: str) -> str:
-    try:
-        return check_period_key(period)
-    except PeriodTransitionError as exc:
-        raise CliError(str(exc)) from None
 
 
 def _statement_rows(settings: OcbSettings, month: str) -> list[dict[str, Any]]:
@@ -55,7 +43,7 @@ def _deliveries(settings: OcbSettings, month: str, run_id: str) -> list[dict[str
     with wh.connect(settings.warehouse_path) as con:
         log.ensure_tables(con)
         rows = log.month_log(con, month, run_id=run_id)
-    return [_plain({k: r[k] for k in ("recipient", "subject", "status", "message_id", "attempt", "resend", "error",
+    return [plain({k: r[k] for k in ("recipient", "subject", "status", "message_id", "attempt", "resend", "error",
                                       "destination", "started_at", "finished_at")}) for r in rows]
 
 
@@ -127,7 +115,7 @@ def _dry_run(settings: OcbSettings, month: str, as_json: bool) -> None:
 def generate_command(period, dry_run, send, workers, show_progress, quiet, config_path, as_json):
     """Render the statements of a closed month (one PDF + CSV per PI and project); --send emails them."""
     settings = settings_or_exit(config_path)
-    month = _period(period)
+    month = period_key(period)
     show = wanted(show_progress, as_json, quiet)
     if dry_run:
         with displaying(show):
@@ -144,7 +132,7 @@ def generate_command(period, dry_run, send, workers, show_progress, quiet, confi
     payload = {
         "ok": run["success"], "period": month, "run_id": run["run_id"], "error": run["error"],
         "rendered": meta.get("rendered"), "unchanged": meta.get("unchanged"), "removed": meta.get("removed"),
-        "statements": [_plain({k: r[k] for k in ("pi_email", "project_id", "pdf_path", "csv_path", "billed_total",
+        "statements": [plain({k: r[k] for k in ("pi_email", "project_id", "pdf_path", "csv_path", "billed_total",
                                                  "list_total", "discount_total", "content_sha256", "generated_at")})
                        | {"funds": r["funds"]} for r in rows],
         "emails": deliveries,
@@ -192,7 +180,7 @@ def _send(settings: OcbSettings, month: str, as_json: bool, run_config: dict[str
 def send_command(period, config_path, as_json):
     """Email the month's statements that were not sent yet (and retry failed sends)."""
     settings = settings_or_exit(config_path)
-    _send(settings, _period(period), as_json, None)
+    _send(settings, period_key(period), as_json, None)
 
 
 @click.command("resend")
@@ -205,4 +193,4 @@ def resend_command(period, pis, reason, config_path, as_json):
     """Send a PI's email for the month again, on purpose (logged as a resend)."""
     settings = settings_or_exit(config_path)
     config = {"ops": {"statement_deliveries": {"config": {"resend": list(pis), "resend_reason": reason}}}}
-    _send(settings, _period(period), as_json, config)
+    _send(settings, period_key(period), as_json, config)
