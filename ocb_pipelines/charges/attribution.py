@@ -122,12 +122,13 @@ def validated_select_sql(rules: AttributionRules) -> str:
     content = ", ".join(f"coalesce(\"{c}\", chr(0))" for c in CONTENT_COLUMNS)
     identity = ", ".join(f"coalesce(\"{c}\", chr(0))" for c in IDENTITY_COLUMNS)
     x_charge_id = "coalesce(x_columns['x_ChargeId'], x_columns['oci_ReferenceNumber'], chr(0))"
+    identity_hash = f"md5(concat_ws({sep}, source, billing_month, {identity}, {x_charge_id}))"
     category_case = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in CANONICAL_CATEGORY.items())
     reasons = ",\n        ".join(_reason_exprs(rules))
     return f"""
 WITH ident AS (
     SELECT source, file_name, file_row_number,
-        md5(concat_ws({sep}, source, billing_month, {identity}, {x_charge_id})) AS identity_hash
+        {identity_hash} AS identity_hash
     FROM focus_raw
     WHERE billing_month = $month
 ),
@@ -143,7 +144,7 @@ repeated AS (
     WHERE copies > 1
 ),
 typed AS (
-    SELECT r.*, md5(concat_ws({sep}, source, billing_month, {identity}, {x_charge_id})) AS identity_hash,
+    SELECT r.*, {identity_hash} AS identity_hash,
         coalesce(o.occurrence, 1) AS occurrence,
         CASE WHEN "Tags" IS NULL THEN NULL WHEN json_valid("Tags") THEN json_type("Tags") ELSE 'INVALID' END
             AS tags_kind

@@ -48,7 +48,7 @@ class Warehouse(dg.ConfigurableResource):
         # while holding the warehouse slot the stale_runs_sensor can tell and free the slot.
         run = context.run
         if context.instance is not None and run is not None:
-            tag_run_with_process(context.instance, run.run_id)
+            tag_run_with_process(context.instance, run)
 
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:

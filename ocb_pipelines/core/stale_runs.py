@@ -64,8 +64,7 @@ def release_dead_runs(instance: dg.DagsterInstance) -> list[str]:
     return released
 
 
-def tag_run_with_process(instance: dg.DagsterInstance, run_id: str) -> None:
+def tag_run_with_process(instance: dg.DagsterInstance, run: dg.DagsterRun) -> None:
     """Tag a run with this process, unless it already names one (an `ocb` run names its own process)."""
-    run = instance.get_run_by_id(run_id)
-    if run is not None and PID_TAG not in run.tags:
-        instance.add_run_tags(run_id, process_tags())
+    if PID_TAG not in run.tags:
+        instance.add_run_tags(run.run_id, process_tags())

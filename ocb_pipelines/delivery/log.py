@@ -58,20 +58,20 @@ CREATE TABLE IF NOT EXISTS delivery_log (
 );
 """
 
+# Added after the first release (ensure_tables adds them to older warehouses): who confirmed an uncertain
+# attempt as delivered, when and why.
+CONFIRMATION_COLUMNS = {"confirmed_by": "VARCHAR", "confirmed_at": "TIMESTAMP", "confirmed_reason": "VARCHAR"}
+
 LOG_COLUMNS = (
     "delivery_id", "billing_month", "pi_email", "recipient", "content_key", "attempt", "message_id", "subject",
     "attachments", "statement_count", "transport", "status", "resend", "resend_reason", "error", "destination",
-    "requested_by", "run_id", "started_at", "finished_at", "confirmed_by", "confirmed_at", "confirmed_reason",
+    "requested_by", "run_id", "started_at", "finished_at", *CONFIRMATION_COLUMNS,
 )  # fmt: skip
-
-
-# Added after the first release: who confirmed an uncertain attempt as delivered, when and why.
-CONFIRMATION_COLUMNS = ("confirmed_by", "confirmed_at", "confirmed_reason")
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(DELIVERY_DDL)
-    for column, kind in zip(CONFIRMATION_COLUMNS, ("VARCHAR", "TIMESTAMP", "VARCHAR"), strict=True):
+    for column, kind in CONFIRMATION_COLUMNS.items():
         con.execute(f"ALTER TABLE delivery_log ADD COLUMN IF NOT EXISTS {column} {kind}")
 
 
@@ -88,15 +88,11 @@ def confirm_delivered(con: duckdb.DuckDBPyConnection, month: str, message_id: st
     confirmation. The audit trail keeps who, when, why and the status it had."""
     if not (reason or "").strip():
         raise DeliveryLogError("say why you know it was delivered (--reason), e.g. the mail server log line")
-    rows = con.execute(
-        f"SELECT {', '.join(LOG_COLUMNS)} FROM delivery_log WHERE billing_month = ? AND message_id = ? "
-        "ORDER BY delivery_id",
-        [month, message_id.strip()],
-    ).fetchall()
-    if not rows:
+    found = [a for a in month_log(con, month) if a["message_id"] == message_id.strip()]
+    if not found:
         raise DeliveryLogError(f"no delivery with Message-ID {message_id.strip()} in {month}; "
                                f"`ocb deliveries list -p {month}` shows them")
-    attempt = dict(zip(LOG_COLUMNS, rows[-1], strict=True))
+    attempt = found[-1]
     if attempt["status"] not in UNCERTAIN:
         raise DeliveryLogError(
             f"the delivery {attempt['message_id']} to {attempt['recipient']} is {attempt['status']!r}, not uncertain: "

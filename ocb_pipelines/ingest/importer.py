@@ -211,8 +211,9 @@ def nul_failures(con: duckdb.DuckDBPyConnection, relation: str, mapping: HeaderM
     it cannot pass safely into file names, PDFs, emails or spreadsheets. Without `raw_nul_possible` (the
     file has no NUL byte) only the Tags JSON's escaped form, \\u0000, is looked for."""
     columns = [c for c in mapping.focus]
-    tests = [f"contains({_quote_ident(c)}, chr(0))" for c in columns] if raw_nul_possible else []
+    tests = []
     if raw_nul_possible:
+        tests = [f"contains({_quote_ident(c)}, chr(0))" for c in columns]
         tests.append("contains(CAST(x_columns AS VARCHAR), chr(0))")
     if "Tags" in columns:
         tests.append(f"(contains(\"Tags\", '\\u0000') AND regexp_matches(\"Tags\", {_JSON_NUL}))")

@@ -20,7 +20,7 @@ runs:
    totals). A refusal is audited as `journal_export_refused` with its problems.
 
 Templates are looked up by name (`journal.template`) in the config folder's `templates/` first, then
-in the package default (ocb_pipelines/ledger/templates/, a copy of the repository's templates/).
+in the package default (ocb_pipelines/ledger/templates/; the repository's templates/ links to it).
 """
 
 from __future__ import annotations

@@ -12,7 +12,6 @@ so re-rendering identical content never counts as new content for email delivery
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -342,7 +341,3 @@ def month_statement_rows(con: duckdb.DuckDBPyConnection, month: str) -> list[dic
     for r in rows:
         r["funds"] = by_key.get((r["pi_email"], r["project_id"]), [])
     return rows
-
-
-def fund_shares_json(row: dict[str, Any]) -> str:
-    return json.dumps(row.get("funds", []), default=str)

@@ -1,8 +1,8 @@
 """Render statements: Jinja2 (autoescape ON) to HTML, WeasyPrint to PDF, the csv module to CSV (no Dagster).
 
 Templates are looked up in the `templates/` folder beside the configuration file first, then in the
-package default (ocb_pipelines/statements/templates/, a copy of the repository's templates/ that every
-install carries, editable or not). The fingerprint
+package default (ocb_pipelines/statements/templates/, which every install carries; the repository's
+templates/ links to it). The fingerprint
 of the templates in use is part of every statement's content hash, so editing a template re-renders.
 
 PDFs are rendered by a pool of processes (WeasyPrint is CPU-bound and single-threaded); files are
