@@ -28,7 +28,7 @@ def deliveries_group() -> None:
 
 @deliveries_group.command("list")
 @period_option
-@click.option("--status", type=click.Choice(["sending", "unknown", "uncertain", "sent", "written", "failed"]),
+@click.option("--status", type=click.Choice([*log.UNCERTAIN, "uncertain", *log.DONE, "failed"]),
               default=None, help="Only attempts with this status (uncertain = sending or unknown).")
 @config_option
 @json_option

@@ -13,6 +13,7 @@ from ocb_pipelines.cli.common import (
     emit_json,
     json_option,
     period_key,
+    period_option,
     settings_or_exit,
 )
 from ocb_pipelines.core import warehouse as wh
@@ -41,7 +42,7 @@ def pi_summary(con, month: str, pi: str) -> list[dict]:
 
 @click.command("show")
 @click.argument("pi_email")
-@click.option("-p", "--period", required=True, help="Billing month YYYY-MM.")
+@period_option
 @config_option
 @json_option
 def show_command(pi_email, period, config_path, as_json):
