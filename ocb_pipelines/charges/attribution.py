@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ocb_pipelines.core.warehouse import MONEY
+from ocb_pipelines.ingest.focus import utc_literal_sql
 
 REASONS = (
     "invalid_tags", "missing_pi_email", "invalid_pi_email", "missing_project", "missing_fund_org",
@@ -74,7 +75,7 @@ def _tag_expr(key: str, index: int) -> str:
     )
     # Listing the keys is the dear part: only when the key's text appears in the JSON at all (or the JSON
     # spells characters as \u escapes, which a text search cannot see through).
-    maybe_there = f"(contains(tags_lower, {sql_literal(wanted)}) OR contains(tags_json, '\\u'))"
+    maybe_there = f"(contains(lower(tags_json), {sql_literal(wanted)}) OR contains(tags_json, '\\u'))"
     return f"coalesce({exact}, CASE WHEN tags_json IS NOT NULL AND {maybe_there} THEN {fallback} END)"
 
 
@@ -106,7 +107,13 @@ def _reason_exprs(rules: AttributionRules) -> list[str]:
 
 
 def _ts(column: str) -> str:
-    return f'TRY_CAST("{column}" AS TIMESTAMPTZ)::TIMESTAMP'
+    """UTC timestamp of a FOCUS date/time text. A UTC literal (`...Z`, or no zone) takes the plain cast; only a
+    value with an offset pays for the time-zone-aware parse (the plain cast would drop its offset)."""
+    value = f'"{column}"'
+    return (
+        f"CASE WHEN {utc_literal_sql(value)} THEN TRY_CAST({value} AS TIMESTAMP) "
+        f"ELSE TRY_CAST({value} AS TIMESTAMPTZ)::TIMESTAMP END"
+    )
 
 
 def _dec(column: str, scale_type: str = MONEY) -> str:
@@ -123,30 +130,36 @@ def validated_select_sql(rules: AttributionRules) -> str:
     identity = ", ".join(f"coalesce(\"{c}\", chr(0))" for c in IDENTITY_COLUMNS)
     x_charge_id = "coalesce(x_columns['x_ChargeId'], x_columns['oci_ReferenceNumber'], chr(0))"
     identity_hash = f"md5(concat_ws({sep}, source, billing_month, {identity}, {x_charge_id}))"
+    # Only the window that tells identical lines apart needs the identity, not its md5: DuckDB's own hash of
+    # the same values is far cheaper. (A 64-bit collision would only number two different lines as copies;
+    # their charge ids still differ, through the md5 of each line's own identity.)
+    identity_key = f"hash(source, billing_month, {identity}, {x_charge_id})"
     category_case = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in CANONICAL_CATEGORY.items())
     reasons = ",\n        ".join(_reason_exprs(rules))
     return f"""
 WITH ident AS (
     SELECT source, file_name, file_row_number,
-        {identity_hash} AS identity_hash
+        {identity_key} AS identity_key
     FROM focus_raw
     WHERE billing_month = $month
 ),
 repeated AS (
     -- Identical lines are told apart by their order (file name, row). The window sorts a narrow projection
     -- (sorting every column would cost far more), and only the repeated lines are joined back: joining every
-    -- line's ordinal spilled to disk at ten million rows. The identity hash is computed again below instead.
+    -- line's ordinal spilled to disk at ten million rows.
     SELECT source, file_name, file_row_number, occurrence FROM (
         SELECT source, file_name, file_row_number,
-            row_number() OVER (PARTITION BY identity_hash ORDER BY file_name, file_row_number) AS occurrence,
-            count(*) OVER (PARTITION BY identity_hash) AS copies
+            row_number() OVER (PARTITION BY identity_key ORDER BY file_name, file_row_number) AS occurrence,
+            count(*) OVER (PARTITION BY identity_key) AS copies
         FROM ident)
     WHERE copies > 1
 ),
 typed AS (
     SELECT r.*, {identity_hash} AS identity_hash,
         coalesce(o.occurrence, 1) AS occurrence,
-        CASE WHEN "Tags" IS NULL THEN NULL WHEN json_valid("Tags") THEN json_type("Tags") ELSE 'INVALID' END
+        -- Valid JSON whose first character is '{{' is an object: one parse, not a second one for json_type.
+        CASE WHEN "Tags" IS NULL THEN NULL WHEN NOT json_valid("Tags") THEN 'INVALID'
+             WHEN ltrim("Tags", chr(32) || chr(9) || chr(10) || chr(13)) LIKE '{{%' THEN 'OBJECT' ELSE 'OTHER' END
             AS tags_kind
     FROM focus_raw r LEFT JOIN repeated o USING (source, file_name, file_row_number)
     WHERE r.billing_month = $month
@@ -154,7 +167,6 @@ typed AS (
 base AS (
     SELECT *,
         CASE WHEN tags_kind = 'OBJECT' THEN "Tags" END AS tags_json,
-        CASE WHEN tags_kind = 'OBJECT' THEN lower("Tags") END AS tags_lower,
         coalesce(tags_kind <> 'OBJECT', false) AS tags_invalid
     FROM typed
 ),

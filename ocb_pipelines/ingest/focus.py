@@ -200,6 +200,14 @@ def sha256_file(path: str | Path, chunk: int = 4 * 1024 * 1024) -> str:
     return digest.hexdigest()
 
 
+def utc_literal_sql(value: str) -> str:
+    """SQL test that a FOCUS date/time text carries no UTC offset (`...Z`, or no zone at all), so it reads as
+    UTC without a time-zone-aware parse. `2025-02-01T00:00+01` is 19 characters too: its offset is looked for."""
+    tail = f"substr({value}, 11)"
+    return (f"({value} LIKE '%Z' OR (length({value}) IN (10, 16, 19) AND NOT contains({tail}, '+') "
+            f"AND NOT contains({tail}, '-')))")
+
+
 def month_key(value: str) -> str:
     """Validate a billing month key `YYYY-MM`."""
     if not re.fullmatch(r"20\d{2}-(0[1-9]|1[0-2])", value or ""):

@@ -32,6 +32,7 @@ from ocb_pipelines.ingest.focus import (
     file_format,
     month_key,
     sha256_file,
+    utc_literal_sql,
 )
 from ocb_pipelines.ingest.schemas import ROW_INDEX, GateFailure, failures_from, focus_structure_schema
 
@@ -299,7 +300,7 @@ def month_expr(value: str) -> str:
     """The UTC billing month of a FOCUS date/time text. UTC-literal forms (`...Z`, no zone) take the first 7
     characters; anything with an offset is parsed (an offset can move the instant into another month)."""
     return (
-        f"CASE WHEN {value} LIKE '____-__-__%' AND ({value} LIKE '%Z' OR length({value}) IN (10, 16, 19)) "
+        f"CASE WHEN {value} LIKE '____-__-__%' AND {utc_literal_sql(value)} "
         f"THEN substr({value}, 1, 7) ELSE strftime(TRY_CAST({value} AS TIMESTAMPTZ), '%Y-%m') END"
     )
 

@@ -92,6 +92,22 @@ def test_money_is_exact_decimal(tmp_path, settings):
     assert sum(Decimal(a) for a in amounts) == Decimal("1234567890123.1234603090120")
 
 
+def test_offsets_move_instants_and_months_in_utc(tmp_path, settings):
+    """A short offset (`+01`, 19 characters like a zone-less time) is applied, not dropped: the row lands in
+    January, and its timestamps are read in UTC; `Z` and zone-less values read as written."""
+    row = focus_row("2025-02", BillingPeriodStart="2025-02-01T00:00+01", BillingPeriodEnd="2025-03-01T00:00:00+01:00",
+                    ChargePeriodStart="2025-02-03 00:00:00", ChargePeriodEnd="2025-02-03T01:00-0130")
+    path = write_focus(tmp_path / "aws_2025-02.csv", [row])
+    with wh.connect(tmp_path / "w.duckdb") as con:
+        assert inspect_file(path).months == ("2025-01",)
+        import_file(con, path, months=["2025-01"], source="aws")
+        build_validated(con, "2025-01", rules_from(settings))
+        got = con.execute("SELECT billing_period_start, billing_period_end, charge_period_start, charge_period_end "
+                          "FROM charges_validated").fetchall()
+    assert [str(v) for v in got[0]] == [
+        "2025-01-31 23:00:00", "2025-02-28 23:00:00", "2025-02-03 00:00:00", "2025-02-03 02:30:00"]
+
+
 def test_charge_ids_stable_across_reimport_and_unique(tmp_path, settings):
     rows = [focus_row(), focus_row(), focus_row(ResourceId="i-2")]  # two identical lines stay two charges
     path = write_focus(tmp_path / "aws_2025-01.csv", rows)
