@@ -121,7 +121,8 @@ def _dec(column: str, scale_type: str = MONEY) -> str:
 
 
 def validated_select_sql(rules: AttributionRules) -> str:
-    """SELECT producing charges_validated rows from focus_raw for one month (parameter: the month)."""
+    """SELECT producing a month's validated_lines from focus_raw (parameter: the month); the charges_validated
+    view adds the raw rows' descriptive columns back."""
     keys = rules.tag_keys
     sep = "chr(31)"
     paths = ", ".join(_tag_path(keys.get(f, "")) for f in TAG_FIELDS)
@@ -193,22 +194,8 @@ flagged AS (
 SELECT
     substr(md5(identity_hash || {sep} || CAST(occurrence AS VARCHAR)), 1, 20) AS charge_id,
     md5(concat_ws({sep}, identity_hash, {content})) AS row_hash,
-    billing_month, source, file_name, file_sha256, file_row_number, focus_version, expected_period,
-    "BillingAccountId" AS billing_account_id,
-    "SubAccountId" AS sub_account_id,
-    "SubAccountName" AS sub_account_name,
-    coalesce("ServiceProviderName", "ProviderName") AS provider,
-    "ServiceCategory" AS service_category,
-    "ServiceName" AS service_name,
+    billing_month, source, file_name, file_sha256, file_row_number, focus_version, expected_period, import_id,
     CASE lower("ChargeCategory") {category_case} END AS charge_category,
-    "ChargeClass" AS charge_class,
-    "ChargeDescription" AS charge_description,
-    "ResourceId" AS resource_id,
-    "ResourceName" AS resource_name,
-    "ResourceType" AS resource_type,
-    coalesce("RegionId", "RegionName") AS region,
-    "SkuId" AS sku_id,
-    "PricingUnit" AS pricing_unit,
     {_dec("PricingQuantity", "DECIMAL(38, 12)")} AS pricing_quantity,
     upper("BillingCurrency") AS billing_currency,
     {_dec("ListCost")} AS list_cost,

@@ -44,9 +44,9 @@ def build_validated(
     sql = validated_select_sql(rules)
     with wh.transaction(con):
         wh.ensure_period_open(con, month, actor, action="re-validating charges")
-        con.execute("DELETE FROM charges_validated WHERE billing_month = ?", [month])
+        con.execute("DELETE FROM validated_lines WHERE billing_month = ?", [month])
         con.execute(
-            f"INSERT INTO charges_validated BY NAME {sql}",
+            f"INSERT INTO validated_lines BY NAME {sql}",
             {"month": month, "validated_at": wh.now_utc(), "run_id": run_id},
         )
         problems = gate_validated(con, month)
@@ -64,7 +64,7 @@ def validated_is_current(con: duckdb.DuckDBPyConnection, month: str) -> bool:
         "SELECT count(*), max(imported_at) FROM focus_raw WHERE billing_month = ?", [month]
     ).fetchall()[0]
     validated_rows, first_validation = con.execute(
-        "SELECT count(*), min(validated_at) FROM charges_validated WHERE billing_month = ?", [month]
+        "SELECT count(*), min(validated_at) FROM validated_lines WHERE billing_month = ?", [month]
     ).fetchall()[0]
     if raw_rows != validated_rows:
         return False
@@ -73,9 +73,9 @@ def validated_is_current(con: duckdb.DuckDBPyConnection, month: str) -> bool:
 
 def gate_validated(con: duckdb.DuckDBPyConnection, month: str, limit: int = 20) -> list[str]:
     columns = [c for c in GATED_COLUMNS if c != "review_count"] + ["len(review_reasons) AS review_count"]
-    sql = f"SELECT {', '.join(columns)} FROM charges_validated WHERE billing_month = '{month}'"
+    sql = f"SELECT {', '.join(columns)} FROM validated_lines WHERE billing_month = '{month}'"
     problems = validate_in_chunks(con, sql, validated_schema(month), describe_failures, limit=limit)
-    repeated = repeated_keys(con, "charges_validated", "charge_id", month)
+    repeated = repeated_keys(con, "validated_lines", "charge_id", month)
     if repeated:
         problems.append(f"charge_id repeated: {repeated}")
     return problems[:limit]
@@ -85,7 +85,7 @@ def summarize_validated(con: duckdb.DuckDBPyConnection, month: str) -> Validated
     rows, billed, listed, flagged, flagged_billed = con.execute(
         """SELECT count(*), coalesce(sum(billed_cost), 0), coalesce(sum(coalesce(list_cost, billed_cost)), 0),
                   count(*) FILTER (WHERE needs_review), coalesce(sum(billed_cost) FILTER (WHERE needs_review), 0)
-           FROM charges_validated WHERE billing_month = ?""",
+           FROM validated_lines WHERE billing_month = ?""",
         [month],
     ).fetchall()[0]
     by_source = [
@@ -93,7 +93,7 @@ def summarize_validated(con: duckdb.DuckDBPyConnection, month: str) -> Validated
         for s, n, b, f, fb in con.execute(
             """SELECT source, count(*), sum(billed_cost), count(*) FILTER (WHERE needs_review),
                       coalesce(sum(billed_cost) FILTER (WHERE needs_review), 0)
-               FROM charges_validated WHERE billing_month = ? GROUP BY source ORDER BY source""",
+               FROM validated_lines WHERE billing_month = ? GROUP BY source ORDER BY source""",
             [month],
         ).fetchall()
     ]
@@ -101,7 +101,7 @@ def summarize_validated(con: duckdb.DuckDBPyConnection, month: str) -> Validated
         {"reason": r, "rows": n, "billed": b}
         for r, n, b in con.execute(
             """SELECT reason, count(*), sum(billed_cost) FROM (
-                   SELECT unnest(review_reasons) AS reason, billed_cost FROM charges_validated
+                   SELECT unnest(review_reasons) AS reason, billed_cost FROM validated_lines
                    WHERE billing_month = ? AND needs_review)
                GROUP BY reason ORDER BY count(*) DESC, reason""",
             [month],

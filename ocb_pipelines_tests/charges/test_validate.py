@@ -127,7 +127,7 @@ def test_validated_gate_failure_rolls_back(tmp_path, settings):
     with wh.connect(db) as con:
         import_file(con, path, months=["2025-01"], source="aws")
         build_validated(con, "2025-01", rules_from(settings))
-        before = con.execute("SELECT * FROM charges_validated").fetchall()
+        before = con.execute("SELECT * FROM validated_lines").fetchall()  # what validation stored
         con.execute("INSERT INTO focus_raw SELECT * FROM focus_raw")  # duplicate rows: same ids would clash
         con.execute("UPDATE focus_raw SET file_row_number = 1")
         assert gate_validated(con, "2025-01") == []
@@ -141,7 +141,7 @@ def test_validated_gate_failure_rolls_back(tmp_path, settings):
                 build_validated(con, "2025-01", rules_from(settings))
         finally:
             validate.validated_select_sql = original
-        assert con.execute("SELECT * FROM charges_validated").fetchall() == before
+        assert con.execute("SELECT * FROM validated_lines").fetchall() == before
 
 
 def test_unchanged_reimport_into_a_closed_month_is_a_no_op(tmp_path, settings):
@@ -155,6 +155,6 @@ def test_unchanged_reimport_into_a_closed_month_is_a_no_op(tmp_path, settings):
         assert import_file(con, path, months=["2025-01"], source="aws")[0].status == "unchanged"
         assert build_validated(con, "2025-01", rules_from(settings)).rows == 1  # no refusal, no write
         assert con.execute("SELECT * FROM charges_validated").fetchall() == before
-        con.execute("DELETE FROM charges_validated")  # validation out of date: a closed month refuses the rebuild
+        con.execute("DELETE FROM validated_lines")  # validation out of date: a closed month refuses the rebuild
         with pytest.raises(wh.PeriodLockedError, match="closed"):
             build_validated(con, "2025-01", rules_from(settings))

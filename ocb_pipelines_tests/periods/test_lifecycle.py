@@ -134,7 +134,7 @@ def test_writes_into_a_locked_month_are_refused(settings, flagged_month, status)
         before = con.execute("SELECT * FROM charges_validated ORDER BY charge_id").fetchall()
         build_validated(con, MONTH, rules_from(settings))  # nothing imported since: a no-op, not a write
         assert con.execute("SELECT * FROM charges_validated ORDER BY charge_id").fetchall() == before
-        con.execute("DELETE FROM charges_validated")  # out of date: rebuilding would change a locked month
+        con.execute("DELETE FROM validated_lines")  # out of date: rebuilding would change a locked month
         with pytest.raises(wh.PeriodLockedError, match=f"is {status}"):
             build_validated(con, MONTH, rules_from(settings))
         late = write_focus_csv(settings.inbox_dir / "aws_late.csv", [charge_row(resource="late")])
