@@ -129,7 +129,8 @@ def validated_select_sql(rules: AttributionRules) -> str:
     tag = {f: _tag_expr(keys.get(f, ""), i + 1) for i, f in enumerate(TAG_FIELDS)}
     content = ", ".join(f"coalesce(\"{c}\", chr(0))" for c in CONTENT_COLUMNS)
     identity = ", ".join(f"coalesce(\"{c}\", chr(0))" for c in IDENTITY_COLUMNS)
-    x_charge_id = "coalesce(x_columns['x_ChargeId'], x_columns['oci_ReferenceNumber'], chr(0))"
+    x_ids = "json_extract_string(x_columns, ['$.x_ChargeId', '$.oci_ReferenceNumber'])"
+    x_charge_id = f"coalesce({x_ids}[1], {x_ids}[2], chr(0))"
     identity_hash = f"md5(concat_ws({sep}, source, billing_month, {identity}, {x_charge_id}))"
     # Only the window that tells identical lines apart needs the identity, not its md5: DuckDB's own hash of
     # the same values is far cheaper. (A 64-bit collision would only number two different lines as copies;

@@ -215,7 +215,7 @@ def nul_failures(con: duckdb.DuckDBPyConnection, relation: str, mapping: HeaderM
     tests = []
     if raw_nul_possible:
         tests = [f"contains({_quote_ident(c)}, chr(0))" for c in columns]
-        tests.append("contains(CAST(x_columns AS VARCHAR), chr(0))")
+        tests.append(f"(contains(x_columns, '\\u0000') AND regexp_matches(x_columns, {_JSON_NUL}))")
     if "Tags" in columns:
         tests.append(f"(contains(\"Tags\", '\\u0000') AND regexp_matches(\"Tags\", {_JSON_NUL}))")
     if not tests:
@@ -228,7 +228,8 @@ def nul_failures(con: duckdb.DuckDBPyConnection, relation: str, mapping: HeaderM
     problem = "holds a NUL character, which is never part of a billing value; remove it and re-export the file"
     for row_number, *values in rows:
         for column, value in zip([*columns, "x_ columns"], values, strict=True):
-            if isinstance(value, str) and ("\x00" in value or (column == "Tags" and "\\u0000" in value)):
+            escaped_nul = column in ("Tags", "x_ columns") and "\\u0000" in value if isinstance(value, str) else False
+            if isinstance(value, str) and ("\x00" in value or escaped_nul):
                 failures.append(GateFailure(row_number, column, value, problem))
     return failures[:limit]
 
@@ -287,11 +288,10 @@ def _text_projection(mapping: HeaderMapping, types: dict[str, str], fmt: str) ->
 
     parts = [f"{as_text(header, name)} AS {_quote_ident(name)}" for name, header in mapping.focus.items()]
     if mapping.extra:
-        keys = ", ".join("'" + k.replace("'", "''") + "'" for k in mapping.extra)
-        values = ", ".join(as_text(h, None) for h in mapping.extra.values())
-        parts.append(f"MAP([{keys}], [{values}]) AS x_columns")
+        pairs = ", ".join("'" + k.replace("'", "''") + "', " + as_text(h, None) for k, h in mapping.extra.items())
+        parts.append(f"json_object({pairs}) AS x_columns")  # a JSON object: cheaper to build and store than a MAP
     else:
-        parts.append("CAST(NULL AS MAP(VARCHAR, VARCHAR)) AS x_columns")
+        parts.append("CAST(NULL AS JSON) AS x_columns")
     parts.append(f"{month_expr(as_text(mapping.focus['BillingPeriodStart'], None))} AS _billing_month")
     return ",\n  ".join(parts)
 
@@ -369,20 +369,20 @@ def file_rows_sql(path: Path, fmt: str, mapping: HeaderMapping, types: dict[str,
 
 
 def _insert_numbered(
-    con: duckdb.DuckDBPyConnection, insert_sql: str, rows_sql_of, params: list, import_id: str
+    con: duckdb.DuckDBPyConnection, insert_sql: str, rows_sql_of, params: list, import_key: int
 ) -> None:
     """Insert the file's rows with their row numbers, in parallel when DuckDB's rowids allow it."""
     con.execute(insert_sql.format(rows=rows_sql_of(numbered=False)), params)
     low, high, count = con.execute(
-        "SELECT min(rowid), max(rowid), count(*) FROM focus_raw WHERE import_id = ?", [import_id]
+        "SELECT min(rowid), max(rowid), count(*) FROM focus_rows WHERE import_key = ?", [import_key]
     ).fetchall()[0]
     if count and high - low + 1 == count:
         con.execute(
-            "UPDATE focus_raw SET file_row_number = rowid - ? + 1 WHERE import_id = ?", [low, import_id]
+            "UPDATE focus_rows SET file_row_number = rowid - ? + 1 WHERE import_key = ?", [low, import_key]
         )
         return
     # Not one contiguous run of rowids: number them the slow, exact way.
-    con.execute("DELETE FROM focus_raw WHERE import_id = ?", [import_id])
+    con.execute("DELETE FROM focus_rows WHERE import_key = ?", [import_key])
     con.execute(insert_sql.format(rows=rows_sql_of(numbered=True)), params)
 
 
@@ -445,23 +445,28 @@ def import_file(
         return file_rows_sql(path, fmt, mapping, types, numbered=numbered)
 
     insert_sql = (
-        "INSERT INTO focus_raw BY NAME "
-        "SELECT coalesce(_billing_month, 'unknown') AS billing_month, ? AS source, ? AS file_name, "
-        f"? AS file_sha256, {ROW_INDEX}, ? AS focus_version, ? AS expected_period, ? AS imported_at, "
-        f"? AS run_id, ? AS import_id, {columns}, x_columns FROM ({{rows}})"
+        "INSERT INTO focus_rows BY NAME "
+        f"SELECT coalesce(_billing_month, 'unknown') AS billing_month, ? AS import_key, {ROW_INDEX}, {columns}, "
+        "x_columns FROM ({rows})"
     )
     for month in pending:
         import_id = uuid.uuid4().hex
         try:
             with wh.transaction(con):
                 wh.ensure_period_open(con, month, actor, action=f"importing {path.name}")
-                con.execute("DELETE FROM focus_raw WHERE billing_month = ? AND source = ? AND file_name = ?",
-                            [month, source, path.name])
-                # The whole file goes in under this import's id, is gated, then trimmed to this month: one
+                replaced = "SELECT import_key FROM imports WHERE billing_month = ? AND source = ? AND file_name = ?"
+                con.execute(f"DELETE FROM focus_rows WHERE import_key IN ({replaced})", [month, source, path.name])
+                con.execute(f"DELETE FROM imports WHERE import_key IN ({replaced})", [month, source, path.name])
+                import_key = con.execute("SELECT coalesce(max(import_key), 0) + 1 FROM imports").fetchall()[0][0]
+                con.execute(
+                    "INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [import_key, import_id, month, source, path.name, sha, mapping.version, expected_period,
+                     wh.now_utc(), run_id],
+                )
+                # The whole file goes in under this import's key, is gated, then trimmed to this month: one
                 # pass over the file, and a refusal rolls everything back.
-                params = [source, path.name, sha, mapping.version, expected_period, wh.now_utc(), run_id, import_id]
-                _insert_numbered(con, insert_sql, rows_sql_of, params, import_id)
-                new_rows = f"(SELECT * FROM focus_raw WHERE import_id = '{import_id}')"
+                _insert_numbered(con, insert_sql, rows_sql_of, [import_key], import_key)
+                new_rows = f"(SELECT * FROM focus_rows WHERE import_key = {int(import_key)})"
                 total = con.execute(f"SELECT count(*) FROM {new_rows}").fetchall()[0][0]
                 if total == 0:
                     raise ImportRefused(path.name, "the file has a header but no data rows")
@@ -471,13 +476,15 @@ def import_file(
                     raise ImportRefused(
                         path.name, "refused by the FOCUS structure check; nothing was imported", failures
                     )
-                con.execute("DELETE FROM focus_raw WHERE import_id = ? AND billing_month <> ?", [import_id, month])
+                con.execute("DELETE FROM focus_rows WHERE import_key = ? AND billing_month <> ?", [import_key, month])
                 rows, billed, listed = con.execute(
                     f"""SELECT count(*), coalesce(sum(CAST("BilledCost" AS {wh.MONEY})), 0),
                                coalesce(sum(CAST(coalesce("ListCost", "BilledCost") AS {wh.MONEY})), 0)
-                        FROM focus_raw WHERE import_id = ?""",
-                    [import_id],
+                        FROM focus_rows WHERE import_key = ?""",
+                    [import_key],
                 ).fetchall()[0]
+                if not rows:
+                    con.execute("DELETE FROM imports WHERE import_key = ?", [import_key])
                 con.execute("DELETE FROM import_files WHERE source = ? AND file_name = ? AND billing_month = ?",
                             [source, path.name, month])
                 status = "imported" if rows else "removed"

@@ -128,8 +128,8 @@ def test_validated_gate_failure_rolls_back(tmp_path, settings):
         import_file(con, path, months=["2025-01"], source="aws")
         build_validated(con, "2025-01", rules_from(settings))
         before = con.execute("SELECT * FROM validated_lines").fetchall()  # what validation stored
-        con.execute("INSERT INTO focus_raw SELECT * FROM focus_raw")  # duplicate rows: same ids would clash
-        con.execute("UPDATE focus_raw SET file_row_number = 1")
+        con.execute("INSERT INTO focus_rows SELECT * FROM focus_rows")  # duplicate rows: same ids would clash
+        con.execute("UPDATE focus_rows SET file_row_number = 1")
         assert gate_validated(con, "2025-01") == []
         import ocb_pipelines.charges.validate as validate
 

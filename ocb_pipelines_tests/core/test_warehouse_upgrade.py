@@ -1,4 +1,4 @@
-"""A warehouse created before charges_validated became a view keeps every validated charge when opened."""
+"""A warehouse created before focus_raw and charges_validated became views keeps every row when opened."""
 
 from decimal import Decimal
 
@@ -9,33 +9,51 @@ from ocb_pipelines.ingest.importer import import_file
 from ocb_pipelines_tests.conftest import focus_row, write_focus
 
 
-def _as_before_the_view(con) -> None:
-    """Turn a warehouse back into the old shape: charges_validated a table with every column, no validated_lines."""
+def _as_before_the_views(con) -> None:
+    """Turn a warehouse back into the old shape: focus_raw a table with lineage on every row and extras in a MAP,
+    charges_validated a table with every column; no imports, focus_rows or validated_lines."""
     con.execute("CREATE TABLE old_charges AS SELECT * FROM charges_validated")
+    con.execute("CREATE TABLE old_raw AS SELECT * REPLACE (CAST(x_columns AS MAP(VARCHAR, VARCHAR)) AS x_columns) "
+                "FROM focus_raw")
     con.execute("DROP VIEW charges_validated")
-    con.execute("DROP TABLE validated_lines")
+    con.execute("DROP VIEW focus_raw")
+    for table in ("validated_lines", "focus_rows", "imports"):
+        con.execute(f"DROP TABLE {table}")
     con.execute("ALTER TABLE old_charges RENAME TO charges_validated")
+    con.execute("ALTER TABLE old_raw RENAME TO focus_raw")
 
 
-def test_validated_table_becomes_view_keeping_rows(tmp_path, settings):
+def _kinds(con) -> list[tuple]:
+    return con.execute("SELECT table_name, table_type FROM information_schema.tables "
+                       "WHERE table_name IN ('focus_raw', 'charges_validated') ORDER BY 1").fetchall()
+
+
+def test_tables_become_views_keeping_rows(tmp_path, settings):
     db = tmp_path / "w.duckdb"
-    path = write_focus(tmp_path / "aws_2025-01.csv", [focus_row(), focus_row(billed="3.25", ResourceId="i-0def")])
+    january = write_focus(tmp_path / "aws_2025-01.csv", [focus_row(), focus_row(billed="3.25", ResourceId="i-0def")],
+                          extra=["x_ServiceCode"])
+    both = write_focus(tmp_path / "azure_2025-02.csv", [focus_row("2025-01"), focus_row("2025-02")])
+    raw = "SELECT * FROM focus_raw ORDER BY source, billing_month, file_row_number"
     with wh.connect(db) as con:
-        import_file(con, path, months=["2025-01"], source="aws")
+        import_file(con, january, months=["2025-01"], source="aws")
+        import_file(con, both, months=["2025-01", "2025-02"], source="azure")
         build_validated(con, "2025-01", rules_from(settings))
-        before = con.execute("SELECT * FROM charges_validated ORDER BY file_row_number").fetchall()
-        _as_before_the_view(con)
-        assert con.execute("SELECT table_type FROM information_schema.tables "
-                           "WHERE table_name = 'charges_validated'").fetchall() == [("BASE TABLE",)]
+        before = con.execute("SELECT * FROM charges_validated ORDER BY source, file_row_number").fetchall()
+        raw_before = con.execute(raw).fetchall()
+        _as_before_the_views(con)
+        assert _kinds(con) == [("charges_validated", "BASE TABLE"), ("focus_raw", "BASE TABLE")]
     with wh.connect(db) as con:  # opening the warehouse upgrades it
-        kind = con.execute("SELECT table_type FROM information_schema.tables "
-                           "WHERE table_name = 'charges_validated'").fetchall()
-        after = con.execute("SELECT * FROM charges_validated ORDER BY file_row_number").fetchall()
+        kinds = _kinds(con)
+        after = con.execute("SELECT * FROM charges_validated ORDER BY source, file_row_number").fetchall()
+        raw_after = con.execute(raw).fetchall()
+        imports = con.execute("SELECT source, billing_month FROM imports ORDER BY 1, 2").fetchall()
         linked = con.execute("SELECT count(*) FROM validated_lines WHERE import_id IS NOT NULL").fetchall()
         current = validated_is_current(con, "2025-01")
-    assert kind == [("VIEW",)]
-    assert after == before and len(after) == 2
-    assert linked == [(2,)] and current
+    assert kinds == [("charges_validated", "VIEW"), ("focus_raw", "VIEW")]
+    assert after == before and len(after) == 3
+    assert raw_after == raw_before and len(raw_after) == 4
+    assert imports == [("aws", "2025-01"), ("azure", "2025-01"), ("azure", "2025-02")]
+    assert linked == [(3,)] and current
 
 
 def test_descriptive_columns_come_from_the_raw_row_validated(tmp_path, settings):

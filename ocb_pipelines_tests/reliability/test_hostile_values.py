@@ -216,6 +216,16 @@ def test_nul_in_a_tag_value_is_refused(tmp_path):
     assert message.startswith(path.name) and "NUL" in message and "Tags" in message
 
 
+def test_nul_in_an_extra_column_is_refused(tmp_path):
+    """Extra columns are kept as a JSON object, where a NUL is spelled \\u0000: still found and named."""
+    from ocb_pipelines_tests.conftest import focus_row, write_focus
+
+    rows = [focus_row(MONTH, x_UsageType="box"), focus_row(MONTH, x_UsageType="a\x00b")]
+    path = write_focus(tmp_path / f"aws_{MONTH}.csv", rows, extra=["x_UsageType"])
+    message = _nul_refused(path, tmp_path)
+    assert message.startswith(path.name) and "NUL" in message and "line 3" in message and "x_ columns" in message
+
+
 def test_nul_in_parquet_is_refused(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
