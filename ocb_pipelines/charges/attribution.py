@@ -53,6 +53,7 @@ def sql_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+FLAGGED_COLUMNS = ('"ServiceName"', '"ResourceId"', '"ResourceName"')  # what review.flag_patterns look at
 TAG_FIELDS = ("pi_email", "project_id", "fund_org", "cost_center", "account_code", "reference_1", "reference_2")
 
 
@@ -75,7 +76,7 @@ def _tag_expr(key: str, index: int) -> str:
     )
     # Listing the keys is the dear part: only when the key's text appears in the JSON at all (or the JSON
     # spells characters as \u escapes, which a text search cannot see through).
-    maybe_there = f"(contains(lower(tags_json), {sql_literal(wanted)}) OR contains(tags_json, '\\u'))"
+    maybe_there = f"(contains(tags_lower, {sql_literal(wanted)}) OR contains(tags_json, '\\u'))"
     return f"coalesce({exact}, CASE WHEN tags_json IS NOT NULL AND {maybe_there} THEN {fallback} END)"
 
 
@@ -94,16 +95,24 @@ def _reason_exprs(rules: AttributionRules) -> list[str]:
     else:
         reasons.append("CASE WHEN fund_org IS NULL THEN 'missing_fund_org' END")
     for pattern in rules.flag_patterns:
-        lit = sql_literal(pattern)
-        columns = ('"ServiceName"', '"ResourceId"', '"ResourceName"')
-        hit = " OR ".join(f"coalesce(regexp_matches({col}, {lit}, 'i'), false)" for col in columns)
-        reasons.append(f"CASE WHEN {hit} THEN {sql_literal('pattern_match:' + pattern)} END")
+        hit = " OR ".join(f"coalesce(regexp_matches({c}, {sql_literal(pattern)}, 'i'), false)" for c in FLAGGED_COLUMNS)
+        reason = sql_literal("pattern_match:" + pattern)
+        reasons.append(f"CASE WHEN any_pattern_hit AND ({hit}) THEN {reason} END")
     reasons.append(
         "CASE WHEN expected_period IS NOT NULL AND expected_period <> billing_month THEN 'period_mismatch' END"
     )
     currency = sql_literal(rules.currency_code)
     reasons.append(f"CASE WHEN upper(\"BillingCurrency\") <> {currency} THEN 'currency_mismatch' END")
     return reasons
+
+
+def _any_pattern_hit(rules: AttributionRules) -> str:
+    """Most rows match no flag pattern: one pass of all patterns as alternatives (each in its own group, so its
+    anchors and flags stay its own) decides whether a row needs the pattern-by-pattern test that names each."""
+    if len(rules.flag_patterns) < 2:
+        return "true"
+    combined = sql_literal("|".join(f"(?:{p})" for p in rules.flag_patterns))
+    return " OR ".join(f"coalesce(regexp_matches({col}, {combined}, 'i'), false)" for col in FLAGGED_COLUMNS)
 
 
 def _ts(column: str) -> str:
@@ -169,6 +178,8 @@ typed AS (
 base AS (
     SELECT *,
         CASE WHEN tags_kind = 'OBJECT' THEN "Tags" END AS tags_json,
+        -- lowered once per row: a rarely used tag (reference_2) leaves its exact key absent on most rows
+        CASE WHEN tags_kind = 'OBJECT' THEN lower("Tags") END AS tags_lower,
         coalesce(tags_kind <> 'OBJECT', false) AS tags_invalid
     FROM typed
 ),
@@ -183,7 +194,8 @@ mapped AS (
         nullif(trim({tag["cost_center"]}), '') AS cost_center,
         nullif(trim({tag["account_code"]}), '') AS account_code,
         nullif(trim({tag["reference_1"]}), '') AS reference_1,
-        nullif(trim({tag["reference_2"]}), '') AS reference_2
+        nullif(trim({tag["reference_2"]}), '') AS reference_2,
+        {_any_pattern_hit(rules)} AS any_pattern_hit
     FROM extracted
 ),
 flagged AS (

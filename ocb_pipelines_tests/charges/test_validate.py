@@ -45,6 +45,12 @@ def test_tags_mapped_and_clean_row_not_flagged(tmp_path, settings):
         (GOOD_TAGS, {"ResourceName": "test-node-1"}, ["pattern_match:^test-"]),
         (GOOD_TAGS, {"ResourceId": "arn:PROD-db"}, ["pattern_match:PROD-"]),
         (GOOD_TAGS, {"ServiceName": "AWS Marketplace"}, ["pattern_match:Marketplace"]),
+        (GOOD_TAGS, {"ResourceName": "test-node", "ServiceName": "AWS Marketplace"},
+         ["pattern_match:^test-", "pattern_match:Marketplace"]),
+        # each pattern keeps its own anchor (my-test-node is not ^test-), matching ignores case
+        (GOOD_TAGS, {"ResourceName": "my-test-node", "ResourceId": "arn:prod-db"}, ["pattern_match:PROD-"]),
+        (" \n\t" + json.dumps(GOOD_TAGS), {"ResourceName": "test-1"}, ["pattern_match:^test-"]),  # still an object
+        (" \n[1, 2]", {}, ["invalid_tags", "missing_pi_email", "missing_project", "missing_fund_org"]),
         (GOOD_TAGS, {"BillingCurrency": "EUR"}, ["currency_mismatch"]),
         ("[1, 2]", {}, ["invalid_tags", "missing_pi_email", "missing_project", "missing_fund_org"]),
         ("{not json", {}, ["invalid_tags", "missing_pi_email", "missing_project", "missing_fund_org"]),
