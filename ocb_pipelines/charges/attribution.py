@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ocb_pipelines.core.warehouse import MONEY
-from ocb_pipelines.ingest.focus import utc_literal_sql
+from ocb_pipelines.ingest.focus import utc_timestamp_sql
 
 REASONS = (
     "invalid_tags", "missing_pi_email", "invalid_pi_email", "missing_project", "missing_fund_org",
@@ -116,13 +116,7 @@ def _any_pattern_hit(rules: AttributionRules) -> str:
 
 
 def _ts(column: str) -> str:
-    """UTC timestamp of a FOCUS date/time text. A UTC literal (`...Z`, or no zone) takes the plain cast; only a
-    value with an offset pays for the time-zone-aware parse (the plain cast would drop its offset)."""
-    value = f'"{column}"'
-    return (
-        f"CASE WHEN {utc_literal_sql(value)} THEN TRY_CAST({value} AS TIMESTAMP) "
-        f"ELSE TRY_CAST({value} AS TIMESTAMPTZ)::TIMESTAMP END"
-    )
+    return utc_timestamp_sql(f'"{column}"')
 
 
 def _dec(column: str, scale_type: str = MONEY) -> str:

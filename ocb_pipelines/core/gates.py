@@ -26,11 +26,14 @@ def validate_in_chunks(
     chunk_rows: int = GATE_CHUNK_ROWS,
     index: str | None = None,
     workers: int = GATE_WORKERS,
+    stop_at_limit: bool = True,
 ) -> list[Problem]:
     """Validate every row `sql` returns; the first `limit` problems (in row order), described by `describe`.
 
     Chunks are validated on `workers` threads: Pandera's string checks run in pyarrow compute, which releases
-    the GIL, so a second core halves the gate's wall time. At most `workers + 1` chunks are in memory."""
+    the GIL, so a second core halves the gate's wall time. At most `workers + 1` chunks are in memory.
+    When `sql` does not return rows in order, `stop_at_limit=False` checks every chunk and returns up to
+    `limit` problems of each, for the caller to sort and cut."""
 
     def check(batch) -> list[Problem]:
         frame = batch.to_pandas(types_mapper=pd.ArrowDtype)
@@ -49,11 +52,11 @@ def validate_in_chunks(
             pending.append(pool.submit(check, batch))
             while len(pending) > workers or (pending and pending[0].done()):
                 problems.extend(pending.popleft().result())
-            if len(problems) >= limit:
+            if stop_at_limit and len(problems) >= limit:
                 break
         for future in pending:
             problems.extend(future.result())
-    return problems[:limit]
+    return problems[:limit] if stop_at_limit else problems
 
 
 def repeated_keys(con: duckdb.DuckDBPyConnection, table: str, key: str, month: str, limit: int = 3) -> list[str]:

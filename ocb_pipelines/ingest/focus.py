@@ -208,6 +208,13 @@ def utc_literal_sql(value: str) -> str:
             f"AND NOT contains({tail}, '-')))")
 
 
+def utc_timestamp_sql(value: str) -> str:
+    """SQL: the UTC TIMESTAMP of a FOCUS date/time text. A UTC literal takes the plain cast; only a value with an
+    offset pays for the time-zone-aware parse (the plain cast would drop its offset)."""
+    return (f"CASE WHEN {utc_literal_sql(value)} THEN TRY_CAST({value} AS TIMESTAMP) "
+            f"ELSE TRY_CAST({value} AS TIMESTAMPTZ)::TIMESTAMP END")
+
+
 def month_key(value: str) -> str:
     """Validate a billing month key `YYYY-MM`."""
     if not re.fullmatch(r"20\d{2}-(0[1-9]|1[0-2])", value or ""):

@@ -7,9 +7,12 @@ file's row order); pandas sees the gated columns in Arrow-backed chunks only.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
+import os
 import re
+import tempfile
 import time
 import uuid
 import zlib
@@ -33,6 +36,7 @@ from ocb_pipelines.ingest.focus import (
     month_key,
     sha256_file,
     utc_literal_sql,
+    utc_timestamp_sql,
 )
 from ocb_pipelines.ingest.schemas import ROW_INDEX, GateFailure, failures_from, focus_structure_schema
 
@@ -342,20 +346,23 @@ def inspect_file(path: str | Path, con: duckdb.DuckDBPyConnection | None = None)
     )
 
 
-def gate_rows(con: duckdb.DuckDBPyConnection, relation: str, mapping: HeaderMapping, limit: int) -> list[GateFailure]:
+def gate_rows(
+    con: duckdb.DuckDBPyConnection, relation: str, mapping: HeaderMapping, limit: int, *, in_file_order: bool = True
+) -> list[GateFailure]:
     """Run the FOCUS structure schema over every row of `relation` (a table or a filtered subquery with a
-    file_row_number column), chunk by chunk; return the first failures in file order."""
+    file_row_number column), chunk by chunk; return the first failures in file order. Rows not stored in file
+    order (`in_file_order=False`) are all checked, so the first failures found are the file's first ones."""
     schema = focus_structure_schema(list(mapping.focus))
     columns = [c for c in schema.columns if c in mapping.focus]
     select = [ROW_INDEX] + [_quote_ident(c) for c in columns]
     for column in DATETIME_COLUMNS:
         if column in columns:
-            select.append(f"TRY_CAST({_quote_ident(column)} AS TIMESTAMPTZ)::TIMESTAMP AS \"{column}__ts\"")
+            select.append(f"{utc_timestamp_sql(_quote_ident(column))} AS \"{column}__ts\"")
     failures = validate_in_chunks(
         con, f"SELECT {', '.join(select)} FROM {relation}", schema, failures_from,
-        limit=limit, chunk_rows=GATE_CHUNK_ROWS, index=ROW_INDEX,
+        limit=limit, chunk_rows=GATE_CHUNK_ROWS, index=ROW_INDEX, stop_at_limit=in_file_order,
     )
-    return sorted(failures, key=lambda f: (f.row if f.row is not None else -1, f.column or ""))
+    return sorted(failures, key=lambda f: (f.row if f.row is not None else -1, f.column or ""))[:limit]
 
 
 def file_rows_sql(path: Path, fmt: str, mapping: HeaderMapping, types: dict[str, str], *, numbered: bool) -> str:
@@ -368,10 +375,134 @@ def file_rows_sql(path: Path, fmt: str, mapping: HeaderMapping, types: dict[str,
     return f"SELECT {number}, {_text_projection(mapping, types, fmt)} FROM {reader_sql(path, fmt)}"
 
 
+# A plain CSV this large is read as two halves at once, each numbered as it is read (WITH ORDINALITY), and
+# inserted in any order: DuckDB keeps a file's order only by appending on one thread at a time, or by numbering
+# afterwards (an UPDATE of every row). Measured on a million rows: 9.3 s against 13.3-15.5 s.
+SPLIT_MIN_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Halves:
+    """A CSV cut at a record boundary into two files that each start with the header."""
+
+    first: Path
+    second: Path
+    first_rows: int  # data rows in `first`: the second half's numbers start after them
+
+    def discard(self) -> None:
+        for part in (self.first, self.second):
+            part.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            self.first.parent.rmdir()
+
+
+def record_boundary_near_middle(path: Path, header_bytes: int) -> int | None:
+    """The offset just after the first newline past the middle of the file that ends a record: one after an
+    even number of quote characters from the start of the file (RFC 4180 quoting doubles a quote inside a
+    quoted field, so the count's parity says whether a position is inside quotes). None if there is none."""
+    size = path.stat().st_size
+    middle = max(size // 2, header_bytes)
+    quotes = 0
+    with open(path, "rb") as handle:
+        done = 0
+        while done < middle:
+            block = handle.read(min(8 << 20, middle - done))
+            quotes += block.count(b'"')
+            done += len(block)
+        position = middle
+        while block := handle.read(1 << 20):
+            start = 0
+            while (newline := block.find(b"\n", start)) >= 0:
+                quotes += block.count(b'"', start, newline)
+                if quotes % 2 == 0:
+                    return position + newline + 1 if position + newline + 1 < size else None
+                start = newline + 1
+            quotes += block.count(b'"', start)
+            position += len(block)
+    return None
+
+
+def _copy_range(source: int, target: int, offset: int, count: int) -> None:
+    while count > 0:
+        copied = os.copy_file_range(source, target, count, offset)
+        if copied <= 0:
+            raise OSError("copy_file_range copied nothing")
+        offset += copied
+        count -= copied
+
+
+def split_in_halves(con: duckdb.DuckDBPyConnection, path: Path, fmt: str, mapping: HeaderMapping) -> Halves | None:
+    """Cut a large plain CSV into two halves beside DuckDB's temporary files, or None when the file is small,
+    compressed or Parquet, DuckDB has one thread, or anything about the cut is unusual (the whole file is then
+    read in one go, and any error is reported against the file itself)."""
+    threads = con.execute("SELECT current_setting('threads')").fetchall()[0][0]
+    if fmt != "csv" or path.stat().st_size < SPLIT_MIN_BYTES or int(threads) < 2:
+        return None
+    if any(h.strip().lower() == "ordinality" for h in [*mapping.focus.values(), *mapping.extra.values()]):
+        return None
+    with open(path, "rb") as handle:
+        header = handle.readline(1 << 20)
+    if not header.endswith(b"\n") or b'"' in header:
+        return None
+    cut = record_boundary_near_middle(path, len(header))
+    if cut is None:
+        return None
+    temp = Path(con.execute("SELECT current_setting('temp_directory')").fetchall()[0][0] or tempfile.gettempdir())
+    folder = temp / f"ocb-split-{uuid.uuid4().hex}"
+    halves = Halves(folder / "first.csv", folder / "second.csv", 0)
+    try:
+        folder.mkdir(parents=True)
+        size = path.stat().st_size
+        source = os.open(path, os.O_RDONLY)
+        try:
+            for part, offset, count, prefix in ((halves.first, 0, cut, b""), (halves.second, cut, size - cut, header)):
+                target = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                try:
+                    os.write(target, prefix)
+                    _copy_range(source, target, offset, count)
+                finally:
+                    os.close(target)
+        finally:
+            os.close(source)
+        first_rows = con.execute(f"SELECT count(*) FROM {reader_sql(halves.first, fmt)}").fetchall()[0][0]
+    except (OSError, duckdb.Error):
+        halves.discard()
+        return None
+    return Halves(halves.first, halves.second, first_rows)
+
+
+def halves_rows_sql(halves: Halves, mapping: HeaderMapping, types: dict[str, str]) -> str:
+    """Both halves' rows, numbered as in the whole file."""
+    projection = _text_projection(mapping, types, "csv")
+    return " UNION ALL ".join(
+        f"SELECT CAST(ordinality + {offset} AS BIGINT) AS {ROW_INDEX}, {projection} "
+        f"FROM {reader_sql(part, 'csv')} WITH ORDINALITY"
+        for part, offset in ((halves.first, 0), (halves.second, int(halves.first_rows)))
+    )
+
+
+class _HalvesUnreadable(Exception):
+    """Reading the halves failed: the import is redone from the whole file, so errors name its own lines."""
+
+
+def _insert_halves(con: duckdb.DuckDBPyConnection, insert_sql: str, import_key: int) -> None:
+    """Insert both halves at once, in whatever order DuckDB's threads append them (the rows carry their
+    numbers). Any read error becomes _HalvesUnreadable, for the caller to redo the import from the file."""
+    try:
+        con.execute("SET preserve_insertion_order = false")
+        con.execute(insert_sql, [import_key])
+    except duckdb.Error as exc:
+        raise _HalvesUnreadable(str(exc)) from exc
+    finally:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("SET preserve_insertion_order = true")
+
+
 def _insert_numbered(
     con: duckdb.DuckDBPyConnection, insert_sql: str, rows_sql_of, params: list, import_key: int
 ) -> None:
     """Insert the file's rows with their row numbers, in parallel when DuckDB's rowids allow it."""
+    con.execute("SET preserve_insertion_order = true")  # the numbering below relies on it
     con.execute(insert_sql.format(rows=rows_sql_of(numbered=False)), params)
     low, high, count = con.execute(
         "SELECT min(rowid), max(rowid), count(*) FROM focus_rows WHERE import_key = ?", [import_key]
@@ -449,7 +580,9 @@ def import_file(
         f"SELECT coalesce(_billing_month, 'unknown') AS billing_month, ? AS import_key, {ROW_INDEX}, {columns}, "
         "x_columns FROM ({rows})"
     )
-    for month in pending:
+    halves = split_in_halves(con, path, fmt, mapping)
+
+    def import_month(month: str) -> FileImport:
         import_id = uuid.uuid4().hex
         try:
             with wh.transaction(con):
@@ -465,12 +598,15 @@ def import_file(
                 )
                 # The whole file goes in under this import's key, is gated, then trimmed to this month: one
                 # pass over the file, and a refusal rolls everything back.
-                _insert_numbered(con, insert_sql, rows_sql_of, [import_key], import_key)
+                if halves is None:
+                    _insert_numbered(con, insert_sql, rows_sql_of, [import_key], import_key)
+                else:
+                    _insert_halves(con, insert_sql.format(rows=halves_rows_sql(halves, mapping, types)), import_key)
                 new_rows = f"(SELECT * FROM focus_rows WHERE import_key = {int(import_key)})"
                 total = con.execute(f"SELECT count(*) FROM {new_rows}").fetchall()[0][0]
                 if total == 0:
                     raise ImportRefused(path.name, "the file has a header but no data rows")
-                failures = gate_rows(con, new_rows, mapping, max_errors) or nul_failures(
+                failures = gate_rows(con, new_rows, mapping, max_errors, in_file_order=halves is None) or nul_failures(
                     con, new_rows, mapping, max_errors, raw_nul_possible=fmt != "csv" or file_has_nul_byte(path))
                 if failures:
                     raise ImportRefused(
@@ -502,7 +638,19 @@ def import_file(
         except duckdb.Error as exc:
             raise _explain_read_error(path.name, exc) from None
         message = "" if rows else "no rows for this month any more; its old rows removed"
-        results.append(FileImport(path.name, source, month, status, sha, mapping.version, rows, billed, listed,
-                                  message=message))
+        return FileImport(path.name, source, month, status, sha, mapping.version, rows, billed, listed,
+                          message=message)
+
+    try:
+        for month in pending:
+            try:
+                results.append(import_month(month))
+            except _HalvesUnreadable:
+                halves.discard()  # rolled back: read the whole file again, so any error names its own line
+                halves = None
+                results.append(import_month(month))
+    finally:
+        if halves is not None:
+            halves.discard()
     return results
 

@@ -1,0 +1,111 @@
+"""A large CSV is read as two halves at once: the rows, their numbers and every refusal are those of the file."""
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from ocb_pipelines.core import warehouse as wh
+from ocb_pipelines.ingest import importer
+from ocb_pipelines.ingest.importer import ImportRefused, import_file, record_boundary_near_middle
+from ocb_pipelines_tests.conftest import focus_row, write_focus
+
+AWKWARD = ['line one\nline two', 'a "quoted" word', 'comma, inside', '"', '""', '', 'x\r\ny']
+
+
+def _rows(count: int, month: str = "2025-01", **overrides) -> list[dict]:
+    """Rows whose descriptions hold newlines, doubled quotes and commas, so a careless cut would split a record."""
+    return [focus_row(month, billed=f"{k}.25", ResourceId=f"vm-{k}", ChargeDescription=AWKWARD[k % len(AWKWARD)],
+                      Tags=json.dumps({"pi_email": "ada@example.edu", "note": AWKWARD[(k + 3) % len(AWKWARD)]}),
+                      **overrides)
+            for k in range(count)]
+
+
+def _import(tmp_path: Path, path: Path, *, split: bool, monkeypatch, months=("2025-01",), max_errors: int = 20):
+    monkeypatch.setattr(importer, "SPLIT_MIN_BYTES", 1 if split else 1 << 60)
+    cuts = []
+    real_split = importer.split_in_halves
+
+    def spy(*args):
+        cuts.append(real_split(*args))
+        return cuts[-1]
+
+    monkeypatch.setattr(importer, "split_in_halves", spy)
+    db = tmp_path / f"{'split' if split else 'whole'}.duckdb"
+    with wh.connect(db) as con:
+        try:
+            results = import_file(con, path, months=list(months), source="aws", max_errors=max_errors)
+        finally:
+            assert (cuts[0] is not None) == split, "the halves path is the one under test"
+        rows = con.execute(
+            "SELECT * EXCLUDE (imported_at, import_id) FROM focus_raw ORDER BY billing_month, file_row_number"
+        ).fetchall()
+        temp = Path(con.execute("SELECT current_setting('temp_directory')").fetchall()[0][0])
+    assert not list(temp.glob("ocb-split-*")), "the halves are removed"
+    return results, rows
+
+
+def test_cut_lands_between_records(tmp_path):
+    path = write_focus(tmp_path / "aws_2025-01.csv", _rows(400))
+    data = path.read_bytes()
+    header = data.index(b"\n") + 1
+    cut = record_boundary_near_middle(path, header)
+    assert cut is not None and len(data) // 2 <= cut < len(data)
+    whole = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+    first = list(csv.reader(io.StringIO(data[:cut].decode("utf-8-sig"), newline="")))
+    second = list(csv.reader(io.StringIO(data[cut:].decode("utf-8"), newline="")))
+    assert first + second == whole and len(second) > 100
+
+
+@pytest.mark.parametrize("crlf", [False, True])
+def test_halves_give_the_same_rows_and_numbers_as_the_whole_file(tmp_path, monkeypatch, crlf):
+    path = write_focus(tmp_path / "aws_2025-01.csv", _rows(600), bom=True)
+    if crlf:
+        text = path.read_bytes().decode("utf-8")
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+        buffer = io.StringIO(newline="")
+        csv.writer(buffer, lineterminator="\r\n").writerows(rows)
+        path.write_bytes(buffer.getvalue().encode("utf-8"))
+    split_results, split_rows = _import(tmp_path, path, split=True, monkeypatch=monkeypatch)
+    whole_results, whole_rows = _import(tmp_path, path, split=False, monkeypatch=monkeypatch)
+    assert split_rows == whole_rows and len(split_rows) == 600
+    assert (split_results[0].rows, split_results[0].billed_total) == (whole_results[0].rows,
+                                                                      whole_results[0].billed_total)
+    assert [r[4] for r in split_rows] == list(range(1, 601))  # file_row_number, in file order
+
+
+def test_multi_month_file_in_halves(tmp_path, monkeypatch):
+    rows = _rows(300, "2025-01") + _rows(300, "2025-02")
+    path = write_focus(tmp_path / "aws_2025-01.csv", rows[::2] + rows[1::2])
+    months = ("2025-01", "2025-02")
+    _, split_rows = _import(tmp_path, path, split=True, monkeypatch=monkeypatch, months=months)
+    _, whole_rows = _import(tmp_path, path, split=False, monkeypatch=monkeypatch, months=months)
+    assert split_rows == whole_rows and len(split_rows) == 600
+
+
+def test_gate_names_the_files_first_failures_across_both_halves(tmp_path, monkeypatch):
+    rows = _rows(500)
+    for k in (30, 260, 410, 480):
+        rows[k]["ChargeCategory"] = "Bogus"
+    rows[300]["BilledCost"] = "12,50"
+    path = write_focus(tmp_path / "aws_2025-01.csv", rows)
+    messages = []
+    for split in (True, False):
+        with pytest.raises(ImportRefused) as err:
+            _import(tmp_path, path, split=split, monkeypatch=monkeypatch, max_errors=3)
+        messages.append(str(err.value))
+    assert messages[0] == messages[1]
+    assert [f"row {k + 1} " in messages[0] for k in (30, 260, 300, 410)] == [True, True, True, False]
+
+
+def test_halves_that_cannot_be_read_fall_back_to_the_whole_file(tmp_path, monkeypatch):
+    """Any error while reading the halves rolls back and reads the file itself, so a refusal would name the
+    file's own lines (DuckDB's sniffer reads a small file whole and refuses it before any cut)."""
+    path = write_focus(tmp_path / "aws_2025-01.csv", _rows(300))
+    real_sql = importer.halves_rows_sql
+    monkeypatch.setattr(importer, "halves_rows_sql", lambda *args: real_sql(*args).replace("second.csv", "gone.csv"))
+    results, rows = _import(tmp_path, path, split=True, monkeypatch=monkeypatch)
+    _, whole_rows = _import(tmp_path, path, split=False, monkeypatch=monkeypatch)
+    assert rows == whole_rows and results[0].rows == 300
