@@ -1,8 +1,9 @@
 """Import one FOCUS file into the warehouse: read inside DuckDB, gate with Pandera, replace atomically.
 
 No Dagster here: the `focus_raw` asset, the CLI's dry run and the tests all call these functions.
-The heavy lifting stays in DuckDB (read_csv / read_parquet into a staging table whose rowid is the
-file's row order); pandas sees the gated columns in Arrow-backed chunks only.
+The heavy lifting stays in DuckDB: read_csv / read_parquet straight into `focus_rows` under a new import key,
+each row with its number in the file (a large CSV is read as two numbered halves at once, a smaller file in
+file order and numbered from its rowids); pandas sees the gated columns in Arrow-backed chunks only.
 """
 
 from __future__ import annotations
