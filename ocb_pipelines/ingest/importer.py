@@ -448,7 +448,9 @@ def split_in_halves(con: duckdb.DuckDBPyConnection, path: Path, fmt: str, mappin
     cut = record_boundary_near_middle(path, len(header))
     if cut is None:
         return None
-    temp = Path(con.execute("SELECT current_setting('temp_directory')").fetchall()[0][0] or tempfile.gettempdir())
+    temp = Path(con.execute("SELECT current_setting('temp_directory')").fetchall()[0][0] or ".")
+    if not temp.is_absolute():  # an in-memory warehouse (the dry run): not the current folder
+        temp = Path(tempfile.gettempdir())
     folder = temp / f"ocb-split-{uuid.uuid4().hex}"
     halves = Halves(folder / "first.csv", folder / "second.csv", 0)
     try:
@@ -588,10 +590,11 @@ def import_file(
         try:
             with wh.transaction(con):
                 wh.ensure_period_open(con, month, actor, action=f"importing {path.name}")
+                # A new key, taken before the replaced import's key is deleted: never the same key in one transaction.
+                import_key = con.execute("SELECT coalesce(max(import_key), 0) + 1 FROM imports").fetchall()[0][0]
                 replaced = "SELECT import_key FROM imports WHERE billing_month = ? AND source = ? AND file_name = ?"
                 con.execute(f"DELETE FROM focus_rows WHERE import_key IN ({replaced})", [month, source, path.name])
                 con.execute(f"DELETE FROM imports WHERE import_key IN ({replaced})", [month, source, path.name])
-                import_key = con.execute("SELECT coalesce(max(import_key), 0) + 1 FROM imports").fetchall()[0][0]
                 con.execute(
                     "INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [import_key, import_id, month, source, path.name, sha, mapping.version, expected_period,

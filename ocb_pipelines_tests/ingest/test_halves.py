@@ -109,3 +109,26 @@ def test_halves_that_cannot_be_read_fall_back_to_the_whole_file(tmp_path, monkey
     results, rows = _import(tmp_path, path, split=True, monkeypatch=monkeypatch)
     _, whole_rows = _import(tmp_path, path, split=False, monkeypatch=monkeypatch)
     assert rows == whole_rows and results[0].rows == 300
+
+
+def test_in_memory_warehouse_cuts_into_the_system_temp_folder(tmp_path, monkeypatch):
+    """The dry run's warehouse is in memory, where DuckDB's temp folder is relative: never the current folder."""
+    import duckdb
+
+    path = write_focus(tmp_path / "aws_2025-01.csv", _rows(200))
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+    monkeypatch.setattr(importer, "SPLIT_MIN_BYTES", 1)
+    monkeypatch.setattr(importer.tempfile, "gettempdir", lambda: str(tmp_path / "system-temp"))
+    (tmp_path / "system-temp").mkdir()
+    cuts = []
+    real_split = importer.split_in_halves
+    monkeypatch.setattr(importer, "split_in_halves", lambda *args: cuts.append(real_split(*args)) or cuts[-1])
+    with duckdb.connect(":memory:") as con:
+        wh.configure(con)
+        wh.ensure_schema(con)
+        [result] = import_file(con, path, months=["2025-01"], source="aws")
+    assert result.rows == 200 and cuts[0] is not None
+    assert cuts[0].first.parent.parent == tmp_path / "system-temp"
+    assert list(workdir.iterdir()) == [] and list((tmp_path / "system-temp").iterdir()) == []
