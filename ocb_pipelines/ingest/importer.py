@@ -424,10 +424,15 @@ def record_boundary_near_middle(path: Path, header_bytes: int) -> int | None:
 
 
 def _copy_range(source: int, target: int, offset: int, count: int) -> None:
+    """Copy `count` bytes from `offset`: inside the kernel where it can (Linux), else through a buffer."""
     while count > 0:
-        copied = os.copy_file_range(source, target, count, offset)
+        if hasattr(os, "copy_file_range"):
+            copied = os.copy_file_range(source, target, min(count, 1 << 30), offset)
+        else:  # macOS and others
+            block = os.pread(source, min(count, 8 << 20), offset)
+            copied = os.write(target, block) if block else 0
         if copied <= 0:
-            raise OSError("copy_file_range copied nothing")
+            raise OSError("the copy of a half stopped short")
         offset += copied
         count -= copied
 

@@ -132,3 +132,12 @@ def test_in_memory_warehouse_cuts_into_the_system_temp_folder(tmp_path, monkeypa
     assert result.rows == 200 and cuts[0] is not None
     assert cuts[0].first.parent.parent == tmp_path / "system-temp"
     assert list(workdir.iterdir()) == [] and list((tmp_path / "system-temp").iterdir()) == []
+
+
+def test_halves_without_copy_file_range(tmp_path, monkeypatch):
+    """Where the kernel cannot copy a file range (macOS), the halves are copied through a buffer."""
+    monkeypatch.delattr(importer.os, "copy_file_range", raising=False)
+    path = write_focus(tmp_path / "aws_2025-01.csv", _rows(300))
+    _, split_rows = _import(tmp_path, path, split=True, monkeypatch=monkeypatch)
+    _, whole_rows = _import(tmp_path, path, split=False, monkeypatch=monkeypatch)
+    assert split_rows == whole_rows and len(split_rows) == 300
