@@ -95,9 +95,8 @@ def _reason_exprs(rules: AttributionRules) -> list[str]:
     else:
         reasons.append("CASE WHEN fund_org IS NULL THEN 'missing_fund_org' END")
     for pattern in rules.flag_patterns:
-        hit = " OR ".join(f"coalesce(regexp_matches({c}, {sql_literal(pattern)}, 'i'), false)" for c in FLAGGED_COLUMNS)
         reason = sql_literal("pattern_match:" + pattern)
-        reasons.append(f"CASE WHEN any_pattern_hit AND ({hit}) THEN {reason} END")
+        reasons.append(f"CASE WHEN any_pattern_hit AND ({_flagged_by(pattern)}) THEN {reason} END")
     reasons.append(
         "CASE WHEN expected_period IS NOT NULL AND expected_period <> billing_month THEN 'period_mismatch' END"
     )
@@ -111,8 +110,12 @@ def _any_pattern_hit(rules: AttributionRules) -> str:
     anchors and flags stay its own) decides whether a row needs the pattern-by-pattern test that names each."""
     if len(rules.flag_patterns) < 2:
         return "true"
-    combined = sql_literal("|".join(f"(?:{p})" for p in rules.flag_patterns))
-    return " OR ".join(f"coalesce(regexp_matches({col}, {combined}, 'i'), false)" for col in FLAGGED_COLUMNS)
+    return _flagged_by("|".join(f"(?:{p})" for p in rules.flag_patterns))
+
+
+def _flagged_by(pattern: str) -> str:
+    """SQL: the pattern matches (anywhere, ignoring case) one of the columns review patterns look at."""
+    return " OR ".join(f"coalesce(regexp_matches({c}, {sql_literal(pattern)}, 'i'), false)" for c in FLAGGED_COLUMNS)
 
 
 def _ts(column: str) -> str:
@@ -132,8 +135,8 @@ def validated_select_sql(rules: AttributionRules) -> str:
     tag = {f: _tag_expr(keys.get(f, ""), i + 1) for i, f in enumerate(TAG_FIELDS)}
     content = ", ".join(f"coalesce(\"{c}\", chr(0))" for c in CONTENT_COLUMNS)
     identity = ", ".join(f"coalesce(\"{c}\", chr(0))" for c in IDENTITY_COLUMNS)
-    x_ids = "json_extract_string(x_columns, ['$.x_ChargeId', '$.oci_ReferenceNumber'])"
-    x_charge_id = f"coalesce({x_ids}[1], {x_ids}[2], chr(0))"
+    x_charge_id = ("coalesce(json_extract_string(x_columns, '$.x_ChargeId'), "
+                   "json_extract_string(x_columns, '$.oci_ReferenceNumber'), chr(0))")
     identity_hash = f"md5(concat_ws({sep}, source, billing_month, {identity}, {x_charge_id}))"
     # Only the window that tells identical lines apart needs the identity, not its md5: DuckDB's own hash of
     # the same values is far cheaper. (A 64-bit collision would only number two different lines as copies;

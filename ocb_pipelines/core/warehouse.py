@@ -90,16 +90,14 @@ DESCRIPTIVE_COLUMNS = {
     "sku_id": 'r."SkuId"',
     "pricing_unit": 'r."PricingUnit"',
 }
-_VALIDATED_LINE_COLUMNS = "\n".join(
-    line for line in _CHARGE_COLUMNS.split("\n") if line.split()[:1] not in ([c] for c in DESCRIPTIVE_COLUMNS)
+_VALIDATED_LINE_COLUMNS = "".join(
+    line + "\n" for line in _CHARGE_COLUMNS.splitlines() if line.split()[0] not in DESCRIPTIVE_COLUMNS
 )
 
 
 # focus_raw is a view too: each row stores its month, its import's key and its row number; the import's lineage
 # (source, file name, sha256, FOCUS version, expected period, when, which run) is stored once per import.
 # Repeating those strings on every row cost a tenth of the import's time.
-LINEAGE_COLUMNS = ("source", "file_name", "file_sha256", "focus_version", "expected_period", "imported_at", "run_id",
-                   "import_id")
 
 
 def _focus_raw_view() -> str:
@@ -301,7 +299,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
 def _focus_raw_table_to_view(con: duckdb.DuckDBPyConnection) -> None:
     """A warehouse from before the view: each import's lineage moves to `imports`, its rows to `focus_rows`
     (extras as a JSON object), in one transaction."""
-    lineage = ", ".join(c for c in LINEAGE_COLUMNS if c not in ("imported_at", "run_id"))
+    lineage = "source, file_name, file_sha256, focus_version, expected_period, import_id"
     focus = ", ".join(f'f."{c}"' for c in FOCUS_COLUMNS)
     with transaction(con):
         con.execute(

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
+import functools
 import gzip
 import os
 import re
@@ -217,12 +219,14 @@ def nul_failures(con: duckdb.DuckDBPyConnection, relation: str, mapping: HeaderM
     it cannot pass safely into file names, PDFs, emails or spreadsheets. Without `raw_nul_possible` (the
     file has no NUL byte) only the Tags JSON's escaped form, \\u0000, is looked for."""
     columns = [c for c in mapping.focus]
+    def escaped(column: str) -> str:  # JSON text (Tags, the extras) spells a NUL as \u0000
+        return f"(contains({column}, '\\u0000') AND regexp_matches({column}, {_JSON_NUL}))"
+
     tests = []
     if raw_nul_possible:
-        tests = [f"contains({_quote_ident(c)}, chr(0))" for c in columns]
-        tests.append(f"(contains(x_columns, '\\u0000') AND regexp_matches(x_columns, {_JSON_NUL}))")
+        tests = [f"contains({_quote_ident(c)}, chr(0))" for c in columns] + [escaped("x_columns")]
     if "Tags" in columns:
-        tests.append(f"(contains(\"Tags\", '\\u0000') AND regexp_matches(\"Tags\", {_JSON_NUL}))")
+        tests.append(escaped('"Tags"'))
     if not tests:
         return []
     picked = ", ".join([ROW_INDEX, *(_quote_ident(c) for c in columns), "CAST(x_columns AS VARCHAR)"])
@@ -233,8 +237,9 @@ def nul_failures(con: duckdb.DuckDBPyConnection, relation: str, mapping: HeaderM
     problem = "holds a NUL character, which is never part of a billing value; remove it and re-export the file"
     for row_number, *values in rows:
         for column, value in zip([*columns, "x_ columns"], values, strict=True):
-            escaped_nul = column in ("Tags", "x_ columns") and "\\u0000" in value if isinstance(value, str) else False
-            if isinstance(value, str) and ("\x00" in value or escaped_nul):
+            if not isinstance(value, str):
+                continue
+            if "\x00" in value or (column in ("Tags", "x_ columns") and "\\u0000" in value):
                 failures.append(GateFailure(row_number, column, value, problem))
     return failures[:limit]
 
@@ -442,7 +447,8 @@ def split_in_halves(con: duckdb.DuckDBPyConnection, path: Path, fmt: str, mappin
     compressed or Parquet, DuckDB has one thread, or anything about the cut is unusual (the whole file is then
     read in one go, and any error is reported against the file itself)."""
     threads = con.execute("SELECT current_setting('threads')").fetchall()[0][0]
-    if fmt != "csv" or path.stat().st_size < SPLIT_MIN_BYTES or int(threads) < 2:
+    size = path.stat().st_size
+    if fmt != "csv" or size < SPLIT_MIN_BYTES or int(threads) < 2:
         return None
     if any(h.strip().lower() == "ordinality" for h in [*mapping.focus.values(), *mapping.extra.values()]):
         return None
@@ -460,7 +466,6 @@ def split_in_halves(con: duckdb.DuckDBPyConnection, path: Path, fmt: str, mappin
     halves = Halves(folder / "first.csv", folder / "second.csv", 0)
     try:
         folder.mkdir(parents=True)
-        size = path.stat().st_size
         source = os.open(path, os.O_RDONLY)
         try:
             for part, offset, count, prefix in ((halves.first, 0, cut, b""), (halves.second, cut, size - cut, header)):
@@ -476,7 +481,7 @@ def split_in_halves(con: duckdb.DuckDBPyConnection, path: Path, fmt: str, mappin
     except (OSError, duckdb.Error):
         halves.discard()
         return None
-    return Halves(halves.first, halves.second, first_rows)
+    return dataclasses.replace(halves, first_rows=first_rows)
 
 
 def halves_rows_sql(halves: Halves, mapping: HeaderMapping, types: dict[str, str]) -> str:
@@ -590,6 +595,10 @@ def import_file(
     )
     halves = split_in_halves(con, path, fmt, mapping)
 
+    @functools.cache
+    def raw_nul_possible() -> bool:  # a pass over the file: once per import, and only once a gate is passed
+        return fmt != "csv" or file_has_nul_byte(path)
+
     def import_month(month: str) -> FileImport:
         import_id = uuid.uuid4().hex
         try:
@@ -616,7 +625,7 @@ def import_file(
                 if total == 0:
                     raise ImportRefused(path.name, "the file has a header but no data rows")
                 failures = gate_rows(con, new_rows, mapping, max_errors, in_file_order=halves is None) or nul_failures(
-                    con, new_rows, mapping, max_errors, raw_nul_possible=fmt != "csv" or file_has_nul_byte(path))
+                    con, new_rows, mapping, max_errors, raw_nul_possible=raw_nul_possible())
                 if failures:
                     raise ImportRefused(
                         path.name, "refused by the FOCUS structure check; nothing was imported", failures
