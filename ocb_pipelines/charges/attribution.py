@@ -152,15 +152,13 @@ WITH ident AS (
     WHERE billing_month = $month
 ),
 repeated AS (
-    -- Identical lines are told apart by their order (file name, row). The window sorts a narrow projection
-    -- (sorting every column would cost far more), and only the repeated lines are joined back: joining every
-    -- line's ordinal spilled to disk at ten million rows.
-    SELECT source, file_name, file_row_number, occurrence FROM (
-        SELECT source, file_name, file_row_number,
-            row_number() OVER (PARTITION BY identity_key ORDER BY file_name, file_row_number) AS occurrence,
-            count(*) OVER (PARTITION BY identity_key) AS copies
-        FROM ident)
-    WHERE copies > 1
+    -- Identical lines are told apart by their order (file name, row). Only lines whose identity occurs more
+    -- than once (a grouping, far cheaper than sorting every line) are numbered by the window, on a narrow
+    -- projection, and joined back: joining every line's ordinal spilled to disk at ten million rows.
+    SELECT source, file_name, file_row_number,
+        row_number() OVER (PARTITION BY identity_key ORDER BY file_name, file_row_number) AS occurrence
+    FROM ident SEMI JOIN (SELECT identity_key FROM ident GROUP BY identity_key HAVING count(*) > 1)
+        USING (identity_key)
 ),
 typed AS (
     SELECT r.*, {identity_hash} AS identity_hash,

@@ -334,10 +334,11 @@ def inspect_file(path: str | Path, con: duckdb.DuckDBPyConnection | None = None)
             header = mapping.focus["BillingPeriodStart"]
             column = _quote_ident(header)
             expr = column if types.get(header, "VARCHAR") == "VARCHAR" else f"CAST({column} AS VARCHAR)"
-            try:
+            try:  # the month of each distinct period start, not of every row (a file has a handful)
                 rows = con.execute(
-                    f"SELECT {month_expr(f'nullif({expr}, {chr(39)}{chr(39)})')} AS m, count(*) "
-                    f"FROM {reader_sql(path, fmt)} GROUP BY ALL ORDER BY m"
+                    f"SELECT {month_expr(f'nullif(start, {chr(39)}{chr(39)})')} AS m, sum(n)::BIGINT FROM ("
+                    f"SELECT {expr} AS start, count(*) AS n FROM {reader_sql(path, fmt)} GROUP BY ALL) "
+                    "GROUP BY ALL ORDER BY m"
                 ).fetchall()
             except duckdb.Error as exc:
                 raise _explain_read_error(path.name, exc) from None
