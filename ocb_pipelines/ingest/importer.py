@@ -412,26 +412,35 @@ def _newlines_and_quote_parity(fd: int, offset: int, size: int) -> tuple[int, np
     return quote_at.size, newline_at, np.searchsorted(quote_at, newline_at) & 1
 
 
-def cut_near_middle(path: Path, header_bytes: int, block_size: int = 16 << 20) -> tuple[int, int] | None:
+def _quotes_and_newlines_by_parity(fd: int, offset: int, size: int) -> tuple[int, int, int]:
+    """(quote characters, newlines after an even number of them, after an odd number) of one block."""
+    quotes, _, parity = _newlines_and_quote_parity(fd, offset, size)
+    odd = int(np.count_nonzero(parity))
+    return quotes, parity.size - odd, odd
+
+
+def cut_near_middle(path: Path, header_bytes: int, block_size: int = 4 << 20) -> tuple[int, int] | None:
     """(offset, data records before it) of the first record end at or past the middle of a CSV, or None.
 
     A newline ends a record when an even number of quote characters precede it: RFC 4180 doubles a quote inside
     a quoted field, so the count's parity says whether a position is inside quotes. Counting those record ends
     as the first half is scanned numbers the second half without parsing the first; the numbers are checked once
     both halves are in (`_insert_halves`), so a count that was fooled (a blank line, a stray quote) is never
-    kept. Measured on a 990 MB file: 0.6 s, where DuckDB's count of the first half took 1 s after a 0.6 s scan."""
+    kept. Measured on a 990 MB file: 0.3 s, where DuckDB's count of the first half took 1 s after a 0.6 s scan."""
     size = path.stat().st_size
     middle = max(size // 2, header_bytes)
-    quotes = record_ends = 0
+    whole_blocks = range(0, middle - block_size + 1, block_size)  # blocks that end before the middle: counts only
     fd = os.open(path, os.O_RDONLY)
     try:
-        up_to_middle = range(0, middle + 1, block_size)
         with ThreadPoolExecutor(max_workers=2) as pool:
-            scanned = list(pool.map(lambda offset: _newlines_and_quote_parity(fd, offset, block_size), up_to_middle))
-        offset = 0
+            counted = pool.map(lambda at: _quotes_and_newlines_by_parity(fd, at, block_size), whole_blocks)
+            quotes = record_ends = 0
+            for block_quotes, after_even, after_odd in counted:
+                record_ends += after_odd if quotes % 2 else after_even
+                quotes += block_quotes
+        offset = len(whole_blocks) * block_size
         while offset < size:
-            block_quotes, newline_at, parity = (scanned[offset // block_size] if offset <= middle
-                                                else _newlines_and_quote_parity(fd, offset, block_size))
+            block_quotes, newline_at, parity = _newlines_and_quote_parity(fd, offset, block_size)
             ends = newline_at[parity == quotes % 2]  # even quotes before it, counting the blocks before
             past_middle = ends[ends >= middle - offset]
             if past_middle.size:
