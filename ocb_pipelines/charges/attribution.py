@@ -145,7 +145,7 @@ def validated_select_sql(rules: AttributionRules) -> str:
     category_case = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in CANONICAL_CATEGORY.items())
     reasons = ",\n        ".join(_reason_exprs(rules))
     return f"""
-WITH ident AS (
+WITH ident AS NOT MATERIALIZED (  -- read twice, but kept in memory it would hold 30 bytes a line
     SELECT source, file_name, file_row_number,
         {identity_key} AS identity_key
     FROM focus_raw
