@@ -43,7 +43,6 @@ from ocb_pipelines.ingest.focus import (
 )
 from ocb_pipelines.ingest.schemas import ROW_INDEX, GateFailure, failures_from, focus_structure_schema
 
-GATE_CHUNK_ROWS = 500_000
 MAX_CELL_BYTES = 2 * 1024 * 1024  # DuckDB sizes its read buffer from this; a longer cell is a clear error
 
 
@@ -367,7 +366,7 @@ def gate_rows(
             select.append(f"{utc_timestamp_sql(_quote_ident(column))} AS \"{column}__ts\"")
     failures = validate_in_chunks(
         con, f"SELECT {', '.join(select)} FROM {relation}", schema, failures_from,
-        limit=limit, chunk_rows=GATE_CHUNK_ROWS, index=ROW_INDEX, stop_at_limit=in_file_order,
+        limit=limit, index=ROW_INDEX, stop_at_limit=in_file_order,
     )
     return sorted(failures, key=lambda f: (f.row if f.row is not None else -1, f.column or ""))[:limit]
 
