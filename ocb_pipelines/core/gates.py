@@ -12,7 +12,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 Problem = TypeVar("Problem")
-GATE_CHUNK_ROWS = 250_000  # three in memory at most: 0.2 GB for the validated gate, where 1M-row chunks took 0.7 GB
+GATE_CHUNK_ROWS = 250_000  # workers + 1 chunks in memory: 1M-row chunks held 0.7 GB more at ten million rows
 GATE_WORKERS = 2
 
 

@@ -27,8 +27,6 @@ MONEY = "DECIMAL(38, 12)"
 
 _FOCUS_RAW_COLUMNS = ",\n    ".join(f'"{c}" VARCHAR' for c in FOCUS_COLUMNS)
 
-# The ids (md5 hex) stay compressed: stored uncompressed they saved 0.4-0.7 s of a million-row validation, but
-# reading them back in the gate took 0.2 GB more at ten million rows, close to the 3 GB the import must stay under.
 _CHARGE_COLUMNS = """    charge_id VARCHAR NOT NULL,
     row_hash VARCHAR NOT NULL,
     billing_month VARCHAR NOT NULL,

@@ -524,10 +524,10 @@ class _HalvesUnreadable(Exception):
     """Reading the halves failed: the import is redone from the whole file, so errors name its own lines."""
 
 
-def _insert_halves(con: duckdb.DuckDBPyConnection, insert_sql: str, import_key: int) -> None:
+def _insert_halves(con: duckdb.DuckDBPyConnection, insert_sql: str, import_key: int) -> int:
     """Insert both halves at once, in whatever order DuckDB's threads append them (the rows carry their
-    numbers). Any read error, or numbers that do not run from 1 to the row count (the first half's count was
-    fooled), becomes _HalvesUnreadable, for the caller to redo the import from the file."""
+    numbers); the rows inserted. Any read error, or numbers that do not run from 1 to the row count (the first
+    half's count was fooled), becomes _HalvesUnreadable, for the caller to redo the import from the file."""
     try:
         con.execute("SET preserve_insertion_order = false")
         con.execute(insert_sql, [import_key])
@@ -541,12 +541,14 @@ def _insert_halves(con: duckdb.DuckDBPyConnection, insert_sql: str, import_key: 
             con.execute("SET preserve_insertion_order = true")
     if rows and (low, high) != (1, rows):  # each half is numbered 1..n: only a wrong offset leaves a gap or overlap
         raise _HalvesUnreadable(f"row numbers {low}..{high} for {rows} rows")
+    return rows
 
 
 def _insert_numbered(
     con: duckdb.DuckDBPyConnection, insert_sql: str, rows_sql_of, params: list, import_key: int
-) -> None:
-    """Insert the file's rows with their row numbers, in parallel when DuckDB's rowids allow it."""
+) -> int:
+    """Insert the file's rows with their row numbers, in parallel when DuckDB's rowids allow it; the rows
+    inserted."""
     con.execute("SET preserve_insertion_order = true")  # the numbering below relies on it
     con.execute(insert_sql.format(rows=rows_sql_of(numbered=False)), params)
     low, high, count = con.execute(
@@ -556,10 +558,11 @@ def _insert_numbered(
         con.execute(
             "UPDATE focus_rows SET file_row_number = rowid - ? + 1 WHERE import_key = ?", [low, import_key]
         )
-        return
+        return count
     # Not one contiguous run of rowids: number them the slow, exact way.
     con.execute("DELETE FROM focus_rows WHERE import_key = ?", [import_key])
     con.execute(insert_sql.format(rows=rows_sql_of(numbered=True)), params)
+    return count
 
 
 def import_file(
@@ -649,13 +652,13 @@ def import_file(
                 # The whole file goes in under this import's key, is gated, then trimmed to this month: one
                 # pass over the file, and a refusal rolls everything back.
                 if halves is None:
-                    _insert_numbered(con, insert_sql, rows_sql_of, [import_key], import_key)
+                    inserted = _insert_numbered(con, insert_sql, rows_sql_of, [import_key], import_key)
                 else:
-                    _insert_halves(con, insert_sql.format(rows=halves_rows_sql(halves, mapping, types)), import_key)
-                new_rows = f"(SELECT * FROM focus_rows WHERE import_key = {int(import_key)})"
-                total = con.execute(f"SELECT count(*) FROM {new_rows}").fetchall()[0][0]
-                if total == 0:
+                    rows_sql = halves_rows_sql(halves, mapping, types)
+                    inserted = _insert_halves(con, insert_sql.format(rows=rows_sql), import_key)
+                if inserted == 0:
                     raise ImportRefused(path.name, "the file has a header but no data rows")
+                new_rows = f"(SELECT * FROM focus_rows WHERE import_key = {int(import_key)})"
                 failures = gate_rows(con, new_rows, mapping, max_errors, in_file_order=halves is None) or nul_failures(
                     con, new_rows, mapping, max_errors, raw_nul_possible=raw_nul_possible())
                 if failures:
