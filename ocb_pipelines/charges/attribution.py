@@ -80,7 +80,8 @@ def _tag_expr(key: str, index: int) -> str:
     return f"coalesce({exact}, CASE WHEN tags_json IS NOT NULL AND {maybe_there} THEN {fallback} END)"
 
 
-def _reason_exprs(rules: AttributionRules) -> list[str]:
+def _tag_reason_exprs(rules: AttributionRules) -> list[str]:
+    """Reasons that depend on the Tags alone: worked out once per distinct Tags text."""
     reasons = [
         "CASE WHEN tags_invalid THEN 'invalid_tags' END",
         f"CASE WHEN pi_email IS NULL THEN 'missing_pi_email' "
@@ -94,6 +95,12 @@ def _reason_exprs(rules: AttributionRules) -> list[str]:
         )
     else:
         reasons.append("CASE WHEN fund_org IS NULL THEN 'missing_fund_org' END")
+    return reasons
+
+
+def _line_reason_exprs(rules: AttributionRules) -> list[str]:
+    """Reasons that depend on the line's own columns (after the Tags reasons, in this order)."""
+    reasons = []
     for pattern in rules.flag_patterns:
         reason = sql_literal("pattern_match:" + pattern)
         reasons.append(f"CASE WHEN any_pattern_hit AND ({_flagged_by(pattern)}) THEN {reason} END")
@@ -105,12 +112,21 @@ def _reason_exprs(rules: AttributionRules) -> list[str]:
     return reasons
 
 
+def _line_flag_expr(rules: AttributionRules) -> str:
+    """True when a line has any reason of its own: only those lines build the list that names them."""
+    currency = sql_literal(rules.currency_code)
+    return (f"(any_pattern_hit OR coalesce(expected_period <> billing_month, false) "
+            f"OR coalesce(upper(\"BillingCurrency\") <> {currency}, false))")
+
+
 def _any_pattern_hit(rules: AttributionRules) -> str:
     """Most rows match no flag pattern: one pass of all patterns as alternatives (each in its own group, so its
     anchors and flags stay its own) decides whether a row needs the pattern-by-pattern test that names each."""
+    if not rules.flag_patterns:
+        return "false"
     if len(rules.flag_patterns) < 2:
-        return "true"
-    return _flagged_by("|".join(f"(?:{p})" for p in rules.flag_patterns))
+        return f"({_flagged_by(rules.flag_patterns[0])})"
+    return f"({_flagged_by('|'.join(f'(?:{p})' for p in rules.flag_patterns))})"
 
 
 def _flagged_by(pattern: str) -> str:
@@ -126,6 +142,16 @@ def _dec(column: str, scale_type: str = MONEY) -> str:
     return f'CAST("{column}" AS {scale_type})'
 
 
+# An x_ChargeId (or OCI's reference number) names a line apart from its identical twins. Most files have neither:
+# the text test spares parsing every line's extras twice.
+X_CHARGE_ID = (
+    "CASE WHEN contains(CAST(x_columns AS VARCHAR), 'x_ChargeId') "
+    "OR contains(CAST(x_columns AS VARCHAR), 'oci_ReferenceNumber') "
+    "THEN coalesce(json_extract_string(x_columns, '$.x_ChargeId'), "
+    "json_extract_string(x_columns, '$.oci_ReferenceNumber'), chr(0)) ELSE chr(0) END"
+)
+
+
 def validated_select_sql(rules: AttributionRules) -> str:
     """SELECT producing a month's validated_lines from focus_raw (parameter: the month); the charges_validated
     view adds the raw rows' descriptive columns back."""
@@ -133,17 +159,15 @@ def validated_select_sql(rules: AttributionRules) -> str:
     sep = "chr(31)"
     paths = ", ".join(_tag_path(keys.get(f, "")) for f in TAG_FIELDS)
     tag = {f: _tag_expr(keys.get(f, ""), i + 1) for i, f in enumerate(TAG_FIELDS)}
-    content = ", ".join(f"coalesce(\"{c}\", chr(0))" for c in CONTENT_COLUMNS)
     identity = ", ".join(f"coalesce(\"{c}\", chr(0))" for c in IDENTITY_COLUMNS)
-    x_charge_id = ("coalesce(json_extract_string(x_columns, '$.x_ChargeId'), "
-                   "json_extract_string(x_columns, '$.oci_ReferenceNumber'), chr(0))")
-    identity_hash = f"md5(concat_ws({sep}, source, billing_month, {identity}, {x_charge_id}))"
+    identity_hash = f"md5(concat_ws({sep}, source, billing_month, {identity}, {X_CHARGE_ID}))"
     # Only the window that tells identical lines apart needs the identity, not its md5: DuckDB's own hash of
     # the same values is far cheaper. (A 64-bit collision would only number two different lines as copies;
     # their charge ids still differ, through the md5 of each line's own identity.)
-    identity_key = f"hash(source, billing_month, {identity}, {x_charge_id})"
+    identity_key = f"hash(source, billing_month, {identity}, {X_CHARGE_ID})"
     category_case = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in CANONICAL_CATEGORY.items())
-    reasons = ",\n        ".join(_reason_exprs(rules))
+    tag_reasons = ",\n        ".join(_tag_reason_exprs(rules))
+    line_reasons = ",\n        ".join(_line_reason_exprs(rules))
     return f"""
 WITH ident AS NOT MATERIALIZED (  -- read twice, but kept in memory it would hold 30 bytes a line
     SELECT source, file_name, file_row_number,
@@ -160,48 +184,67 @@ repeated AS (
     FROM ident SEMI JOIN (SELECT identity_key FROM ident GROUP BY identity_key HAVING count(*) > 1)
         USING (identity_key)
 ),
-typed AS (
-    SELECT r.*, {identity_hash} AS identity_hash,
-        coalesce(o.occurrence, 1) AS occurrence,
+-- Attribution depends on the Tags text alone, and a month has far fewer distinct Tags than lines (a resource's
+-- tags repeat on each of its lines): each distinct text is parsed, mapped and judged once, then joined back.
+tags_seen AS (
+    SELECT DISTINCT "Tags" AS tags_text FROM focus_raw WHERE billing_month = $month
+),
+tags_typed AS (
+    SELECT tags_text,
         -- Valid JSON whose first character is '{{' is an object: one parse, not a second one for json_type.
-        CASE WHEN "Tags" IS NULL THEN NULL WHEN NOT json_valid("Tags") THEN 'INVALID'
-             WHEN ltrim("Tags", chr(32) || chr(9) || chr(10) || chr(13)) LIKE '{{%' THEN 'OBJECT' ELSE 'OTHER' END
+        CASE WHEN tags_text IS NULL THEN NULL WHEN NOT json_valid(tags_text) THEN 'INVALID'
+             WHEN ltrim(tags_text, chr(32) || chr(9) || chr(10) || chr(13)) LIKE '{{%' THEN 'OBJECT' ELSE 'OTHER' END
             AS tags_kind
-    FROM focus_raw r LEFT JOIN repeated o USING (source, file_name, file_row_number)
-    WHERE r.billing_month = $month
+    FROM tags_seen
 ),
-base AS (
-    SELECT *,
-        CASE WHEN tags_kind = 'OBJECT' THEN "Tags" END AS tags_json,
-        -- lowered once per row: a rarely used tag (reference_2) leaves its exact key absent on most rows
-        CASE WHEN tags_kind = 'OBJECT' THEN lower("Tags") END AS tags_lower,
+tags_base AS (
+    SELECT tags_text,
+        CASE WHEN tags_kind = 'OBJECT' THEN tags_text END AS tags_json,
+        -- lowered once: a rarely used tag (reference_2) leaves its exact key absent from most Tags
+        CASE WHEN tags_kind = 'OBJECT' THEN lower(tags_text) END AS tags_lower,
         coalesce(tags_kind <> 'OBJECT', false) AS tags_invalid
-    FROM typed
+    FROM tags_typed
 ),
-extracted AS (
-    SELECT *, json_extract_string(tags_json, [{paths}]) AS tag_values FROM base
+tags_extracted AS (
+    SELECT *, json_extract_string(tags_json, [{paths}]) AS tag_values FROM tags_base
 ),
-mapped AS (
-    SELECT *,
+tags_mapped AS (
+    SELECT tags_text, tags_invalid,
         nullif(lower(trim({tag["pi_email"]})), '') AS pi_email,
         nullif(trim({tag["project_id"]}), '') AS project_id,
         nullif({tag["fund_org"]}, '') AS fund_org,
         nullif(trim({tag["cost_center"]}), '') AS cost_center,
         nullif(trim({tag["account_code"]}), '') AS account_code,
         nullif(trim({tag["reference_1"]}), '') AS reference_1,
-        nullif(trim({tag["reference_2"]}), '') AS reference_2,
+        nullif(trim({tag["reference_2"]}), '') AS reference_2
+    FROM tags_extracted
+),
+attribution AS (
+    SELECT * EXCLUDE (tags_invalid), list_filter([
+        {tag_reasons}
+    ], lambda x: x IS NOT NULL) AS tag_reasons
+    FROM tags_mapped
+),
+lines AS (
+    SELECT r.*, {identity_hash} AS identity_hash,
+        coalesce(o.occurrence, 1) AS occurrence,
+        a.* EXCLUDE (tags_text),
         {_any_pattern_hit(rules)} AS any_pattern_hit
-    FROM extracted
+    FROM focus_raw r
+        LEFT JOIN repeated o USING (source, file_name, file_row_number)
+        LEFT JOIN attribution a ON a.tags_text IS NOT DISTINCT FROM r."Tags"
+    WHERE r.billing_month = $month
 ),
 flagged AS (
-    SELECT *, list_filter([
-        {reasons}
-    ], lambda x: x IS NOT NULL) AS review_reasons
-    FROM mapped
+    SELECT *,
+        CASE WHEN {_line_flag_expr(rules)} THEN list_concat(tag_reasons, list_filter([
+            {line_reasons}
+        ], lambda x: x IS NOT NULL)) ELSE tag_reasons END AS review_reasons
+    FROM lines
 )
 SELECT
     substr(md5(identity_hash || {sep} || CAST(occurrence AS VARCHAR)), 1, 20) AS charge_id,
-    md5(concat_ws({sep}, identity_hash, {content})) AS row_hash,
+    md5(concat_ws({sep}, identity_hash, {content_columns_sql()})) AS row_hash,
     billing_month, source, file_name, file_sha256, file_row_number, focus_version, expected_period, import_id,
     CASE lower("ChargeCategory") {category_case} END AS charge_category,
     {_dec("PricingQuantity", "DECIMAL(38, 12)")} AS pricing_quantity,
@@ -221,6 +264,10 @@ SELECT
     $run_id AS run_id
 FROM flagged
 """
+
+
+def content_columns_sql() -> str:
+    return ", ".join(f"coalesce(\"{c}\", chr(0))" for c in CONTENT_COLUMNS)
 
 
 def reason_label(reason: str) -> str:
