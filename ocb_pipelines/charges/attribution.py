@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ocb_pipelines.charges.identity import charge_id_sql, identity_hash_sql, identity_values_sql
 from ocb_pipelines.core.warehouse import MONEY
 from ocb_pipelines.ingest.focus import utc_timestamp_sql
 
@@ -19,21 +20,6 @@ REASONS = (
     "invalid_fund_org", "pattern_match", "period_mismatch", "currency_mismatch",
 )  # fmt: skip
 EMAIL_RE = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
-# Columns that identify a charge line (not its amounts): the charge_id survives a re-import of the
-# same data, and a corrected amount keeps the id while its row_hash changes (so a review decision
-# made on the old values can be detected as stale).
-IDENTITY_COLUMNS = (
-    "BillingAccountId", "SubAccountId", "ResourceId", "ChargeCategory", "ChargeClass", "ServiceName", "SkuId",
-    "SkuPriceId", "ChargePeriodStart", "ChargePeriodEnd", "PricingUnit", "ChargeDescription", "CommitmentDiscountId",
-)  # fmt: skip
-# What a review decision is about, beyond the identity: the amounts, the tags it was attributed by and the
-# names a statement shows. A decision pinned to a row_hash goes back to review when any of these change.
-# (Hashing these rather than every column keeps md5 off the hot path: it was half of validation's CPU.)
-CONTENT_COLUMNS = (
-    "BilledCost", "ListCost", "ContractedCost", "EffectiveCost", "PricingQuantity", "BillingCurrency", "Tags",
-    "ResourceName", "ResourceType", "SubAccountName", "ServiceCategory", "RegionId", "RegionName",
-    "BillingPeriodStart", "BillingPeriodEnd",
-)  # fmt: skip
 CANONICAL_CATEGORY = {
     "usage": "Usage", "purchase": "Purchase", "tax": "Tax", "credit": "Credit", "adjustment": "Adjustment",
 }  # fmt: skip
@@ -142,29 +128,16 @@ def _dec(column: str, scale_type: str = MONEY) -> str:
     return f'CAST("{column}" AS {scale_type})'
 
 
-# An x_ChargeId (or OCI's reference number) names a line apart from its identical twins. Most files have neither:
-# the text test spares parsing every line's extras twice.
-X_CHARGE_ID = (
-    "CASE WHEN contains(CAST(x_columns AS VARCHAR), 'x_ChargeId') "
-    "OR contains(CAST(x_columns AS VARCHAR), 'oci_ReferenceNumber') "
-    "THEN coalesce(json_extract_string(x_columns, '$.x_ChargeId'), "
-    "json_extract_string(x_columns, '$.oci_ReferenceNumber'), chr(0)) ELSE chr(0) END"
-)
-
-
 def validated_select_sql(rules: AttributionRules) -> str:
     """SELECT producing a month's validated_lines from focus_raw (parameter: the month); the charges_validated
     view adds the raw rows' descriptive columns back."""
     keys = rules.tag_keys
-    sep = "chr(31)"
     paths = ", ".join(_tag_path(keys.get(f, "")) for f in TAG_FIELDS)
     tag = {f: _tag_expr(keys.get(f, ""), i + 1) for i, f in enumerate(TAG_FIELDS)}
-    identity = ", ".join(f"coalesce(\"{c}\", chr(0))" for c in IDENTITY_COLUMNS)
-    identity_hash = f"md5(concat_ws({sep}, source, billing_month, {identity}, {X_CHARGE_ID}))"
     # Only the window that tells identical lines apart needs the identity, not its md5: DuckDB's own hash of
     # the same values is far cheaper. (A 64-bit collision would only number two different lines as copies;
     # their charge ids still differ, through the md5 of each line's own identity.)
-    identity_key = f"hash(source, billing_month, {identity}, {X_CHARGE_ID})"
+    identity_key = f"hash({identity_values_sql()})"
     category_case = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in CANONICAL_CATEGORY.items())
     tag_reasons = ",\n        ".join(_tag_reason_exprs(rules))
     line_reasons = ",\n        ".join(_line_reason_exprs(rules))
@@ -226,7 +199,7 @@ attribution AS (
     FROM tags_mapped
 ),
 lines AS (
-    SELECT r.*, {identity_hash} AS identity_hash,
+    SELECT r.*, {identity_hash_sql('r.')} AS identity_hash,
         coalesce(o.occurrence, 1) AS occurrence,
         a.* EXCLUDE (tags_text),
         {_any_pattern_hit(rules)} AS any_pattern_hit
@@ -243,9 +216,8 @@ flagged AS (
     FROM lines
 )
 SELECT
-    substr(md5(identity_hash || {sep} || CAST(occurrence AS VARCHAR)), 1, 20) AS charge_id,
-    md5(concat_ws({sep}, identity_hash, {content_columns_sql()})) AS row_hash,
-    billing_month, source, file_name, file_sha256, file_row_number, focus_version, expected_period, import_id,
+    {charge_id_sql("identity_hash", "occurrence")} AS charge_id,
+    billing_month, source, file_name, file_row_number, import_id,
     CASE lower("ChargeCategory") {category_case} END AS charge_category,
     {_dec("PricingQuantity", "DECIMAL(38, 12)")} AS pricing_quantity,
     upper("BillingCurrency") AS billing_currency,
@@ -264,10 +236,6 @@ SELECT
     $run_id AS run_id
 FROM flagged
 """
-
-
-def content_columns_sql() -> str:
-    return ", ".join(f"coalesce(\"{c}\", chr(0))" for c in CONTENT_COLUMNS)
 
 
 def reason_label(reason: str) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 
 import duckdb
 
+from ocb_pipelines.charges.identity import row_hash_sql
 from ocb_pipelines.core.money import exact_text
 from ocb_pipelines.ingest.focus import FOCUS_COLUMNS
 
@@ -28,7 +29,6 @@ MONEY = "DECIMAL(38, 12)"
 _FOCUS_RAW_COLUMNS = ",\n    ".join(f'"{c}" VARCHAR' for c in FOCUS_COLUMNS)
 
 _CHARGE_COLUMNS = """    charge_id VARCHAR NOT NULL,
-    row_hash VARCHAR NOT NULL,
     billing_month VARCHAR NOT NULL,
     source VARCHAR NOT NULL,
     file_name VARCHAR NOT NULL,
@@ -71,10 +71,14 @@ _CHARGE_COLUMNS = """    charge_id VARCHAR NOT NULL,
 """.rstrip("\n") + "\n"
 
 # charges_validated is a view: what validation computed (validated_lines: ids, money, times, attribution, review
-# reasons, lineage) joined back to the descriptive text of its raw row (names, ids, region) through the import it
-# was validated from. Writing those text columns a second time was a third of validation's time. A line whose
-# raw row was replaced by a later import keeps its amounts and loses only that text until it is validated again.
+# reasons) joined back to its raw row through the import it was validated from, for the row's descriptive text
+# (names, ids, region), its import's lineage and its row_hash. Writing those a second time for every line was
+# a third of validation's time. A line whose raw row was replaced by a later import keeps its amounts and
+# loses those columns (row_hash included) until it is validated again.
 DESCRIPTIVE_COLUMNS = {
+    "file_sha256": "r.file_sha256",
+    "focus_version": "r.focus_version",
+    "expected_period": "r.expected_period",
     "billing_account_id": 'r."BillingAccountId"',
     "sub_account_id": 'r."SubAccountId"',
     "sub_account_name": 'r."SubAccountName"',
@@ -90,6 +94,16 @@ DESCRIPTIVE_COLUMNS = {
     "sku_id": 'r."SkuId"',
     "pricing_unit": 'r."PricingUnit"',
 }
+# A validated line's raw row, with its import's lineage: `r` in the view and wherever a row_hash is worked out.
+RAW_ROWS_SQL = (
+    "(SELECT f.*, i.import_id, i.source, i.file_sha256, i.focus_version, i.expected_period "
+    "FROM focus_rows f JOIN imports i ON i.import_key = f.import_key)"
+)
+# The row_hash of `r`, NULL when the line's raw row is gone (the md5 of missing values would look like a hash).
+RAW_ROW_HASH = f"CASE WHEN r.import_id IS NOT NULL THEN {row_hash_sql('r.')} END"
+RAW_ROW_MATCH = (
+    "r.import_id = v.import_id AND r.file_row_number = v.file_row_number AND r.billing_month = v.billing_month"
+)
 _VALIDATED_LINE_COLUMNS = "".join(
     line + "\n" for line in _CHARGE_COLUMNS.splitlines() if line.split()[0] not in DESCRIPTIVE_COLUMNS
 )
@@ -109,16 +123,20 @@ def _focus_raw_view() -> str:
     )
 
 
+# Bumped whenever the view's definition changes: an existing warehouse's view is replaced once, not on every connect.
+CHARGES_VALIDATED_VIEW_VERSION = "ocb charges_validated v2: row_hash and lineage from the raw row"
+
+
 def _charges_validated_view() -> str:
-    """The view, its columns in the order of the charge tables (charges_approved has the same)."""
+    """The view: charge_id, row_hash, then the columns in the order of charges_approved."""
     names = [line.split()[0] for line in _CHARGE_COLUMNS.splitlines() if line.strip()]
     names += ["review_reasons", "needs_review", "validated_at", "run_id"]
     select = ", ".join(f"{DESCRIPTIVE_COLUMNS[n]} AS {n}" if n in DESCRIPTIVE_COLUMNS else f"v.{n}" for n in names)
+    select = select.replace("v.charge_id, ", f"v.charge_id, {RAW_ROW_HASH} AS row_hash, ", 1)
     return (
         # Joined to the tables, not to the focus_raw view: EXPORT DATABASE (the backup) restores views in name order.
-        f"CREATE VIEW IF NOT EXISTS charges_validated AS SELECT {select} FROM validated_lines v "
-        "LEFT JOIN (SELECT f.*, i.import_id FROM focus_rows f JOIN imports i ON i.import_key = f.import_key) r "
-        "ON r.import_id = v.import_id AND r.file_row_number = v.file_row_number AND r.billing_month = v.billing_month"
+        f"CREATE OR REPLACE VIEW charges_validated AS SELECT {select} FROM validated_lines v "
+        f"LEFT JOIN {RAW_ROWS_SQL} r ON {RAW_ROW_MATCH}"
     )
 
 
@@ -273,7 +291,12 @@ def configure(con: duckdb.DuckDBPyConnection, memory_limit: str = "", threads: i
 
 # Columns dropped since a warehouse may have been created: (table, column). The raw Tags stay in focus_raw
 # (reachable through each charge's lineage); copying them into every charge table only cost write time.
-DROPPED_COLUMNS = (("charges_validated", "tags"), ("charges_approved", "tags"))
+# row_hash is worked out from the raw row when read, and validated_lines takes the import's lineage from it.
+DROPPED_COLUMNS = (
+    ("charges_validated", "tags"), ("charges_approved", "tags"), ("charges_approved", "row_hash"),
+    ("validated_lines", "row_hash"), ("validated_lines", "file_sha256"), ("validated_lines", "focus_version"),
+    ("validated_lines", "expected_period"),
+)  # fmt: skip
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -293,7 +316,12 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(_focus_raw_view())
     if kinds.get("charges_validated") == "BASE TABLE":
         _charges_validated_table_to_view(con)
-    con.execute(_charges_validated_view())
+    comment = con.execute(
+        "SELECT comment FROM duckdb_views() WHERE schema_name = 'main' AND view_name = 'charges_validated'"
+    ).fetchall()
+    if not comment or comment[0][0] != CHARGES_VALIDATED_VIEW_VERSION:
+        con.execute(_charges_validated_view())
+        con.execute(f"COMMENT ON VIEW charges_validated IS '{CHARGES_VALIDATED_VIEW_VERSION}'")
 
 
 def _focus_raw_table_to_view(con: duckdb.DuckDBPyConnection) -> None:
@@ -323,8 +351,8 @@ def _charges_validated_table_to_view(con: duckdb.DuckDBPyConnection) -> None:
                                                      "file_row_number"))
     with transaction(con):
         con.execute(
-            f"INSERT INTO validated_lines BY NAME SELECT c.* EXCLUDE ({', '.join(DESCRIPTIVE_COLUMNS)}), r.import_id "
-            f"FROM charges_validated c LEFT JOIN focus_raw r ON {match}"
+            f"INSERT INTO validated_lines BY NAME SELECT c.* EXCLUDE ({', '.join([*DESCRIPTIVE_COLUMNS, 'row_hash'])}),"
+            f" r.import_id FROM charges_validated c LEFT JOIN focus_raw r ON {match}"
         )
         con.execute("DROP TABLE charges_validated")
         con.execute(_charges_validated_view())

@@ -61,6 +61,12 @@ def build_approved(
                 f"billing month {month} is finalized and can never change, so rebuilding its approved charges "
                 f"is refused. Book corrections in the next open month."
             )
+        outdated = validated_lines_replaced(con, month)
+        if outdated:
+            raise ApprovalGateError(
+                f"{outdated:,} validated charge(s) of {month} come from an import that a later one replaced; "
+                f"validate {month} again (`ocb ingest` or the charges_validated asset) before approving"
+            )
         con.execute("DELETE FROM charges_approved WHERE billing_month = ?", [month])
         con.execute(f"INSERT INTO charges_approved BY NAME {approved_select_sql(con)}",
                     {"month": month, "approved_at": wh.now_utc(), "run_id": run_id})
@@ -72,6 +78,16 @@ def build_approved(
                 f"approved charges for {month} failed their schema; nothing was changed:\n  - {listing}"
             )
     return summary
+
+
+def validated_lines_replaced(con: duckdb.DuckDBPyConnection, month: str) -> int:
+    """Validated lines whose import was since replaced (a corrected file): their raw rows, lineage and row_hash
+    are gone until the month is validated again, so they cannot be approved."""
+    return con.execute(
+        "SELECT count(*) FROM validated_lines v ANTI JOIN imports i ON i.import_id = v.import_id "
+        "WHERE v.billing_month = ?",
+        [month],
+    ).fetchall()[0][0]
 
 
 def gate_approved(con: duckdb.DuckDBPyConnection, month: str, summary: ReviewSummary, limit: int = 20) -> list[str]:

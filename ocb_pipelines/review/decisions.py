@@ -92,13 +92,22 @@ WITH latest AS (
         FROM review_decisions d WHERE billing_month = $month
     ) WHERE rn = 1
 ),
+decided AS (
+    -- The current row_hash of decided charges only (an md5 of the raw row each), not of every charge.
+    SELECT v.charge_id, {wh.RAW_ROW_HASH} AS row_hash
+    FROM validated_lines v SEMI JOIN latest l ON l.charge_id = v.charge_id
+        LEFT JOIN {wh.RAW_ROWS_SQL} r ON {wh.RAW_ROW_MATCH}
+    WHERE v.billing_month = $month
+),
 joined AS (
     SELECT v.*,
         l.decision_id, l.decision, l.actor AS decided_by, l.decided_at, l.note AS decision_note, l.via AS decided_via,
         l.pi_email AS new_pi_email, l.project_id AS new_project_id, l.fund_org AS new_fund_org,
         l.row_hash AS decided_row_hash,
-        coalesce(l.row_hash <> v.row_hash, false) AS stale
+        -- a charge whose raw row was replaced since it was validated has no row_hash: its decision is stale
+        l.row_hash IS NOT NULL AND l.row_hash IS DISTINCT FROM d.row_hash AS stale
     FROM charges_validated v LEFT JOIN latest l ON l.charge_id = v.charge_id
+        LEFT JOIN decided d ON d.charge_id = v.charge_id
     WHERE v.billing_month = $month
 )
 SELECT *,
@@ -163,9 +172,16 @@ def charge_states(
 ) -> list[dict[str, Any]]:
     """Charges of the month with their review status (default: the queue), largest money first."""
     where, params = _filters(ids, source, reason, pi, statuses)
-    sql = (
-        f"SELECT {', '.join(STATE_COLUMNS)} FROM ({state_relation_sql(where)}) "
+    chosen = (
+        f"SELECT {', '.join(c for c in STATE_COLUMNS if c != 'row_hash')} FROM ({state_relation_sql(where)}) "
         f"ORDER BY billed_cost DESC, charge_id" + (f" LIMIT {int(limit)}" if limit else "")
+    )
+    # The row_hash of the chosen charges only: an md5 of each one's raw row, not of every charge of the month.
+    picked = ", ".join(f"s.{c}" if c != "row_hash" else f"{wh.RAW_ROW_HASH} AS row_hash" for c in STATE_COLUMNS)
+    sql = (
+        f"SELECT {picked} FROM ({chosen}) s "
+        "JOIN validated_lines v ON v.billing_month = s.billing_month AND v.charge_id = s.charge_id "
+        f"LEFT JOIN {wh.RAW_ROWS_SQL} r ON {wh.RAW_ROW_MATCH} ORDER BY s.billed_cost DESC, s.charge_id"
     )
     cursor = con.execute(sql, {"month": month, **params})
     names = [d[0] for d in cursor.description]
@@ -324,6 +340,10 @@ def check_decisions(
             problems.append(f"{label}: no such charge in billing month {month}")
             continue
         row_hash, *original = current[d.charge_id]
+        if row_hash is None:
+            problems.append(f"{label}: its imported row was replaced since the month was validated; validate "
+                            f"{month} again (`ocb ingest` does) and decide on the new data")
+            continue
         if d.row_hash is not None and d.row_hash != row_hash:
             problems.append(f"{label}: the charge changed since it was shown to the reviewer; look at it again")
         fixes = d.corrections()

@@ -164,3 +164,45 @@ def test_unchanged_reimport_into_a_closed_month_is_a_no_op(tmp_path, settings):
         con.execute("DELETE FROM validated_lines")  # validation out of date: a closed month refuses the rebuild
         with pytest.raises(wh.PeriodLockedError, match="closed"):
             build_validated(con, "2025-01", rules_from(settings))
+
+
+def test_charge_id_and_row_hash_are_pinned(tmp_path, settings):
+    """Decisions in existing warehouses refer to these values: the formulas must never change (row_hash is now
+    worked out from the raw row when read, and must equal what validation stored before)."""
+    path = write_focus(tmp_path / "aws_2025-01.csv", [focus_row(), focus_row(), focus_row(ResourceName="test-x")])
+    rules = rules_from(settings)
+    with wh.connect(tmp_path / "w.duckdb") as con:
+        import_file(con, path, months=["2025-01"], source="aws")
+        build_validated(con, "2025-01", rules)
+        ids = con.execute(
+            "SELECT file_row_number, charge_id, row_hash FROM charges_validated ORDER BY 1").fetchall()
+    assert ids == [
+        (1, "2d6e98bb30e2ae626a40", "393bd49054014606624aee8a1390d91a"),
+        (2, "baab206bad902ae651a6", "393bd49054014606624aee8a1390d91a"),  # an identical line: its own id
+        (3, "e5bafeeff222f4778810", "92ed3b54e28ad4712aa551edf4c49c19"),
+    ]
+
+
+def test_lines_sharing_tags_keep_their_own_reasons(tmp_path, settings):
+    """Attribution is worked out once per distinct Tags text: each line still gets the Tags' reasons followed by
+    its own, and lines without Tags are judged too."""
+    no_fund = {k: v for k, v in GOOD_TAGS.items() if k != "fund_org"}
+    rows = [
+        focus_row(Tags=json.dumps(no_fund)),
+        focus_row(Tags=json.dumps(no_fund), ResourceName="test-1"),
+        focus_row(Tags=json.dumps(no_fund), BillingCurrency="EUR"),
+        focus_row(Tags=None, ServiceName="AWS Marketplace"),
+        focus_row(Tags=None),
+        focus_row(),
+    ]
+    out, _ = _validated(tmp_path, settings, rows)
+    missing_all = ["missing_pi_email", "missing_project", "missing_fund_org"]
+    assert [r[6] for r in out] == [
+        ["missing_fund_org"],
+        ["missing_fund_org", "pattern_match:^test-"],
+        ["missing_fund_org", "currency_mismatch"],
+        [*missing_all, "pattern_match:Marketplace"],
+        missing_all,
+        [],
+    ]
+    assert [r[1] for r in out][:3] == ["ada.lovelace@example.edu"] * 3 and out[3][1] is None

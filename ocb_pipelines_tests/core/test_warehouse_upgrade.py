@@ -1,4 +1,5 @@
-"""A warehouse created before focus_raw and charges_validated became views keeps every row when opened."""
+"""A warehouse created before focus_raw and charges_validated became views (or before row_hash was worked out when
+read) keeps every row and value when opened."""
 
 from decimal import Decimal
 
@@ -74,3 +75,31 @@ def test_descriptive_columns_come_from_the_raw_row_validated(tmp_path, settings)
         fresh = con.execute("SELECT resource_id, service_name, billed_cost FROM charges_validated").fetchall()
     assert stale == [(None, Decimal("10.5"))]
     assert fresh == [("i-0new", "Amazon S3", Decimal(11))]
+
+
+def test_stored_row_hash_and_lineage_give_way_to_the_raw_row(tmp_path, settings):
+    """A warehouse from before row_hash was worked out when read: validated_lines and charges_approved lose the
+    stored copies, and the view gives the same values from the raw rows (decisions pinned to them hold)."""
+    db = tmp_path / "w.duckdb"
+    path = write_focus(tmp_path / "aws_2025-01.csv", [focus_row(), focus_row(billed="3.25", ResourceId="i-0def")])
+    query = "SELECT charge_id, row_hash, file_sha256, focus_version, expected_period FROM charges_validated ORDER BY 1"
+    with wh.connect(db) as con:
+        import_file(con, path, months=["2025-01"], source="aws", expected_period="2025-01")
+        build_validated(con, "2025-01", rules_from(settings))
+        before = con.execute(query).fetchall()
+        for column in ("row_hash", "file_sha256", "focus_version", "expected_period"):  # the old shape, filled
+            con.execute(f"ALTER TABLE validated_lines ADD COLUMN {column} VARCHAR")
+            con.execute(f"UPDATE validated_lines v SET {column} = c.{column} FROM charges_validated c "
+                        "WHERE c.charge_id = v.charge_id")
+        con.execute("ALTER TABLE charges_approved ADD COLUMN row_hash VARCHAR")
+        con.execute("CREATE OR REPLACE VIEW charges_validated AS SELECT * FROM validated_lines")  # no version
+    with wh.connect(db) as con:  # opening the warehouse upgrades it
+        after = con.execute(query).fetchall()
+        columns = {(t, c) for t, c in con.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_name IN ('validated_lines', 'charges_approved')").fetchall()}
+        comment = con.execute("SELECT comment FROM duckdb_views() WHERE view_name = 'charges_validated'").fetchall()
+    assert after == before and len(after) == 2 and before[0][1] and before[0][4] == "2025-01"
+    assert not columns & {("validated_lines", "row_hash"), ("validated_lines", "file_sha256"),
+                          ("charges_approved", "row_hash")}
+    assert comment == [(wh.CHARGES_VALIDATED_VIEW_VERSION,)]

@@ -347,7 +347,7 @@ IDENTITY = {
                      "billed_total"),
     "focus_raw": ("concat_ws('|', source, file_name, file_row_number)", 'CAST("BilledCost" AS DECIMAL(38, 12))'),
     "charges_validated": ("concat_ws('|', charge_id, row_hash)", "billed_cost"),
-    "charges_approved": ("concat_ws('|', charge_id, row_hash, review_status)", "billed_cost"),
+    "charges_approved": ("concat_ws('|', charge_id, review_status, pi_email, project_id, fund_org)", "billed_cost"),
     "review_decisions": ("concat_ws('|', charge_id, decision)", None),
     "statements": ("concat_ws('|', pi_email, project_id, content_sha256, csv_sha256, pdf_path)", "billed_total"),
     "statement_fund_shares": ("concat_ws('|', pi_email, project_id, fund_org, share_percent, billed_total)",

@@ -8,10 +8,11 @@ import pandas as pd
 import pytest
 
 from ocb_pipelines.core import warehouse as wh
+from ocb_pipelines.ingest.importer import import_file
 from ocb_pipelines.periods import lifecycle as lc
 from ocb_pipelines.review import approve
 from ocb_pipelines.review import decisions as rd
-from ocb_pipelines.review.fixtures import charge_row
+from ocb_pipelines.review.fixtures import charge_row, write_focus_csv
 from ocb_pipelines.review.schemas import approved_schema
 
 from .conftest import MONTH, ids_by_resource, load_month, standard_rows
@@ -242,3 +243,21 @@ def test_schema_refuses_pending_rejected_incomplete_and_duplicate_rows():
     assert {"field_uniqueness", "not_nullable"} <= failed
     assert any("corrected charge needs" in c for c in failed)
     assert any("must not be billed" in c for c in failed)
+
+
+def test_charges_of_a_replaced_import_wait_for_validation(settings, month):
+    """A corrected file replaces the raw rows a month was validated from: until the month is validated again,
+    a decision on its charges and the approved charges are refused with the reason (never billed half-known)."""
+    rows = standard_rows()
+    rows[0] = charge_row(resource="ok", billed="12.00")
+    path = write_focus_csv(settings.inbox_dir / f"aws_{MONTH}.csv", rows)
+    with wh.connect(settings.warehouse_path) as con:
+        import_file(con, path, months=[MONTH], source="aws")  # imported, not validated yet
+    with pytest.raises(rd.DecisionError, match="replaced since the month was validated"):
+        _decide(settings, rd.Decision(month["test"], "approve", "fine"))
+    with pytest.raises(approve.ApprovalGateError, match="validate 2025-01 again"):
+        _approved(settings)
+    load_month(settings, rows)
+    _decide(settings, rd.Decision(month["test"], "approve", "fine"))
+    _summary, approved = _approved(settings)
+    assert approved["ok"][7] == Decimal("12.00") and approved["test"][0] == "approved"
