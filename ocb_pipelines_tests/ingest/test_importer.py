@@ -222,3 +222,19 @@ def test_quoted_empty_and_null_strings_are_null(tmp_path):
     db = tmp_path / "w.duckdb"
     _import(db, path)
     assert _rows(db, 'SELECT "AvailabilityZone", "ResourceId", "ResourceName" FROM focus_raw') == [(None, None, None)]
+
+
+def test_gate_judges_repeated_values_once_and_still_names_each_bad_row(tmp_path):
+    """Columns whose values repeat are judged on their distinct values; a bad one among them is still reported
+    at its own row, as is a bad amount in a column of mostly distinct values."""
+    rows = [focus_row(billed=f"{n}.{n % 97:02d}") for n in range(1, 301)]  # amounts: mostly distinct
+    rows[40] = focus_row(ChargePeriodStart="2025-01-03 7am")  # dates: one distinct value among 300
+    rows[120] = focus_row(ChargeCategory="Refunds")
+    rows[199] = focus_row(ListCost="12.00.1")  # ListCost repeats: 12.00 on every other row
+    rows[250]["BilledCost"] = "2,50"
+    path = write_focus(tmp_path / "aws_2025-01.csv", rows)
+    with pytest.raises(ImportRefused) as err:
+        _import(tmp_path / "w.duckdb", path, months=["2025-01"])
+    failures = [(f.row, f.column, f.value) for f in err.value.failures]
+    assert failures == [(41, "ChargePeriodStart", "2025-01-03 7am"), (121, "ChargeCategory", "Refunds"),
+                        (200, "ListCost", "12.00.1"), (251, "BilledCost", "2,50")]
