@@ -193,11 +193,18 @@ def source_from_filename(name: str, patterns: Sequence[tuple[str, str]]) -> str 
 
 
 def sha256_file(path: str | Path, chunk: int = 4 * 1024 * 1024) -> str:
+    return sha256_and_nul(path, chunk)[0]
+
+
+def sha256_and_nul(path: str | Path, chunk: int = 4 * 1024 * 1024) -> tuple[str, bool]:
+    """The file's sha256, and whether it holds a NUL byte (found in the same read, at memchr speed)."""
     digest = hashlib.sha256()
+    nul = False
     with open(path, "rb") as handle:
         while block := handle.read(chunk):
             digest.update(block)
-    return digest.hexdigest()
+            nul = nul or b"\x00" in block
+    return digest.hexdigest(), nul
 
 
 def utc_literal_sql(value: str) -> str:

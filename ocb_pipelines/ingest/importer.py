@@ -37,7 +37,7 @@ from ocb_pipelines.ingest.focus import (
     canonical_header,
     file_format,
     month_key,
-    sha256_file,
+    sha256_and_nul,
     utc_literal_sql,
     utc_timestamp_sql,
 )
@@ -86,12 +86,18 @@ class FileImport:
     errors: list[str] = field(default_factory=list)
 
 
-# sha256 of files already read in this process, by (path, size, mtime): inspecting a file and then importing
-# it (CLI, benchmark) reads its bytes for the digest once, not twice. As git does with its index, a digest is
-# trusted only for a file whose mtime was already RACY_NS old when it was hashed: a file rewritten within the
-# timestamp's granularity keeps its mtime, so a fresh one is always hashed again.
+# sha256 (and whether a NUL byte is in them) of files already read in this process, by (path, size, mtime):
+# inspecting a file and then importing it (CLI, benchmark) reads its bytes once, not three times. As git does
+# with its index, a digest is trusted only for a file whose mtime was already RACY_NS old when it was hashed: a
+# file rewritten within the timestamp's granularity keeps its mtime, so a fresh one is always hashed again.
 RACY_NS = 2_000_000_000
-_DIGESTS: dict[tuple[str, int, int], tuple[str, int]] = {}
+_DIGESTS: dict[tuple[str, int, int], tuple[str, int, bool]] = {}
+
+
+def _remembered(path: Path) -> tuple[str, int, bool] | None:
+    stat = path.stat()
+    remembered = _DIGESTS.get((str(path.resolve()), stat.st_size, stat.st_mtime_ns))
+    return remembered if remembered and stat.st_mtime_ns < remembered[1] - RACY_NS else None
 
 
 def catalogued(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[str, tuple[str, ...]] | None:
@@ -109,17 +115,19 @@ def catalogued(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[str, tuple[s
 def file_digest(path: Path, con: duckdb.DuckDBPyConnection | None = None) -> str:
     """The file's sha256: remembered from this process or from the file catalog when unchanged and settled
     when hashed; else computed."""
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    remembered = _DIGESTS.get(key)
-    if remembered and stat.st_mtime_ns < remembered[1] - RACY_NS:
+    if remembered := _remembered(path):
         return remembered[0]
     if con is not None and (entry := catalogued(con, path)):
         return entry[0]
+    return _hash_file(path)[0]
+
+
+def _hash_file(path: Path) -> tuple[str, bool]:
+    stat = path.stat()
     hashed_at = time.time_ns()
-    digest = sha256_file(path)
-    _DIGESTS[key] = (digest, hashed_at)
-    return digest
+    digest, nul = sha256_and_nul(path)
+    _DIGESTS[(str(path.resolve()), stat.st_size, stat.st_mtime_ns)] = (digest, hashed_at, nul)
+    return digest, nul
 
 
 def _quote_ident(name: str) -> str:
@@ -202,11 +210,14 @@ def _text_with_stray_nul(start: bytes) -> bool:
 _JSON_NUL = r"'(^|[^\\])(\\\\)*\\u0000'"
 
 
-def file_has_nul_byte(path: Path, chunk: int = 8 * 1024 * 1024) -> bool:
-    """Whether a plain file holds a NUL byte anywhere: a cheap pass that spares a scan of every stored value
-    (which costs a second over a million rows) for the files that cannot contain one."""
+def file_has_nul_byte(path: Path) -> bool:
+    """Whether a plain file holds a NUL byte anywhere (noted when it was hashed, else a pass over it): a cheap
+    test that spares a scan of every stored value (a second over a million rows) for files that cannot
+    contain one."""
+    if remembered := _remembered(path):
+        return remembered[2]
     with open(path, "rb") as handle:
-        while block := handle.read(chunk):
+        while block := handle.read(8 * 1024 * 1024):
             if b"\x00" in block:
                 return True
     return False

@@ -15,7 +15,9 @@ import email
 import email.policy
 import io
 import json
+import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -25,7 +27,8 @@ from ocb_pipelines.charges.assets import rules_from
 from ocb_pipelines.charges.validate import build_validated
 from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.delivery.deliver import deliver_month
-from ocb_pipelines.ingest.importer import ImportRefused, import_file
+from ocb_pipelines.ingest import importer
+from ocb_pipelines.ingest.importer import ImportRefused, import_file, inspect_file
 from ocb_pipelines.ledger.export import export_journal
 from ocb_pipelines.periods.lifecycle import close_period
 from ocb_pipelines.review.approve import build_approved
@@ -205,6 +208,20 @@ def test_nul_deep_in_a_large_csv_is_refused_too(tmp_path):
     path = write_focus_csv(tmp_path / f"aws_{MONTH}.csv", rows)
     message = _nul_refused(path, tmp_path)
     assert message.startswith(path.name) and "NUL" in message and "ResourceId" in message
+
+
+def test_nul_noted_while_hashing_is_refused_too(tmp_path):
+    """A settled file inspected first (the CLI's path) has its NUL bytes noted as it is hashed: the import
+    relies on that note instead of reading the file again, and still refuses it, naming where."""
+    path = write_focus_csv(tmp_path / f"aws_{MONTH}.csv", [charge_row(), charge_row(resource="a\x00b")])
+    clean = write_focus_csv(tmp_path / f"azure_{MONTH}.csv", [charge_row(), charge_row(resource="ab")])
+    settled = time.time() - 3600
+    for file in (path, clean):
+        os.utime(file, (settled, settled))
+        inspect_file(file)
+    assert importer.file_has_nul_byte(path) and not importer.file_has_nul_byte(clean)
+    message = _nul_refused(path, tmp_path)
+    assert message.startswith(path.name) and "NUL" in message and "line 3" in message and "ResourceId" in message
 
 
 def test_nul_in_a_tag_value_is_refused(tmp_path):
