@@ -417,9 +417,14 @@ def _newlines_and_quote_parity(fd: int, offset: int, size: int) -> tuple[int, np
     """(quote characters, newline positions, parity of the quotes before each newline) of one block of a file.
     numpy leaves the GIL while it scans, so two blocks are read at once."""
     data = np.frombuffer(os.pread(fd, size, offset), dtype=np.uint8)
-    quote_at = np.flatnonzero(data == ord('"'))
+    is_quote = (data == ord('"')).view(np.uint8)
     newline_at = np.flatnonzero(data == ord("\n"))
-    return quote_at.size, newline_at, np.searchsorted(quote_at, newline_at) & 1
+    quotes = int(np.count_nonzero(is_quote))
+    if newline_at.size == 0 or newline_at[-1] == 0:
+        return quotes, newline_at, np.zeros(newline_at.size, dtype=np.uint8)
+    # The parity of each stretch between newlines (an XOR, so no quote positions are listed), accumulated.
+    stretches = np.bitwise_xor.reduceat(is_quote[: newline_at[-1]], np.concatenate(([0], newline_at[:-1])))
+    return quotes, newline_at, np.bitwise_xor.accumulate(stretches)
 
 
 def _quotes_and_newlines_by_parity(fd: int, offset: int, size: int) -> tuple[int, int, int]:
