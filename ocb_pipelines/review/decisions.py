@@ -168,10 +168,13 @@ def charge_states(
     reason: str | None = None,
     pi: str | None = None,
     statuses: Sequence[str] | None = ("pending",),
+    stale_only: bool = False,
     limit: int | None = None,
 ) -> list[dict[str, Any]]:
     """Charges of the month with their review status (default: the queue), largest money first."""
     where, params = _filters(ids, source, reason, pi, statuses)
+    if stale_only:
+        where += " AND stale"
     chosen = (
         f"SELECT {', '.join(c for c in STATE_COLUMNS if c != 'row_hash')} FROM ({state_relation_sql(where)}) "
         f"ORDER BY billed_cost DESC, charge_id" + (f" LIMIT {int(limit)}" if limit else "")
@@ -251,8 +254,7 @@ def summarize_review(con: duckdb.DuckDBPyConnection, month: str) -> ReviewSummar
     ).fetchall():
         index[s][f"{st}_rows"] = n
         index[s][f"{st}_billed"] = b
-    stale = charge_states(con, month, statuses=None)
-    stale = [s for s in stale if s["stale"]]
+    stale = charge_states(con, month, statuses=None, stale_only=True)  # not every charge of the month into Python
     orphaned, total = con.execute(
         """SELECT count(DISTINCT d.charge_id) FILTER (WHERE v.charge_id IS NULL), count(*)
            FROM review_decisions d LEFT JOIN charges_validated v
