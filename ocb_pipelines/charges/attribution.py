@@ -130,7 +130,7 @@ def _dec(column: str, scale_type: str = MONEY) -> str:
 
 def validated_select_sql(rules: AttributionRules) -> str:
     """SELECT producing a month's validated_lines from focus_raw (parameter: the month); the charges_validated
-    view adds the raw rows' descriptive columns back."""
+    view adds each raw row's descriptive columns, lineage and row_hash back."""
     keys = rules.tag_keys
     paths = ", ".join(_tag_path(keys.get(f, "")) for f in TAG_FIELDS)
     tag = {f: _tag_expr(keys.get(f, ""), i + 1) for i, f in enumerate(TAG_FIELDS)}
