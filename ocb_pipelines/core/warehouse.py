@@ -94,16 +94,14 @@ DESCRIPTIVE_COLUMNS = {
     "sku_id": 'r."SkuId"',
     "pricing_unit": 'r."PricingUnit"',
 }
-# A validated line's raw row, with its import's lineage: `r` in the view and wherever a row_hash is worked out.
-RAW_ROWS_SQL = (
-    "(SELECT f.*, i.import_id, i.source, i.file_sha256, i.focus_version, i.expected_period "
-    "FROM focus_rows f JOIN imports i ON i.import_key = f.import_key)"
+# A validated line `v`'s raw row `r`, with its import's lineage: in the view and wherever a row_hash is worked out.
+RAW_ROW_JOIN = (
+    "LEFT JOIN (SELECT f.*, i.import_id, i.source, i.file_sha256, i.focus_version, i.expected_period "
+    "FROM focus_rows f JOIN imports i ON i.import_key = f.import_key) r "
+    "ON r.import_id = v.import_id AND r.file_row_number = v.file_row_number AND r.billing_month = v.billing_month"
 )
 # The row_hash of `r`, NULL when the line's raw row is gone (the md5 of missing values would look like a hash).
 RAW_ROW_HASH = f"CASE WHEN r.import_id IS NOT NULL THEN {row_hash_sql('r.')} END"
-RAW_ROW_MATCH = (
-    "r.import_id = v.import_id AND r.file_row_number = v.file_row_number AND r.billing_month = v.billing_month"
-)
 _VALIDATED_LINE_COLUMNS = "".join(
     line + "\n" for line in _CHARGE_COLUMNS.splitlines() if line.split()[0] not in DESCRIPTIVE_COLUMNS
 )
@@ -130,14 +128,12 @@ CHARGES_VALIDATED_VIEW_VERSION = "ocb charges_validated v2: row_hash and lineage
 def _charges_validated_view() -> str:
     """The view: charge_id, row_hash, then the columns in the order of charges_approved."""
     names = [line.split()[0] for line in _CHARGE_COLUMNS.splitlines() if line.strip()]
+    names[1:1] = ["row_hash"]
     names += ["review_reasons", "needs_review", "validated_at", "run_id"]
-    select = ", ".join(f"{DESCRIPTIVE_COLUMNS[n]} AS {n}" if n in DESCRIPTIVE_COLUMNS else f"v.{n}" for n in names)
-    select = select.replace("v.charge_id, ", f"v.charge_id, {RAW_ROW_HASH} AS row_hash, ", 1)
-    return (
-        # Joined to the tables, not to the focus_raw view: EXPORT DATABASE (the backup) restores views in name order.
-        f"CREATE OR REPLACE VIEW charges_validated AS SELECT {select} FROM validated_lines v "
-        f"LEFT JOIN {RAW_ROWS_SQL} r ON {RAW_ROW_MATCH}"
-    )
+    from_raw = {**DESCRIPTIVE_COLUMNS, "row_hash": RAW_ROW_HASH}
+    select = ", ".join(f"{from_raw[n]} AS {n}" if n in from_raw else f"v.{n}" for n in names)
+    # Joined to the tables, not to the focus_raw view: EXPORT DATABASE (the backup) restores views in name order.
+    return f"CREATE OR REPLACE VIEW charges_validated AS SELECT {select} FROM validated_lines v {RAW_ROW_JOIN}"
 
 
 DDL = f"""

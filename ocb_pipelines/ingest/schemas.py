@@ -33,13 +33,6 @@ NOT_NULL_COLUMNS = (
 ROW_INDEX = "file_row_number"
 
 
-def _arrow_values(series: pd.Series) -> pyarrow.Array | pyarrow.ChunkedArray:
-    """The column's values as Arrow (the gate's chunks are Arrow-backed: no copy)."""
-    if isinstance(series.dtype, pd.ArrowDtype):
-        return series.array.__arrow_array__()
-    return pyarrow.array(series.astype(object), type=pyarrow.string(), from_pandas=True)
-
-
 SAMPLE_ROWS = 4096
 
 
@@ -50,7 +43,7 @@ def _judged_on_distinct(test: Callable[[pyarrow.Array | pyarrow.ChunkedArray], p
     every row judged, so the failure cases name the rows."""
 
     def check(series: pd.Series) -> bool | pd.Series:
-        values = _arrow_values(series)
+        values = series.array.__arrow_array__()  # the gate's chunks are Arrow-backed: no copy
         sample = values.slice(0, SAMPLE_ROWS)
         repeats = len(pc.unique(sample)) * 4 <= len(sample)
         if repeats and pc.all(test(pc.unique(values))).as_py() is not False:

@@ -95,8 +95,7 @@ WITH latest AS (
 decided AS (
     -- The current row_hash of decided charges only (an md5 of the raw row each), not of every charge.
     SELECT v.charge_id, {wh.RAW_ROW_HASH} AS row_hash
-    FROM validated_lines v SEMI JOIN latest l ON l.charge_id = v.charge_id
-        LEFT JOIN {wh.RAW_ROWS_SQL} r ON {wh.RAW_ROW_MATCH}
+    FROM validated_lines v SEMI JOIN latest l ON l.charge_id = v.charge_id {wh.RAW_ROW_JOIN}
     WHERE v.billing_month = $month
 ),
 joined AS (
@@ -184,7 +183,7 @@ def charge_states(
     sql = (
         f"SELECT {picked} FROM ({chosen}) s "
         "JOIN validated_lines v ON v.billing_month = s.billing_month AND v.charge_id = s.charge_id "
-        f"LEFT JOIN {wh.RAW_ROWS_SQL} r ON {wh.RAW_ROW_MATCH} ORDER BY s.billed_cost DESC, s.charge_id"
+        f"{wh.RAW_ROW_JOIN} ORDER BY s.billed_cost DESC, s.charge_id"
     )
     cursor = con.execute(sql, {"month": month, **params})
     names = [d[0] for d in cursor.description]
