@@ -36,8 +36,8 @@ def wanted(show_progress: bool | None, as_json: bool, quiet: bool) -> bool:
 
 
 def _stderr_is_tty() -> bool:
-    stream = click.get_text_stream("stderr")
-    return bool(getattr(stream, "isatty", lambda: False)())
+    # sys.stderr, not click.get_text_stream (deprecated in click 8.5): CliRunner swaps sys.stderr too.
+    return bool(getattr(sys.stderr, "isatty", lambda: False)())
 
 
 def _seconds(value: float) -> str:
