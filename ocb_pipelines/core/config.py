@@ -15,6 +15,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ocb_pipelines.core.patterns import check as check_pattern
+
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 CONFIG_ENV_VAR = "OCB_CONFIG"
 
@@ -80,10 +82,7 @@ class ReviewSettings(_Strict):
     @classmethod
     def _compiles(cls, patterns: list[str]) -> list[str]:
         for pattern in patterns:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from exc
+            check_pattern(pattern)  # in RE2, the engine every stage runs it in (a PatternError is a ValueError)
         return patterns
 
 
@@ -100,11 +99,7 @@ class JournalSettings(_Strict):
     @field_validator("fund_org_regex", "account_code_regex")
     @classmethod
     def _compiles(cls, pattern: str) -> str:
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from exc
-        return pattern
+        return check_pattern(pattern)
 
 
 class SmtpSettings(_Strict):

@@ -12,8 +12,9 @@ The `gl` journal (issue 5), from the month's approved charges:
   account, booked to the source's fund (`imports.known_sources[].fund_org`). Each source therefore
   balances on its own, and so does the journal.
 - Funds are split into components (fund, orgn, program, activity, location, or any other named
-  group) by `journal.fund_org_regex`, which must match the whole fund_org (`re.fullmatch`), and every
-  named group must capture something. Without a `fund` group the fund is the whole string.
+  group) by `journal.fund_org_regex`, which must match the whole fund_org (in RE2, linear time: see
+  core/patterns.py), and every named group must capture something. Without a `fund` group the fund is
+  the whole string.
 
 Signs (credits and refunds): a line's net decides its column. A PI line that nets positive is a
 debit
@@ -45,7 +46,6 @@ with every culprit listed: `JournalRefused.problems`.
 
 from __future__ import annotations
 
-import re
 import string
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from typing import Any
 
+from ocb_pipelines.core import patterns
 from ocb_pipelines.core.config import OcbSettings
 from ocb_pipelines.core.money import format_money
 from ocb_pipelines.ledger.csv_safety import FORMULA_CHARS
@@ -195,7 +196,7 @@ def allocate_cents(amounts: Sequence[Decimal]) -> list[int]:
 
 
 def fund_regex_groups(regex: str) -> tuple[str, ...]:
-    return tuple(re.compile(regex).groupindex)
+    return patterns.group_names(regex)
 
 
 def parse_fund_org(fund_org: str, regex: str) -> dict[str, str] | None:
@@ -206,10 +207,10 @@ def parse_fund_org(fund_org: str, regex: str) -> dict[str, str] | None:
     value = (fund_org or "").strip()
     if not value:
         return None
-    match = re.fullmatch(regex, value)
-    if match is None:
+    found = patterns.groups(regex, value)
+    if found is None:
         return None
-    groups = {k: (v or "").strip() for k, v in match.groupdict().items()}
+    groups = {k: v.strip() for k, v in found.items()}
     if any(not v for v in groups.values()):
         return None
     groups.setdefault("fund", value)
@@ -229,7 +230,7 @@ def resolve_account(tag_account: str | None, settings: OcbSettings, source: str)
 
 
 def account_ok(account: str, regex: str) -> bool:
-    return bool(account) and (not regex or re.fullmatch(regex, account) is not None)
+    return bool(account) and (not regex or patterns.full_match(regex, account))
 
 
 def description_problems(settings: OcbSettings) -> list[str]:

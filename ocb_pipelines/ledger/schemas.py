@@ -8,12 +8,12 @@ descriptions within the configured length, and the whole frame balanced.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 import pandas as pd
 import pandera.pandas as pa
 
+from ocb_pipelines.core import patterns
 from ocb_pipelines.ledger.journal import Journal
 
 INT = pd.Int64Dtype()
@@ -48,7 +48,7 @@ def gl_schema(required_components: Sequence[str], account_regex: str, max_descri
         "fund_org": pa.Column(str, checks=pa.Check(_present, error="a line needs a fund_org")),
         "account": pa.Column(str, checks=[
             pa.Check(_present, error="a line needs an account"),
-            *([pa.Check(lambda s: s.map(lambda v: re.fullmatch(account_regex, v) is not None).astype(bool),
+            *([pa.Check(lambda s: s.map(lambda v: patterns.full_match(account_regex, v)).astype(bool),
                         error=f"account must match journal.account_code_regex {account_regex!r}")]
               if account_regex else []),
         ]),

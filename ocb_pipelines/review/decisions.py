@@ -19,7 +19,6 @@ Statuses of a charge in a month:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -28,6 +27,7 @@ from typing import Any
 import duckdb
 
 from ocb_pipelines.charges.attribution import EMAIL_RE
+from ocb_pipelines.core import patterns
 from ocb_pipelines.core import warehouse as wh
 
 DECISIONS = ("approve", "reject", "correct")
@@ -367,10 +367,11 @@ def check_decisions(
             if not value:
                 problems.append(f"{label}: after the correction {field} is still empty; give it too")
         pi = merged["pi_email"]
-        if pi and not re.fullmatch(EMAIL_RE, pi):
+        if pi and not patterns.full_match(EMAIL_RE, pi):
             problems.append(f"{label}: pi_email {pi!r} is not an email address")
         fund = merged["fund_org"]
-        if fund and fund_org_patterns and not any(re.fullmatch(p, fund, re.I) for p in fund_org_patterns):
+        if fund and fund_org_patterns and not any(
+                patterns.full_match(p, fund, ignore_case=True) for p in fund_org_patterns):
             problems.append(f"{label}: fund_org {fund!r} does not match review.fund_org_patterns")
     return problems
 

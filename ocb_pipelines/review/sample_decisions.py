@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from ocb_pipelines.core import patterns
 from ocb_pipelines.review.decisions import Decision
 
 NO_OWNER = ("missing_pi_email", "invalid_pi_email", "missing_project", "missing_fund_org", "invalid_tags")
@@ -31,7 +32,7 @@ def demo_decisions(pending: Iterable[dict[str, Any]], fund_org_patterns: Sequenc
             decisions.append(Decision(charge_id, "reject", "demo: no owner in the tags; not billable as sent"))
         elif "invalid_fund_org" in reasons:
             fixed = normalise_fund(charge.get("fund_org"))
-            if any(re.fullmatch(p, fixed, re.I) for p in fund_org_patterns):
+            if any(patterns.full_match(p, fixed, ignore_case=True) for p in fund_org_patterns):
                 decisions.append(Decision(charge_id, "correct", f"demo: fund written as {charge.get('fund_org')!r}",
                                           fund_org=fixed))
             else:
