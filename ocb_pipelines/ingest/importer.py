@@ -13,7 +13,6 @@ import csv
 import functools
 import gzip
 import os
-import re
 import tempfile
 import time
 import uuid
@@ -41,6 +40,7 @@ from ocb_pipelines.ingest.focus import (
     utc_literal_sql,
     utc_timestamp_sql,
 )
+from ocb_pipelines.ingest.read_errors import read_error_message
 from ocb_pipelines.ingest.schemas import ROW_INDEX, GateFailure, failures_from, focus_structure_schema
 
 MAX_CELL_BYTES = 2 * 1024 * 1024  # DuckDB sizes its read buffer from this; a longer cell is a clear error
@@ -153,28 +153,11 @@ def _read_header(con: duckdb.DuckDBPyConnection, path: Path, fmt: str) -> list[t
     return [(r[0], r[1]) for r in rows]
 
 
-def _explain_read_error(file_name: str, exc: Exception) -> ImportRefused:
-    """DuckDB's reader errors, in words an operator can act on (never the file's content)."""
-    text = str(exc)
-    lowered = text.lower()
-    line = re.search(r"error on line: (\d+)", lowered)
-    where = f" (line {line.group(1)})" if line else ""
-    size = re.search(r"maximum line size of (\d+) bytes exceeded. actual size:\s*(\d+)", lowered)
-    if size:
-        return ImportRefused(
-            file_name, f"a line is {int(size.group(2)) / 1e6:,.1f} MB long{where}, over the "
-            f"{int(size.group(1)) / 1e6:,.0f} MB limit: this is not a FOCUS export, or it is damaged")
-    if "not possible to automatically detect the csv" in lowered or "unterminated quote" in lowered:
-        return ImportRefused(file_name, "is not a well-formed CSV: unbalanced quotes, a truncated last row, or "
-                                        f"another delimiter than a comma{where}")
-    if "unicode" in lowered or "utf-8" in lowered or "utf8" in lowered:
-        return ImportRefused(file_name, f"the file is not UTF-8 text{where}; re-export it as UTF-8")
-    if "gzip" in lowered or "compress" in lowered or "inflate" in lowered:
-        return ImportRefused(file_name, "the gzip data is damaged or not gzip")
-    if "parquet" in lowered or "magic" in lowered:
-        return ImportRefused(file_name, "not a readable Parquet file")
-    head = next((t for t in text.split("\n") if t.strip()), text).strip()
-    return ImportRefused(file_name, f"could not be read as CSV: {head[:200]}{where}")
+def _explain_read_error(file_name: str, exc: Exception, path: Path | None = None,
+                        fmt: str | None = None) -> ImportRefused:
+    """DuckDB's reader errors, in words an operator can act on, naming the first bad row and line of a CSV
+    (ingest/read_errors.py; never the file's content)."""
+    return ImportRefused(file_name, read_error_message(exc, path, fmt, MAX_CELL_BYTES))
 
 
 def _check_text_start(path: Path, fmt: str) -> None:
@@ -259,7 +242,7 @@ def _header_mapping(con: duckdb.DuckDBPyConnection, path: Path, fmt: str) -> tup
     try:
         header = _read_header(con, path, fmt)
     except duckdb.Error as exc:
-        raise _explain_read_error(path.name, exc) from None
+        raise _explain_read_error(path.name, exc, path, fmt) from None
     names = [name for name, _ in header]
     try:
         if fmt != "parquet":
@@ -351,7 +334,7 @@ def inspect_file(path: str | Path, con: duckdb.DuckDBPyConnection | None = None)
                     "GROUP BY ALL ORDER BY m"
                 ).fetchall()
             except duckdb.Error as exc:
-                raise _explain_read_error(path.name, exc) from None
+                raise _explain_read_error(path.name, exc, path, fmt) from None
         finally:
             if own:
                 con.close()
@@ -705,7 +688,7 @@ def import_file(
                              "status": status, "focus_version": mapping.version, "import_id": import_id},
                 )
         except duckdb.Error as exc:
-            raise _explain_read_error(path.name, exc) from None
+            raise _explain_read_error(path.name, exc, path, fmt) from None
         message = "" if rows else "no rows for this month any more; its old rows removed"
         return FileImport(path.name, source, month, status, sha, mapping.version, rows, billed, listed,
                           message=message)

@@ -67,10 +67,54 @@ def wrong_delimiter(d: Path) -> Path:
     return path
 
 
+def _edit_line(path: Path, line: int, edit: Callable[[str], str]) -> Path:
+    """Rewrite one line of the file (1 = the header)."""
+    lines = path.read_text().split("\n")
+    lines[line - 1] = edit(lines[line - 1])
+    path.write_text("\n".join(lines))
+    return path
+
+
+def _three_rows(d: Path, name: str = "aws_2025-01.csv", **first) -> Path:
+    return write_focus(d / name, [focus_row(**first), focus_row(billed="2"), focus_row(billed="3")])
+
+
+def extra_field(d: Path) -> Path:
+    return _edit_line(_three_rows(d), 3, lambda line: line + ",surplus")
+
+
+def missing_fields(d: Path) -> Path:
+    return _edit_line(_three_rows(d), 3, lambda line: line.rsplit(",", 3)[0])
+
+
+def semicolon_row(d: Path) -> Path:
+    return _edit_line(_three_rows(d), 4, lambda line: line.replace(",", ";"))
+
+
+def extra_field_after_multiline_cell(d: Path) -> Path:
+    """Row 1's name spans three lines, so row 2 starts on line 5 of the file."""
+    return _edit_line(_three_rows(d, ResourceName="node\nwith\nbreaks"), 5, lambda line: line + ",surplus")
+
+
+def extra_field_gzip(d: Path) -> Path:
+    plain = extra_field(d)
+    path = d / "aws_2025-01.csv.gz"
+    path.write_bytes(gzip.compress(plain.read_bytes()))
+    plain.unlink()
+    return path
+
+
 def latin1(d: Path) -> Path:
     path = d / "aws_2025-01.csv"
     text = write_focus(path, [focus_row(ResourceName="caf\u00e9-node")]).read_text()
     path.write_bytes(text.encode("latin-1"))
+    return path
+
+
+def latin1_after_multiline_cell(d: Path) -> Path:
+    path = d / "aws_2025-01.csv"
+    rows = [focus_row(ResourceName="node\nwith\nbreaks"), focus_row(billed="2"), focus_row(ResourceName="caf\u00e9")]
+    path.write_bytes(write_focus(path, rows).read_text().encode("latin-1"))
     return path
 
 
@@ -171,9 +215,15 @@ def not_parquet(d: Path) -> Path:
 
 # (maker, substring the error must contain)
 REFUSED = [
-    (truncated, "not a well-formed CSV"),
+    (truncated, "not a well-formed CSV: row 2 (line 3 of the file) in column 'Tags' opens a quote"),
     (wrong_delimiter, "delimiter"),
-    (latin1, "not UTF-8"),
+    (extra_field, "row 2 (line 3 of the file) has 58 fields where the header has 57"),
+    (missing_fields, "row 2 (line 3 of the file) has 54 field(s) where the header has 57"),
+    (semicolon_row, "row 3 (line 4 of the file) has 1 field(s) where the header has 57; it holds ';'"),
+    (extra_field_after_multiline_cell, "row 2 (line 5 of the file) has 58 fields"),
+    (extra_field_gzip, "row 2 (line 3 of the file) has 58 fields"),
+    (latin1, "not UTF-8 text (row 1, line 2 of the file)"),
+    (latin1_after_multiline_cell, "not UTF-8 text (row 3, line 6 of the file)"),
     (utf16, "UTF-16"),
     (binary_junk, "binary data"),
     (empty, "empty"),
@@ -187,7 +237,7 @@ REFUSED = [
     (us_dates, "value '1/1/2025'"),
     (wrong_type_column, "value 'next month'"),
     (gzip_bomb, "MB long"),
-    (long_cell, "MB long"),
+    (long_cell, "MB long (line 2 of the file, row 1)"),
     (bad_gzip, "gzip"),
     (parquet_wrong_types, "aws_2025-01.parquet"),
     (not_parquet, "Parquet"),
