@@ -28,6 +28,7 @@ import numpy as np
 
 from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.gates import validate_in_chunks
+from ocb_pipelines.ingest.billing_months import bad_start_failures, months_sql
 from ocb_pipelines.ingest.focus import (
     DATETIME_COLUMNS,
     JSON_COLUMNS,
@@ -327,22 +328,22 @@ def inspect_file(path: str | Path, con: duckdb.DuckDBPyConnection | None = None)
             header = mapping.focus["BillingPeriodStart"]
             column = _quote_ident(header)
             expr = column if types.get(header, "VARCHAR") == "VARCHAR" else f"CAST({column} AS VARCHAR)"
+            reader = reader_sql(path, fmt)
             try:  # the month of each distinct period start, not of every row (a file has a handful)
-                rows = con.execute(
-                    f"SELECT {month_expr(f'nullif(start, {chr(39)}{chr(39)})')} AS m, sum(n)::BIGINT FROM ("
-                    f"SELECT {expr} AS start, count(*) AS n FROM {reader_sql(path, fmt)} GROUP BY ALL) "
-                    "GROUP BY ALL ORDER BY m"
-                ).fetchall()
+                rows = con.execute(months_sql(reader, expr, month_expr)).fetchall()
+                bad = bad_start_failures(con, reader, expr, month_expr, rows)
             except duckdb.Error as exc:
                 raise _explain_read_error(path.name, exc, path, fmt) from None
+            if bad:
+                raise ImportRefused(path.name, "refused by the FOCUS structure check; nothing was imported", bad)
         finally:
             if own:
                 con.close()
         sha = digest.result()
-    months = tuple(m for m, _ in rows if m is not None)
+    months = tuple(m for m, _, _ in rows if m is not None)
     return FileFacts(
         path=path, file_name=path.name, file_format=fmt, sha256=sha, header=mapping,
-        months=months, row_count=sum(n for _, n in rows),
+        months=months, row_count=sum(n for _, n, _ in rows),
     )
 
 

@@ -24,6 +24,9 @@ DECIMAL_RE = r"^-?(?:\d{1,20}(?:\.\d*)?|\.\d+)(?:[eE](?:-\d{1,2}|\+?\d))?$"
 # FOCUS Date/Time Format, plus what real exports write: a space for T, fractions, offsets, no zone.
 DATETIME_RE = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?$"
 CURRENCY_RE = r"^[A-Z]{3}$"
+DATETIME_PROBLEM = "not a FOCUS date/time (YYYY-MM-DDTHH:MM:SSZ)"
+NOT_A_REAL_DATE = "not a real date/time (no such day, month or hour)"
+REAL_DATE = "real_date:"  # the name of the check that a well-formed date/time is a real one (not 2025-02-30)
 
 NOT_NULL_COLUMNS = (
     "BilledCost", "EffectiveCost", "BillingAccountId", "BillingCurrency", "BillingPeriodStart",
@@ -81,7 +84,7 @@ def focus_structure_schema(columns: Sequence[str]) -> pa.DataFrameSchema:
     for column in present & set(DATETIME_COLUMNS):
         spec[column] = pa.Column(
             nullable=column not in NOT_NULL_COLUMNS,
-            checks=_matches(DATETIME_RE, error="not a FOCUS date/time (YYYY-MM-DDTHH:MM:SSZ)"),
+            checks=_matches(DATETIME_RE, error=DATETIME_PROBLEM),
         )
     for column, values in ALLOWED_VALUES.items():
         if column in present:
@@ -93,9 +96,14 @@ def focus_structure_schema(columns: Sequence[str]) -> pa.DataFrameSchema:
     for column in NOT_NULL_COLUMNS:
         if column in present and column not in spec:
             spec[column] = pa.Column(nullable=False)
+    real_dates = [
+        pa.Check(_real_date(column), name=REAL_DATE + column, error=f"{REAL_DATE}{column}")
+        for column in DATETIME_COLUMNS if column in present
+    ]
     return pa.DataFrameSchema(
         spec,
         checks=[
+            *real_dates,
             pa.Check(
                 _start_before_end("BillingPeriodStart__ts", "BillingPeriodEnd__ts", strict=True),
                 name="billing_period_start_before_end",
@@ -111,6 +119,18 @@ def focus_structure_schema(columns: Sequence[str]) -> pa.DataFrameSchema:
         strict=False,
         coerce=False,
     )
+
+
+def _real_date(column: str):
+    """A date/time written in FOCUS form must also be a real instant (`2025-02-30`, `2025-13-01` and hour 25
+    match the format but are no date): the gate's `<column>__ts` is the text parsed, null when it does not."""
+    def check(frame: pd.DataFrame) -> pd.Series:
+        parsed = f"{column}__ts"
+        if column not in frame or parsed not in frame:
+            return pd.Series(True, index=frame.index)
+        return frame[column].isna() | frame[parsed].notna()
+
+    return check
 
 
 def _start_before_end(start: str, end: str, *, strict: bool):
@@ -150,12 +170,21 @@ def failures_from(error: pa.errors.SchemaErrors, frame: pd.DataFrame, limit: int
     cases = error.failure_cases
     out: list[GateFailure] = []
     seen: set[tuple] = set()
+    wrong_format = {(int(c.index), c.column) for c in cases.itertuples(index=False)
+                    if str(c.check) == DATETIME_PROBLEM and getattr(c, "index", None) is not None
+                    and not pd.isna(c.index)}
     for case in cases.itertuples(index=False):
         index = getattr(case, "index", None)
         row = int(index) if index is not None and not pd.isna(index) else None
         column = case.column if isinstance(case.column, str) and case.column != frame.index.name else None
         check = str(case.check)
-        if getattr(case, "schema_context", "") == "DataFrameSchema" and ("before" in check or "after" in check):
+        if getattr(case, "schema_context", "") == "DataFrameSchema" and check.startswith(REAL_DATE):
+            column = check[len(REAL_DATE):]
+            if (row, column) in wrong_format:
+                continue  # not in FOCUS form either: that failure says enough
+            problem = NOT_A_REAL_DATE
+            value = frame.at[row, column] if row is not None and row in frame.index else None
+        elif getattr(case, "schema_context", "") == "DataFrameSchema" and ("before" in check or "after" in check):
             column = "BillingPeriodStart" if check.startswith("BillingPeriod") else "ChargePeriodStart"
             problem = check
             value = None
