@@ -62,6 +62,17 @@ def _plan(settings: OcbSettings, files: list[Path], source: str | None) -> tuple
     return plan, refused
 
 
+def _duplicate_of(con: duckdb.DuckDBPyConnection, source: str, month: str, path: Path) -> str | None:
+    """The file already imported for the month and source with the same content under another name: the import
+    skips a file whose content is there already (a copy renamed), so its rows are not doubled."""
+    found = con.execute(
+        "SELECT file_name FROM import_files WHERE source = ? AND billing_month = ? AND file_sha256 = ? "
+        "AND file_name <> ? ORDER BY file_name LIMIT 1",
+        [source, month, importer.file_digest(path, con), path.name],
+    ).fetchall()
+    return found[0][0] if found else None
+
+
 def _summary(settings: OcbSettings, con: duckdb.DuckDBPyConnection, plan: dict, refused: dict[str, str],
              statuses: dict[tuple[str, str], str], runs: list[dict]) -> dict[str, Any]:
     files_out = []
@@ -76,9 +87,12 @@ def _summary(settings: OcbSettings, con: duckdb.DuckDBPyConnection, plan: dict, 
                FROM charges_validated WHERE source = ? AND file_name = ? AND list_contains(?, billing_month)""",
             [source, path.name, months],
         ).fetchall()[0]
+        said = {statuses.get((path.name, m), "imported") for m in months}
+        twins = sorted({s.removeprefix("duplicate of ") for s in said if s.startswith("duplicate of ")})
         entry = {
             "file": path.name, "source": source, "periods": months,
-            "status": sorted({statuses.get((path.name, m), "imported") for m in months}),
+            "status": sorted({"duplicate" if s.startswith("duplicate of ") else s for s in said}),
+            "duplicate_of": twins,
             "rows": rows[0], "billed_total": rows[1], "list_total": rows[2],
             "flagged_rows": rows[3], "flagged_billed": rows[4], "errors": [],
         }
@@ -119,7 +133,8 @@ def _dry_run(settings: OcbSettings, plan: dict, refused: dict[str, str], expecte
             try:
                 for result in importer.import_file(con, path, months=file_months, source=source,
                                                    expected_period=expected, actor=actor):
-                    statuses[(path.name, result.month)] = "would import"
+                    twin = _duplicate_of(con, source, result.month, path) if result.status == "duplicate" else None
+                    statuses[(path.name, result.month)] = f"duplicate of {twin}" if twin else "would import"
                     rows += result.rows
                 months.update(file_months)
             except importer.ImportRefused as exc:
@@ -167,7 +182,9 @@ def _run(settings: OcbSettings, config_path: str | None, plan: dict, refused: di
                     [file_source, path.name, month],
                 ).fetchall()
                 if not row:
-                    statuses[(path.name, month)] = "removed" if month in by_month else "skipped"
+                    twin = _duplicate_of(con, file_source, month, path)
+                    statuses[(path.name, month)] = (f"duplicate of {twin}" if twin else
+                                                    "removed" if month in by_month else "skipped")
                 else:
                     statuses[(path.name, month)] = "imported" if row[0][0] in run_ids else "unchanged"
         return _summary(settings, con, plan, refused, statuses, runs)
@@ -183,10 +200,15 @@ def _print_summary(summary: dict, settings: OcbSettings) -> None:
             for line in f["errors"][:12]:
                 click.echo(f"           {line}")
             continue
+        if f["status"] == ["duplicate"]:
+            click.echo(f"  {'skipped':9} {f['file']}  source={f['source']}  periods={','.join(f['periods'])}  "
+                       f"duplicate of {', '.join(f['duplicate_of'])} (same content): skipped, not doubled")
+            continue
+        twins = f"  (duplicate of {', '.join(f['duplicate_of'])} in some periods)" if f["duplicate_of"] else ""
         click.echo(
             f"  {'/'.join(f['status']):9} {f['file']}  source={f['source']}  periods={','.join(f['periods'])}  "
             f"rows={f['rows']:,}  billed={format_money(f['billed_total'], symbol)}  "
-            f"flagged={f['flagged_rows']:,} ({format_money(f['flagged_billed'], symbol)})"
+            f"flagged={f['flagged_rows']:,} ({format_money(f['flagged_billed'], symbol)}){twins}"
         )
     click.echo(
         f"Total: {summary['rows']:,} rows, billed {format_money(summary['billed_total'], symbol)}, "
