@@ -170,13 +170,18 @@ tags_typed AS (
             AS tags_kind
     FROM tags_seen
 ),
+tags_keyed AS (
+    SELECT *, CASE WHEN tags_kind = 'OBJECT' THEN json_keys(tags_text) END AS top_keys FROM tags_typed
+),
 tags_base AS (
     SELECT tags_text,
         CASE WHEN tags_kind = 'OBJECT' THEN tags_text END AS tags_json,
         -- lowered once: a rarely used tag (reference_2) leaves its exact key absent from most Tags
         CASE WHEN tags_kind = 'OBJECT' THEN lower(tags_text) END AS tags_lower,
-        coalesce(tags_kind <> 'OBJECT', false) AS tags_invalid
-    FROM tags_typed
+        -- Not an object, or an object that repeats a key: DuckDB reads the first value, Python and JavaScript the
+        -- last, so which one the owner meant is for a reviewer to say (the row stays visible, in review).
+        coalesce(tags_kind <> 'OBJECT' OR len(top_keys) <> list_unique(top_keys), false) AS tags_invalid
+    FROM tags_keyed
 ),
 tags_extracted AS (
     SELECT *, json_extract_string(tags_json, [{paths}]) AS tag_values FROM tags_base
@@ -241,7 +246,7 @@ FROM flagged
 def reason_label(reason: str) -> str:
     """Human words for a reason code (for metadata and the CLI)."""
     labels = {
-        "invalid_tags": "Tags are not a JSON object",
+        "invalid_tags": "Tags are not a JSON object, or repeat a key",
         "missing_pi_email": "no PI (pi_email tag missing)",
         "invalid_pi_email": "PI email is malformed",
         "missing_project": "no project tag",
