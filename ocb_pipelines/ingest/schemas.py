@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 import pyarrow
 import pyarrow.compute as pc
 
-from ocb_pipelines.ingest.focus import ALLOWED_VALUES, DATETIME_COLUMNS, DECIMAL_COLUMNS
+from ocb_pipelines.ingest.focus import ALLOWED_VALUES, DATETIME_COLUMNS, DECIMAL_COLUMNS, MONEY_COLUMNS
 
 # FOCUS Numeric Format: optional minus, digits, optional fraction, optional E-notation. We also cap the
 # magnitude (20 integer digits, 2-digit exponent) so every accepted value fits DECIMAL(38, 18) exactly.
@@ -24,6 +25,16 @@ DECIMAL_RE = r"^-?(?:\d{1,20}(?:\.\d*)?|\.\d+)(?:[eE](?:-\d{1,2}|\+?\d))?$"
 # FOCUS Date/Time Format, plus what real exports write: a space for T, fractions, offsets, no zone.
 DATETIME_RE = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?$"
 CURRENCY_RE = r"^[A-Z]{3}$"
+# Amounts and PricingQuantity are kept as DECIMAL(38, 12) (core.warehouse.MONEY), exactly: a value that needs more
+# than 12 decimal places (`0.30000000000000004`, `1.5E-13`) or more than 26 digits before the point would be
+# rounded or overflow, so the gate refuses it instead (unit prices stay text as written and are never cast).
+EXACT_COLUMNS = (*MONEY_COLUMNS, "PricingQuantity")
+MONEY_SCALE = 12
+MONEY_WHOLE_DIGITS = 38 - MONEY_SCALE
+EXACT_PROBLEM = (f"needs more than {MONEY_SCALE} decimal places (or {MONEY_WHOLE_DIGITS} digits before the point): "
+                 f"amounts are kept exactly to {MONEY_SCALE} places and never rounded; round it at the source")
+# A FOCUS number's parts: whole digits without leading zeros, fraction digits without trailing zeros, exponent.
+_NUMBER_PARTS = r"^-?0*(?P<whole>\d*?)(?:\.(?P<fraction>\d*?)0*)?(?:[eE](?P<exponent>[+-]?\d+))?$"
 DATETIME_PROBLEM = "not a FOCUS date/time (YYYY-MM-DDTHH:MM:SSZ)"
 NOT_A_REAL_DATE = "not a real date/time (no such day, month or hour)"
 REAL_DATE = "real_date:"  # the name of the check that a well-formed date/time is a real one (not 2025-02-30)
@@ -56,6 +67,49 @@ def _judged_on_distinct(test: Callable[[pyarrow.Array | pyarrow.ChunkedArray], p
     return check
 
 
+def _fits_money(series: pd.Series) -> bool | pd.Series:
+    """Whether each value fits DECIMAL(38, 12) exactly. Amounts rarely repeat, so the test is made cheap instead:
+    without an exponent a value needs more than 12 places only if its text has 15 characters or more, and then
+    only if a digit other than 0 follows the 12th decimal (one regex, on those values only); a chunk whose text
+    bytes hold no `e` has no exponent (one pass over the bytes, not a test of each value). Values with an exponent
+    are taken apart by Arrow's vectorised regex. A value that is no FOCUS number is left to the format check."""
+    values = series.array.__arrow_array__()
+    chunks = values.chunks if isinstance(values, pyarrow.ChunkedArray) else [values]
+    fits = np.concatenate([_chunk_fits(chunk) for chunk in chunks]) if chunks else np.ones(0, dtype=bool)
+    return True if fits.all() else pd.Series(fits, index=series.index)
+
+
+def _chunk_fits(chunk: pyarrow.Array) -> np.ndarray:
+    if chunk.type not in (pyarrow.string(), pyarrow.large_string()):
+        chunk = chunk.cast(pyarrow.large_string())
+    offsets_type = np.int64 if chunk.type == pyarrow.large_string() else np.int32
+    _, offsets_buffer, data = chunk.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=offsets_type)[chunk.offset: chunk.offset + len(chunk) + 1]
+    fits = np.ones(len(chunk), dtype=bool)
+    if data is None or not len(chunk):
+        return fits
+    text = np.frombuffer(data, dtype=np.uint8)[offsets[0]: offsets[-1]]
+    if np.any((text | 0x20) == ord("e")):  # an exponent (e or E) somewhere in the chunk: take every value apart
+        return _parts_fit(chunk)
+    at = np.flatnonzero(np.diff(offsets) >= 15)  # at least "0." and 13 digits
+    if at.size:
+        beyond = pc.match_substring_regex(chunk.take(pyarrow.array(at)), r"\.\d{12}\d*[1-9]")
+        fits[at] = ~pc.fill_null(beyond, False).to_numpy(zero_copy_only=False)
+    return fits
+
+
+def _parts_fit(chunk: pyarrow.Array) -> np.ndarray:
+    """Per value: the places its fraction and exponent need, and its whole digits, within DECIMAL(38, 12)."""
+    parts = pc.extract_regex(chunk, _NUMBER_PARTS)
+    written = pc.replace_substring(parts.field("exponent"), "+", "")
+    exponent = pc.cast(pc.fill_null(pc.if_else(pc.equal(written, ""), "0", written), "0"), pyarrow.int64())
+    places = pc.subtract(pc.utf8_length(parts.field("fraction")), exponent)
+    whole = pc.utf8_length(parts.field("whole"))
+    fits = pc.and_(pc.less_equal(places, MONEY_SCALE),
+                   pc.or_(pc.equal(whole, 0), pc.less_equal(pc.add(whole, exponent), MONEY_WHOLE_DIGITS)))
+    return pc.fill_null(fits, True).to_numpy(zero_copy_only=False)
+
+
 def _matches(pattern: str, error: str) -> pa.Check:
     """Check.str_matches (the pattern matches from the start), judged on distinct values."""
     return pa.Check(_judged_on_distinct(lambda values: pc.match_substring_regex(values, pattern)),
@@ -77,9 +131,11 @@ def focus_structure_schema(columns: Sequence[str]) -> pa.DataFrameSchema:
     present = set(columns)
     spec: dict[str, pa.Column] = {}
     for column in present & set(DECIMAL_COLUMNS):
+        exact = [pa.Check(_fits_money, element_wise=False, error=EXACT_PROBLEM, name="fits_money")]
         spec[column] = pa.Column(
             nullable=column not in NOT_NULL_COLUMNS,
-            checks=_matches(DECIMAL_RE, error="not a FOCUS decimal number (e.g. 12.50, -3, 3.5E-7)"),
+            checks=[_matches(DECIMAL_RE, error="not a FOCUS decimal number (e.g. 12.50, -3, 3.5E-7)"),
+                    *(exact if column in EXACT_COLUMNS else [])],
         )
     for column in present & set(DATETIME_COLUMNS):
         spec[column] = pa.Column(
