@@ -20,7 +20,8 @@ import pyarrow.compute as pc
 from ocb_pipelines.ingest.focus import ALLOWED_VALUES, DATETIME_COLUMNS, DECIMAL_COLUMNS, MONEY_COLUMNS
 
 # FOCUS Numeric Format: optional minus, digits, optional fraction, optional E-notation. We also cap the
-# magnitude (20 integer digits, 2-digit exponent) so every accepted value fits DECIMAL(38, 18) exactly.
+# magnitude (20 integer digits, 2-digit exponent); whether an amount fits DECIMAL(38, 12) exactly is the
+# `fits_money` check's to say (a 20-digit value times 1E9 does not, nor does 1.5E-13).
 DECIMAL_RE = r"^-?(?:\d{1,20}(?:\.\d*)?|\.\d+)(?:[eE](?:-\d{1,2}|\+?\d))?$"
 # FOCUS Date/Time Format, plus what real exports write: a space for T, fractions, offsets, no zone.
 DATETIME_RE = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?$"
