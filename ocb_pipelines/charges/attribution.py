@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from ocb_pipelines.charges.identity import charge_id_sql, identity_hash_sql, identity_values_sql
 from ocb_pipelines.core.warehouse import MONEY
 from ocb_pipelines.ingest.focus import utc_timestamp_sql
+from ocb_pipelines.ingest.legacy_layout import period_end_sql
 
 REASONS = (
     "invalid_tags", "missing_pi_email", "invalid_pi_email", "missing_project", "missing_fund_org",
@@ -231,9 +232,9 @@ SELECT
     {_dec("BilledCost")} AS billed_cost,
     {_dec("EffectiveCost")} AS effective_cost,
     {_ts("BillingPeriodStart")} AS billing_period_start,
-    {_ts("BillingPeriodEnd")} AS billing_period_end,
+    {period_end_sql('"BillingPeriodStart"', '"BillingPeriodEnd"')} AS billing_period_end,
     {_ts("ChargePeriodStart")} AS charge_period_start,
-    {_ts("ChargePeriodEnd")} AS charge_period_end,
+    {period_end_sql('"ChargePeriodStart"', '"ChargePeriodEnd"')} AS charge_period_end,
     pi_email, project_id, fund_org, cost_center, account_code, reference_1, reference_2,
     review_reasons,
     len(review_reasons) > 0 AS needs_review,

@@ -28,7 +28,8 @@ from ocb_pipelines.core.config import OcbSettings
 from ocb_pipelines.core.money import format_money
 from ocb_pipelines.core.partitions import billing_month
 from ocb_pipelines.ingest import importer
-from ocb_pipelines.ingest.focus import month_key
+from ocb_pipelines.ingest.focus import month_key, quarter_from_filename
+from ocb_pipelines.ingest.legacy_layout import SourceDefaults, describe_fills
 from ocb_pipelines.ingest.service import source_for
 
 
@@ -88,6 +89,11 @@ def _summary(settings: OcbSettings, con: duckdb.DuckDBPyConnection, plan: dict, 
             [source, path.name, months],
         ).fetchall()[0]
         said = {statuses.get((path.name, m), "imported") for m in months}
+        filled = con.execute(
+            "SELECT filled_columns FROM imports WHERE source = ? AND file_name = ? AND list_contains(?, billing_month) "
+            "AND filled_columns IS NOT NULL ORDER BY import_key DESC LIMIT 1",
+            [source, path.name, months],
+        ).fetchall()
         twins = sorted({s.removeprefix("duplicate of ") for s in said if s.startswith("duplicate of ")})
         entry = {
             "file": path.name, "source": source, "periods": months,
@@ -95,6 +101,8 @@ def _summary(settings: OcbSettings, con: duckdb.DuckDBPyConnection, plan: dict, 
             "duplicate_of": twins,
             "rows": rows[0], "billed_total": rows[1], "list_total": rows[2],
             "flagged_rows": rows[3], "flagged_billed": rows[4], "errors": [],
+            "filled_columns": json.loads(filled[0][0]) if filled else {},
+            "notes": _name_notes(path.name),
         }
         files_out.append(entry)
         counts["rows"] += rows[0]
@@ -119,6 +127,16 @@ def _summary(settings: OcbSettings, con: duckdb.DuckDBPyConnection, plan: dict, 
     }
 
 
+def _name_notes(name: str) -> list[str]:
+    """What the file's name says that the reader should know (an OpenChargeback quarter name)."""
+    quarter = quarter_from_filename(name)
+    if not quarter:
+        return []
+    label, months = quarter
+    return [f"the name names quarter {label}: each row is billed in the month of its BillingPeriodStart; rows "
+            f"outside {months[0]}..{months[-1]} are flagged period_mismatch"]
+
+
 def _dry_run(settings: OcbSettings, plan: dict, refused: dict[str, str], expected: str | None, actor: str) -> dict:
     """The same import and validation, into a throwaway in-memory warehouse."""
     statuses: dict[tuple[str, str], str] = {}
@@ -132,7 +150,8 @@ def _dry_run(settings: OcbSettings, plan: dict, refused: dict[str, str], expecte
             rows = 0
             try:
                 for result in importer.import_file(con, path, months=file_months, source=source,
-                                                   expected_period=expected, actor=actor):
+                                                   expected_period=expected, actor=actor,
+                                                   defaults=SourceDefaults.of(settings, source)):
                     twin = _duplicate_of(con, source, result.month, path) if result.status == "duplicate" else None
                     statuses[(path.name, result.month)] = f"duplicate of {twin}" if twin else "would import"
                     rows += result.rows
@@ -210,6 +229,10 @@ def _print_summary(summary: dict, settings: OcbSettings) -> None:
             f"rows={f['rows']:,}  billed={format_money(f['billed_total'], symbol)}  "
             f"flagged={f['flagged_rows']:,} ({format_money(f['flagged_billed'], symbol)}){twins}"
         )
+        if f["filled_columns"]:
+            click.echo(f"{'':11}filled (OpenChargeback layout): {'; '.join(describe_fills(f['filled_columns']))}")
+        for note in f["notes"]:
+            click.echo(f"{'':11}{note}")
     click.echo(
         f"Total: {summary['rows']:,} rows, billed {format_money(summary['billed_total'], symbol)}, "
         f"list {format_money(summary['list_total'], symbol)}, flagged {summary['flagged_rows']:,} rows "

@@ -40,6 +40,7 @@ class KnownSource(_Strict):
     display_name: str = ""
     fund_org: str = ""
     account_code: str = ""
+    strict: bool = False  # refuse files that lack required FOCUS columns instead of filling them (legacy_layout.py)
 
     @model_validator(mode="after")
     def _default_pattern(self) -> KnownSource:

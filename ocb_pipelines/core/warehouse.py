@@ -193,7 +193,8 @@ CREATE TABLE IF NOT EXISTS imports (
     focus_version VARCHAR NOT NULL,
     expected_period VARCHAR,
     imported_at TIMESTAMP NOT NULL,
-    run_id VARCHAR
+    run_id VARCHAR,
+    filled_columns JSON
 );
 CREATE TABLE IF NOT EXISTS focus_rows (
     billing_month VARCHAR NOT NULL,
@@ -295,11 +296,20 @@ DROPPED_COLUMNS = (
 )  # fmt: skip
 
 
+# Columns added since a warehouse may have been created: (table, column, type), appended as the DDL has them last.
+# imports.filled_columns: the required columns a file lacked, filled from its source's configuration
+# (ingest/legacy_layout.py); NULL when the file had them all.
+ADDED_COLUMNS = (("imports", "filled_columns", "JSON"),)
+
+
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(DDL)
     present = set(con.execute(
         "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'main'"
     ).fetchall())
+    for table, column, kind in ADDED_COLUMNS:
+        if (table, column) not in present:
+            con.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
     for table, column in DROPPED_COLUMNS:
         if (table, column) in present:
             con.execute(f"ALTER TABLE {table} DROP COLUMN {column}")

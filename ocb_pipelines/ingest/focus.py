@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 FOCUS_1_0 = (
@@ -53,6 +53,10 @@ REQUIRED_COLUMNS = (
     "ChargeCategory", "ChargePeriodStart", "ChargePeriodEnd", "EffectiveCost", "ListCost", "ServiceName",
 )  # fmt: skip
 
+# Required columns a source's configuration may supply when its files lack them: OpenChargeback's importer reads
+# a 12-column subset of FOCUS without them (ingest/legacy_layout.py says what each is filled with).
+FILLABLE_COLUMNS = ("BillingAccountId", "BillingCurrency", "ChargeCategory", "ProviderName", "EffectiveCost")
+
 ALLOWED_VALUES: dict[str, tuple[str, ...]] = {
     "ChargeCategory": ("Usage", "Purchase", "Tax", "Credit", "Adjustment"),
     "ChargeClass": ("Correction",),
@@ -88,11 +92,31 @@ PERIOD_PATTERNS = (
     re.compile(r"(?<!\d)(20\d{2})_(0[1-9]|1[0-2])(?!\d)"),
     re.compile(r"(?<!\d)(20\d{2})(0[1-9]|1[0-2])(?!\d)"),
 )
+# OpenChargeback's quarter names: 2025-Q1, 2025_Q1, 2025Q1 (any case).
+QUARTER_PATTERN = re.compile(r"(?<!\d)(20\d{2})[-_]?[Qq]([1-4])(?![0-9])")
 SUPPORTED_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq", ".gz")
 
 
 class NotFocusError(ValueError):
     """The file is not a FOCUS export we can bill from."""
+
+
+@dataclass(frozen=True)
+class ColumnFill:
+    """A required column the file lacks, given a value by its source's configuration: a constant (`value`), or
+    another column of the same row (`copy_of`). `rule` says where the value comes from, in words."""
+
+    column: str
+    value: str | None
+    copy_of: str | None
+    rule: str
+
+    def as_json(self) -> dict[str, str | None]:
+        return {"value": self.value, "copy_of": self.copy_of, "rule": self.rule}
+
+    def describe(self) -> str:
+        what = f"the row's {self.copy_of}" if self.copy_of else repr(self.value)
+        return f"{self.column} = {what} ({self.rule})"
 
 
 @dataclass(frozen=True)
@@ -102,13 +126,21 @@ class HeaderMapping:
     focus: dict[str, str]  # canonical FOCUS name -> header as written in the file
     extra: dict[str, str]  # extra column name (x_*, oci_*, Id, ...) -> header as written
     version: str
+    missing: tuple[str, ...] = ()  # FILLABLE_COLUMNS the file lacks (OpenChargeback's layout)
+    fills: tuple[ColumnFill, ...] = field(default=())  # what the import fills them with (legacy_layout.py)
+
+    @property
+    def stored_columns(self) -> list[str]:
+        """The canonical columns an import writes: the file's own, then the filled ones."""
+        return [*self.focus, *(f.column for f in self.fills)]
 
 
 def canonical_header(columns: Sequence[str]) -> HeaderMapping:
     """Match header names to FOCUS columns case-insensitively (and ignoring surrounding blanks).
 
     Raises NotFocusError when the file is a known non-FOCUS export, lacks the columns we bill from,
-    or repeats a column.
+    or repeats a column. A file that lacks only FILLABLE_COLUMNS is mapped, with them in `missing`: whether
+    they may be filled is its source's to say (ingest/legacy_layout.py), at import.
     """
     focus: dict[str, str] = {}
     extra: dict[str, str] = {}
@@ -126,7 +158,8 @@ def canonical_header(columns: Sequence[str]) -> HeaderMapping:
     missing = [c for c in REQUIRED_COLUMNS if c not in focus]
     if "ProviderName" not in focus and "ServiceProviderName" not in focus:
         missing.append("ProviderName (or ServiceProviderName)")
-    if missing:
+    fillable = ("ProviderName (or ServiceProviderName)", *FILLABLE_COLUMNS)
+    if any(c not in fillable for c in missing):
         for description, markers in NON_FOCUS_SIGNATURES:
             if sum(m in lowered for m in markers) >= 2:
                 raise NotFocusError(f"this file looks like {description}; export FOCUS 1.0-1.3 instead")
@@ -136,7 +169,9 @@ def canonical_header(columns: Sequence[str]) -> HeaderMapping:
                 f"({', '.join(missing[:6])}{', ...' if len(missing) > 6 else ''})"
             )
         raise NotFocusError(f"required FOCUS columns missing: {', '.join(missing)}")
-    return HeaderMapping(focus=focus, extra=extra, version=detect_version(focus))
+    absent = tuple(c for c in FILLABLE_COLUMNS if c not in focus and not (
+        c == "ProviderName" and "ServiceProviderName" in focus))
+    return HeaderMapping(focus=focus, extra=extra, version=detect_version(focus), missing=absent)
 
 
 def detect_version(columns: Iterable[str]) -> str:
@@ -176,6 +211,40 @@ def period_from_filename(name: str) -> str | None:
         if match:
             return f"{match.group(1)}-{match.group(2)}"
     return None
+
+
+def quarter_from_filename(name: str) -> tuple[str, tuple[str, ...]] | None:
+    """(`YYYY-Q#` in canonical form, its three months) when the file name names a quarter and no month;
+    else None. A month in the name wins: it is the more precise of the two."""
+    stem = Path(name).name
+    if period_from_filename(stem):
+        return None
+    match = QUARTER_PATTERN.search(stem)
+    if not match:
+        return None
+    year, quarter = match.group(1), int(match.group(2))
+    months = tuple(f"{year}-{m:02d}" for m in range(quarter * 3 - 2, quarter * 3 + 1))
+    return f"{year}-Q{quarter}", months
+
+
+def months_named_in(name: str) -> tuple[str, ...]:
+    """The billing months a file name names: its `YYYY-MM`, the three months of its `YYYY-Q#`, or none."""
+    month = period_from_filename(name)
+    if month:
+        return (month,)
+    quarter = quarter_from_filename(name)
+    return quarter[1] if quarter else ()
+
+
+def expected_month(name: str, month: str) -> str | None:
+    """The month a file's name says its rows of `month` belong to (None: the name says nothing). A quarter name
+    (`hpc_2025-Q1.csv`, OpenChargeback's) expects its rows in any of the quarter's months: a row of one of them is
+    where it should be; a row outside the quarter is expected in its first month (so it is flagged
+    period_mismatch, as under a month name)."""
+    months = months_named_in(name)
+    if not months:
+        return None
+    return month if month in months else months[0]
 
 
 def source_from_filename(name: str, patterns: Sequence[tuple[str, str]]) -> str | None:

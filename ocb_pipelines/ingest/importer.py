@@ -41,6 +41,7 @@ from ocb_pipelines.ingest.focus import (
     utc_literal_sql,
     utc_timestamp_sql,
 )
+from ocb_pipelines.ingest.legacy_layout import SourceDefaults, fills_json, with_fills
 from ocb_pipelines.ingest.read_errors import read_error_message
 from ocb_pipelines.ingest.schemas import ROW_INDEX, GateFailure, failures_from, focus_structure_schema
 
@@ -85,6 +86,7 @@ class FileImport:
     list_total: Decimal = Decimal(0)
     message: str = ""
     errors: list[str] = field(default_factory=list)
+    filled: list[str] = field(default_factory=list)  # the columns the file lacked, filled as described
 
 
 # sha256 (and whether a NUL byte is in them) of files already read in this process, by (path, size, mtime):
@@ -291,6 +293,10 @@ def _text_projection(mapping: HeaderMapping, types: dict[str, str], fmt: str) ->
         return f"CAST({ident} AS VARCHAR)"
 
     parts = [f"{as_text(header, name)} AS {_quote_ident(name)}" for name, header in mapping.focus.items()]
+    for fill in mapping.fills:  # OpenChargeback's layout: constants from the source's configuration (legacy_layout)
+        value = (as_text(mapping.focus[fill.copy_of], fill.copy_of) if fill.copy_of
+                 else "'" + (fill.value or "").replace("'", "''") + "'")
+        parts.append(f"{value} AS {_quote_ident(fill.column)}")
     if mapping.extra:
         pairs = ", ".join("'" + k.replace("'", "''") + "', " + as_text(h, None) for k, h in mapping.extra.items())
         parts.append(f"json_object({pairs}) AS x_columns")  # a JSON object: cheaper to build and store than a MAP
@@ -575,12 +581,14 @@ def import_file(
     run_id: str | None = None,
     actor: str | None = None,
     max_errors: int = 20,
+    defaults: SourceDefaults | None = None,
 ) -> list[FileImport]:
     """Import a file's rows for the given billing months, each month replaced in one transaction.
 
     Per (source, file name, month): the same content again is a no-op; a corrected file replaces exactly
     its own rows; a file whose content was already imported under another name is skipped, not doubled.
-    The whole file passes the FOCUS gate first, or nothing is written.
+    The whole file passes the FOCUS gate first, or nothing is written. Required columns the file lacks
+    (OpenChargeback's layout) are filled from the source's `defaults`; without them such a file is refused.
     """
     path = Path(path)
     actor = actor or wh.current_actor()
@@ -593,6 +601,11 @@ def import_file(
         raise ImportRefused(path.name, f"file not found: {path}")
     sha = file_digest(path, con)
     mapping, types = _header_mapping(con, path, fmt)
+    try:
+        mapping = with_fills(mapping, defaults)
+    except NotFocusError as exc:
+        raise ImportRefused(path.name, str(exc)) from None
+    filled = [f.describe() for f in mapping.fills]
     results: list[FileImport] = []
     pending: list[str] = []
     for month in months:
@@ -602,7 +615,7 @@ def import_file(
         ).fetchall()
         if previous and previous[0][0] == sha:
             results.append(FileImport(path.name, source, month, "unchanged", sha, mapping.version,
-                                      message="identical to the file already imported"))
+                                      message="identical to the file already imported", filled=filled))
             continue
         twin = con.execute(
             "SELECT file_name FROM import_files WHERE source = ? AND billing_month = ? AND file_sha256 = ? "
@@ -612,13 +625,14 @@ def import_file(
         if twin:
             twin = twin[0]
             results.append(FileImport(path.name, source, month, "duplicate", sha, mapping.version,
-                                      message=f"same content as {twin[0]}, already imported; skipped"))
+                                      message=f"same content as {twin[0]}, already imported; skipped",
+                                      filled=filled))
             continue
         pending.append(month)
     if not pending:
         return results
 
-    columns = ", ".join(_quote_ident(c) for c in mapping.focus)
+    columns = ", ".join(_quote_ident(c) for c in mapping.stored_columns)
 
     def rows_sql_of(numbered: bool) -> str:
         return file_rows_sql(path, fmt, mapping, types, numbered=numbered)
@@ -645,9 +659,9 @@ def import_file(
                 con.execute(f"DELETE FROM focus_rows WHERE import_key IN ({replaced})", [month, source, path.name])
                 con.execute(f"DELETE FROM imports WHERE import_key IN ({replaced})", [month, source, path.name])
                 con.execute(
-                    "INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [import_key, import_id, month, source, path.name, sha, mapping.version, expected_period,
-                     wh.now_utc(), run_id],
+                     wh.now_utc(), run_id, fills_json(mapping)],
                 )
                 # The whole file goes in under this import's key, is gated, then trimmed to this month: one
                 # pass over the file, and a refusal rolls everything back.
@@ -686,13 +700,15 @@ def import_file(
                 wh.record_audit(
                     con, actor=actor, action="import", period=month, run_id=run_id, subject=path.name,
                     details={"source": source, "sha256": sha, "rows": rows, "billed_total": billed,
-                             "status": status, "focus_version": mapping.version, "import_id": import_id},
+                             "status": status, "focus_version": mapping.version, "import_id": import_id,
+                             **({"filled_columns": {f.column: f.as_json() for f in mapping.fills}}
+                                if mapping.fills else {})},
                 )
         except duckdb.Error as exc:
             raise _explain_read_error(path.name, exc, path, fmt) from None
         message = "" if rows else "no rows for this month any more; its old rows removed"
         return FileImport(path.name, source, month, status, sha, mapping.version, rows, billed, listed,
-                          message=message)
+                          message=message, filled=filled)
 
     try:
         for month in pending:

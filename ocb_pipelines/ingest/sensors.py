@@ -9,7 +9,7 @@ import dagster as dg
 
 from ocb_pipelines.core.partitions import WAREHOUSE_RUN_TAGS, billing_month
 from ocb_pipelines.core.resources import OcbConfig
-from ocb_pipelines.ingest.focus import period_from_filename
+from ocb_pipelines.ingest.focus import months_named_in
 from ocb_pipelines.ingest.importer import ImportRefused, inspect_file
 from ocb_pipelines.ingest.jobs import ingest_job
 from ocb_pipelines.ingest.service import inbox_files
@@ -32,10 +32,9 @@ def plan_inbox_runs(files, cursor: dict, valid_months: set[str], log=None) -> tu
             facts = inspect_file(path)
             sha, months, error = facts.sha256, set(facts.months), ""
         except ImportRefused as exc:
-            named = period_from_filename(path.name)
             with open(path, "rb") as handle:
                 sha = hashlib.sha256(handle.read(1 << 20)).hexdigest()
-            months, error = ({named} if named else set()), str(exc)
+            months, error = set(months_named_in(path.name)), str(exc)
             if log:
                 log.warning(str(exc))
         entry = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": sha, "months": sorted(months)}

@@ -17,7 +17,8 @@ from ocb_pipelines.core import progress
 from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.config import OcbSettings
 from ocb_pipelines.ingest import importer
-from ocb_pipelines.ingest.focus import is_supported_file, period_from_filename, source_from_filename
+from ocb_pipelines.ingest.focus import expected_month, is_supported_file, months_named_in, source_from_filename
+from ocb_pipelines.ingest.legacy_layout import SourceDefaults
 
 
 @dataclass
@@ -81,7 +82,7 @@ def files_for_month(con: duckdb.DuckDBPyConnection, settings: OcbSettings, month
         try:
             _, months = file_months(con, path)
         except importer.ImportRefused as exc:
-            if period_from_filename(path.name) == month:
+            if month in months_named_in(path.name):
                 unreadable[path.name] = str(exc)
             continue
         if month in months or path.name in before:
@@ -112,10 +113,11 @@ def import_month(
         results: list[importer.FileImport] = []
         try:
             file_source = source_for(path, settings, source)
-            expected = expected_period or period_from_filename(path.name)
+            expected = expected_period or expected_month(path.name, month)
             results = importer.import_file(
                 con, path, months=[month], source=file_source, expected_period=expected, run_id=run_id,
                 actor=actor, max_errors=settings.imports.max_errors_shown,
+                defaults=SourceDefaults.of(settings, file_source),
             )
             outcome.results.extend(results)
         except importer.ImportRefused as exc:
