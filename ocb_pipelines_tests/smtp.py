@@ -1,4 +1,8 @@
-"""A real SMTP server on 127.0.0.1 (aiosmtpd) for the delivery, config, secrets and fault tests."""
+"""A real SMTP server on 127.0.0.1 (aiosmtpd) for the delivery, config, secrets and fault tests.
+
+aiosmtpd runs with its defaults (RFC 5321 line limit of 1001 bytes, lines ended by CRLF): a message
+sent with bare-LF line endings arrives as one over-long line and is refused ("500 Line too long"),
+as a strict production server would refuse it."""
 
 from __future__ import annotations
 
@@ -8,18 +12,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP
 
-
-class _SMTP(SMTP):
-    # aiosmtpd 1.4.6 sizes its StreamReader buffer by line_length_limit (1001); on this Python that refuses
-    # any DATA longer than ~1 KB as "500 Line too long" although every line is short. A larger buffer fixes it.
-    line_length_limit = 1 << 20
-
-
-class SmtpController(Controller):
-    def factory(self):
-        return _SMTP(self.handler, **self.SMTP_kwargs)
+SmtpController = Controller  # aiosmtpd's own controller and SMTP class, default settings
 
 
 def free_port() -> int:

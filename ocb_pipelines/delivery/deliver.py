@@ -27,6 +27,7 @@ from ocb_pipelines.delivery.email import (
     message_id_for,
     plan_emails,
     transport_for,
+    wire_bytes,
 )
 from ocb_pipelines.periods.lifecycle import check_period_key, get_period
 from ocb_pipelines.statements.generate import Renderer, current_statements, ensure_tables, month_statement_rows
@@ -172,7 +173,7 @@ def _deliver_one(con, settings, plan: EmailPlan, transport, *, resend: bool, res
         item.update(status="invalid", error=str(exc))
         return item
     if dry_run:
-        item.update(status="would_send", bytes=len(msg.as_bytes()))
+        item.update(status="would_send", bytes=len(wire_bytes(msg)))
         return item
     delivery_id = log.record_intent(
         con, month=plan.billing_month, pi_email=plan.pi_email, recipient=plan.recipient,

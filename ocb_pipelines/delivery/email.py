@@ -5,7 +5,9 @@ Jinja2 autoescape ON) with a plain-text alternative, and each project's PDF and 
 message is built with the standard library (`email.message.EmailMessage`: a proper
 multipart/alternative body, attachments by name and a Message-ID we choose); yagmail opens the SMTP
 connection (SSL on port 465 or `use_ssl`, STARTTLS when `use_tls`, login only with a username and
-password). In dev mode the message is written as an `.eml` file to the outbox folder instead.
+password). On the wire every line ends in CRLF (`email.policy.SMTP`, RFC 5321: smtplib sends bytes
+as given, and a strict server refuses bare-LF data as one over-long line). In dev mode the message is
+written as an `.eml` file to the outbox folder instead (LF line endings, as local mail files use).
 
 The SMTP password never appears in a message, a log line or metadata: errors pass through `redact`.
 """
@@ -13,6 +15,7 @@ The SMTP password never appears in a message, a log line or metadata: errors pas
 from __future__ import annotations
 
 import contextlib
+import email.policy
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
@@ -198,6 +201,11 @@ def build_message(plan: EmailPlan, settings: OcbSettings, *, message_id: str, da
     return msg
 
 
+def wire_bytes(msg: EmailMessage) -> bytes:
+    """The message as an SMTP server must receive it: every line ended by CRLF, none over 998 bytes."""
+    return msg.as_bytes(policy=email.policy.SMTP)
+
+
 # ------------------------------------------------------------------------------------------------
 # Transports
 # ------------------------------------------------------------------------------------------------
@@ -296,7 +304,7 @@ class SmtpTransport:
                                        f"({type(exc).__name__}: {exc})", self._secrets())
             raise SendFailed(self._unreachable) from None
         try:
-            refused = self._client.smtp.sendmail(self.from_address, [plan.recipient], msg.as_bytes())
+            refused = self._client.smtp.sendmail(self.from_address, [plan.recipient], wire_bytes(msg))
         except smtplib.SMTPRecipientsRefused as exc:
             self.close()  # the server answered "no": certainly not delivered
             reasons = "; ".join(f"{code} {reply.decode(errors='replace')}" for code, reply in exc.recipients.values())

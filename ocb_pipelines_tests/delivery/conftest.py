@@ -16,12 +16,14 @@ class Sink:
 
     def __init__(self):
         self.messages: list[tuple[list[str], email.message.EmailMessage]] = []
+        self.raw: list[bytes] = []  # each message's DATA as received on the wire
         self.fail_next = 0
 
     async def handle_DATA(self, server, session, envelope):
         if self.fail_next:
             self.fail_next -= 1
             return "554 Transaction failed: test refusal"
+        self.raw.append(envelope.original_content)
         msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
         self.messages.append((list(envelope.rcpt_tos), msg))
         return "250 OK"

@@ -63,6 +63,25 @@ def test_smtp_delivery_recipients_attachments_and_bodies(smtp_settings, smtp_ser
     assert any(outcome.pdf_sha256 in r["attachments"] for r in rows)
 
 
+def test_smtp_lines_end_in_crlf_and_a_default_aiosmtpd_takes_every_email(smtp_settings, smtp_server):
+    """Regression: smtplib sends bytes as given, so `msg.as_bytes()` went out with bare LFs and aiosmtpd with its
+    default settings (RFC 5321 line limit) refused every email as "500 Line too long"."""
+    import smtplib
+
+    sink, port = smtp_server
+    _generate(smtp_settings)
+    assert _deliver(smtp_settings).summary() == {"sent": 2}
+    assert len(sink.raw) == 2
+    for raw in sink.raw:
+        lines = raw.split(b"\r\n")
+        assert all(b"\n" not in line and b"\r" not in line for line in lines)  # no bare LF or CR anywhere
+        assert max(len(line) for line in lines) <= 998
+    # The server really is strict: the bare-LF form of the same email is refused.
+    msg = email.message_from_bytes(sink.raw[0], policy=email.policy.default)
+    with smtplib.SMTP("127.0.0.1", port, timeout=5) as client, pytest.raises(smtplib.SMTPDataError, match="too long"):
+        client.sendmail("rc-billing@example.edu", ["pi.one@example.edu"], msg.as_bytes().replace(b"\r\n", b"\n"))
+
+
 def test_no_second_send_on_retry_and_resend_works(smtp_settings, smtp_server):
     sink, _port = smtp_server
     _generate(smtp_settings)
@@ -178,7 +197,10 @@ def test_dev_mode_writes_eml_files_once(closed_month):
     assert first.summary() == {"written": 2}
     files = sorted((settings.output.email_dir / MONTH).glob("*.eml"))
     assert len(files) == 2
-    msg = email.message_from_bytes(files[0].read_bytes(), policy=email.policy.default)
+    data = files[0].read_bytes()
+    assert b"\r" not in data  # a local mail file: LF line endings throughout (the SMTP wire form has CRLF)
+    msg = email.message_from_bytes(data, policy=email.policy.default)
+    assert msg.get_body(("plain",)).get_content().startswith("Research Computing Charges - 2025-01\n")
     assert msg["To"] in ("pi.one@example.edu", "pi.two@example.edu")
     assert len(list(msg.iter_attachments())) == 2
     assert _deliver(settings).summary() == {"already_sent": 2}
