@@ -159,11 +159,13 @@ def canonical_header(columns: Sequence[str]) -> HeaderMapping:
     if "ProviderName" not in focus and "ServiceProviderName" not in focus:
         missing.append("ProviderName (or ServiceProviderName)")
     fillable = ("ProviderName (or ServiceProviderName)", *FILLABLE_COLUMNS)
-    if any(c not in fillable for c in missing):
+    unfillable = [c for c in missing if c not in fillable]
+    if unfillable:
         for description, markers in NON_FOCUS_SIGNATURES:
             if sum(m in lowered for m in markers) >= 2:
                 raise NotFocusError(f"this file looks like {description}; export FOCUS 1.0-1.3 instead")
-        if len(missing) >= len(REQUIRED_COLUMNS) // 2:
+        # Most of the columns no configuration can supply are absent: some other kind of file.
+        if len(unfillable) * 2 > len([c for c in REQUIRED_COLUMNS if c not in FILLABLE_COLUMNS]):
             raise NotFocusError(
                 f"this file is not a FOCUS export: {len(missing)} required FOCUS columns are missing "
                 f"({', '.join(missing[:6])}{', ...' if len(missing) > 6 else ''})"
