@@ -58,6 +58,7 @@ def _dry_run(settings: OcbSettings, month: str, as_json: bool) -> None:
     from ocb_pipelines.delivery.deliver import deliver_month
     from ocb_pipelines.delivery.email import DeliveryError, plan_emails, transport_for
     from ocb_pipelines.statements.generate import StatementPeriodError, generate_statements
+    from ocb_pipelines.statements.render import TemplateRefused
     from ocb_pipelines.statements.schemas import StatementGateError
 
     symbol = settings.currency.symbol
@@ -66,6 +67,8 @@ def _dry_run(settings: OcbSettings, month: str, as_json: bool) -> None:
             generated = generate_statements(con, settings, month, dry_run=True)
         except (StatementGateError, StatementPeriodError) as exc:
             raise CliError(str(exc)) from None
+        except TemplateRefused as exc:
+            raise CliError(f"{exc}; no statement was rendered") from None
         emails: list[dict[str, Any]] = []
         note = ""
         try:

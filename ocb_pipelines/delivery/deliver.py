@@ -24,6 +24,7 @@ from ocb_pipelines.delivery.email import (
     SendFailed,
     SmtpTransport,
     build_message,
+    check_bodies,
     message_id_for,
     plan_emails,
     transport_for,
@@ -114,6 +115,7 @@ def deliver_month(
         if not (resend_reason or "").strip():
             raise DeliveryError("a resend needs a reason (--reason)")
         plans = [p for p in plans if p.pi_email.lower() in wanted]
+    check_bodies(plans, settings)  # a refused template stops here, before the transport connects
     result = DeliveryResult(month, transport.name, dry_run)
     from_address = settings.email.from_address  # type: ignore[union-attr]
     try:

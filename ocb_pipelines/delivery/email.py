@@ -147,7 +147,10 @@ def email_bodies(plan: EmailPlan, settings: OcbSettings) -> tuple[str, str]:
     """(html, plain text). The HTML comes from the (overridable) template; the text is built here."""
     context = _summary_context(plan, settings)
     env = render.make_env(render.template_dirs(settings.config_path), settings.currency.symbol)
-    html = env.get_template(render.EMAIL_TEMPLATE).render(**context)
+    try:
+        html = render.render_template(env, render.EMAIL_TEMPLATE, **context)
+    except render.TemplateRefused as exc:
+        raise DeliveryError(f"{exc}; nothing was sent") from None
     symbol = settings.currency.symbol
     totals = context["totals"]
     lines = [
@@ -170,6 +173,13 @@ def email_bodies(plan: EmailPlan, settings: OcbSettings) -> tuple[str, str]:
               f"Questions? Write to {context['org']['contact']}.", "",
               f"This is an automated message from {context['org']['name']}."]
     return html, "\n".join(lines) + "\n"
+
+
+def check_bodies(plans: Sequence[EmailPlan], settings: OcbSettings) -> None:
+    """Render every email's bodies before the first is sent: a template the sandbox refuses (even for one PI's
+    values) raises DeliveryError while nothing has left the machine."""
+    for plan in plans:
+        email_bodies(plan, settings)
 
 
 def message_id_for(plan: EmailPlan, attempt: int, from_address: str) -> str:

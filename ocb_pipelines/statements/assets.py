@@ -9,6 +9,7 @@ from ocb_pipelines.core.partitions import WAREHOUSE_POOL, billing_month
 from ocb_pipelines.core.resources import OcbConfig, Warehouse
 from ocb_pipelines.review.assets import charges_approved
 from ocb_pipelines.statements.generate import StatementPeriodError, generate_statements
+from ocb_pipelines.statements.render import TemplateRefused
 from ocb_pipelines.statements.schemas import StatementGateError
 
 STATEMENTS_GATE = "statements_gate"
@@ -44,6 +45,8 @@ def statements(context: dg.AssetExecutionContext, config: StatementsConfig, ocb:
             result = generate_statements(con, settings, month, run_id=context.run.run_id,
                                          actor=context.run.tags.get("ocb/actor") or wh.current_actor(),
                                          workers=max(1, config.workers))
+        except TemplateRefused as exc:
+            raise dg.Failure(description=f"{exc}; no statement was rendered", allow_retries=False) from None
         except (StatementGateError, StatementPeriodError) as exc:
             yield dg.AssetCheckResult(check_name=STATEMENTS_GATE, passed=False,
                                       metadata={"error": dg.MetadataValue.md(f"```\n{exc}\n```")})

@@ -248,10 +248,11 @@ def render_statements(statements: Sequence[Statement], renderer: Renderer, base:
             todo.append((s, pdf, csv_path))
     progress.report("render_start", total=len(todo), unchanged=len(outcomes))
     with render.PdfRenderer(workers, len(todo)) as pdfs:  # workers start while HTML and CSVs are built
-        for s, pdf, csv_path in todo:
+        # Every page's HTML first: a template the sandbox refuses (TemplateRefused) stops before any file is written.
+        pages = [render.statement_html(renderer.env, s, renderer.ctx, csv_name=csv_path.name,
+                                       generated_at=generated_at) for s, _pdf, csv_path in todo]
+        for (s, pdf, csv_path), html in zip(todo, pages, strict=True):
             csv_sha = render.write_atomic(csv_path, render.statement_csv_bytes(s))
-            html = render.statement_html(renderer.env, s, renderer.ctx, csv_name=csv_path.name,
-                                         generated_at=generated_at)
             pdfs.submit(html, str(pdf), base_url)
             outcomes.append(Outcome(s, "rendered", pdf, csv_path, "", csv_sha, generated_at))
         shas = pdfs.results()

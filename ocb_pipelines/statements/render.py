@@ -2,7 +2,9 @@
 
 Templates are looked up in the `templates/` folder beside the configuration file first, then in the
 package default (ocb_pipelines/statements/templates/, which every install carries; the repository's
-templates/ links to it). The fingerprint
+templates/ links to it). A template is user input: it runs in Jinja's sandbox (as the journal template
+does), so it can use the values it is given but not reach Python (`__globals__`, `os`, ...); a refused
+or broken template stops the step with `TemplateRefused` before anything is written or sent. The fingerprint
 of the templates in use is part of every statement's content hash, so editing a template re-renders.
 
 PDFs are rendered by a pool of processes (WeasyPrint is CPU-bound and single-threaded); files are
@@ -25,7 +27,8 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, TemplateError
+from jinja2.sandbox import SandboxedEnvironment, SecurityError
 from markupsafe import Markup
 
 from ocb_pipelines.core import progress
@@ -94,10 +97,15 @@ def css_string(value: Any) -> Markup:
     return Markup("".join(ch if _CSS_SAFE.fullmatch(ch) else f"\\{ord(ch):x} " for ch in str(value)))
 
 
+class TemplateRefused(ValueError):
+    """A statement or email template was refused by the sandbox or failed to render; nothing was written."""
+
+
 def make_env(dirs: Sequence[Path], currency_symbol: str) -> Environment:
+    """Sandboxed: an override template in the config folder must not run code on the billing host."""
     if not dirs:
         raise FileNotFoundError(f"no template folder found (expected {DEFAULT_TEMPLATE_DIR})")
-    env = Environment(
+    env = SandboxedEnvironment(
         loader=ChoiceLoader([FileSystemLoader(str(d)) for d in dirs]),
         autoescape=True,  # values from billing files are text, never markup
         undefined=StrictUndefined,
@@ -107,6 +115,20 @@ def make_env(dirs: Sequence[Path], currency_symbol: str) -> Environment:
     env.filters["money"] = lambda amount: format_money(amount, currency_symbol)
     env.filters["css_string"] = css_string
     return env
+
+
+def render_template(env: Environment, name: str, **context: Any) -> str:
+    """Render `name`, or raise TemplateRefused naming the template file and what was refused."""
+    try:
+        return env.get_template(name).render(**context)
+    except TemplateError as exc:
+        try:
+            where = env.loader.get_source(env, name)[1] or name  # type: ignore[union-attr]
+        except TemplateError:
+            where = name
+        why = ("refused by the sandbox: a template may only use the values it is given"
+               if isinstance(exc, SecurityError) else type(exc).__name__)
+        raise TemplateRefused(f"template {where}: {why} ({exc})") from None
 
 
 def template_fingerprint(env: Environment, *names: str) -> str:
@@ -131,7 +153,8 @@ def folded_services(statement: Statement, limit: int = MAX_SERVICE_ROWS) -> list
 
 def statement_html(env: Environment, statement: Statement, ctx: RenderContext, *, csv_name: str,
                    generated_at: datetime) -> str:
-    return env.get_template(STATEMENT_TEMPLATE).render(
+    return render_template(
+        env, STATEMENT_TEMPLATE,
         s=statement,
         services=folded_services(statement),
         org={"name": ctx.org_name, "address": ctx.org_address, "contact": ctx.contact},
