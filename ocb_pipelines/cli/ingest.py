@@ -28,7 +28,7 @@ from ocb_pipelines.core.config import OcbSettings
 from ocb_pipelines.core.money import format_money
 from ocb_pipelines.core.partitions import billing_month
 from ocb_pipelines.ingest import importer
-from ocb_pipelines.ingest.focus import month_key, quarter_from_filename
+from ocb_pipelines.ingest.focus import expected_month, month_key, quarter_from_filename
 from ocb_pipelines.ingest.legacy_layout import SourceDefaults, describe_fills
 from ocb_pipelines.ingest.service import source_for
 
@@ -149,12 +149,15 @@ def _dry_run(settings: OcbSettings, plan: dict, refused: dict[str, str], expecte
             progress.report("import_file_start", month=label, file=path.name, connection=con)
             rows = 0
             try:
-                for result in importer.import_file(con, path, months=file_months, source=source,
-                                                   expected_period=expected, actor=actor,
-                                                   defaults=SourceDefaults.of(settings, source)):
-                    twin = _duplicate_of(con, source, result.month, path) if result.status == "duplicate" else None
-                    statuses[(path.name, result.month)] = f"duplicate of {twin}" if twin else "would import"
-                    rows += result.rows
+                for month in file_months:  # month by month, each with the month it expects, as the real run does
+                    for result in importer.import_file(
+                        con, path, months=[month], source=source, actor=actor,
+                        expected_period=expected or expected_month(path.name, month),
+                        defaults=SourceDefaults.of(settings, source),
+                    ):
+                        twin = _duplicate_of(con, source, month, path) if result.status == "duplicate" else None
+                        statuses[(path.name, month)] = f"duplicate of {twin}" if twin else "would import"
+                        rows += result.rows
                 months.update(file_months)
             except importer.ImportRefused as exc:
                 refused[path.name] = str(exc)
@@ -248,15 +251,17 @@ def _print_summary(summary: dict, settings: OcbSettings) -> None:
 @click.option("-s", "--source", default=None, help="Source name (default: from imports.known_sources patterns).")
 @click.option("-p", "--period", default=None, help="Expected billing month YYYY-MM; other months' rows are flagged.")
 @click.option("--dry-run", is_flag=True, help="Read, gate and validate, but write nothing.")
+@click.option("--init", "init", is_flag=True,
+              help="First run: create the warehouse at database.path (refused without it when it does not exist).")
 @progress_option
 @quiet_option
 @config_option
 @json_option
-def ingest_command(files, source, period, dry_run, show_progress, quiet, config_path, as_json):
+def ingest_command(files, source, period, dry_run, init, show_progress, quiet, config_path, as_json):
     """Import FOCUS files (CSV, CSV.gz, Parquet) into their billing months and validate them.
 
     Exit code 0 only when every file was imported (or was already there)."""
-    settings = settings_or_exit(config_path)
+    settings = settings_or_exit(config_path, new_warehouse_ok=init or dry_run)
     if period:
         try:
             month_key(period)

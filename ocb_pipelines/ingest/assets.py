@@ -62,7 +62,8 @@ def focus_raw(context: dg.AssetExecutionContext, config: FocusImportConfig, ocb:
         for s, f, v, n, b, h in per_file
     ]
     this_run = [
-        {"file": r.file_name, "source": r.source, "status": r.status, "rows": r.rows, "note": r.message}
+        {"file": r.file_name, "source": r.source, "status": r.status, "rows": r.rows,
+         "note": r.message or ("filled: " + "; ".join(r.filled) if r.filled else "")}
         for r in outcome.results
     ] + [{"file": name, "status": "refused", "note": err.splitlines()[0]} for name, err in outcome.refused.items()]
     yield dg.AssetCheckResult(

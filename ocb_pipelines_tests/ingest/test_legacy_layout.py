@@ -270,10 +270,20 @@ def test_a_quarter_file_bills_each_row_in_its_month_and_flags_rows_outside_the_q
     got = _query(settings, "SELECT billing_month, expected_period, review_reasons FROM charges_validated "
                            "ORDER BY billing_month")
     assert got == [("2025-02", "2025-02", []), ("2025-04", "2025-01", ["period_mismatch"])]
-    result = CliRunner().invoke(cli, ["ingest", str(path), "--dry-run", "-c", str(workdir / "config.yaml")],
-                                catch_exceptions=False)
+    args = ["ingest", str(path), "--dry-run", "-c", str(workdir / "config.yaml")]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
     assert ("the name names quarter 2025-Q1: each row is billed in the month of its BillingPeriodStart; rows "
             "outside 2025-01..2025-03 are flagged period_mismatch") in " ".join(result.output.split())
+    dry = json.loads(CliRunner().invoke(cli, [*args, "--json"], catch_exceptions=False).output)
+    assert (dry["flagged_rows"], dry["files"][0]["notes"][0][:36]) == (1, "the name names quarter 2025-Q1: each")
+
+
+def test_the_dry_run_expects_the_month_the_file_name_says(workdir):
+    path = write_ocb(workdir / "hpc_2025-02.csv", [ocb_row("1.00", month="2025-02", resource="in"),
+                                                    ocb_row("2.00", month="2025-03", resource="late")])
+    args = ["ingest", str(path), "--dry-run", "--json", "-c", str(workdir / "config.yaml")]
+    dry = json.loads(CliRunner().invoke(cli, args, catch_exceptions=False).output)
+    assert (dry["periods"], dry["flagged_rows"], dry["flagged_billed"]) == (["2025-02", "2025-03"], 1, "2.000000000000")
 
 
 def test_an_older_warehouse_gains_the_filled_columns_record(tmp_path, settings):
@@ -290,3 +300,19 @@ def test_an_older_warehouse_gains_the_filled_columns_record(tmp_path, settings):
         import_file(con, path, months=["2025-03"], source="hpc", defaults=SourceDefaults.of(settings, "hpc"))
         got = con.execute("SELECT file_name, filled_columns IS NOT NULL FROM imports ORDER BY import_key").fetchall()
     assert got == [("old.csv", False), ("hpc_2025-03.csv", True)]
+
+
+def test_the_focus_raw_run_says_what_it_filled(workdir):
+    import dagster as dg
+
+    from ocb_pipelines.definitions import build_definitions
+
+    path = write_ocb(workdir / "data" / "inbox" / "storage_2025-03.csv", [ocb_row()])
+    job = build_definitions(workdir / "config.yaml").resolve_job_def("ingest_job")
+    with dg.instance_for_test() as instance:
+        result = job.execute_in_process(partition_key="2025-03", instance=instance, run_config={
+            "ops": {"focus_raw": {"config": {"files": [str(path)]}}}})
+    assert result.success
+    raw = next(e.materialization.metadata for e in result.get_asset_materialization_events()
+               if e.asset_key.to_user_string() == "focus_raw")
+    assert "filled: BillingAccountId = 'storage' (source name); BillingCurrency = 'USD'" in raw["this_run"].value
