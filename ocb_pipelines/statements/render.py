@@ -7,7 +7,8 @@ does), so it can use the values it is given but not reach Python (`__globals__`,
 or broken template stops the step with `TemplateRefused` before anything is written or sent. The fingerprint
 of the templates in use is part of every statement's content hash, so editing a template re-renders.
 
-PDFs are rendered by a pool of processes (WeasyPrint is CPU-bound and single-threaded); files are
+PDFs are rendered by a pool of processes (WeasyPrint is CPU-bound and single-threaded) that die with
+the process that started them (worker_life.py: a killed `ocb generate` leaves no worker behind); files are
 written to a temporary name and renamed, so a crash never leaves half a PDF under a statement's name.
 """
 
@@ -34,6 +35,7 @@ from markupsafe import Markup
 from ocb_pipelines.core import progress
 from ocb_pipelines.core.money import format_money
 from ocb_pipelines.statements.lines import LINE_COLUMNS, Breakdown, Statement, effective_list
+from ocb_pipelines.statements.worker_life import tie_to_parent
 
 DEFAULT_TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 STATEMENT_TEMPLATE = "statement.html"
@@ -273,8 +275,14 @@ def render_pdf(job: tuple[str, str, str | None]) -> tuple[str, str, int]:
     return path, write_atomic(Path(path), data), len(data)
 
 
-def _warm() -> None:
+def _start_worker(parent_pid: int) -> None:
+    """A worker's initializer: die with the parent (a killed `ocb generate` leaves no worker), import WeasyPrint."""
+    tie_to_parent(parent_pid)
     import weasyprint  # noqa: F401
+
+
+def _ready() -> None:
+    """A no-op job: submitting one per worker starts the workers before the first real job."""
 
 
 class PdfRenderer:
@@ -287,7 +295,10 @@ class PdfRenderer:
         self._futures: list[Any] = []
         self._done: dict[str, str] = {}
         if workers > 1 and expected >= POOL_THRESHOLD:
-            self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_warm)
+            self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
+                                             initializer=_start_worker, initargs=(os.getpid(),))
+            for _ in range(workers):  # each submit to a pool with no idle worker starts one
+                self._pool.submit(_ready)
 
     def submit(self, html: str, path: str, base_url: str | None = None) -> None:
         if self._pool is None:
