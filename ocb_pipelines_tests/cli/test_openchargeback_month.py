@@ -67,7 +67,7 @@ def test_an_openchargeback_month_from_five_sources_reconciles_to_the_cent(projec
     billed_total = sum(s["billed"] for s in sources.values())
     list_total = sum(s["list"] for s in sources.values())
 
-    imported = _ocb(project, "ingest", *map(str, files))
+    imported = _ocb(project, "ingest", "--init", *map(str, files))  # the first import creates the warehouse
     assert imported["ok"] and imported["periods"] == [MONTH] and imported["flagged_rows"] == 0
     assert imported["rows"] == sum(s["rows"] for s in sources.values())
     assert (Decimal(imported["billed_total"]), Decimal(imported["list_total"])) == (billed_total, list_total)
