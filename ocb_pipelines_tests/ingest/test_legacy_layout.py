@@ -316,3 +316,25 @@ def test_the_focus_raw_run_says_what_it_filled(workdir):
     raw = next(e.materialization.metadata for e in result.get_asset_materialization_events()
                if e.asset_key.to_user_string() == "focus_raw")
     assert "filled: BillingAccountId = 'storage' (source name); BillingCurrency = 'USD'" in raw["this_run"].value
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_fills_are_the_same_when_a_large_file_is_read_in_halves(tmp_path, settings, monkeypatch, split):
+    from ocb_pipelines.ingest import importer
+
+    monkeypatch.setattr(importer, "SPLIT_MIN_BYTES", 1 if split else 1 << 60)
+    cuts = []
+    real_split = importer.split_in_halves
+    monkeypatch.setattr(importer, "split_in_halves", lambda *args: cuts.append(real_split(*args)) or cuts[-1])
+    columns = [c for c in OCB_COLUMNS if c != "EffectiveCost"]
+    rows = [ocb_row(f"{k}.25", resource=f"n-{k}") for k in range(300)]
+    path = write_ocb(tmp_path / "hpc_2025-03.csv", rows, columns)
+    defaults = SourceDefaults.of(settings, "hpc")
+    with wh.connect(tmp_path / "w.duckdb") as con:
+        [result] = import_file(con, path, months=["2025-03"], source="hpc", defaults=defaults)
+        got = con.execute(
+            'SELECT count(*), count(DISTINCT file_row_number), sum(CAST("EffectiveCost" AS DECIMAL(38, 12))), '
+            'min("BillingAccountId"), max("BillingAccountId"), count("ProviderName") FROM focus_raw').fetchall()
+    assert (cuts[0] is not None) == split, "the path under test"
+    assert result.rows == 300 and len(result.filled) == 5
+    assert got == [(300, 300, sum(Decimal(f"{k}.25") for k in range(300)), "hpc", "hpc", 300)]
