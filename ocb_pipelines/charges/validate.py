@@ -39,7 +39,11 @@ def build_validated(
 ) -> ValidatedSummary:
     """Replace the month's validated charges in one transaction; roll back if the gate fails."""
     actor = actor or wh.current_actor()
-    if wh.period_status(con, month) in ("closed", "finalized") and validated_is_current(con, month):
+    status = wh.period_status(con, month)
+    if status is None and not con.execute(
+            "SELECT count(*) FROM focus_rows WHERE billing_month = ?", [month]).fetchall()[0][0]:
+        return summarize_validated(con, month)  # nothing imported (e.g. its file was refused): no month is opened
+    if status in ("closed", "finalized") and validated_is_current(con, month):
         return summarize_validated(con, month)  # nothing imported since: a re-run changes nothing, so allow it
     sql = validated_select_sql(rules)
     with wh.transaction(con):

@@ -85,8 +85,18 @@ def close_command(period, notes, config_path, as_json):
     """Close a billing month: nothing may be pending review; imports and decisions stop. Its approved charges
     are rebuilt first, so statements and the journal see every import and decision made before the close."""
     _rebuild_before_close(config_path, period)
-    _run(config_path, as_json, "is closed",
-         lambda con, s, actor: lc.close_period(con, period, actor, notes, s.currency.symbol))
+    settings = settings_or_exit(config_path)
+    symbol = settings.currency.symbol
+    try:
+        with wh.connect(settings.warehouse_path) as con:
+            closed, figures = lc.close_reconciled(con, period, wh.current_actor(), notes, symbol)
+    except lc.PeriodTransitionError as exc:
+        raise CliError(str(exc)) from None
+    if as_json:  # the reconciliation the close was checked on, in its own transaction
+        emit_json({"ok": True, **closed.as_dict(), "reconciliation": figures.as_dict()})
+        return
+    click.echo(f"billing month {closed.period} is closed (status: {closed.status})")
+    click.echo(f"reconciled: {figures.describe(symbol)}")
 
 
 def _rebuild_before_close(config_path: str | None, period: str) -> None:

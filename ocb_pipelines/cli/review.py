@@ -27,6 +27,7 @@ from ocb_pipelines.cli.common import (
 from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.config import OcbSettings
 from ocb_pipelines.core.money import format_money
+from ocb_pipelines.periods.reconcile import Reconciliation, reconcile
 from ocb_pipelines.review import decisions as rd
 from ocb_pipelines.review.sheets import SheetRefused, apply_sheet, export_sheet
 
@@ -45,12 +46,29 @@ def rebuild_approved(settings: OcbSettings, month: str, actor: str) -> dict[str,
     return {"run_id": run["run_id"], "success": run["success"], "error": run["error"]}
 
 
+OUTDATED = "its imported row was replaced since the month was validated; the amount shown is the old one"
+
+
+def _outdated(s: dict[str, Any]) -> bool:
+    """The charge's raw row is gone (a later import replaced it, and the month was not validated since)."""
+    return s["row_hash"] is None
+
+
 def _state_json(s: dict[str, Any]) -> dict[str, Any]:
     out = {k: s[k] for k in rd.STATE_COLUMNS if k not in ("decided_row_hash",)}
     out["decided_at"] = s["decided_at"].isoformat(sep=" ") if s["decided_at"] else None
     if s["stale"]:
         out["stale_explanation"] = rd.stale_explanation(s)
+    elif _outdated(s):
+        out["stale"], out["stale_explanation"] = True, OUTDATED
     return out
+
+
+def _validation_warning(figures: Reconciliation, symbol: str) -> str:
+    """What `review list` says first when the month's charges are not those of its imported rows."""
+    return (f"{figures.month} needs validating again ({'; '.join(figures.problems(symbol))}): the charges below are "
+            f"from its last validation, and approving, closing, statements and the journal are refused until "
+            f"`ocb ingest` of its files (or charges_validated for {figures.month}) validates it")
 
 
 @click.group("review")
@@ -76,18 +94,23 @@ def list_command(period, ids, source, reason, pi, status, limit, config_path, as
     with wh.connect(settings.warehouse_path) as con:
         states = rd.charge_states(con, month, ids=ids, source=source, reason=reason, pi=pi, statuses=statuses)
         summary = rd.summarize_review(con, month)
+        figures = reconcile(con, month)
     symbol = settings.currency.symbol
     shown = states[:limit] if limit else states
     total = sum((s["billed_cost"] for s in states), start=Decimal(0))
     if as_json:
         emit_json({
             "period": month, "status": status, "count": len(states), "billed_total": total,
-            "currency": settings.currency.code,
+            "currency": settings.currency.code, "needs_validation": figures.needs_validation,
+            "reconciliation": figures.as_dict(),
+            **({"warning": _validation_warning(figures, symbol)} if figures.needs_validation else {}),
             "by_status": {s: {"rows": summary.rows(s), "billed": summary.billed(s)} for s in rd.STATUSES},
             "pending_by_reason": summary.pending_by_reason,
             "charges": [_state_json(s) for s in shown],
         })  # fmt: skip
         return
+    if figures.needs_validation:
+        click.echo(f"WARNING: {_validation_warning(figures, symbol)}")
     click.echo(f"{month}: {len(states)} charge(s) {status}, {format_money(total, symbol)}")
     for s in shown:
         attribution = f"{s['pi_email'] or '-'} / {s['project_id'] or '-'} / {s['fund_org'] or '-'}"
@@ -96,6 +119,8 @@ def list_command(period, ids, source, reason, pi, status, limit, config_path, as
         click.echo(f"      {s['file_name']} row {s['file_row_number']}  reasons: {reasons}")
         if s["stale"]:
             click.echo(f"      stale: {rd.stale_explanation(s)}")
+        elif _outdated(s):
+            click.echo(f"      stale: {OUTDATED}")
         elif s["decision_id"] and status != "pending":
             click.echo(f"      {s['decision']} by {s['decided_by']}: {s['decision_note']}")
     if len(shown) < len(states):

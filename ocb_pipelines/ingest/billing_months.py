@@ -2,7 +2,8 @@
 
 A file's months come from its BillingPeriodStart values. A value that is not a FOCUS date/time (`4/1/25`, which
 a timestamp cast reads as the year 4) or that is not a date at all (`2025-13-01`) gives no billing month, and a
-month outside the billing calendar's rule (`core.focus.month_key`) is none either: the file is refused at
+month that is no billing month (`ingest.focus.month_key`) or that lies outside the billing calendar (2020-01 to
+the running month, `calendar_problem`) is none either: the file is refused at
 inspection, naming the file, row, column and value, as the FOCUS gate does, instead of a month that would stop
 the import later with a traceback. The test runs on the file's distinct start values (a handful); only a
 refused file is read again, row by row in DuckDB, to name its first bad rows.
@@ -11,6 +12,7 @@ refused file is read again, row by row in DuckDB, to name its first bad rows.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import duckdb
 
@@ -18,6 +20,25 @@ from ocb_pipelines.ingest.focus import month_key, utc_timestamp_sql
 from ocb_pipelines.ingest.schemas import DATETIME_PROBLEM, DATETIME_RE, NOT_A_REAL_DATE, GateFailure
 
 COLUMN = "BillingPeriodStart"
+# The billing calendar: from this month to the current one (UTC), as core/partitions.billing_month (start_date;
+# end_offset=1 adds the running month, which providers restate month to date). A row further out (2030-06 in a
+# 2025-06 export) is a mistake in the export, never a
+# month to bill: the whole file is refused, naming the row and value.
+CALENDAR_START = "2020-01"
+
+
+def calendar_end(today: datetime | None = None) -> str:
+    """The last month of the billing calendar: the month of `today` (UTC), the one running."""
+    return f"{(today or datetime.now(UTC)):%Y-%m}"
+
+
+def calendar_problem(month: str, today: datetime | None = None) -> str | None:
+    """Why a well-formed billing month is not one to bill (outside the calendar), or None."""
+    end = calendar_end(today)
+    if CALENDAR_START <= month <= end:
+        return None
+    return (f"falls in {month}, outside the billing calendar ({CALENDAR_START} to {end}, the running "
+            "month); correct the date in the export")
 
 
 def _literal(text: str) -> str:
@@ -58,6 +79,9 @@ def bad_start_failures(
             month_key(month)
         except ValueError as exc:
             problems[month] = str(exc)
+            continue
+        if outside := calendar_problem(month):
+            problems[month] = outside
     if not problems and not any(bad for _, _, bad in judged):
         return []
     month = month_of("start")

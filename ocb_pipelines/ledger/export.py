@@ -7,15 +7,17 @@ runs:
    charges_approved must be current (its count and total equal what the review state says is
    billable). An open month is refused with the command that closes it.
 2. Build the journal (ledger.journal), refusing with every culprit when it would not balance.
-3. Pandera gate (ledger.schemas), then render: `gl` from the Jinja template, `standard` and `summary`
-   with csv.writer. Every cell passes ledger.csv_safety, and the rendered text is re-read and refused
-   if any cell could still run as a formula or the columns are ragged.
+3. Pandera gate (ledger.schemas), then render: `gl` from the Jinja template, `standard`, `summary`
+   and `openchargeback` (OpenChargeback's default columns: ledger.layouts) with csv.writer. Every cell
+   passes ledger.csv_safety, and the rendered text is re-read and refused if any cell could still run
+   as a formula or the columns are ragged.
 4. Write without ever overwriting: `journal_<format>_<period>.csv` in the journal folder; when that
    name exists, `journal_<format>_<period>_2.csv`, `_3`, ... (an atomic hard link, so two exports can
-   never take the same name or leave half a file). When the newest recorded export of that month
-   and format has exactly the same bytes and its file is unchanged on disk, nothing new is written
-   and the export is reported (and audited) as "unchanged": accounting never gets a duplicate to
-   import by accident.
+   never take the same name or leave half a file). An output that names a file (ledger.targets:
+   `-o journal.csv`) is written as exactly that file, and refused when that name is taken. When the
+   newest recorded export of that month and format has exactly the same bytes and its file is
+   unchanged on disk (in that folder, or at that file name), nothing new is written and the export
+   is reported (and audited) as "unchanged": accounting never gets a duplicate to import by accident.
 5. Record it: a `journal_exports` row and an audit event `journal_export` (file, sha256, line count,
    totals). A refusal is audited as `journal_export_refused` with its problems.
 
@@ -25,7 +27,6 @@ in the package default (ocb_pipelines/ledger/templates/; the repository's templa
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import tempfile
@@ -42,9 +43,12 @@ from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.config import OcbSettings
 from ocb_pipelines.core.money import format_money
 from ocb_pipelines.ledger import journal as jr
-from ocb_pipelines.ledger.csv_safety import LINE_TERMINATOR, csv_cell, csv_row, unsafe_cells, write_rows
+from ocb_pipelines.ledger import layouts
+from ocb_pipelines.ledger.csv_safety import LINE_TERMINATOR, csv_cell, csv_row, unsafe_cells
 from ocb_pipelines.ledger.schemas import gate_problems
+from ocb_pipelines.ledger.targets import output_target, sha256_text, unchanged_export, unrecorded_twin, write_exact_file
 from ocb_pipelines.periods.lifecycle import check_period_key, get_period
+from ocb_pipelines.periods.reconcile import MonthNotReconciledError, require_reconciled
 from ocb_pipelines.review.decisions import pending_count, summarize_review
 
 PACKAGE_TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -138,6 +142,10 @@ def check_exportable(con: duckdb.DuckDBPyConnection, month: str, symbol: str = "
     if pending:
         raise ExportRefused(month, [f"{pending} charge(s) ({format_money(money, symbol)}) are pending review in "
                                     f"{month}; reopen it (`ocb periods reopen {month} --reason ...`) and decide them"])
+    try:  # every raw row validated and counted (a kill or a race may have left some behind)
+        require_reconciled(con, month, "exporting its journal", symbol)
+    except MonthNotReconciledError as exc:
+        raise ExportRefused(month, [str(exc)]) from None
     summary = summarize_review(con, month)
     expected_rows = sum(summary.rows(s) for s in ("unflagged", "approved", "corrected"))
     rows, total = con.execute(
@@ -245,18 +253,9 @@ def render_gl(journal: jr.Journal, settings: OcbSettings) -> tuple[str, Path]:
     return text, path
 
 
-def render_listing(journal: jr.Journal) -> str:
-    columns = jr.STANDARD_COLUMNS if journal.format == "standard" else jr.SUMMARY_COLUMNS
-    return write_rows([columns, *([r[c] for c in columns] for r in journal.rows)])
-
-
 # ------------------------------------------------------------------------------------------------
 # Writing and recording
 # ------------------------------------------------------------------------------------------------
-
-
-def sha256_text(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def next_free_path(directory: Path, stem: str, suffix: str) -> Path:
@@ -288,36 +287,23 @@ def write_new_file(directory: Path, stem: str, suffix: str, data: bytes) -> Path
         Path(tmp_name).unlink(missing_ok=True)
 
 
-def _unchanged_export(con: duckdb.DuckDBPyConnection, month: str, fmt: str, sha: str, directory: Path) -> Path | None:
-    rows = con.execute(
-        "SELECT file_path, file_sha256 FROM journal_exports WHERE billing_month = ? AND format = ? "
-        "ORDER BY export_id DESC LIMIT 1",
-        [month, fmt],
-    ).fetchall()
-    if not rows or rows[0][1] != sha:
-        return None
-    path = Path(rows[0][0])
-    if path.parent.resolve() != directory.resolve() or not path.is_file():
-        return None
-    return path if sha256_text(path.read_bytes()) == sha else None
-
-
-def _unrecorded_twin(con: duckdb.DuckDBPyConnection, directory: Path, stem: str, suffix: str, sha: str) -> Path | None:
-    """A file with exactly these bytes that no export recorded: a run killed between writing it and recording
-    it. It is adopted rather than written again as `_2`, which would leave two copies of one journal."""
-    recorded = {Path(r[0]).resolve() for r in con.execute("SELECT file_path FROM journal_exports").fetchall()}
-    candidates = [directory / f"{stem}{suffix}", *sorted(directory.glob(f"{stem}_*{suffix}"))]
-    for path in candidates:
-        if path.is_file() and path.resolve() not in recorded and sha256_text(path.read_bytes()) == sha:
-            return path
-    return None
-
-
 def _refuse(con, month: str, fmt: str, actor: str, run_id: str | None, exc: Exception,
             problems: list[str]) -> None:
     with wh.transaction(con):
         wh.record_audit(con, actor=actor, action="journal_export_refused", period=month, run_id=run_id,
                         subject=fmt, details={"format": fmt, "problems": problems[:50], "error": str(exc)[:2000]})
+
+
+def _write_target(con, month: str, fmt: str, actor: str, run_id: str | None, target: Path, data: bytes) -> Path:
+    """The named output file, or a refusal (audited) when that name is taken: a journal is never overwritten."""
+    try:
+        return write_exact_file(target, data)
+    except FileExistsError:
+        exc = ExportRefused(month, [f"{target} already exists and is not this export: a journal file is never "
+                                    f"overwritten; remove it, or give -o another file name or a folder (a folder gets "
+                                    f"the next free name)"])
+        _refuse(con, month, fmt, actor, run_id, exc, exc.problems)
+        raise exc from None
 
 
 def export_journal(
@@ -330,13 +316,12 @@ def export_journal(
     actor: str | None = None,
     run_id: str | None = None,
 ) -> ExportResult:
-    """Export the month's journal in `fmt` into out_dir (default output.journal_dir). See the module doc."""
+    """Export the month's journal in `fmt` into out_dir: a folder (default output.journal_dir) or a file name
+    (ledger.targets decides which). See the module doc."""
     if fmt not in jr.FORMATS:
         raise ExportRefused(month, [f"unknown format {fmt!r}; use one of {', '.join(jr.FORMATS)}"])
     actor = actor or wh.current_actor()
-    directory = Path(out_dir) if out_dir else settings.output.journal_dir
-    if not directory.is_absolute():
-        directory = Path.cwd() / directory
+    directory, target = output_target(out_dir, settings.output.journal_dir)
     ensure_journal_schema(con)
     symbol = settings.currency.symbol
     try:
@@ -345,6 +330,8 @@ def export_journal(
             journal = jr.build_gl_journal(load_groups(con, settings, month), settings, month)
         elif fmt == "standard":
             journal = jr.build_standard(load_charges(con, settings, month), settings, month)
+        elif fmt == layouts.OPENCHARGEBACK:
+            journal = layouts.build_openchargeback(layouts.load_service_groups(con, month), month)
         else:
             journal = jr.build_summary(load_groups(con, settings, month), month)
         required = jr.fund_regex_groups(settings.journal.fund_org_regex) or ("fund",)
@@ -356,7 +343,7 @@ def export_journal(
         if fmt == "gl":
             text, template_path = render_gl(journal, settings)
         else:
-            text = render_listing(journal)
+            text = layouts.render_listing(journal)
         unsafe = unsafe_cells(text)
         if unsafe:
             raise ExportRefused(month, unsafe, header=f"journal for {month} is not safe to open in a spreadsheet "
@@ -368,9 +355,13 @@ def export_journal(
     sha = sha256_text(data)
     suffix = template_path.suffix if template_path is not None and template_path.suffix else ".csv"
     stem = f"journal_{fmt}_{month}"
-    previous = _unchanged_export(con, month, fmt, sha, directory)
-    path = previous or _unrecorded_twin(con, directory, stem, suffix, sha) or write_new_file(directory, stem, suffix,
-                                                                                              data)
+    previous = unchanged_export(con, month, fmt, sha, directory, target)
+    if target is None:
+        twins = [directory / f"{stem}{suffix}", *sorted(directory.glob(f"{stem}_*{suffix}"))]
+        path = previous or unrecorded_twin(con, twins, sha) or write_new_file(directory, stem, suffix, data)
+    else:
+        path = previous or unrecorded_twin(con, [target], sha) or _write_target(con, month, fmt, actor, run_id,
+                                                                                  target, data)
     status = "unchanged" if previous else "written"
     gl = fmt == "gl"
     template_sha = sha256_text(template_path.read_bytes()) if template_path else None

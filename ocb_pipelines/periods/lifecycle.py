@@ -21,6 +21,7 @@ import duckdb
 
 from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.money import format_money
+from ocb_pipelines.periods.reconcile import MonthNotReconciledError, Reconciliation, require_reconciled
 from ocb_pipelines.review.decisions import pending_count
 
 PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -136,11 +137,20 @@ def open_period(con: duckdb.DuckDBPyConnection, period: str, actor: str, notes: 
 
 def close_period(con: duckdb.DuckDBPyConnection, period: str, actor: str, notes: str | None = None,
                  currency_symbol: str = "$") -> Period:
-    """open -> closed, only when no charge is pending review (flagged or stale and undecided)."""
+    """open -> closed, only when the month reconciles and no charge is pending review (see `close_reconciled`)."""
+    return close_reconciled(con, period, actor, notes, currency_symbol)[0]
+
+
+def close_reconciled(con: duckdb.DuckDBPyConnection, period: str, actor: str, notes: str | None = None,
+                     currency_symbol: str = "$") -> tuple[Period, Reconciliation]:
+    """open -> closed, with the reconciliation it was closed on. Checked in the closing transaction: every raw
+    row of the month validated and imported = approved + pending + rejected to the cent (periods/reconcile.py),
+    then no charge pending review (flagged or stale and undecided)."""
     with wh.transaction(con):
         existing = _require(con, period)
         if existing.status != "open":
             raise _refuse(existing, "closed")
+        figures = _reconciled(con, period, "closing it", currency_symbol)
         pending, money = pending_count(con, period)
         if pending:
             raise PeriodTransitionError(
@@ -150,8 +160,15 @@ def close_period(con: duckdb.DuckDBPyConnection, period: str, actor: str, notes:
         con.execute("UPDATE billing_periods SET status = 'closed', closed_at = ?, closed_by = ? WHERE period = ?",
                     [wh.now_utc(), actor, period])
         _append_note(con, period, actor, "closed", notes)
-        _audit(con, period, actor, "period_close", "open", "closed", notes=notes)
-    return get_period(con, period)  # type: ignore[return-value]
+        _audit(con, period, actor, "period_close", "open", "closed", notes=notes, reconciliation=figures.as_dict())
+    return get_period(con, period), figures  # type: ignore[return-value]
+
+
+def _reconciled(con: duckdb.DuckDBPyConnection, period: str, action: str, symbol: str = "$") -> Reconciliation:
+    try:
+        return require_reconciled(con, period, action, symbol)
+    except MonthNotReconciledError as exc:
+        raise PeriodTransitionError(str(exc)) from None
 
 
 def reopen_period(con: duckdb.DuckDBPyConnection, period: str, actor: str, reason: str | None) -> Period:
@@ -211,6 +228,7 @@ def finalize_period(con: duckdb.DuckDBPyConnection, period: str, actor: str, not
         existing = _require(con, period)
         if existing.status != "closed":
             raise _refuse(existing, "finalized")
+        _reconciled(con, period, "finalizing it")
         problems = finalize_preconditions(con, period)
         if problems:
             raise PeriodTransitionError(f"billing month {period} cannot be finalized: {'; '.join(problems)}")

@@ -93,6 +93,10 @@ def decide_month_end(con: duckdb.DuckDBPyConnection, month: str, import_run_id: 
         return _stop(con, month, import_run_id,
                      f"{pending} charge(s) ({format_money(money, currency_symbol)}) of {month} are pending review; "
                      f"decide them (`ocb review list -p {month}`), then close the month (`ocb periods close {month}`)")
-    lc.close_period(con, month, SCHEDULE_ACTOR, currency_symbol=currency_symbol,
-                    notes=f"closed by the month-end schedule after import run {import_run_id}")
-    return MonthEndStep(month, "produce", f"{month} closed: nothing pending review", closed_now=True)
+    try:
+        _, figures = lc.close_reconciled(con, month, SCHEDULE_ACTOR, currency_symbol=currency_symbol,
+                                         notes=f"closed by the month-end schedule after import run {import_run_id}")
+    except lc.PeriodTransitionError as exc:  # e.g. rows imported since the run and not validated: never closed
+        return _stop(con, month, import_run_id, str(exc))
+    reason = f"{month} closed: nothing pending review; {figures.describe(currency_symbol)}"
+    return MonthEndStep(month, "produce", reason, closed_now=True)

@@ -11,6 +11,7 @@ from ocb_pipelines.core.metadata import markdown_table, money_metadata
 from ocb_pipelines.core.money import format_money
 from ocb_pipelines.core.partitions import WAREHOUSE_POOL, billing_month
 from ocb_pipelines.core.resources import OcbConfig, Warehouse
+from ocb_pipelines.periods.reconcile import reconcile
 from ocb_pipelines.review.approve import ApprovalGateError, build_approved
 from ocb_pipelines.review.decisions import (
     STALE_REASON,
@@ -188,6 +189,7 @@ def charges_approved(context: dg.AssetExecutionContext, ocb: OcbConfig, warehous
             "coalesce(sum(coalesce(list_cost, billed_cost)), 0) FROM charges_approved WHERE billing_month = ?",
             [month],
         ).fetchall()[0]
+        figures = reconcile(con, month)  # what a close, the statements and the journal are checked on
     symbol, code = settings.currency.symbol, settings.currency.code
     yield dg.AssetCheckResult(check_name=APPROVED_GATE, passed=True,
                               metadata={"validated_billed": format_money(summary.validated_billed, symbol)})
@@ -207,6 +209,10 @@ def charges_approved(context: dg.AssetExecutionContext, ocb: OcbConfig, warehous
             **money_metadata("validated_billed", summary.validated_billed, symbol, code),
             "corrected_rows": dg.MetadataValue.int(corrected),
             **review_metadata(summary, symbol, code),
+            **money_metadata("imported_billed", figures.imported_billed, symbol, code),
+            "reconciled": dg.MetadataValue.bool(figures.balanced),
+            "reconciliation": dg.MetadataValue.text(figures.describe(symbol) + "".join(
+                f"; {p}" for p in figures.problems(symbol))),
             "dagster/table_name": "charges_approved",
         }
     )

@@ -26,6 +26,7 @@ from ocb_pipelines.core import progress
 from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.config import OcbSettings
 from ocb_pipelines.periods.lifecycle import check_period_key, get_period
+from ocb_pipelines.periods.reconcile import MonthNotReconciledError, require_reconciled
 from ocb_pipelines.review.decisions import pending_count
 from ocb_pipelines.statements import naming, render
 from ocb_pipelines.statements.lines import (
@@ -160,6 +161,11 @@ def require_statement_period(con: duckdb.DuckDBPyConnection, month: str, *, prev
         raise StatementPeriodError(
             f"billing month {month} is finalized: its statements are frozen and cannot be regenerated"
         )
+    if not preview:  # every raw row validated and counted (a kill or a race may have left some behind)
+        try:
+            require_reconciled(con, month, "generating its statements")
+        except MonthNotReconciledError as exc:
+            raise StatementPeriodError(str(exc)) from None
     pending, _ = pending_count(con, month)
     if pending and not preview:
         raise StatementPeriodError(

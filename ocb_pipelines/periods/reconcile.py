@@ -1,0 +1,136 @@
+"""The month's reconciliation: imported = approved + pending + rejected, to the cent, every raw row counted.
+
+One query, used by the close (inside its transaction), finalize, statements, the journal export, `review list`
+and the tests after every step of the demo and of the kill loops. Why one place: a month closed, rendered or
+exported while some of its imported rows were never validated (an import killed before validation, or an
+import racing a close) bills less than was imported, and every check that looks only at the validated charges
+goes ahead on that smaller month.
+
+    imported   the month's raw rows (focus_rows), BilledCost as DECIMAL: what the files put in the month
+    approved   validated charges billed (unflagged, approved, corrected) in the review state
+    pending    validated charges waiting for a decision (flagged, or a decision gone stale)
+    rejected   validated charges a reviewer rejected
+
+It holds when every raw row has its validated line (same import, same row number), no validated line is left
+from an import that was since replaced, the import catalog's totals equal the raw rows, and the money and the
+row counts add up exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+from typing import Any
+
+import duckdb
+
+from ocb_pipelines.core import warehouse as wh
+from ocb_pipelines.core.money import format_money
+from ocb_pipelines.review.decisions import STATE_SQL
+
+
+class MonthNotReconciledError(ValueError):
+    """A month is not reconciled (rows not validated, or totals that do not add up); nothing was changed."""
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """The month's figures; `problems()` is empty when it reconciles."""
+
+    month: str
+    imported_rows: int
+    imported_billed: Decimal
+    recorded_billed: Decimal  # import_files.billed_total: what the imports reported
+    unvalidated_rows: int  # raw rows with no validated line
+    unvalidated_billed: Decimal
+    outdated_lines: int  # validated lines whose import was replaced since
+    approved_rows: int
+    approved_billed: Decimal
+    pending_rows: int
+    pending_billed: Decimal
+    rejected_rows: int
+    rejected_billed: Decimal
+
+    @property
+    def accounted_billed(self) -> Decimal:
+        return self.approved_billed + self.pending_billed + self.rejected_billed
+
+    @property
+    def accounted_rows(self) -> int:
+        return self.approved_rows + self.pending_rows + self.rejected_rows
+
+    @property
+    def needs_validation(self) -> bool:
+        """Raw rows and validated charges differ: the month must be validated again (`ocb ingest` does)."""
+        return bool(self.unvalidated_rows or self.outdated_lines)
+
+    def problems(self, symbol: str = "$") -> list[str]:
+        found = []
+        if self.unvalidated_rows:
+            found.append(f"{self.unvalidated_rows:,} imported row(s) ({format_money(self.unvalidated_billed, symbol)}) "
+                         "are not validated")
+        if self.outdated_lines:
+            found.append(f"{self.outdated_lines:,} validated charge(s) come from an import that a later one replaced")
+        if self.recorded_billed != self.imported_billed:
+            found.append(f"the import catalog says {format_money(self.recorded_billed, symbol)} but the raw rows "
+                         f"hold {format_money(self.imported_billed, symbol)}")
+        if self.accounted_billed != self.imported_billed or self.accounted_rows != self.imported_rows:
+            found.append(f"imported {self.imported_rows:,} row(s) {format_money(self.imported_billed, symbol)} != "
+                         f"approved + pending + rejected {self.accounted_rows:,} row(s) "
+                         f"{format_money(self.accounted_billed, symbol)}")
+        return found
+
+    @property
+    def balanced(self) -> bool:
+        return not self.problems()
+
+    def describe(self, symbol: str = "$") -> str:
+        """One line: imported = approved + pending + rejected, with the figures."""
+        sign = "=" if self.balanced else "!="
+        return (f"imported {format_money(self.imported_billed, symbol)} ({self.imported_rows:,} rows) {sign} approved "
+                f"{format_money(self.approved_billed, symbol)} + pending {format_money(self.pending_billed, symbol)} "
+                f"+ rejected {format_money(self.rejected_billed, symbol)}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "balanced": self.balanced, "needs_validation": self.needs_validation}
+
+
+RECONCILE_SQL = f"""
+WITH raw AS (
+    SELECT i.import_id, f.file_row_number, CAST(f."BilledCost" AS {wh.MONEY}) AS billed
+    FROM focus_rows f JOIN imports i ON i.import_key = f.import_key WHERE f.billing_month = $month
+),
+lines AS (SELECT import_id, file_row_number FROM validated_lines WHERE billing_month = $month),
+unvalidated AS (SELECT * FROM raw ANTI JOIN lines USING (import_id, file_row_number)),
+state AS (SELECT review_status, billed_cost FROM ({STATE_SQL}))
+SELECT
+    (SELECT count(*) FROM raw), (SELECT coalesce(sum(billed), 0) FROM raw),
+    (SELECT coalesce(sum(billed_total), 0) FROM import_files WHERE billing_month = $month),
+    (SELECT count(*) FROM unvalidated), (SELECT coalesce(sum(billed), 0) FROM unvalidated),
+    (SELECT count(*) FROM lines ANTI JOIN raw USING (import_id, file_row_number)),
+    (SELECT count(*) FROM state WHERE review_status IN ('unflagged', 'approved', 'corrected')),
+    (SELECT coalesce(sum(billed_cost), 0) FROM state WHERE review_status IN ('unflagged', 'approved', 'corrected')),
+    (SELECT count(*) FROM state WHERE review_status = 'pending'),
+    (SELECT coalesce(sum(billed_cost), 0) FROM state WHERE review_status = 'pending'),
+    (SELECT count(*) FROM state WHERE review_status = 'rejected'),
+    (SELECT coalesce(sum(billed_cost), 0) FROM state WHERE review_status = 'rejected')
+"""
+
+
+def reconcile(con: duckdb.DuckDBPyConnection, month: str) -> Reconciliation:
+    """The month's reconciliation, read in one query (call it inside the transaction that relies on it)."""
+    row = con.execute(RECONCILE_SQL, {"month": month}).fetchall()[0]
+    return Reconciliation(month, *(Decimal(v) if isinstance(v, Decimal) else v for v in row))
+
+
+def require_reconciled(con: duckdb.DuckDBPyConnection, month: str, action: str, symbol: str = "$") -> Reconciliation:
+    """The reconciliation, or MonthNotReconciledError saying why `action` is refused and what to do."""
+    figures = reconcile(con, month)
+    problems = figures.problems(symbol)
+    if problems:
+        todo = (f"validate {month} again (`ocb ingest` of its files, or materialise charges_validated for {month})"
+                if figures.needs_validation else f"look at `ocb review list -p {month} --status all`")
+        raise MonthNotReconciledError(
+            f"billing month {month} does not reconcile, so {action} is refused: {'; '.join(problems)}. {todo}"
+        )
+    return figures
