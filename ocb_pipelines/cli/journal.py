@@ -7,7 +7,6 @@ the UI's run list and the asset's history; then reports the export recorded for 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 
@@ -23,24 +22,29 @@ from ocb_pipelines.cli.common import (
 from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.money import format_money
 from ocb_pipelines.ledger.journal import FORMATS
+from ocb_pipelines.ledger.targets import as_option
 
 
 @click.command("export-journal")
 @click.option("-p", "--period", required=True, help="Billing month YYYY-MM (closed or finalized).")
 @click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), default="gl", show_default=True,
               help="gl: the balanced journal from journal.template; standard: one line per charge; "
-                   "summary: one line per PI, project and fund.")
-@click.option("-o", "--output", "output_dir", type=click.Path(file_okay=False), default=None,
-              help="Folder to write into (default: output.journal_dir).")
+                   "summary: one line per PI, project and fund; openchargeback: OpenChargeback's default "
+                   "columns (one line per PI, project and service, with a resource count).")
+@click.option("-o", "--output", "output_dir", type=click.Path(), default=None,
+              help="A file to write (a name with a suffix, e.g. journal.csv; refused if it exists) or a folder "
+                   "to write into (an existing folder, a name ending in /, or a name without a suffix). "
+                   "Default: output.journal_dir.")
 @config_option
 @json_option
 def export_journal_command(period, fmt, output_dir, config_path, as_json):
-    """Export a month's journal. Never overwrites: a new export gets the next free name (_2, _3, ...);
-    an export identical to the last one is reported as unchanged and writes nothing."""
+    """Export a month's journal. Never overwrites: in a folder a new export gets the next free name (_2, _3, ...),
+    and a named file that exists is refused; an export identical to the last one is reported as unchanged and
+    writes nothing."""
     settings = settings_or_exit(config_path)
     month = period_key(period)
     actor = wh.current_actor()
-    out = str(Path(output_dir).resolve()) if output_dir else ""
+    out = as_option(output_dir) if output_dir else ""
     run = run_job(settings, "journal_job", month, actor, run_config={
         "ops": {"gl_journal": {"config": {"format": fmt, "output_dir": out, "actor": actor}}}})
     with wh.connect(settings.warehouse_path) as con:

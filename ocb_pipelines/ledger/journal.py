@@ -60,7 +60,7 @@ from ocb_pipelines.ledger.csv_safety import FORMULA_CHARS
 
 COMPONENTS = ("fund", "orgn", "program", "activity", "location")
 DESCRIPTION_FIELDS = ("source", "period", "fund_org", "pi_email", "project_id", "reference_id", "account")
-FORMATS = ("gl", "standard", "summary")
+FORMATS = ("gl", "standard", "summary", "openchargeback")  # openchargeback: ledger/layouts.py
 HUNDRED = Decimal(100)
 
 
