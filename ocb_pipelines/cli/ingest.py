@@ -38,11 +38,14 @@ def _plan(settings: OcbSettings, files: list[Path], source: str | None) -> tuple
     plan: dict[Path, tuple[str, list[str]]] = {}
     refused: dict[str, str] = {}
     previous: dict[tuple[str, str], set[str]] = defaultdict(set)
+    locked: dict[str, str] = {}  # month -> closed | finalized
     if settings.warehouse_path.exists():
         try:
             with wh.connect(settings.warehouse_path) as con:
                 for s, f, m in con.execute("SELECT source, file_name, billing_month FROM import_files").fetchall():
                     previous[(s, f)].add(m)
+                locked = dict(con.execute(
+                    "SELECT period, status FROM billing_periods WHERE status <> 'open'").fetchall())
         except duckdb.Error:
             pass  # warehouse busy or older: only the months found in the files are imported
     for path in files:
@@ -59,6 +62,11 @@ def _plan(settings: OcbSettings, files: list[Path], source: str | None) -> tuple
             refused[path.name] = f"{path.name}: the file has a header but no data rows"
             continue
         months = sorted(set(facts.months) | previous[(file_source, path.name)])
+        shut = [f"{m} is {locked[m]}" for m in months if m in locked]
+        if shut and len(shut) < len(months):  # a file goes in whole or not at all: not into its open months alone
+            refused[path.name] = (f"{path.name}: its rows fall in {', '.join(months)}, but {', '.join(shut)}; "
+                                  "nothing of it was imported (reopen the month, or split the file by month)")
+            continue
         plan[path] = (file_source, months)
     return plan, refused
 
@@ -179,6 +187,7 @@ def _run(settings: OcbSettings, config_path: str | None, plan: dict, refused: di
             by_month[month].append(str(path.resolve()))
     runs: list[dict] = []
     statuses: dict[tuple[str, str], str] = {}
+    failed: dict[str, str] = {}  # month -> why its run failed
     for month, paths in sorted(by_month.items()):
         if month not in valid:
             for p in paths:
@@ -188,9 +197,9 @@ def _run(settings: OcbSettings, config_path: str | None, plan: dict, refused: di
             "files": paths, "source": source or "", "expected_period": expected or "", "actor": actor}}}})
         runs.append({"period": month, "run_id": run["run_id"], "success": run["success"]})
         if not run["success"]:
-            for p in paths:
-                refused.setdefault(Path(p).name, f"{Path(p).name}: {month}: {run['error']}")
+            failed[month] = run["error"]
     run_ids = [r["run_id"] for r in runs]
+    problems: dict[str, list[str]] = defaultdict(list)  # file -> what went wrong after (some of) it went in
     with wh.connect(settings.warehouse_path) as con:
         for subject, details in con.execute(
             "SELECT subject, details FROM audit_events WHERE list_contains(?, run_id) AND action = 'import_refused'",
@@ -209,7 +218,23 @@ def _run(settings: OcbSettings, config_path: str | None, plan: dict, refused: di
                                                     "removed" if month in by_month else "skipped")
                 else:
                     statuses[(path.name, month)] = "imported" if row[0][0] in run_ids else "unchanged"
-        return _summary(settings, con, plan, refused, statuses, runs)
+                if month in failed and path.name not in refused:
+                    # What was recorded decides what is said: a run that failed after the import committed (its
+                    # validation, say) imported the file; its month must be validated again before it closes.
+                    what = ("imported, but its run failed afterwards, so the month is not validated; run `ocb "
+                            "ingest` again" if row and row[0][0] in run_ids else "not imported")
+                    problems[path.name].append(f"{path.name}: {month}: {what}: {failed[month]}")
+        for path in plan:
+            if problems[path.name] and not any(statuses.get((path.name, m)) == "imported" for m in plan[path][1]):
+                refused[path.name] = "\n".join(problems.pop(path.name))  # nothing of it went in: refused, truly
+        summary = _summary(settings, con, plan, refused, statuses, runs)
+    for entry in summary["files"]:
+        entry.setdefault("errors", [])
+        if problems.get(entry["file"]):
+            entry["errors"] += problems[entry["file"]]
+            summary["errors"] += problems[entry["file"]]
+            summary["ok"] = False
+    return summary
 
 
 def _print_summary(summary: dict, settings: OcbSettings) -> None:
@@ -241,9 +266,13 @@ def _print_summary(summary: dict, settings: OcbSettings) -> None:
         f"list {format_money(summary['list_total'], symbol)}, flagged {summary['flagged_rows']:,} rows "
         f"({format_money(summary['flagged_billed'], symbol)}) in {', '.join(summary['periods']) or 'no period'}"
     )
-    if summary["errors"]:
-        click.echo(f"{sum(1 for f in summary['files'] if 'refused' in f['status'])} file(s) refused; nothing of them "
-                   f"was imported.")
+    for f in summary["files"]:
+        if "refused" not in f["status"]:
+            for line in f.get("errors", []):
+                click.echo(f"  PROBLEM  {line}")
+    refused = sum(1 for f in summary["files"] if "refused" in f["status"])
+    if refused:
+        click.echo(f"{refused} file(s) refused; nothing of them was imported.")
 
 
 @click.command("ingest")
@@ -293,5 +322,7 @@ def _failure(summary: dict) -> str:
         return ""
     refused = [f["file"] for f in summary["files"] if "refused" in f["status"]]
     first = next(iter(summary["errors"]), "")
+    if not refused:
+        return f"imported, with problems: {first}"
     return f"{len(refused)} of {len(summary['files'])} file(s) refused ({', '.join(refused[:3])}" + (
         ", ...)" if len(refused) > 3 else ")") + (f": {first}" if len(refused) == 1 and first else "")

@@ -28,6 +28,7 @@ import numpy as np
 
 from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.gates import validate_in_chunks
+from ocb_pipelines.ingest import splits
 from ocb_pipelines.ingest.billing_months import bad_start_failures, months_sql
 from ocb_pipelines.ingest.focus import (
     DATETIME_COLUMNS,
@@ -480,6 +481,10 @@ def split_in_halves(con: duckdb.DuckDBPyConnection, path: Path, fmt: str, mappin
     read in one go, and any error is reported against the file itself)."""
     threads = con.execute("SELECT current_setting('threads')").fetchall()[0][0]
     size = path.stat().st_size
+    temp = Path(con.execute("SELECT current_setting('temp_directory')").fetchall()[0][0] or ".")
+    if not temp.is_absolute():  # an in-memory warehouse (the dry run): not the current folder
+        temp = Path(tempfile.gettempdir())
+    splits.remove_dead_splits(temp)  # left by imports that were killed
     if fmt != "csv" or size < SPLIT_MIN_BYTES or int(threads) < 2:
         return None
     if any(h.strip().lower() == "ordinality" for h in [*mapping.focus.values(), *mapping.extra.values()]):
@@ -492,10 +497,7 @@ def split_in_halves(con: duckdb.DuckDBPyConnection, path: Path, fmt: str, mappin
     if found is None:
         return None
     cut, first_rows = found
-    temp = Path(con.execute("SELECT current_setting('temp_directory')").fetchall()[0][0] or ".")
-    if not temp.is_absolute():  # an in-memory warehouse (the dry run): not the current folder
-        temp = Path(tempfile.gettempdir())
-    folder = temp / f"ocb-split-{uuid.uuid4().hex}"
+    folder = splits.new_folder(temp)
     halves = Halves(folder / "first.csv", folder / "second.csv", first_rows)
     try:
         folder.mkdir(parents=True)
