@@ -47,6 +47,45 @@ def _deliveries(settings: OcbSettings, month: str, run_id: str) -> list[dict[str
                                       "destination", "started_at", "finished_at")}) for r in rows]
 
 
+def _outcome(settings: OcbSettings, month: str, pis: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Where each PI in scope stands after the run (every PI of the month, or the resent ones)."""
+    from ocb_pipelines.delivery.outcome import month_outcome
+
+    with wh.connect(settings.warehouse_path) as con:
+        return month_outcome(con, month, "outbox" if settings.dev_mode else "smtp", pis)
+
+
+def _report(settings: OcbSettings, month: str, run: dict[str, Any], deliveries: list[dict[str, Any]],
+            pis: tuple[str, ...] = ()) -> tuple[bool, dict[str, Any], list[str]]:
+    """(ok, JSON fields, human lines) of a send: ok only when the run succeeded and every PI in scope has the
+    month's email; anything uncertain, failed or not sent makes the command fail (cron notices)."""
+    from ocb_pipelines.delivery.outcome import counts, next_steps
+
+    states = _outcome(settings, month, pis) if _statement_rows(settings, month) else []
+    totals = counts(states)
+    left = [r for r in states if r["state"] != "delivered"]
+    ok = bool(run["success"]) and not left
+    lines = []
+    if states:
+        lines.append(f"{month}: {len(states)} PI(s): {totals['delivered']} delivered, {totals['uncertain']} uncertain, "
+                     f"{totals['failed']} failed, {totals['not_sent']} not sent")
+    if left:
+        lines.append("not delivered; what to do:")
+        lines += [f"  - {step}" for step in next_steps(month, left)]
+        lines.append(f"  (`ocb deliveries list -p {month}` shows every attempt)")
+    elif ok and not deliveries:
+        lines.append(f"{month}: nothing to send: every PI already has this month's email")
+    fields = {"delivery_counts": totals, "not_delivered": [plain(r) for r in left]}
+    return ok, fields, lines
+
+
+def _not_ok(run: dict[str, Any], fields: dict[str, Any], month: str) -> CliError:
+    totals = fields["delivery_counts"]
+    left = ", ".join(f"{totals[k]} {k.replace('_', ' ')}" for k in ("uncertain", "failed", "not_sent") if totals[k])
+    message = run["error"] or f"{len(fields['not_delivered'])} email(s) for {month} not delivered ({left})"
+    return CliError(message, reported=True)
+
+
 def _echo_deliveries(items: list[dict[str, Any]], symbol: str) -> None:
     for i in items:
         extra = i.get("error") or i.get("note") or i.get("destination") or ""
@@ -131,14 +170,15 @@ def generate_command(period, dry_run, send, workers, show_progress, quiet, confi
     meta = run["metadata"].get("statements", {})
     rows = _statement_rows(settings, month) if meta else []
     deliveries = _deliveries(settings, month, run["run_id"]) if send else []
+    ok, fields, report = _report(settings, month, run, deliveries) if send else (run["success"], {}, [])
     symbol = settings.currency.symbol
     payload = {
-        "ok": run["success"], "period": month, "run_id": run["run_id"], "error": run["error"],
+        "ok": ok, "period": month, "run_id": run["run_id"], "error": run["error"],
         "rendered": meta.get("rendered"), "unchanged": meta.get("unchanged"), "removed": meta.get("removed"),
         "statements": [plain({k: r[k] for k in ("pi_email", "project_id", "pdf_path", "csv_path", "billed_total",
                                                  "list_total", "discount_total", "content_sha256", "generated_at")})
                        | {"funds": r["funds"]} for r in rows],
-        "emails": deliveries,
+        "emails": deliveries, **fields,
     }  # fmt: skip
     if as_json:
         emit_json(payload)
@@ -151,29 +191,32 @@ def generate_command(period, dry_run, send, workers, show_progress, quiet, confi
         if send and deliveries:
             click.echo(f"emails ({len(deliveries)}):")
             _echo_deliveries(deliveries, symbol)
-        elif send and run["success"]:
-            click.echo("emails: nothing new to send (every PI already has this content)")
+        for line in report:
+            click.echo(line)
+    if send and not ok:
+        raise _not_ok(run, fields, month)
     if not run["success"]:
         raise CliError(run["error"] or "the run failed", reported=True)
 
 
-def _send(settings: OcbSettings, month: str, as_json: bool, run_config: dict[str, Any] | None) -> None:
+def _send(settings: OcbSettings, month: str, as_json: bool, run_config: dict[str, Any] | None,
+          pis: tuple[str, ...] = ()) -> None:
+    """Run the send job, then report every PI in scope: exit 0 only when all of them have the email."""
     actor = wh.current_actor()
     run = run_job(settings, "send_job", month, actor, run_config)
     deliveries = _deliveries(settings, month, run["run_id"])
+    ok, fields, report = _report(settings, month, run, deliveries, pis)
     if as_json:
-        emit_json({"ok": run["success"], "period": month, "run_id": run["run_id"], "error": run["error"],
-                   "emails": deliveries, "summary": run["metadata"].get("statement_deliveries", {})})
+        emit_json({"ok": ok, "period": month, "run_id": run["run_id"], "error": run["error"],
+                   "emails": deliveries, "summary": run["metadata"].get("statement_deliveries", {}), **fields})
     else:
-        meta = run["metadata"].get("statement_deliveries", {})
         if deliveries:
             click.echo(f"{month}: {len(deliveries)} email(s) attempted:")
             _echo_deliveries(deliveries, settings.currency.symbol)
-        elif run["success"]:
-            skipped = {k: v for k, v in meta.items() if k in ("already_sent", "uncertain")}
-            click.echo(f"{month}: nothing to send {skipped or ''}".rstrip())
-    if not run["success"]:
-        raise CliError(run["error"] or "the run failed", reported=True)
+        for line in report:
+            click.echo(line)
+    if not ok:
+        raise _not_ok(run, fields, month)
 
 
 @click.command("send")
@@ -196,4 +239,4 @@ def resend_command(period, pis, reason, config_path, as_json):
     """Send a PI's email for the month again, on purpose (logged as a resend)."""
     settings = settings_or_exit(config_path)
     config = {"ops": {"statement_deliveries": {"config": {"resend": list(pis), "resend_reason": reason}}}}
-    _send(settings, period_key(period), as_json, config)
+    _send(settings, period_key(period), as_json, config, tuple(pis))

@@ -11,6 +11,8 @@ from ocb_pipelines.delivery.deliver import deliver_month
 from ocb_pipelines.delivery.email import DeliveryError
 from ocb_pipelines.statements.assets import statements
 
+UNCERTAIN_WHY = "may have been delivered (the connection broke after the data was handed over); not sent again"
+
 
 class DeliveryConfig(dg.Config):
     """Leave empty to send what has not been sent. `resend`: PI emails to send again on purpose (with a reason)."""
@@ -62,14 +64,19 @@ def statement_deliveries(context: dg.AssetExecutionContext, config: DeliveryConf
     if result.failed:
         by_error: dict[str, list[str]] = {}  # one cause (server down) is said once, not once per PI
         for i in result.failed:
-            by_error.setdefault(f"{i['status']} {i.get('error', '')}".strip(), []).append(i["to"])
+            why = UNCERTAIN_WHY if i["status"] in ("unknown", "uncertain") else i.get("error", "")
+            by_error.setdefault(f"{i['status']} {why}".strip(), []).append(i["to"])
         listing = "; ".join(
             f"{', '.join(to[:3])}{f' and {len(to) - 3} more' if len(to) > 3 else ''}: {error}"
             for error, to in list(by_error.items())[:10]
         )
+        uncertain = any(i["status"] in ("unknown", "uncertain") for i in result.failed)
+        todo = (f"`ocb send -p {month}` retries failed ones" +
+                (f"; an uncertain one: `ocb deliveries confirm -p {month}` if the mail server's log has its "
+                 f"Message-ID (`ocb deliveries list -p {month}`), else `ocb resend`" if uncertain else ""))
         raise dg.Failure(
             description=(f"{len(result.failed)} email(s) for {month} not delivered (logged in delivery_log; "
-                         f"`ocb send -p {month}` retries failed ones): {listing}"),
+                         f"{todo}): {listing}"),
             metadata={"deliveries": dg.MetadataValue.md(table)},
             allow_retries=False,
         )

@@ -46,7 +46,8 @@ class DeliveryResult:
 
     @property
     def failed(self) -> list[dict[str, Any]]:
-        return [i for i in self.items if i["status"] in ("failed", "unknown", "invalid")]
+        """Every email not delivered: refused, invalid, interrupted now (unknown) or earlier (uncertain)."""
+        return [i for i in self.items if i["status"] in ("failed", "unknown", "invalid", "uncertain")]
 
     def summary(self) -> dict[str, int]:
         out: dict[str, int] = {}
