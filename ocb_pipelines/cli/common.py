@@ -108,11 +108,48 @@ class OcbGroup(click.Group):
         sys.exit(code if isinstance(code, int) else 0)  # --help and --version return 0 here
 
 
-def settings_or_exit(config_path: str | None) -> OcbSettings:
+SQLITE_MAGIC = b"SQLite format 3\x00"
+_reported_ignored: set[Path] = set()
+
+
+def report_ignored_keys(settings: OcbSettings) -> None:
+    """One stderr line (once per config file and process) naming the keys accepted for OpenChargeback that do
+    nothing here, so a migrated `web:` or `logging:` block is neither an error nor silently taken for working."""
+    if settings.ignored_keys and settings.config_path not in _reported_ignored:
+        _reported_ignored.add(settings.config_path)
+        click.echo(f"note: {settings.config_path.name}: accepted for OpenChargeback compatibility, no effect here: "
+                   f"{', '.join(settings.ignored_keys)} (docs/moving-from-openchargeback.md)", err=True)
+
+
+def check_warehouse(settings: OcbSettings, *, create: bool) -> None:
+    """Refuse a warehouse path with no warehouse behind it, unless this run may create one (`--init`, `ocb demo`):
+    a mistyped `database.path` would otherwise start a new, empty warehouse and bill from it."""
+    path = settings.warehouse_path
+    where = f"database.path in {settings.config_path}"
+    if path.is_dir():
+        raise CliError(f"the warehouse {path} ({where}) is a folder; database.path names a DuckDB file")
+    if path.is_file():
+        with path.open("rb") as handle:
+            if handle.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC:
+                raise CliError(f"{path} ({where}) is a SQLite database (OpenChargeback's billing.db?), not a DuckDB "
+                               f"warehouse: point database.path at a new file such as data/warehouse.duckdb; "
+                               f"OpenChargeback's history comes over with `ocb import-history {path}`")
+        return
+    if not create:
+        raise CliError(f"no warehouse at {path} ({where}): if this is the first run, create it with "
+                       f"`ocb ingest --init FILES` (or `ocb demo` for the demo); otherwise correct database.path")
+
+
+def settings_or_exit(config_path: str | None, *, new_warehouse_ok: bool = False) -> OcbSettings:
+    """The configuration, or a one-line error. The warehouse must exist (check_warehouse) unless
+    `new_warehouse_ok`: a first run that creates it (`--init`, `ocb demo`) or a command that copes without it."""
     try:
-        return load_config(config_path)
+        settings = load_config(config_path)
     except ConfigError as exc:
         raise CliError(str(exc)) from None
+    report_ignored_keys(settings)
+    check_warehouse(settings, create=new_warehouse_ok)
+    return settings
 
 
 def prepare_dagster_home(settings: OcbSettings) -> Path:

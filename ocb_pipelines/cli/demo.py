@@ -94,7 +94,7 @@ def demo_command(ctx, config_path, as_json):
     from ocb_pipelines.core import warehouse as wh
 
     path = _ensure_config(config_path)
-    settings = settings_or_exit(str(path))
+    settings = settings_or_exit(str(path), new_warehouse_ok=True)  # the demo is a first run
     samples = sorted((path.parent / "data" / "samples").glob("*"))
     samples = [p for p in samples if p.suffix in (".csv", ".gz", ".parquet")]
     if not samples:
@@ -135,7 +135,7 @@ def demo_command(ctx, config_path, as_json):
 @config_option
 def ui_command(host, port, config_path):
     """Start the Dagster UI and daemon (dagster dev) on the instance the CLI records runs in."""
-    settings = settings_or_exit(config_path)
+    settings = settings_or_exit(config_path, new_warehouse_ok=True)  # the UI's own runs create it when needed
     home = prepare_dagster_home(settings)
     workspace = Path(__file__).resolve().parents[2] / "workspace.yaml"
     env = {**os.environ, "DAGSTER_HOME": str(home), "OCB_CONFIG": str(settings.config_path)}

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from importlib.metadata import version as package_version
+
 import click
 
 from ocb_pipelines.cli.audit import audit_command
-from ocb_pipelines.cli.common import OcbGroup
+from ocb_pipelines.cli.common import OcbGroup, emit_json, json_option
 from ocb_pipelines.cli.deliveries import deliveries_group
 from ocb_pipelines.cli.demo import demo_command, ui_command
+from ocb_pipelines.cli.history import import_history_command
 from ocb_pipelines.cli.ingest import ingest_command
 from ocb_pipelines.cli.journal import export_journal_command
 from ocb_pipelines.cli.periods import periods_group
@@ -23,6 +26,18 @@ def cli() -> None:
     """ocb: open-source chargeback for research computing (FOCUS -> statements -> GL journal)."""
 
 
+@click.command("version")
+@json_option
+def version_command(as_json):
+    """Show the installed version (OpenChargeback's `version` command; `ocb --version` says the same)."""
+    installed = package_version("ocb_pipelines")
+    if as_json:
+        emit_json({"ok": True, "name": "ocb", "version": installed})
+        return
+    click.echo(f"ocb, version {installed}")
+
+
+cli.add_command(version_command)
 cli.add_command(ingest_command)
 cli.add_command(show_command)
 cli.add_command(sources_group)
@@ -36,6 +51,7 @@ cli.add_command(generate_command)
 cli.add_command(send_command)
 cli.add_command(resend_command)
 cli.add_command(deliveries_group)
+cli.add_command(import_history_command)
 
 if __name__ == "__main__":
     cli()

@@ -1,4 +1,6 @@
-"""`ocb sources list|add`: the sources of billing data, which are configuration (`imports.known_sources`).
+"""`ocb sources list|sync-status|add`: the sources of billing data, which are configuration (`imports.known_sources`).
+
+`sync-status` is OpenChargeback's name for the same listing (its last import per source is `last`).
 
 `add` edits config.yaml as a round trip (ruamel.yaml): the user's comments, key order, quoting and
 indentation survive, and the new entry takes the style of its siblings. The result is validated with the
@@ -158,14 +160,12 @@ def sources_group() -> None:
     """The sources of billing data (imports.known_sources in the config)."""
 
 
-@sources_group.command("list")
-@config_option
-@json_option
-def sources_list_command(config_path, as_json):
-    """Configured sources with what was imported from each (files, rows, months, last import)."""
-    settings = settings_or_exit(config_path)
+def _list_sources(config_path: str | None, as_json: bool) -> None:
+    settings = settings_or_exit(config_path, new_warehouse_ok=True)  # before the first import: config only
     stats: dict[str, dict[str, Any]] = {}
-    if settings.warehouse_path.exists():
+    if not settings.warehouse_path.exists():
+        click.echo(f"note: no warehouse at {settings.warehouse_path} yet: nothing imported", err=True)
+    else:
         with wh.connect(settings.warehouse_path) as con:
             stats = {
                 s: {"files": f, "rows": n, "months": m, "last_import": str(last) if last else None}
@@ -193,6 +193,22 @@ def sources_list_command(config_path, as_json):
         note = "" if r["configured"] else "  (not in imports.known_sources: add it, with a fund_org for the journal)"
         click.echo(f"{r['name']:<10} {r['display_name'] or '-':<26} files={r['files']:<4} rows={r['rows'] or 0:<8} "
                    f"months={','.join(r['months']) or '-'}  last={r['last_import'] or '-'}{note}")
+
+
+@sources_group.command("list")
+@config_option
+@json_option
+def sources_list_command(config_path, as_json):
+    """Configured sources with what was imported from each (files, rows, months, last import)."""
+    _list_sources(config_path, as_json)
+
+
+@sources_group.command("sync-status")
+@config_option
+@json_option
+def sources_sync_status_command(config_path, as_json):
+    """OpenChargeback's name for `ocb sources list`: each source with its last import (`last`, `last_import`)."""
+    _list_sources(config_path, as_json)
 
 
 @sources_group.command("add")

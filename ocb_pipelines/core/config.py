@@ -2,7 +2,14 @@
 
 Pure module (no Dagster). `load_config` expands `${ENV}` references, resolves relative paths against
 the config file's folder, and refuses a missing or invalid file with a message naming the key:
-a billing tool must never run on silent defaults.
+a billing tool must never run on silent defaults. A key written twice is refused too (YAML would keep
+the last value silently: `dev_mode: true` then `dev_mode: false` would mean real email).
+
+OpenChargeback's `config.yaml` loads unchanged: an unset `${VAR}` in a secret it may leave empty
+(`smtp.username`, `smtp.password`) or in a block that has no effect here (`web`, `sources`, `logging`)
+reads as empty, as OpenChargeback reads it, and fails only when the value is needed
+(`OcbSettings.require_env`, at SMTP send time); the keys that have no effect are listed by
+`OcbSettings.ignored_keys` for the CLI to report once.
 """
 
 from __future__ import annotations
@@ -13,12 +20,25 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from ocb_pipelines.core.patterns import check as check_pattern
+from ocb_pipelines.core.yaml_strict import DuplicateKeyError, safe_load_unique
 
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 CONFIG_ENV_VAR = "OCB_CONFIG"
+URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://|^(sqlite|postgres(ql)?):")  # OpenChargeback's database URLs
+# Blocks accepted for OpenChargeback compatibility that have no effect here (reported by `ignored_keys`).
+IGNORED_BLOCKS = ("logging", "web", "sources")
+# Values whose unset `${VAR}` reads as "" at load and fails only where the value is needed (require_env).
+DEFERRED_ENV_KEYS = ("smtp.username", "smtp.password")
+# OpenChargeback's `currency:` is a display symbol; these are the symbols whose currency is unambiguous
+# (kr, for instance, is SEK, NOK or DKK: such a symbol is refused and the code asked for).
+CURRENCY_SYMBOLS = {
+    "$": "USD", "US$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "CHF": "CHF", "A$": "AUD", "C$": "CAD",
+    "CA$": "CAD", "NZ$": "NZD", "HK$": "HKD", "S$": "SGD", "R$": "BRL", "₹": "INR", "₩": "KRW", "₪": "ILS",
+    "zł": "PLN", "₺": "TRY", "R": "ZAR", "Kč": "CZK", "Fr.": "CHF",
+}  # fmt: skip
 
 
 class ConfigError(ValueError):
@@ -35,7 +55,9 @@ class CurrencySettings(_Strict):
 
 
 class KnownSource(_Strict):
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    # Words of A-Z a-z 0-9 _ . - separated by single spaces (OpenChargeback's "Azure Local"). A name is stored
+    # with each row and shown in journals; it never becomes part of a file path.
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+( [A-Za-z0-9_.-]+)*$")
     pattern: str = ""
     display_name: str = ""
     fund_org: str = ""
@@ -132,6 +154,15 @@ class DatabaseSettings(_Strict):
     memory_limit: str = ""
     threads: int | None = Field(None, ge=1)
 
+    @field_validator("path", mode="before")
+    @classmethod
+    def _a_file(cls, value: Any) -> Any:
+        """OpenChargeback also took `sqlite:`/`postgresql:` URLs; the warehouse is a DuckDB file."""
+        if isinstance(value, str) and URL.match(value):
+            raise ValueError(f"{value!r} is a database URL; the warehouse is a DuckDB file path such as "
+                             f"data/warehouse.duckdb (bring OpenChargeback's history over with `ocb import-history`)")
+        return value
+
 
 class LoggingSettings(_Strict):
     enabled: bool = True
@@ -180,17 +211,43 @@ class OcbSettings(_Strict):
     # Accepted for compatibility with OpenChargeback configs; not used by ocb_pipelines.
     web: dict[str, Any] | None = None
     sources: dict[str, Any] | None = None
+    # Set by load_config: {key: VAR} for deferred `${VAR}`s that were unset, and the keys with no effect.
+    _unset_env: dict[str, str] = PrivateAttr(default_factory=dict)
+    _ignored_keys: tuple[str, ...] = PrivateAttr(default=())
 
     @field_validator("currency", mode="before")
     @classmethod
     def _currency_from_symbol(cls, value: Any) -> Any:
         """OpenChargeback's `currency: "$"` is a symbol; ours is {code, symbol}. Accept both."""
         if isinstance(value, str):
-            codes = {"$": "USD", "€": "EUR", "£": "GBP", "CHF": "CHF", "¥": "JPY"}
             if re.fullmatch(r"[A-Z]{3}", value):
                 return {"code": value, "symbol": value}
-            return {"code": codes.get(value, "USD"), "symbol": value}
+            code = CURRENCY_SYMBOLS.get(value.strip())
+            if code is None:
+                raise ValueError(
+                    f"currency symbol {value!r} does not say which currency it is; write "
+                    f"`currency: {{code: XXX, symbol: {value!r}}}` (XXX the ISO 4217 code) "
+                    f"or one of the symbols {', '.join(CURRENCY_SYMBOLS)}")
+            return {"code": code, "symbol": value}
         return value
+
+    @property
+    def ignored_keys(self) -> tuple[str, ...]:
+        """Keys of the file accepted for OpenChargeback compatibility that have no effect here."""
+        return self._ignored_keys
+
+    @property
+    def unset_env(self) -> dict[str, str]:
+        """{key: VAR} for the `${VAR}`s that were unset when the file loaded (read as empty)."""
+        return dict(self._unset_env)
+
+    def require_env(self, *keys: str) -> None:
+        """Refuse, naming the variable, when one of these keys came from an unset `${VAR}`: the value is needed now."""
+        missing = [(k, self._unset_env[k]) for k in keys if k in self._unset_env]
+        if missing:
+            names = ", ".join(f"{key}: environment variable ${{{var}}} is not set" for key, var in missing)
+            raise ConfigError(f"{self.config_path}: {names} (set it, or write ${{VAR:-}} in the file for an "
+                              f"intentionally empty value)")
 
     def source(self, name: str) -> KnownSource | None:
         """The known source of that name, case-insensitively."""
@@ -221,17 +278,24 @@ _PATH_FIELDS = (
 )
 
 
-def expand_env(value: Any, environ: dict[str, str] | None = None, where: str = "") -> Any:
+def _deferred(where: str) -> bool:
+    return where in DEFERRED_ENV_KEYS or where.split(".")[0].split("[")[0] in IGNORED_BLOCKS
+
+
+def expand_env(value: Any, environ: dict[str, str] | None = None, where: str = "",
+               unset: dict[str, str] | None = None) -> Any:
     """Replace `${VAR}` (and `${VAR:-default}`) in every string of a parsed YAML tree.
 
-    An unset variable without a default is an error naming the key, not an empty string: an empty SMTP
-    password would otherwise surface as a baffling login failure at month end.
+    An unset variable without a default is an error naming the key, not an empty string: an empty value
+    would otherwise surface far away (a path, a host). When `unset` is given, the keys of DEFERRED_ENV_KEYS
+    and of the ignored blocks read an unset variable as "" (as OpenChargeback does) and record {key: VAR}
+    in `unset`, so the error comes when the value is needed (OcbSettings.require_env).
     """
     env = os.environ if environ is None else environ
     if isinstance(value, dict):
-        return {k: expand_env(v, env, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
+        return {k: expand_env(v, env, f"{where}.{k}" if where else str(k), unset) for k, v in value.items()}
     if isinstance(value, list):
-        return [expand_env(v, env, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [expand_env(v, env, f"{where}[{i}]", unset) for i, v in enumerate(value)]
     if isinstance(value, str):
 
         def _sub(match: re.Match[str]) -> str:
@@ -240,6 +304,9 @@ def expand_env(value: Any, environ: dict[str, str] | None = None, where: str = "
                 return env[name]
             if default is not None:
                 return default
+            if unset is not None and _deferred(where):
+                unset.setdefault(where, name)
+                return ""
             raise ConfigError(f"{where}: environment variable ${{{name}}} is not set")
 
         return ENV_REF.sub(_sub, value)
@@ -256,7 +323,7 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
         if not isinstance(node, dict):
             continue
         last = key_path[-1]
-        if last in node and node[last] not in (None, ""):
+        if last in node and node[last] not in (None, "") and not URL.match(str(node[last])):
             path = Path(str(node[last])).expanduser()
             node[last] = path if path.is_absolute() else (base / path)
     return data
@@ -288,6 +355,30 @@ def resolve_config_path(explicit: str | Path | None = None) -> Path:
     return (Path.cwd() / "config.yaml").resolve()
 
 
+def read_yaml(config_path: Path) -> Any:
+    """The parsed file; ConfigError for YAML that does not parse or a key written twice (named, with its lines)."""
+    try:
+        return safe_load_unique(config_path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{config_path}: not valid YAML: {exc}") from exc
+    except DuplicateKeyError as exc:
+        raise ConfigError(f"{config_path}: {exc}") from None
+
+
+def ignored_keys_in(raw: dict[str, Any]) -> tuple[str, ...]:
+    """The keys of IGNORED_BLOCKS written in the file, one level deep (`web.users`, not each user)."""
+    found: list[str] = []
+    for block in IGNORED_BLOCKS:
+        if block not in raw:
+            continue
+        value = raw[block]
+        if block != "sources" and isinstance(value, dict) and value:
+            found.extend(f"{block}.{key}" for key in value)
+        else:
+            found.append(block)
+    return tuple(found)
+
+
 def load_config(path: str | Path | None = None, environ: dict[str, str] | None = None) -> OcbSettings:
     """Read, expand and validate the configuration file; raise ConfigError with a precise message."""
     config_path = resolve_config_path(path)
@@ -296,16 +387,14 @@ def load_config(path: str | Path | None = None, environ: dict[str, str] | None =
             f"configuration file not found: {config_path}. Copy config.example.yaml to config.yaml "
             f"(or pass -c PATH / set {CONFIG_ENV_VAR})."
         )
-    try:
-        raw = yaml.safe_load(config_path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{config_path}: not valid YAML: {exc}") from exc
+    raw = read_yaml(config_path)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{config_path}: the top level must be a mapping of keys, got {type(raw).__name__}")
+    unset: dict[str, str] = {}
     try:
-        data = expand_env(raw, environ)
+        data = expand_env(raw, environ, unset=unset)
     except ConfigError as exc:
         raise ConfigError(f"{config_path}: {exc}") from exc
     base = config_path.parent
@@ -318,7 +407,10 @@ def load_config(path: str | Path | None = None, environ: dict[str, str] | None =
             f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in exc.errors()
         )
         raise ConfigError(f"{config_path}: invalid configuration: {problems}") from None
-    return _defaults_resolved(settings, base)
+    settings = _defaults_resolved(settings, base)
+    settings._unset_env = unset
+    settings._ignored_keys = ignored_keys_in(raw)
+    return settings
 
 
 def load_schedule_settings(path: str | Path | None = None) -> ScheduleSettings:
@@ -331,10 +423,7 @@ def load_schedule_settings(path: str | Path | None = None) -> ScheduleSettings:
     config_path = resolve_config_path(path)
     if not config_path.is_file():
         return ScheduleSettings()
-    try:
-        raw = yaml.safe_load(config_path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{config_path}: not valid YAML: {exc}") from exc
+    raw = read_yaml(config_path)
     section = raw.get("schedule") if isinstance(raw, dict) else None
     if section is None:
         return ScheduleSettings()

@@ -348,4 +348,8 @@ def transport_for(settings: OcbSettings) -> OutboxTransport | SmtpTransport:
         return OutboxTransport(settings.output.email_dir)
     if settings.smtp is None:
         raise DeliveryError("dev_mode is off and the configuration has no `smtp:` block: cannot send")
+    try:  # an unset ${SMTP_PASSWORD} loads as empty (as in OpenChargeback) and is refused here, where it is needed
+        settings.require_env("smtp.username", "smtp.password")
+    except ValueError as exc:
+        raise DeliveryError(f"cannot send through SMTP: {exc}") from None
     return SmtpTransport(settings.smtp, settings.email.from_address)

@@ -46,6 +46,7 @@ def test_ingest_exit_code_nonzero_when_a_file_is_refused(workdir, monkeypatch):
 
 
 def test_dry_run_writes_nothing(workdir, monkeypatch):
+    (workdir / "data" / "warehouse.duckdb").unlink()  # a fresh machine: a dry run creates no warehouse either
     path = write_focus(workdir / "aws_2025-01.csv", [focus_row(billed="2"), focus_row(billed="3", tags="{}")])
     result = _invoke(workdir, "ingest", str(path), "--dry-run", "--json", monkeypatch=monkeypatch)
     summary = json.loads(result.stdout)

@@ -44,9 +44,18 @@ def test_env_expansion_and_defaults(tmp_path: Path):
 
 
 def test_unset_env_var_names_variable_and_key(tmp_path: Path):
-    (tmp_path / "c.yaml").write_text("smtp:\n  host: mail\n  password: ${OCB_TEST_UNSET_VAR}\n")
-    with pytest.raises(ConfigError, match=r"smtp.password.*OCB_TEST_UNSET_VAR"):
+    (tmp_path / "c.yaml").write_text("smtp:\n  host: ${OCB_TEST_UNSET_HOST}\n")
+    with pytest.raises(ConfigError, match=r"smtp.host.*OCB_TEST_UNSET_HOST"):
         load_config(tmp_path / "c.yaml", environ={})
+
+
+def test_unset_smtp_secret_loads_empty_and_fails_when_needed(tmp_path: Path):
+    (tmp_path / "c.yaml").write_text("smtp:\n  host: mail\n  password: ${OCB_TEST_UNSET_VAR}\n")
+    settings = load_config(tmp_path / "c.yaml", environ={})
+    assert settings.smtp.password == "" and settings.unset_env == {"smtp.password": "OCB_TEST_UNSET_VAR"}
+    settings.require_env("smtp.username")  # not from an unset variable: fine
+    with pytest.raises(ConfigError, match=r"smtp.password: environment variable \$\{OCB_TEST_UNSET_VAR\} is not set"):
+        settings.require_env("smtp.username", "smtp.password")
 
 
 def test_openchargeback_currency_symbol_is_accepted(tmp_path: Path):

@@ -330,7 +330,7 @@ def review_and_close(run_dir: Path, smtp_port: int) -> None:
 
 def step_args(step: str, run_dir: Path) -> list[str]:
     if step == "import":
-        return ["ingest", *map(str, input_files(run_dir)), "-p", MONTH]
+        return ["ingest", *map(str, input_files(run_dir)), "-p", MONTH, "--init"]  # the first run creates it
     if step == "render":
         return ["generate", "-p", MONTH]
     if step == "send":

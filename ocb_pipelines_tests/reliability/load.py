@@ -128,6 +128,8 @@ def prepare_workdir(workdir: Path) -> tuple[Path, Path]:
     if not config.exists():
         shutil.copy(REPO / "config.example.yaml", config)
     (workdir / "data" / "inbox").mkdir(parents=True, exist_ok=True)
+    with wh.connect(workdir / "data" / "warehouse.duckdb"):  # the first run's `ocb ingest --init`
+        pass
     home = workdir / "dagster_home"
     home.mkdir(exist_ok=True)
     if not (home / "dagster.yaml").exists():
