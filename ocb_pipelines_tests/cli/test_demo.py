@@ -12,6 +12,7 @@ from pypdf import PdfReader
 
 from ocb_pipelines.cli.main import cli
 from ocb_pipelines.core import warehouse as wh
+from ocb_pipelines_tests.reliability.reconciliation import assert_reconciled, month_figures
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -63,9 +64,46 @@ def test_demo_runs_the_month_end_and_is_idempotent(project):
         actors = {a for (a,) in con.execute("SELECT DISTINCT actor FROM audit_events").fetchall()}
     assert actors == {"demo-tester"}
     assert (project / "data" / "dagster_home" / "dagster.yaml").exists()
+    assert_reconciled(project / "data" / "warehouse.duckdb")
 
     before = _digests(out)
     second = CliRunner().invoke(cli, ["demo", "--json"], catch_exceptions=False)
     assert second.exit_code == 0, second.output
     assert {s for f in json.loads(second.stdout)["files"] for s in f["status"]} == {"unchanged"}
     assert _digests(out) == before
+
+
+def test_every_step_of_the_demo_month_end_reconciles_to_the_cent(project):
+    """The demo's steps one by one (import, decisions, close, statements and emails, journal, finalize): after
+    each, every month holds imported = approved + pending + rejected to the cent, and the close shows the
+    figures it was checked on."""
+    from ocb_pipelines.core.config import load_config
+    from ocb_pipelines.review import decisions as rd
+    from ocb_pipelines.review.sample_decisions import demo_decisions
+
+    shutil.copy(project / "config.example.yaml", project / "config.yaml")
+    db = project / "data" / "warehouse.duckdb"
+
+    def ocb(*args):
+        result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        assert_reconciled(db)
+        return result
+
+    samples = [str(p) for p in sorted((project / "data" / "samples").glob("*")) if p.suffix in (".csv", ".gz", ".parquet")]
+    ocb("ingest", *samples, "--init")
+    settings = load_config(project / "config.yaml")
+    for month in ("2025-01", "2025-02"):
+        with wh.connect(db) as con:
+            decisions = demo_decisions(rd.charge_states(con, month), settings.review.fund_org_patterns)
+            rd.record_decisions(con, month, decisions, actor="demo-tester", via="cli",
+                                fund_org_patterns=settings.review.fund_org_patterns)
+        assert_reconciled(db)
+        closed = json.loads(ocb("periods", "close", month, "--json").stdout)
+        figures = month_figures(db)[month][1]
+        assert closed["reconciliation"]["balanced"] and figures.balanced
+        assert str(closed["reconciliation"]["imported_billed"]) == str(figures.imported_billed)
+        ocb("generate", "-p", month, "--send")
+        ocb("export-journal", "-p", month)
+        ocb("periods", "finalize", month)
+    assert {status for status, _ in month_figures(db).values()} == {"finalized"}

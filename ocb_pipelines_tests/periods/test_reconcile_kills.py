@@ -132,7 +132,9 @@ def test_a_kill_while_a_file_is_replaced_shows_the_charges_as_stale(settings, mo
     assert _cli(settings, "ingest", str(corrected)).exit_code == 0
     shown = json.loads(_cli(settings, "review", "list", "-p", MONTH, "--status", "all", "--json").stdout)
     assert not shown["needs_validation"] and not any(c["stale"] for c in shown["charges"])
-    assert _cli(settings, "periods", "close", MONTH).exit_code == 0
+    closed = _cli(settings, "periods", "close", MONTH)
+    assert closed.exit_code == 0
+    assert "reconciled: imported $14.30 (2 rows) = approved $14.30 + pending $0.00 + rejected $0.00" in closed.output
     assert_reconciled(settings.warehouse_path)
 
 
