@@ -1,0 +1,1 @@
+"""Bringing another tool's history into the warehouse (OpenChargeback's billing.db), no Dagster."""
