@@ -38,6 +38,10 @@ pi_option = click.option("--pi", default=None, help="Only charges of this PI ema
 all_option = click.option("--all", "everything", is_flag=True, help="Every charge pending review in the month.")
 note_option = click.option("--note", required=True, help="Why (mandatory for every decision).")
 rebuild_option = click.option("--no-rebuild", is_flag=True, help="Record only; do not rebuild charges_approved.")
+strict_option = click.option(
+    "--strict", is_flag=True,
+    help="All or nothing: refuse a bulk selection (--all, --source, --reason, --pi) when any of its charges cannot "
+         "be decided. Default: decide every charge that can be, leave the rest pending and say why.")
 
 
 def rebuild_approved(settings: OcbSettings, month: str, actor: str) -> dict[str, Any]:
@@ -129,39 +133,77 @@ def list_command(period, ids, source, reason, pi, status, limit, config_path, as
     click.echo("Month: " + ", ".join(parts))
 
 
+def _refusal(exc: Exception) -> CliError:
+    """A refused decision as one line and its culprits, at most MAX_LISTED of them, then a count."""
+    problems = list(getattr(exc, "problems", None) or [])
+    if len(problems) > rd.MAX_LISTED:
+        problems = [*problems[: rd.MAX_LISTED], f"... and {len(problems) - rd.MAX_LISTED:,} more"]
+    return CliError(str(exc), problems or None)
+
+
+def _billed(con, month: str, ids: list[str]) -> Decimal:
+    return con.execute(
+        "SELECT coalesce(sum(billed_cost), 0) FROM charges_validated WHERE billing_month = ? "
+        "AND list_contains(?, charge_id)",
+        [month, ids],
+    ).fetchall()[0][0]
+
+
 def _decide(kind: str, period, ids, source, reason, pi, everything, note, fixes: dict[str, str | None],
-            no_rebuild: bool, config_path, as_json) -> None:
+            no_rebuild: bool, strict: bool, config_path, as_json) -> None:
+    """--id names charges: all of them are decided, or none. A bulk selection (--all, --source, --reason, --pi)
+    decides every charge it can and leaves the rest pending, reported by cause (--strict: all or nothing)."""
     settings = settings_or_exit(config_path)
     month = period_key(period)
     actor = wh.current_actor()
+    outcome = rd.BulkOutcome([], [], {})
     try:
         with wh.connect(settings.warehouse_path) as con:
             chosen = rd.select_charge_ids(con, month, ids=ids, source=source, reason=reason, pi=pi,
                                           everything=everything)
             decisions = [rd.Decision(c, kind, note, **fixes) for c in chosen]
-            recorded = rd.record_decisions(con, month, decisions, actor=actor, via="cli",
-                                           fund_org_patterns=settings.review.fund_org_patterns)
-            total = con.execute(
-                "SELECT coalesce(sum(billed_cost), 0) FROM charges_validated WHERE billing_month = ? "
-                "AND list_contains(?, charge_id)",
-                [month, chosen],
-            ).fetchall()[0][0]
+            if ids:
+                recorded = rd.record_decisions(con, month, decisions, actor=actor, via="cli",
+                                               fund_org_patterns=settings.review.fund_org_patterns)
+                outcome = rd.BulkOutcome(recorded, chosen, {})
+            else:
+                outcome = rd.record_bulk(con, month, decisions, actor=actor, via="cli", strict=strict,
+                                         fund_org_patterns=settings.review.fund_org_patterns)
+            total = _billed(con, month, outcome.recorded)
+            held_total = _billed(con, month, outcome.held_ids)
     except (rd.DecisionError, wh.PeriodLockedError) as exc:
-        raise CliError(str(exc), getattr(exc, "problems", None)) from None
-    rebuild = None if no_rebuild else rebuild_approved(settings, month, actor)
-    payload = {"ok": rebuild is None or rebuild["success"], "period": month, "decision": kind, "actor": actor,
-               "charges": chosen, "decision_ids": recorded, "billed_total": total, "rebuild": rebuild}
+        raise _refusal(exc) from None
+    rebuild = None if no_rebuild or not outcome.recorded else rebuild_approved(settings, month, actor)
+    symbol = settings.currency.symbol
+    held = {
+        "count": len(outcome.held_ids), "billed_total": held_total,
+        "summary": outcome.summary() if outcome.held else "",
+        "by_cause": [{"cause": rd.cause_text(c, len(v)), "count": len(v), "charges": v}
+                     for c, v in outcome.held.items()],
+    }  # fmt: skip
+    decided = bool(outcome.recorded) or not outcome.held
+    payload = {"ok": decided and (rebuild is None or rebuild["success"]), "period": month, "decision": kind,
+               "actor": actor, "strict": strict, "charges": outcome.recorded, "decision_ids": outcome.decision_ids,
+               "billed_total": total, "held": held, "rebuild": rebuild}
+    past = {"approve": "approved", "reject": "rejected", "correct": "corrected"}[kind]
     if as_json:
         emit_json(payload)
     else:
-        past = {"approve": "approved", "reject": "rejected", "correct": "corrected"}[kind]
-        click.echo(f"{past} {len(recorded)} charge(s) in {month} ({format_money(total, settings.currency.symbol)}) "
-                   f"as {actor}")
+        click.echo(f"{past} {len(outcome.recorded):,} charge(s) in {month} ({format_money(total, symbol)}) as {actor}")
+        if outcome.held:
+            click.echo(f"left {held['count']:,} charge(s) pending ({format_money(held_total, symbol)}): "
+                       f"{outcome.summary()}")
+            for line in outcome.listing():
+                click.echo(f"  {line}")
+            click.echo(f"  (`ocb review list -p {month}` shows them; --json lists every id)")
         if rebuild and rebuild["success"]:
             click.echo(f"charges_approved rebuilt (run {rebuild['run_id'][:8]})")
         elif rebuild:
             click.echo("decisions recorded, but charges_approved was not rebuilt")
-    if not payload["ok"]:
+    if not decided:
+        raise CliError(f"nothing was {past}: all {held['count']:,} selected charge(s) were left pending "
+                       f"({outcome.summary()})", reported=True)
+    if rebuild and not rebuild["success"]:
         raise CliError(f"rebuilding charges_approved failed: {rebuild['error']}", reported=True)
 
 
@@ -175,21 +217,26 @@ def selection_options(command):
 @review_group.command("approve")
 @selection_options
 @rebuild_option
+@strict_option
 @config_option
 @json_option
-def approve_command(period, ids, source, reason, pi, everything, note, no_rebuild, config_path, as_json):
-    """Approve charges as imported: by --id, by filter, or --all pending ones."""
-    _decide("approve", period, ids, source, reason, pi, everything, note, {}, no_rebuild, config_path, as_json)
+def approve_command(period, ids, source, reason, pi, everything, note, no_rebuild, strict, config_path, as_json):
+    """Approve charges as imported: by --id, by filter, or --all pending ones (a bulk selection approves every
+    charge it can and leaves the rest, e.g. those with no fund_org, pending)."""
+    _decide("approve", period, ids, source, reason, pi, everything, note, {}, no_rebuild, strict, config_path,
+            as_json)
 
 
 @review_group.command("reject")
 @selection_options
 @rebuild_option
+@strict_option
 @config_option
 @json_option
-def reject_command(period, ids, source, reason, pi, everything, note, no_rebuild, config_path, as_json):
+def reject_command(period, ids, source, reason, pi, everything, note, no_rebuild, strict, config_path, as_json):
     """Reject charges: they are not billed (the decision is logged and can be changed later)."""
-    _decide("reject", period, ids, source, reason, pi, everything, note, {}, no_rebuild, config_path, as_json)
+    _decide("reject", period, ids, source, reason, pi, everything, note, {}, no_rebuild, strict, config_path,
+            as_json)
 
 
 @review_group.command("correct")
@@ -198,13 +245,15 @@ def reject_command(period, ids, source, reason, pi, everything, note, no_rebuild
 @click.option("--set-project", "new_project", default=None, help="New project id.")
 @click.option("--set-fund", "new_fund", default=None, help="New fund/org.")
 @rebuild_option
+@strict_option
 @config_option
 @json_option
 def correct_command(period, ids, source, reason, pi, everything, note, new_pi, new_project, new_fund, no_rebuild,
-                    config_path, as_json):
+                    strict, config_path, as_json):
     """Correct the PI, project or fund of charges and approve them (the imported values are kept for audit)."""
     fixes = {"pi_email": new_pi, "project_id": new_project, "fund_org": new_fund}
-    _decide("correct", period, ids, source, reason, pi, everything, note, fixes, no_rebuild, config_path, as_json)
+    _decide("correct", period, ids, source, reason, pi, everything, note, fixes, no_rebuild, strict, config_path,
+            as_json)
 
 
 @review_group.command("export")

@@ -19,16 +19,19 @@ Statuses of a charge in a month:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from ocb_pipelines.charges.attribution import EMAIL_RE
 from ocb_pipelines.core import patterns
 from ocb_pipelines.core import warehouse as wh
+from ocb_pipelines.core.money import exact_text
 
 DECISIONS = ("approve", "reject", "correct")
 STATUSES = ("unflagged", "pending", "approved", "corrected", "rejected")
@@ -376,6 +379,18 @@ def check_decisions(
     return problems
 
 
+_BATCH_SCHEMA = pa.schema([("seq", pa.int64()), ("charge_id", pa.string()), ("row_hash", pa.string()),
+                           ("decision", pa.string()), ("note", pa.string()), ("origin", pa.string()),
+                           *((f, pa.string()) for f in CORRECTABLE)])
+_AUDIT_SCHEMA = pa.schema([("seq", pa.int64()), ("action", pa.string()), ("subject", pa.string()),
+                           ("details", pa.string())])
+
+
+def _audit_json(value: Any) -> str:
+    """Amounts as exact plain text in the audit details (as warehouse.record_audit writes them)."""
+    return exact_text(value) if isinstance(value, Decimal) else str(value)
+
+
 def insert_decisions(
     con: duckdb.DuckDBPyConnection,
     month: str,
@@ -385,31 +400,55 @@ def insert_decisions(
     via: str,
     run_id: str | None = None,
 ) -> list[int]:
-    """Append checked decisions with one audit event each (call inside a transaction)."""
+    """Append checked decisions with one audit event each (call inside a transaction); their ids in input order.
+
+    Set-based: one INSERT of the decisions and one of their audit events, whatever their number. A statement per
+    decision took 38 ms each (a whole month's bulk approval: minutes)."""
     if not (actor or "").strip():
         raise DecisionError(["who decides? the reviewer (actor) is required"])
+    if not decisions:
+        return []
     now = wh.now_utc()
-    ids: list[int] = []
-    for d in decisions:
-        fixes = d.corrections()
+    batch = [{"seq": i, "charge_id": d.charge_id, "row_hash": d.row_hash, "decision": d.decision,
+              "note": d.note.strip(), "origin": d.origin, **{f: d.corrections().get(f) for f in CORRECTABLE}}
+             for i, d in enumerate(decisions)]
+    con.register("decision_batch", pa.Table.from_pylist(batch, schema=_BATCH_SCHEMA))
+    try:
         rows = con.execute(
             """INSERT INTO review_decisions (billing_month, charge_id, row_hash, decision, note, actor, decided_at,
                    via, origin, pi_email, project_id, fund_org, billed_cost, review_reasons, run_id)
-               SELECT billing_month, charge_id, coalesce(?, row_hash), ?, ?, ?, ?, ?, ?, ?, ?, ?, billed_cost,
-                      review_reasons, ?
-               FROM charges_validated WHERE billing_month = ? AND charge_id = ?
-               RETURNING decision_id, billed_cost, review_reasons""",
-            [d.row_hash, d.decision, d.note.strip(), actor, now, via, d.origin, fixes.get("pi_email"),
-             fixes.get("project_id"), fixes.get("fund_org"), run_id, month, d.charge_id],
+               SELECT v.billing_month, v.charge_id, coalesce(b.row_hash, v.row_hash), b.decision, b.note, $actor,
+                      $now, $via, b.origin, b.pi_email, b.project_id, b.fund_org, v.billed_cost, v.review_reasons,
+                      $run_id
+               FROM decision_batch b JOIN charges_validated v ON v.billing_month = $month AND v.charge_id = b.charge_id
+               ORDER BY b.seq
+               RETURNING charge_id, decision_id, billed_cost, review_reasons""",
+            {"actor": actor, "now": now, "via": via, "run_id": run_id, "month": month},
         ).fetchall()
-        decision_id, billed, reasons = rows[0]
-        ids.append(decision_id)
-        wh.record_audit(
-            con, actor=actor, action=f"review_{d.decision}", period=month, run_id=run_id, subject=d.charge_id,
-            details={"decision_id": decision_id, "note": d.note.strip(), "via": via, "origin": d.origin,
-                     "billed_cost": billed, "reasons": list(reasons or []), **fixes},
+    finally:
+        con.unregister("decision_batch")
+    found = {charge: (decision_id, billed, reasons) for charge, decision_id, billed, reasons in rows}
+    missing = [d.charge_id for d in decisions if d.charge_id not in found]
+    if missing or len(rows) != len(decisions):
+        raise DecisionError([f"charge {c}: no such charge in billing month {month}" for c in missing] or
+                            ["a charge was decided twice in the same batch"])
+    events = []
+    for i, d in enumerate(decisions):
+        decision_id, billed, reasons = found[d.charge_id]
+        details = {"decision_id": decision_id, "note": d.note.strip(), "via": via, "origin": d.origin,
+                   "billed_cost": billed, "reasons": list(reasons or []), **d.corrections()}
+        events.append({"seq": i, "action": f"review_{d.decision}", "subject": d.charge_id,
+                       "details": json.dumps(details, default=_audit_json)})
+    con.register("decision_events", pa.Table.from_pylist(events, schema=_AUDIT_SCHEMA))
+    try:
+        con.execute(
+            "INSERT INTO audit_events (occurred_at, actor, action, period, run_id, subject, details) "
+            "SELECT ?, ?, action, ?, ?, subject, CAST(details AS JSON) FROM decision_events ORDER BY seq",
+            [now, actor, month, run_id],
         )
-    return ids
+    finally:
+        con.unregister("decision_events")
+    return [found[d.charge_id][0] for d in decisions]
 
 
 def record_decisions(
@@ -435,6 +474,131 @@ def record_decisions(
         if problems:
             raise DecisionError(problems)
         return insert_decisions(con, month, decisions, actor=actor, via=via, run_id=run_id)
+
+
+# ------------------------------------------------------------------------------------------------
+# Bulk decisions (--all, --source, --reason, --pi): every charge that can be decided is; the rest stay pending
+# ------------------------------------------------------------------------------------------------
+
+MAX_LISTED = 20  # a refusal or a report names at most this many charges, then a count
+MISSING = "{have} no {fields}"
+STILL_MISSING = "would still have no {fields} after the correction"
+REPLACED = "{were} re-imported since the month was validated (validate it again: `ocb ingest` does)"
+
+
+def cause_text(cause: str, count: int) -> str:
+    """`49 have no fund_org`, `1 has no pi_email`: a cause with its count."""
+    return f"{count:,} " + cause.format(have="has" if count == 1 else "have", were="was" if count == 1 else "were")
+
+
+@dataclass
+class BulkOutcome:
+    """What a bulk decision recorded, and what it left pending by cause (each charge under one cause)."""
+
+    decision_ids: list[int]
+    recorded: list[str]
+    held: dict[str, list[str]]
+
+    @property
+    def held_ids(self) -> list[str]:
+        return [c for ids in self.held.values() for c in ids]
+
+    def summary(self) -> str:
+        """`49 have no fund_org, 10 have no pi_email: correct or reject them`."""
+        causes = ", ".join(cause_text(c, len(ids)) for c, ids in self.held.items())
+        fixable = all(c.startswith(("{have} no ", "would still")) for c in self.held)
+        return f"{causes}: " + ("correct or reject them" if fixable else "see `ocb review list` for each")
+
+    def listing(self, limit: int = MAX_LISTED) -> list[str]:
+        """One line per cause naming its charges, at most `limit` ids in all, then a count."""
+        lines, budget = [], limit
+        for cause, ids in self.held.items():
+            shown = ids[:budget]
+            budget -= len(shown)
+            rest = len(ids) - len(shown)
+            names = ", ".join(shown) + (f" and {rest:,} more" if shown and rest else "")
+            lines.append(f"{cause_text(cause, len(ids))}: {names or f'{rest:,} not listed'}")
+        return lines
+
+
+def held_back(
+    con: duckdb.DuckDBPyConnection,
+    month: str,
+    decisions: Sequence[Decision],
+    *,
+    fund_org_patterns: Sequence[str] = (),
+) -> dict[str, list[str]]:
+    """The charges of a bulk batch that cannot be decided as asked, by cause (each charge once): the usual ones
+    (no pi_email / project_id / fund_org to approve, still missing after a correction, re-imported since
+    validation) by field, anything else `check_decisions` refuses grouped by its words."""
+    current = {
+        c: (h, pi, p, f)
+        for c, h, pi, p, f in con.execute(
+            "SELECT charge_id, row_hash, pi_email, project_id, fund_org FROM charges_validated "
+            "WHERE billing_month = ? AND list_contains(?, charge_id)",
+            [month, sorted({d.charge_id for d in decisions})],
+        ).fetchall()
+    }
+    held: dict[str, list[str]] = {}
+    rest: list[Decision] = []
+    for d in decisions:
+        row_hash, *original = current.get(d.charge_id, (None, None, None, None))
+        cause = None
+        if d.charge_id in current and row_hash is None:
+            cause = REPLACED
+        elif d.decision == "approve" and d.charge_id in current:
+            missing = [f for f, v in zip(CORRECTABLE, original, strict=True) if not v]
+            cause = MISSING.replace("{fields}", " / ".join(missing)) if missing else None
+        elif d.decision == "correct" and d.charge_id in current:
+            merged = dict(zip(CORRECTABLE, original, strict=True)) | d.corrections()
+            missing = [f for f, v in merged.items() if not v]
+            cause = STILL_MISSING.replace("{fields}", " / ".join(missing)) if missing else None
+        if cause:
+            held.setdefault(cause, []).append(d.charge_id)
+        else:
+            rest.append(d)
+    prefix = "charge "
+    for line in check_decisions(con, month, rest, fund_org_patterns=fund_org_patterns):
+        charge, _, problem = line.removeprefix(prefix).partition(": ")
+        if not line.startswith(prefix) or not problem:
+            raise DecisionError([line])  # a problem not about one charge: the batch as a whole is wrong
+        if charge in {c for ids in held.values() for c in ids}:
+            continue
+        generic = problem.replace(charge, "ID").replace("{", "{{").replace("}", "}}")
+        held.setdefault(f"refused: {generic}" if generic else "refused", []).append(charge)
+    return dict(sorted(held.items(), key=lambda item: (-len(item[1]), item[0])))  # the largest cause first
+
+
+def record_bulk(
+    con: duckdb.DuckDBPyConnection,
+    month: str,
+    decisions: Iterable[Decision],
+    *,
+    actor: str,
+    via: str,
+    run_id: str | None = None,
+    fund_org_patterns: Sequence[str] = (),
+    strict: bool = False,
+) -> BulkOutcome:
+    """A bulk decision in one transaction: recorded for every charge it can be, the rest left pending and reported
+    by cause. `strict`: all or nothing (DecisionError naming at most MAX_LISTED charges, then a count)."""
+    decisions = list(decisions)
+    if not decisions:
+        raise DecisionError(["no charges matched; nothing to decide"], header="no decisions")
+    with wh.transaction(con):
+        wh.ensure_period_open(con, month, actor or "unknown", action="recording review decisions")
+        outcome = BulkOutcome([], [], held_back(con, month, decisions, fund_org_patterns=fund_org_patterns))
+        held = set(outcome.held_ids)
+        if held and strict:
+            kind = {"approve": "approved", "reject": "rejected", "correct": "corrected"}.get(decisions[0].decision, "")
+            raise DecisionError(outcome.listing(), header=(
+                f"--strict: {len(held):,} of {len(decisions):,} charge(s) cannot be {kind} ({outcome.summary()}); "
+                "nothing was recorded"))
+        chosen = [d for d in decisions if d.charge_id not in held]
+        if chosen:
+            outcome.decision_ids = insert_decisions(con, month, chosen, actor=actor, via=via, run_id=run_id)
+            outcome.recorded = [d.charge_id for d in chosen]
+    return outcome
 
 
 def month_decisions(con: duckdb.DuckDBPyConnection, month: str) -> list[dict[str, Any]]:

@@ -63,11 +63,12 @@ def test_closed_month_refuses_decisions_with_what_to_do(settings, month):
 
 
 def test_bulk_approve_all_rebuilds_and_logs_each_charge(settings, month):
-    # Charges with no project or no fund cannot be approved as is: the whole batch is refused, naming them.
-    r = _run(settings, "review", "approve", "-p", MONTH, "--all", "--note", "month checked")
+    # Charges with no project or no fund cannot be approved as is: --strict refuses the whole batch, naming them.
+    r = _run(settings, "review", "approve", "-p", MONTH, "--all", "--note", "month checked", "--strict")
     assert r.exit_code == 1
-    assert f"charge {month['noproj']}: cannot be approved as is, it has no project_id" in r.output
-    assert f"charge {month['nofund']}: cannot be approved as is, it has no fund_org" in r.output
+    assert "--strict: 2 of 3 charge(s) cannot be approved" in r.output and "nothing was recorded" in r.output
+    assert f"1 has no fund_org: {month['nofund']}" in r.output
+    assert f"1 has no project_id: {month['noproj']}" in r.output
     r = _run(settings, "review", "correct", "-p", MONTH, "--id", month["noproj"], "--set-project", "proj-a",
              "--note", "from ticket", "--no-rebuild")
     assert r.exit_code == 0, r.output
