@@ -28,6 +28,7 @@ from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.config import OcbSettings
 from ocb_pipelines.core.money import format_money
 from ocb_pipelines.periods.reconcile import Reconciliation, reconcile
+from ocb_pipelines.review import bulk
 from ocb_pipelines.review import decisions as rd
 from ocb_pipelines.review.sheets import SheetRefused, apply_sheet, export_sheet
 
@@ -136,8 +137,8 @@ def list_command(period, ids, source, reason, pi, status, limit, config_path, as
 def _refusal(exc: Exception) -> CliError:
     """A refused decision as one line and its culprits, at most MAX_LISTED of them, then a count."""
     problems = list(getattr(exc, "problems", None) or [])
-    if len(problems) > rd.MAX_LISTED:
-        problems = [*problems[: rd.MAX_LISTED], f"... and {len(problems) - rd.MAX_LISTED:,} more"]
+    if len(problems) > bulk.MAX_LISTED:
+        problems = [*problems[: bulk.MAX_LISTED], f"... and {len(problems) - bulk.MAX_LISTED:,} more"]
     return CliError(str(exc), problems or None)
 
 
@@ -156,7 +157,7 @@ def _decide(kind: str, period, ids, source, reason, pi, everything, note, fixes:
     settings = settings_or_exit(config_path)
     month = period_key(period)
     actor = wh.current_actor()
-    outcome = rd.BulkOutcome([], [], {})
+    outcome = bulk.BulkOutcome([], [], {})
     try:
         with wh.connect(settings.warehouse_path) as con:
             chosen = rd.select_charge_ids(con, month, ids=ids, source=source, reason=reason, pi=pi,
@@ -165,9 +166,9 @@ def _decide(kind: str, period, ids, source, reason, pi, everything, note, fixes:
             if ids:
                 recorded = rd.record_decisions(con, month, decisions, actor=actor, via="cli",
                                                fund_org_patterns=settings.review.fund_org_patterns)
-                outcome = rd.BulkOutcome(recorded, chosen, {})
+                outcome = bulk.BulkOutcome(recorded, chosen, {})
             else:
-                outcome = rd.record_bulk(con, month, decisions, actor=actor, via="cli", strict=strict,
+                outcome = bulk.record_bulk(con, month, decisions, actor=actor, via="cli", strict=strict,
                                          fund_org_patterns=settings.review.fund_org_patterns)
             total = _billed(con, month, outcome.recorded)
             held_total = _billed(con, month, outcome.held_ids)
@@ -178,7 +179,7 @@ def _decide(kind: str, period, ids, source, reason, pi, everything, note, fixes:
     held = {
         "count": len(outcome.held_ids), "billed_total": held_total,
         "summary": outcome.summary() if outcome.held else "",
-        "by_cause": [{"cause": rd.cause_text(c, len(v)), "count": len(v), "charges": v}
+        "by_cause": [{"cause": bulk.cause_text(c, len(v)), "count": len(v), "charges": v}
                      for c, v in outcome.held.items()],
     }  # fmt: skip
     decided = bool(outcome.recorded) or not outcome.held
