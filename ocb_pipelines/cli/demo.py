@@ -136,6 +136,9 @@ def demo_command(ctx, config_path, as_json):
 def ui_command(host, port, config_path):
     """Start the Dagster UI and daemon (dagster dev) on the instance the CLI records runs in."""
     settings = settings_or_exit(config_path, new_warehouse_ok=True)  # the UI's own runs create it when needed
+    if not settings.warehouse_path.exists():
+        click.echo(f"note: no warehouse at {settings.warehouse_path} yet (database.path): the first import run "
+                   f"creates it", err=True)
     home = prepare_dagster_home(settings)
     workspace = Path(__file__).resolve().parents[2] / "workspace.yaml"
     env = {**os.environ, "DAGSTER_HOME": str(home), "OCB_CONFIG": str(settings.config_path)}
