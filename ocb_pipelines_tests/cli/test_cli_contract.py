@@ -34,6 +34,7 @@ REPORTING = sorted(set(LEAVES) - NOT_REPORTING)
 COVERED_ELSEWHERE = {
     "demo": "ocb_pipelines_tests/cli/test_demo.py runs `ocb demo --json` twice",
     "deliveries confirm": "ocb_pipelines_tests/delivery/test_delivery.py confirms an interrupted SMTP send",
+    "import-history": "ocb_pipelines_tests/history/test_import_history.py imports an OpenChargeback billing.db",
 }
 
 
@@ -147,6 +148,7 @@ ARGS = {
     "generate": ["-p", MONTH], "send": ["-p", MONTH], "resend": ["--pi", PI_TWO, "-p", MONTH],
     "export-journal": ["-p", MONTH], "deliveries list": ["-p", MONTH],
     "deliveries confirm": ["-p", MONTH, "--message-id", "<m@x>", "--reason", "r"],
+    "import-history": ["billing.db"],
 }
 
 
