@@ -83,6 +83,9 @@ def delivery_plans(con: duckdb.DuckDBPyConnection, settings: OcbSettings, month:
     rows = month_statement_rows(con, month)
     if not rows:
         raise DeliveryError(f"no statements for {month} yet; run `ocb generate -p {month}` first")
+    if any(str(r["content_sha256"]).startswith("openchargeback:") for r in rows):  # history/outputs.py
+        raise DeliveryError(f"the statements of {month} came from OpenChargeback (`ocb import-history`) and were sent "
+                            f"there (`ocb deliveries list -p {month}` shows its email log); they are not sent again")
     check_statements_current(con, settings, month, rows)
     return plan_emails(settings, month, rows)
 

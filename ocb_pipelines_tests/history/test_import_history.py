@@ -139,6 +139,10 @@ def test_history_months_come_in_finalized_exact_and_reconciled(env, settings, bi
     approval = next(e for e in events if e["action"] == "review_approve")
     assert approval["details"]["by"] == REVIEWER and approval["occurred_at"].startswith("2025-02-01 09:05")
 
+    # what was sent there is not sent again from here
+    resent = ocb(env, "send", "-p", "2025-01")
+    assert resent.exit_code == 1 and "came from OpenChargeback (`ocb import-history`)" in resent.stderr
+
 
 def test_a_second_run_changes_nothing_and_says_so(env, settings, billing_db):
     assert ocb(env, "import-history", str(billing_db)).exit_code == 0
