@@ -132,8 +132,8 @@ def check_warehouse(settings: OcbSettings, *, create: bool) -> None:
         with path.open("rb") as handle:
             if handle.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC:
                 raise CliError(f"{path} ({where}) is a SQLite database (OpenChargeback's billing.db?), not a DuckDB "
-                               f"warehouse: point database.path at a new file such as data/warehouse.duckdb, then bring "
-                               f"OpenChargeback's history over with `ocb import-history {path} --init`")
+                               f"warehouse: point database.path at a new file such as data/warehouse.duckdb, then "
+                               f"bring OpenChargeback's history over with `ocb import-history {path} --init`")
         return
     if not create:
         raise CliError(f"no warehouse at {path} ({where}): if this is the first run, create it with "
