@@ -90,7 +90,8 @@ def test_every_step_of_the_demo_month_end_reconciles_to_the_cent(project):
         assert_reconciled(db)
         return result
 
-    samples = [str(p) for p in sorted((project / "data" / "samples").glob("*")) if p.suffix in (".csv", ".gz", ".parquet")]
+    samples = [str(p) for p in sorted((project / "data" / "samples").glob("*"))
+               if p.suffix in (".csv", ".gz", ".parquet")]
     ocb("ingest", *samples, "--init")
     settings = load_config(project / "config.yaml")
     for month in ("2025-01", "2025-02"):
