@@ -89,3 +89,6 @@ def test_money_metadata_is_integer_cents_under_the_same_keys_on_every_asset(tmp_
     approved = metadata["charges_approved"]
     assert isinstance(approved["pending_billed_cents"], dg.IntMetadataValue)
     assert approved["pending_billed_cents"].value == 0 and approved["rejected_billed_cents"].value == 0
+    # The reconciliation the month closed on (issue 18): imported = approved + pending + rejected, to the cent.
+    assert approved["reconciled"].value is True and approved["imported_billed_cents"].value == 10343
+    assert approved["reconciliation"].value.startswith("imported $103.43 (3 rows) = approved $103.43 + pending")
