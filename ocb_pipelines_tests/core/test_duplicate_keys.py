@@ -59,12 +59,13 @@ def test_the_cli_refuses_in_one_line_and_sources_add_leaves_the_file_alone(workd
     monkeypatch.setenv("DAGSTER_HOME", str(workdir / "dagster_home"))
     config = workdir / "config.yaml"
     shutil.copy(REPO / "config.example.yaml", config)
-    text = config.read_text(encoding="utf-8") + "dev_mode: false\n"  # the example says dev_mode: true on line 5
+    text = config.read_text(encoding="utf-8") + "dev_mode: false\n"  # the example says dev_mode: true
     config.write_text(text, encoding="utf-8")
-    line = len(text.splitlines())
+    first = text.splitlines().index("dev_mode: true                 # emails are written to output.email_dir "
+                                    "instead of being sent") + 1
     result = CliRunner().invoke(cli, ["periods", "list", "-c", str(config)])
     assert result.exit_code == 1 and result.stderr.count("\n") == 1
-    assert f"key 'dev_mode' is written twice (lines 5 and {line})" in result.stderr
+    assert f"key 'dev_mode' is written twice (lines {first} and {len(text.splitlines())})" in result.stderr
     added = CliRunner().invoke(cli, ["sources", "add", "lab", "--fund-org", "RCIT-900030", "-c", str(config)])
     assert added.exit_code == 1 and "'dev_mode' is written twice" in added.stderr
     assert config.read_text(encoding="utf-8") == text
