@@ -169,6 +169,11 @@ def _source_name(settings: OcbSettings, name: str) -> str:
     return known.name.lower() if known else name.strip().lower()
 
 
+def _text(value: Any) -> str | None:
+    """A stored value as the text a FOCUS file would hold (SQLite may keep a number where text was meant)."""
+    return None if value is None else str(value)
+
+
 def _amount_text(value: Decimal | None) -> str | None:
     return None if value is None else format(value, "f")
 
@@ -202,18 +207,18 @@ def _write_raw(con: duckdb.DuckDBPyConnection, settings: OcbSettings, db: OcbDat
         rows = [{
             "billing_month": month.period, "import_key": key, "file_row_number": c["id"],
             "BillingPeriodStart": first, "BillingPeriodEnd": last,
-            "ChargePeriodStart": c["charge_period_start"] or first, "ChargePeriodEnd": c["charge_period_end"] or last,
+            "ChargePeriodStart": _text(c["charge_period_start"]) or first,
+            "ChargePeriodEnd": _text(c["charge_period_end"]) or last,
             "ListCost": _amount_text(c["list_cost"]), "ContractedCost": _amount_text(c["contracted_cost"]),
             "BilledCost": _amount_text(c["billed_cost"]),
             "EffectiveCost": _amount_text(c["billed_cost"] if c["effective_cost"] is None else c["effective_cost"]),
-            "ResourceId": c["resource_id"], "ResourceName": c["resource_name"], "ServiceName": c["service_name"],
-            "Tags": c["raw_tags"], **fills,
+            "ResourceId": _text(c["resource_id"]), "ResourceName": _text(c["resource_name"]),
+            "ServiceName": _text(c["service_name"]), "Tags": _text(c["raw_tags"]), **fills,
         } for c in charges]
         columns = [*LAYOUT, *fills]
         schema = pa.schema([("billing_month", pa.string()), ("import_key", pa.int32()),
                             ("file_row_number", pa.int64()), *((c, pa.string()) for c in columns)])
-        _register(con, "history_rows", [{k: (None if v is None else str(v)) if k in columns else v
-                                         for k, v in r.items()} for r in rows], schema)
+        _register(con, "history_rows", rows, schema)
         con.execute("INSERT INTO focus_rows BY NAME SELECT * FROM history_rows")
         con.unregister("history_rows")
         failures = gate_rows(con, f"(SELECT * FROM focus_rows WHERE import_key = {int(key)})", base, 20)

@@ -58,6 +58,7 @@ REQUIRED = {"billing_periods": ("id", "period", "status"), "sources": ("id", "na
             "charges": ("id", "billing_period_id", "source_id", "billed_cost", "pi_email")}
 MONEY_COLUMNS = {"list_cost", "contracted_cost", "billed_cost", "effective_cost", "total_cost", "amount",
                  "flagged_cost"}
+TYPED = {t: tuple(c for c in cols if c in MONEY_COLUMNS or c.endswith("_at")) for t, cols in TABLES.items()}
 # Written by SQLite's CURRENT_TIMESTAMP (UTC), not by OpenChargeback's datetime.now() (local time).
 UTC_COLUMNS = {("charges", "imported_at"), ("imports", "imported_at"), ("journal_exports", "exported_at"),
                ("review_logs", "performed_at")}
@@ -67,7 +68,11 @@ class HistoryError(ValueError):
     """The database cannot be read as OpenChargeback's; the message names the file, table, row and value."""
 
 
-def to_money(value: Any, where: str) -> Decimal | None:
+def _where(where: str, problem: str) -> str:
+    return f"{where}: {problem}" if where else problem
+
+
+def to_money(value: Any, where: str = "") -> Decimal | None:
     """An amount as stored by OpenChargeback, exact to 12 places (see the module doc for the rule)."""
     if value is None:
         return None
@@ -82,14 +87,14 @@ def to_money(value: Any, where: str) -> Decimal | None:
         except InvalidOperation:
             amount = None
     if amount is None or not amount.is_finite():
-        raise HistoryError(f"{where}: value {value!r} is not an amount")
+        raise HistoryError(_where(where, f"value {value!r} is not an amount"))
     amount = amount.quantize(SCALE, rounding=ROUND_HALF_EVEN, context=WIDE)
     if abs(amount) >= LIMIT:
-        raise HistoryError(f"{where}: value {value!r} has more than 26 whole digits")
+        raise HistoryError(_where(where, f"value {value!r} has more than 26 whole digits"))
     return amount if amount else Decimal(0).quantize(SCALE)  # no -0
 
 
-def to_time(value: Any, where: str, zone: tzinfo) -> datetime | None:
+def to_time(value: Any, where: str = "", zone: tzinfo = UTC) -> datetime | None:
     """A stored time as naive UTC; `zone` is the zone it was written in."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
@@ -98,7 +103,7 @@ def to_time(value: Any, where: str, zone: tzinfo) -> datetime | None:
     except ValueError:
         moment = None
     if moment is None:
-        raise HistoryError(f"{where}: value {value!r} is not a date and time")
+        raise HistoryError(_where(where, f"value {value!r} is not a date and time"))
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zone)
     return moment.astimezone(UTC).replace(tzinfo=None)
@@ -185,12 +190,15 @@ class OcbDatabase:
 
     def _convert(self, table: str, raw: tuple) -> dict[str, Any]:
         row = dict(zip(TABLES[table], raw, strict=True))
-        for column, value in row.items():
-            where = f"{self.path.name}: {table} id {row['id']}, column {column}"
-            if column in MONEY_COLUMNS:
-                row[column] = to_money(value, where)
-            elif column.endswith("_at"):
-                row[column] = to_time(value, where, UTC if (table, column) in UTC_COLUMNS else self.zone)
+        for column in TYPED[table]:
+            value = row[column]
+            if value is None:
+                continue
+            try:
+                row[column] = (to_money(value) if column in MONEY_COLUMNS else
+                               to_time(value, zone=UTC if (table, column) in UTC_COLUMNS else self.zone))
+            except HistoryError as exc:  # the place is worked out only for a bad value: a 100k-row month is 1.3M
+                raise HistoryError(f"{self.path.name}: {table} id {row['id']}, column {column}: {exc}") from None
         return row
 
     def _rows(self, table: str, where: str = "", params: tuple = ()) -> list[dict[str, Any]]:

@@ -34,8 +34,9 @@ def verdicts(db: OcbDatabase, month: OcbMonth) -> tuple[list[dict[str, Any]], li
     for entry in month.review_logs:
         logs.setdefault((entry["charge_id"], entry["action"]), []).append(entry)
     attribution, decisions = [], []
+    file_names = {i: f"{db.path.name} [{s['name']}]" for i, s in db.sources.items()}
     for c in month.charges:
-        file_name = f"{db.path.name} [{db.sources[c['source_id']]['name']}]"
+        file_name = file_names[c["source_id"]]
         flagged = is_true(c["needs_review"])
         decision = "reject" if c["rejected_at"] else "approve" if c["reviewed_at"] and not flagged else None
         reasons = [c["review_reason"] or "flagged_in_openchargeback"] if flagged or (
@@ -55,7 +56,7 @@ def verdicts(db: OcbDatabase, month: OcbMonth) -> tuple[list[dict[str, Any]], li
                           "note": note.strip() or f"{past} in OpenChargeback",
                           "actor": (who or (log["performed_by"] if log else None) or ACTOR).strip() or ACTOR,
                           "decided_at": at or (log["performed_at"] if log else None),
-                          "origin": f"{db.path.name} charges id {c['id']}"})
+                          "origin": f"{file_name} charges id {c['id']}"})
     unused = [e for entries in logs.values() for e in entries]
     return attribution, decisions, unused
 
