@@ -143,16 +143,21 @@ class OcbDatabase:
             raise HistoryError(f"{self.path}: file not found")
         self.con = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
         try:
+            self._load()
+        except BaseException:
+            self.con.close()
+            raise
+
+    def _load(self) -> None:
+        try:
             self.con.execute("PRAGMA query_only = ON")
             self.columns = {t: self._table_columns(t) for t in TABLES}
         except sqlite3.DatabaseError as exc:
-            self.con.close()
             raise HistoryError(f"{self.path}: not a SQLite database ({exc})") from None
         problems = [f"no table {table}" if not self.columns[table] else f"{table} lacks {', '.join(lacking)}"
                     for table, needed in REQUIRED.items()
                     if (lacking := [c for c in needed if c not in self.columns[table]])]
         if problems:
-            self.con.close()
             raise HistoryError(f"{self.path}: not OpenChargeback's database ({'; '.join(problems)})")
         self.schema_version = self._schema_version()
         self.sources = {r["id"]: r for r in self._rows("sources")}

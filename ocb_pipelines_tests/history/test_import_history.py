@@ -216,6 +216,20 @@ def test_bad_stored_values_name_table_row_column_and_value(env, settings, billin
     assert counts(settings)["validated_lines"] == 0
 
 
+def test_an_older_schema_without_later_columns_imports(env, settings, billing_db):
+    """Columns its later schema versions added (references, who rejected, a statement's fund) read as NULL."""
+    with sqlite3.connect(billing_db) as con:
+        for table, column in (("charges", "reference_1"), ("charges", "reference_2"), ("charges", "rejected_by"),
+                              ("statements", "fund_org"), ("billing_periods", "reopen_reason")):
+            con.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    result = ok_json(env, "import-history", str(billing_db))
+    assert [m["status"] for m in result["months"]] == ["imported", "imported", "skipped"]
+    with wh.connect(settings.warehouse_path) as con:
+        assert con.execute("SELECT actor FROM review_decisions WHERE decision = 'reject'").fetchall() == [
+            (REVIEWER,)]  # no rejected_by: who rejected it comes from the web's review log
+        assert reconcile(con, "2025-01").imported_billed == scenario.total(scenario.BILLED_2025_01)
+
+
 def test_float_amounts_round_from_their_shortest_repr_to_12_places():
     assert to_money(0.1 + 0.2, "t") == Decimal("0.3")
     assert to_money(100 / 3, "t") == Decimal("33.333333333333")
