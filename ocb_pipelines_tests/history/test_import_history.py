@@ -243,3 +243,16 @@ def test_float_amounts_round_from_their_shortest_repr_to_12_places():
     assert to_time("2025-02-01 09:14:00.000000", "t", datetime.now().astimezone().tzinfo) is not None
     with pytest.raises(HistoryError, match="not a date and time"):
         to_time("yesterday", "t", datetime.now().astimezone().tzinfo)
+
+
+def test_a_first_run_creates_the_warehouse_only_with_init(tmp_path, billing_db, monkeypatch):
+    monkeypatch.delenv("OCB_CONFIG", raising=False)
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    (fresh / "config.yaml").write_text((Path(__file__).resolve().parents[2] / "config.example.yaml").read_text())
+    refused = ocb(fresh, "import-history", str(billing_db))
+    assert refused.exit_code == 1 and "no warehouse at" in refused.stderr
+    assert not (fresh / "data" / "warehouse.duckdb").exists()
+    created = ocb(fresh, "import-history", str(billing_db), "--init", "-p", "2025-02")
+    assert created.exit_code == 0, created.output
+    assert "2025-02  imported" in created.output and (fresh / "data" / "warehouse.duckdb").is_file()
