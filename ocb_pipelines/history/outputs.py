@@ -26,17 +26,11 @@ from ocb_pipelines.core.money import format_money, to_cents
 from ocb_pipelines.delivery import log
 from ocb_pipelines.history.openchargeback_db import NO_PROJECT, OcbMonth, is_true
 from ocb_pipelines.ledger.export import ensure_journal_schema
-from ocb_pipelines.statements.generate import ensure_tables
+from ocb_pipelines.statements.generate import STATEMENT_COLUMNS, ensure_tables
 
 Event = tuple[datetime | None, str, str | None, dict[str, Any]]
 EMAIL_STATUS = {"success": ("sent", "smtp"), "dev_mode": ("written", "outbox"), "error": ("failed", "smtp")}
 ZERO = Decimal(0)
-STATEMENT_COLUMNS = (
-    "billing_month", "pi_email", "project_id", "statement_key", "pdf_path", "csv_path", "content_sha256",
-    "pdf_sha256", "csv_sha256", "line_count", "list_total", "discount_total", "billed_total", "credits_total",
-    "discount_percent", "currency", "fund_orgs", "references_1", "references_2", "generated_at", "generated_by",
-    "run_id",
-)  # fmt: skip
 
 
 def statement_key(pi_email: Any, project_id: Any) -> tuple[str, str]:

@@ -17,7 +17,14 @@ from dataclasses import dataclass
 import duckdb
 
 from ocb_pipelines.core import warehouse as wh
-from ocb_pipelines.review.decisions import CORRECTABLE, Decision, DecisionError, check_decisions, insert_decisions
+from ocb_pipelines.review.decisions import (
+    CORRECTABLE,
+    Decision,
+    DecisionError,
+    check_decisions,
+    current_attribution,
+    insert_decisions,
+)
 
 MAX_LISTED = 20  # a refusal or a report names at most this many charges, then a count
 MISSING = "{have} no {fields}"
@@ -70,14 +77,7 @@ def held_back(
     """The charges of a bulk batch that cannot be decided as asked, by cause (each charge once): the usual ones
     (no pi_email / project_id / fund_org to approve, still missing after a correction, re-imported since
     validation) by field, anything else `check_decisions` refuses grouped by its words."""
-    current = {
-        c: (h, pi, p, f)
-        for c, h, pi, p, f in con.execute(
-            "SELECT charge_id, row_hash, pi_email, project_id, fund_org FROM charges_validated "
-            "WHERE billing_month = ? AND list_contains(?, charge_id)",
-            [month, sorted({d.charge_id for d in decisions})],
-        ).fetchall()
-    }
+    current = current_attribution(con, month, decisions)
     held: dict[str, list[str]] = {}
     rest: list[Decision] = []
     for d in decisions:

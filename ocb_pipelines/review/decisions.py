@@ -310,6 +310,20 @@ def select_charge_ids(
     return found
 
 
+def current_attribution(
+    con: duckdb.DuckDBPyConnection, month: str, decisions: Sequence[Decision]
+) -> dict[str, tuple[Any, Any, Any, Any]]:
+    """Each decided charge's row_hash, pi_email, project_id and fund_org as validated now (absent: no such charge)."""
+    return {
+        c: (h, pi, p, f)
+        for c, h, pi, p, f in con.execute(
+            "SELECT charge_id, row_hash, pi_email, project_id, fund_org FROM charges_validated "
+            "WHERE billing_month = ? AND list_contains(?, charge_id)",
+            [month, sorted({d.charge_id for d in decisions})],
+        ).fetchall()
+    }
+
+
 def check_decisions(
     con: duckdb.DuckDBPyConnection,
     month: str,
@@ -319,15 +333,7 @@ def check_decisions(
 ) -> list[str]:
     """Every problem with a batch of decisions (empty when all can be recorded)."""
     problems: list[str] = []
-    wanted = sorted({d.charge_id for d in decisions})
-    current = {
-        c: (h, pi, p, f)
-        for c, h, pi, p, f in con.execute(
-            "SELECT charge_id, row_hash, pi_email, project_id, fund_org FROM charges_validated "
-            "WHERE billing_month = ? AND list_contains(?, charge_id)",
-            [month, wanted],
-        ).fetchall()
-    }
+    current = current_attribution(con, month, decisions)
     seen: set[str] = set()
     for d in decisions:
         where = f"{d.origin}: " if d.origin else ""

@@ -79,7 +79,7 @@ CREATE TABLE IF NOT EXISTS statement_fund_shares (
 );
 """
 
-_STATEMENT_COLUMNS = (
+STATEMENT_COLUMNS = (
     "billing_month", "pi_email", "project_id", "statement_key", "pdf_path", "csv_path", "content_sha256",
     "pdf_sha256", "csv_sha256", "line_count", "list_total", "discount_total", "billed_total", "credits_total",
     "discount_percent", "currency", "fund_orgs", "references_1", "references_2", "generated_at", "generated_by",
@@ -213,9 +213,9 @@ def gated_statements(con: duckdb.DuckDBPyConnection, month: str, renderer: Rende
 
 def existing_rows(con: duckdb.DuckDBPyConnection, month: str) -> dict[tuple[str, str], dict[str, Any]]:
     ensure_tables(con)
-    cursor = con.execute(f"SELECT {', '.join(_STATEMENT_COLUMNS)} FROM statements WHERE billing_month = ?", [month])
+    cursor = con.execute(f"SELECT {', '.join(STATEMENT_COLUMNS)} FROM statements WHERE billing_month = ?", [month])
     rows = cursor.fetchall()
-    return {(r[1], r[2]): dict(zip(_STATEMENT_COLUMNS, r, strict=True)) for r in rows}
+    return {(r[1], r[2]): dict(zip(STATEMENT_COLUMNS, r, strict=True)) for r in rows}
 
 
 def _unchanged(row: dict[str, Any] | None, statement: Statement, pdf: Path, csv_path: Path) -> bool:
@@ -315,8 +315,8 @@ def generate_statements(
         con.execute("DELETE FROM statement_fund_shares WHERE billing_month = ?", [month])
         if outcomes:
             con.executemany(
-                f"INSERT INTO statements ({', '.join(_STATEMENT_COLUMNS)}) "
-                f"VALUES ({', '.join('?' for _ in _STATEMENT_COLUMNS)})",
+                f"INSERT INTO statements ({', '.join(STATEMENT_COLUMNS)}) "
+                f"VALUES ({', '.join('?' for _ in STATEMENT_COLUMNS)})",
                 [_row(o, currency, actor, run_id) for o in outcomes],
             )
             shares = [[month, o.statement.pi_email, o.statement.project_id, f.fund_org, f.percent, f.list_total,
