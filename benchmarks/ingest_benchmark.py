@@ -53,8 +53,8 @@ def _child(kind: str, csv_path: str, db_path: str, memory_limit: str) -> None:
     else:
         from ocb_pipelines.charges.attribution import AttributionRules
         from ocb_pipelines.charges.validate import build_validated
-        from ocb_pipelines.core import warehouse as wh
         from ocb_pipelines.ingest.importer import import_file, inspect_file
+        from ocb_pipelines.warehouse import database as wh
 
         modules_s = time.perf_counter() - start
         start, cpu_start = time.perf_counter(), _cpu_seconds()
@@ -124,7 +124,7 @@ def main() -> int:
     (HERE / "out").mkdir(exist_ok=True)
     csv_path = HERE / "out" / f"aws_2025-01_{args.rows}_{args.version}.csv"
     if not csv_path.exists():
-        from ocb_pipelines.samples.generator import generate_focus_file
+        from tools.sample_data.generator import generate_focus_file
 
         t0 = time.perf_counter()
         generate_focus_file(csv_path, source="aws", months=["2025-01"], rows=args.rows, version=args.version, seed=7)

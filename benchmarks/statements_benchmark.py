@@ -28,13 +28,13 @@ MONTH = "2025-01"
 
 
 def build_month(settings, projects: int, lines: int, seed: int = 7) -> int:
-    from ocb_pipelines.charges.assets import rules_from
     from ocb_pipelines.charges.validate import build_validated
-    from ocb_pipelines.core import warehouse as wh
+    from ocb_pipelines.defs.charges.assets import rules_from
     from ocb_pipelines.ingest.importer import import_file
     from ocb_pipelines.periods.lifecycle import close_period
     from ocb_pipelines.review.approve import build_approved
     from ocb_pipelines.review.fixtures import charge_row, write_focus_csv
+    from ocb_pipelines.warehouse import database as wh
 
     rng = random.Random(seed)
     rows = []
@@ -66,9 +66,9 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("OCB_ACTOR", "benchmark")
 
-    from ocb_pipelines.core import warehouse as wh
     from ocb_pipelines.core.config import load_config
     from ocb_pipelines.statements.generate import generate_statements
+    from ocb_pipelines.warehouse import database as wh
 
     tmp = Path(tempfile.mkdtemp(prefix="ocb_statements_bench_"))
     try:

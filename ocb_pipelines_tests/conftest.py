@@ -85,7 +85,7 @@ def write_focus(path: Path, rows: list[dict], version: str = "1.2", fmt: str | N
 def workdir(tmp_path: Path) -> Path:
     """A project folder: config.yaml (the example's), data/ under it, and an empty warehouse (created through the
     package, as `ocb ingest --init` would: the CLI refuses a database.path with no warehouse behind it)."""
-    from ocb_pipelines.core import warehouse as wh
+    from ocb_pipelines.warehouse import database as wh
 
     shutil.copy(REPO / "config.example.yaml", tmp_path / "config.yaml")
     (tmp_path / "data" / "inbox").mkdir(parents=True)

@@ -2,10 +2,11 @@
 
 import dagster as dg
 
-from ocb_pipelines.definitions import build_definitions, defs
+from ocb_pipelines.definitions import build_definitions
 
 
 def test_definitions_load():
+    defs = build_definitions()
     dg.Definitions.validate_loadable(defs)
     job = defs.resolve_job_def("ingest_job")
     assert {k.to_user_string() for k in job.asset_layer.executable_asset_keys} >= {"focus_raw", "charges_validated"}

@@ -15,8 +15,8 @@ import duckdb
 import pytest
 
 from ocb_pipelines.cli.main import cli
-from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.ingest import importer
+from ocb_pipelines.warehouse import database as wh
 from ocb_pipelines_tests.core.test_config_keys import example_keys, model_keys
 
 REPO = Path(__file__).resolve().parents[1]
@@ -133,7 +133,9 @@ def test_every_ocb_command_and_option_shown_exists():
 
 
 def test_every_dagster_job_sensor_and_schedule_named_exists():
-    from ocb_pipelines.definitions import defs
+    from ocb_pipelines.definitions import build_definitions
+
+    defs = build_definitions()
 
     names = {j.name for j in defs.resolve_all_job_defs()}
     names |= {s.name for s in defs.sensors or []} | {s.name for s in defs.schedules or []}

@@ -13,7 +13,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ocb_pipelines.core.warehouse import open_connection
+from ocb_pipelines.warehouse.database import open_connection
 
 
 def backup(warehouse: str | Path, root: str | Path) -> Path:

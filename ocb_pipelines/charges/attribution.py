@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ocb_pipelines.charges.identity import charge_id_sql, identity_hash_sql, identity_values_sql
-from ocb_pipelines.core.warehouse import MONEY
 from ocb_pipelines.ingest.focus import utc_timestamp_sql
 from ocb_pipelines.ingest.legacy_layout import period_end_sql
+from ocb_pipelines.warehouse.database import MONEY
 
 REASONS = (
     "invalid_tags", "missing_pi_email", "invalid_pi_email", "missing_project", "missing_fund_org",

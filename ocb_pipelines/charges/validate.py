@@ -9,8 +9,8 @@ import duckdb
 
 from ocb_pipelines.charges.attribution import AttributionRules, validated_select_sql
 from ocb_pipelines.charges.schemas import GATED_COLUMNS, describe_failures, validated_schema
-from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.gates import repeated_keys, validate_in_chunks
+from ocb_pipelines.warehouse import database as wh
 
 
 class ValidationGateError(ValueError):

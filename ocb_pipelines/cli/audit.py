@@ -7,7 +7,7 @@ import json
 import click
 
 from ocb_pipelines.cli.common import config_option, emit_json, json_option, period_key, settings_or_exit
-from ocb_pipelines.core import warehouse as wh
+from ocb_pipelines.warehouse import database as wh
 
 
 @click.command("audit")

@@ -178,9 +178,9 @@ def run_job(settings: OcbSettings, job_name: str, month: str, actor: str,
     run's console log is kept quiet: commands print their own summary and the full log is in the UI."""
     import dagster as dg
 
-    from ocb_pipelines.core.partitions import WAREHOUSE_RUN_TAGS
-    from ocb_pipelines.core.stale_runs import process_tags, release_dead_runs
     from ocb_pipelines.definitions import build_definitions
+    from ocb_pipelines.defs.partitions import WAREHOUSE_RUN_TAGS
+    from ocb_pipelines.services.dagster_runs import process_tags, release_dead_runs
 
     prepare_dagster_home(settings)
     job = build_definitions(settings.config_path).resolve_job_def(job_name)

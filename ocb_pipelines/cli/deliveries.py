@@ -14,8 +14,8 @@ from ocb_pipelines.cli.common import (
     plain,
     settings_or_exit,
 )
-from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.delivery import log
+from ocb_pipelines.warehouse import database as wh
 
 SHOWN = ("recipient", "subject", "status", "message_id", "attempt", "transport", "resend", "error", "started_at",
          "finished_at", "confirmed_by", "confirmed_reason")

@@ -44,10 +44,10 @@ def _month_end(settings, path: Path, month: str, actor: str, ctx: click.Context,
     from ocb_pipelines.cli.journal import export_journal_command
     from ocb_pipelines.cli.review import rebuild_approved
     from ocb_pipelines.cli.statements import generate_command
-    from ocb_pipelines.core import warehouse as wh
     from ocb_pipelines.periods import lifecycle as lc
     from ocb_pipelines.review import decisions as rd
     from ocb_pipelines.review.sample_decisions import demo_decisions
+    from ocb_pipelines.warehouse import database as wh
 
     step: dict = {"period": month, "decisions": 0}
     with wh.connect(settings.warehouse_path) as con:
@@ -91,7 +91,7 @@ def demo_command(ctx, config_path, as_json):
     import io
 
     from ocb_pipelines.cli.ingest import _plan, _print_summary, _run
-    from ocb_pipelines.core import warehouse as wh
+    from ocb_pipelines.warehouse import database as wh
 
     path = _ensure_config(config_path)
     settings = settings_or_exit(str(path), new_warehouse_ok=True)  # the demo is a first run

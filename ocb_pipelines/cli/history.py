@@ -7,10 +7,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import click
 
 from ocb_pipelines.cli.common import CliError, config_option, emit_json, json_option, period_key, settings_or_exit
-from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.money import format_money
 from ocb_pipelines.history.openchargeback import HistoryResult, import_history
 from ocb_pipelines.history.openchargeback_db import HistoryError
+from ocb_pipelines.warehouse import database as wh
 
 
 def _zone(name: str) -> ZoneInfo:

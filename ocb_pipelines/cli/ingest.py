@@ -11,7 +11,6 @@ from typing import Any
 import click
 import duckdb
 
-from ocb_pipelines.charges.assets import rules_from
 from ocb_pipelines.charges.validate import build_validated
 from ocb_pipelines.cli.common import (
     CliError,
@@ -23,14 +22,15 @@ from ocb_pipelines.cli.common import (
 )
 from ocb_pipelines.cli.progress import displaying, progress_option, quiet_option, wanted
 from ocb_pipelines.core import progress
-from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.config import OcbSettings
 from ocb_pipelines.core.money import format_money
-from ocb_pipelines.core.partitions import billing_month
+from ocb_pipelines.defs.charges.assets import rules_from
+from ocb_pipelines.defs.partitions import billing_month
 from ocb_pipelines.ingest import importer
 from ocb_pipelines.ingest.focus import expected_month, month_key, quarter_from_filename
 from ocb_pipelines.ingest.legacy_layout import SourceDefaults, describe_fills
 from ocb_pipelines.ingest.service import source_for
+from ocb_pipelines.warehouse import database as wh
 
 
 def _plan(settings: OcbSettings, files: list[Path], source: str | None) -> tuple[dict, dict[str, str]]:

@@ -19,10 +19,10 @@ from ocb_pipelines.cli.common import (
     run_job,
     settings_or_exit,
 )
-from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.money import format_money
 from ocb_pipelines.ledger.journal import FORMATS
 from ocb_pipelines.ledger.targets import as_option
+from ocb_pipelines.warehouse import database as wh
 
 
 @click.command("export-journal")

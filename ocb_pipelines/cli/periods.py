@@ -12,8 +12,8 @@ from ocb_pipelines.cli.common import (
     period_key,
     settings_or_exit,
 )
-from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.periods import lifecycle as lc
+from ocb_pipelines.warehouse import database as wh
 
 notes_option = click.option("--notes", "-n", default=None, help="A note kept with the month (appended, never lost).")
 

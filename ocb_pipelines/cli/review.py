@@ -24,13 +24,13 @@ from ocb_pipelines.cli.common import (
     run_job,
     settings_or_exit,
 )
-from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.config import OcbSettings
 from ocb_pipelines.core.money import format_money
 from ocb_pipelines.periods.reconcile import Reconciliation, reconcile
 from ocb_pipelines.review import bulk
 from ocb_pipelines.review import decisions as rd
 from ocb_pipelines.review.sheets import SheetRefused, apply_sheet, export_sheet
+from ocb_pipelines.warehouse import database as wh
 
 ids_option = click.option("--id", "ids", multiple=True, help="Charge id (repeatable).")
 source_option = click.option("--source", default=None, help="Only charges of this source.")

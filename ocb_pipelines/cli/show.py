@@ -16,9 +16,9 @@ from ocb_pipelines.cli.common import (
     period_option,
     settings_or_exit,
 )
-from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.money import format_money
 from ocb_pipelines.review import decisions as rd
+from ocb_pipelines.warehouse import database as wh
 
 BILLABLE = ("unflagged", "approved", "corrected")  # what reaches statements; pending and rejected do not
 

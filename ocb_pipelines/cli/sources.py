@@ -22,8 +22,8 @@ import click
 from pydantic import ValidationError
 
 from ocb_pipelines.cli.common import CliError, config_option, emit_json, json_option, settings_or_exit
-from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.config import ConfigError, KnownSource, load_config, resolve_config_path
+from ocb_pipelines.warehouse import database as wh
 
 _BLOCK_KEY = re.compile(r"^[^#'\"]*:\s*(#.*)?$")  # `key:` whose value is the indented block below it
 

@@ -24,9 +24,9 @@ from ocb_pipelines.cli.common import (
     settings_or_exit,
 )
 from ocb_pipelines.cli.progress import displaying, progress_option, quiet_option, wanted
-from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.config import OcbSettings
 from ocb_pipelines.core.money import format_money
+from ocb_pipelines.warehouse import database as wh
 
 
 def _statement_rows(settings: OcbSettings, month: str) -> list[dict[str, Any]]:

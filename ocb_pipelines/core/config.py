@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
@@ -346,10 +349,26 @@ def _defaults_resolved(settings: OcbSettings, base: Path) -> OcbSettings:
     return settings.model_copy(update=updates)
 
 
+_bound_config_path: ContextVar[Path | None] = ContextVar("ocb_bound_config_path", default=None)
+
+
+@contextmanager
+def config_bound_to(path: str | Path | None) -> Iterator[None]:
+    """While the Dagster definitions load, `resolve_config_path(None)` answers `path`: the defs folder's resources
+    and schedule are then bound to the file the command was given (`ocb -c PATH`), not to $OCB_CONFIG."""
+    token = _bound_config_path.set(resolve_config_path(path))
+    try:
+        yield
+    finally:
+        _bound_config_path.reset(token)
+
+
 def resolve_config_path(explicit: str | Path | None = None) -> Path:
-    """`-c PATH`, else $OCB_CONFIG, else ./config.yaml."""
+    """`-c PATH`, else the file the definitions are being loaded for, else $OCB_CONFIG, else ./config.yaml."""
     if explicit:
         return Path(explicit).expanduser().resolve()
+    if (bound := _bound_config_path.get()) is not None:
+        return bound
     if os.environ.get(CONFIG_ENV_VAR):
         return Path(os.environ[CONFIG_ENV_VAR]).expanduser().resolve()
     return (Path.cwd() / "config.yaml").resolve()

@@ -14,7 +14,6 @@ from typing import Any
 
 import duckdb
 
-from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.config import OcbSettings
 from ocb_pipelines.delivery import log
 from ocb_pipelines.delivery.email import (
@@ -32,6 +31,7 @@ from ocb_pipelines.delivery.email import (
 )
 from ocb_pipelines.periods.lifecycle import check_period_key, get_period
 from ocb_pipelines.statements.generate import Renderer, current_statements, ensure_tables, month_statement_rows
+from ocb_pipelines.warehouse import database as wh
 
 
 @dataclass

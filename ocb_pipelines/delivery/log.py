@@ -27,7 +27,7 @@ from typing import Any
 
 import duckdb
 
-from ocb_pipelines.core import warehouse as wh
+from ocb_pipelines.warehouse import database as wh
 
 DONE = ("sent", "written")
 UNCERTAIN = ("sending", "unknown")

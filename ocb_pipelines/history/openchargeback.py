@@ -36,7 +36,6 @@ import pyarrow as pa
 
 from ocb_pipelines.charges.attribution import AttributionRules, validated_select_sql
 from ocb_pipelines.charges.validate import gate_validated
-from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.config import OcbSettings
 from ocb_pipelines.history import outputs
 from ocb_pipelines.history.openchargeback_db import HistoryError, OcbDatabase, OcbMonth
@@ -47,6 +46,7 @@ from ocb_pipelines.ingest.legacy_layout import SourceDefaults, fills_json, with_
 from ocb_pipelines.periods.reconcile import MonthNotReconciledError, reconcile, require_reconciled
 from ocb_pipelines.review.approve import approved_select_sql, gate_approved
 from ocb_pipelines.review.decisions import summarize_review
+from ocb_pipelines.warehouse import database as wh
 
 IMPORTABLE = ("closed", "finalized")
 FILE_FORMAT = "openchargeback-sqlite"

@@ -26,7 +26,6 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
-from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.gates import validate_in_chunks
 from ocb_pipelines.ingest import splits
 from ocb_pipelines.ingest.billing_months import bad_start_failures, months_sql
@@ -45,6 +44,7 @@ from ocb_pipelines.ingest.focus import (
 from ocb_pipelines.ingest.legacy_layout import SourceDefaults, fills_json, with_fills
 from ocb_pipelines.ingest.read_errors import read_error_message
 from ocb_pipelines.ingest.schemas import ROW_INDEX, GateFailure, failures_from, focus_structure_schema
+from ocb_pipelines.warehouse import database as wh
 
 MAX_CELL_BYTES = 2 * 1024 * 1024  # DuckDB sizes its read buffer from this; a longer cell is a clear error
 

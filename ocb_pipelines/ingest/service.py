@@ -14,11 +14,11 @@ from pathlib import Path
 import duckdb
 
 from ocb_pipelines.core import progress
-from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.config import OcbSettings
 from ocb_pipelines.ingest import importer
 from ocb_pipelines.ingest.focus import expected_month, is_supported_file, months_named_in, source_from_filename
 from ocb_pipelines.ingest.legacy_layout import SourceDefaults
+from ocb_pipelines.warehouse import database as wh
 
 
 @dataclass

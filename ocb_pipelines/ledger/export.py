@@ -39,7 +39,6 @@ import duckdb
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
-from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.config import OcbSettings
 from ocb_pipelines.core.money import format_money
 from ocb_pipelines.ledger import journal as jr
@@ -50,6 +49,7 @@ from ocb_pipelines.ledger.targets import output_target, sha256_text, unchanged_e
 from ocb_pipelines.periods.lifecycle import check_period_key, get_period
 from ocb_pipelines.periods.reconcile import MonthNotReconciledError, require_reconciled
 from ocb_pipelines.review.decisions import pending_count, summarize_review
+from ocb_pipelines.warehouse import database as wh
 
 PACKAGE_TEMPLATES = Path(__file__).resolve().parent / "templates"
 REFERENCE_FIELDS = ("reference_1", "reference_2")

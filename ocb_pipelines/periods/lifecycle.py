@@ -19,10 +19,10 @@ from typing import Any
 
 import duckdb
 
-from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.money import format_money
 from ocb_pipelines.periods.reconcile import MonthNotReconciledError, Reconciliation, require_reconciled
 from ocb_pipelines.review.decisions import pending_count
+from ocb_pipelines.warehouse import database as wh
 
 PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 TRANSITIONS = {("open", "closed"): "close", ("closed", "open"): "reopen", ("closed", "finalized"): "finalize"}

@@ -13,10 +13,10 @@ from datetime import datetime
 
 import duckdb
 
-from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.money import format_money
 from ocb_pipelines.periods import lifecycle as lc
 from ocb_pipelines.review.decisions import pending_count
+from ocb_pipelines.warehouse import database as wh
 
 SCHEDULE_ACTOR = "schedule"
 

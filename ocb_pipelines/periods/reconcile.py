@@ -24,9 +24,9 @@ from typing import Any
 
 import duckdb
 
-from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.money import format_money
 from ocb_pipelines.review.decisions import STATE_SQL
+from ocb_pipelines.warehouse import database as wh
 
 
 class MonthNotReconciledError(ValueError):

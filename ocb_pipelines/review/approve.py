@@ -12,10 +12,10 @@ from decimal import Decimal
 import duckdb
 
 from ocb_pipelines.charges.schemas import describe_failures
-from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.gates import repeated_keys, validate_in_chunks
 from ocb_pipelines.review.decisions import STATE_SQL, ReviewSummary, summarize_review
 from ocb_pipelines.review.schemas import BILLABLE_STATUSES, GATED_COLUMNS, approved_schema
+from ocb_pipelines.warehouse import database as wh
 
 
 class ApprovalGateError(ValueError):

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import duckdb
 
-from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.review.decisions import (
     CORRECTABLE,
     Decision,
@@ -25,6 +24,7 @@ from ocb_pipelines.review.decisions import (
     current_attribution,
     insert_decisions,
 )
+from ocb_pipelines.warehouse import database as wh
 
 MAX_LISTED = 20  # a refusal or a report names at most this many charges, then a count
 MISSING = "{have} no {fields}"

@@ -30,8 +30,8 @@ import pyarrow as pa
 
 from ocb_pipelines.charges.attribution import EMAIL_RE
 from ocb_pipelines.core import patterns
-from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.money import exact_text
+from ocb_pipelines.warehouse import database as wh
 
 DECISIONS = ("approve", "reject", "correct")
 STATUSES = ("unflagged", "pending", "approved", "corrected", "rejected")

@@ -39,7 +39,6 @@ from typing import Any
 
 import duckdb
 
-from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.periods.lifecycle import PERIOD_RE
 from ocb_pipelines.review.decisions import (
     Decision,
@@ -48,6 +47,7 @@ from ocb_pipelines.review.decisions import (
     insert_decisions,
     normalize_decision,
 )
+from ocb_pipelines.warehouse import database as wh
 
 MARKER = "ocb_review_sheet"
 FORMULA_CHARS = ("=", "+", "-", "@", "\t", "\r")

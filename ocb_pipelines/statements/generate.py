@@ -23,7 +23,6 @@ from typing import Any
 import duckdb
 
 from ocb_pipelines.core import progress
-from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.config import OcbSettings
 from ocb_pipelines.periods.lifecycle import check_period_key, get_period
 from ocb_pipelines.periods.reconcile import MonthNotReconciledError, require_reconciled
@@ -36,6 +35,7 @@ from ocb_pipelines.statements.lines import (
     month_approved_total,
 )
 from ocb_pipelines.statements.schemas import StatementGateError, gate_statements
+from ocb_pipelines.warehouse import database as wh
 
 HASH_VERSION = "ocb-statement-v1"
 MONEY = wh.MONEY

@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
-from ocb_pipelines.charges.assets import rules_from
 from ocb_pipelines.charges.validate import build_validated
-from ocb_pipelines.core import warehouse as wh
+from ocb_pipelines.defs.charges.assets import rules_from
 from ocb_pipelines.ingest.importer import import_file
+from ocb_pipelines.warehouse import database as wh
 from ocb_pipelines_tests.conftest import GOOD_TAGS, focus_row, write_focus
 
 CLEAN = json.dumps(GOOD_TAGS)

@@ -5,10 +5,10 @@ from decimal import Decimal
 
 import pytest
 
-from ocb_pipelines.charges.assets import rules_from
 from ocb_pipelines.charges.validate import ValidationGateError, build_validated, gate_validated
-from ocb_pipelines.core import warehouse as wh
+from ocb_pipelines.defs.charges.assets import rules_from
 from ocb_pipelines.ingest.importer import import_file, inspect_file
+from ocb_pipelines.warehouse import database as wh
 from ocb_pipelines_tests.conftest import GOOD_TAGS, focus_row, write_focus
 
 

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from pypdf import PdfReader
 
 from ocb_pipelines.cli.main import cli
-from ocb_pipelines.core import warehouse as wh
+from ocb_pipelines.warehouse import database as wh
 from ocb_pipelines_tests.reliability.reconciliation import assert_reconciled, month_figures
 
 REPO = Path(__file__).resolve().parents[2]

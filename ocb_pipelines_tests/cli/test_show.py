@@ -5,12 +5,12 @@ from decimal import Decimal
 
 from click.testing import CliRunner
 
-from ocb_pipelines.charges.assets import rules_from
 from ocb_pipelines.charges.validate import build_validated
 from ocb_pipelines.cli.main import cli
-from ocb_pipelines.core import warehouse as wh
+from ocb_pipelines.defs.charges.assets import rules_from
 from ocb_pipelines.ingest.importer import import_file
 from ocb_pipelines.review import decisions as rd
+from ocb_pipelines.warehouse import database as wh
 from ocb_pipelines_tests.conftest import GOOD_TAGS, focus_row, write_focus
 
 PI = GOOD_TAGS["pi_email"]

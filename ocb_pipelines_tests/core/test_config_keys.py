@@ -24,12 +24,11 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from click.testing import CliRunner
 from pypdf import PdfReader
 
-from ocb_pipelines.charges.assets import rules_from
 from ocb_pipelines.charges.validate import build_validated
 from ocb_pipelines.cli.common import prepare_dagster_home
 from ocb_pipelines.cli.main import cli
-from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.config import OcbSettings, load_config
+from ocb_pipelines.defs.charges.assets import rules_from
 from ocb_pipelines.delivery.deliver import deliver_month
 from ocb_pipelines.ingest import service
 from ocb_pipelines.ingest.importer import ImportRefused, import_file
@@ -38,6 +37,7 @@ from ocb_pipelines.ledger.export import export_journal
 from ocb_pipelines.review.approve import build_approved
 from ocb_pipelines.review.fixtures import charge_row, write_focus_csv
 from ocb_pipelines.statements.generate import generate_statements
+from ocb_pipelines.warehouse import database as wh
 from ocb_pipelines_tests.delivery.conftest import Sink
 from ocb_pipelines_tests.ledger.helpers import group
 from ocb_pipelines_tests.smtp import running_smtp

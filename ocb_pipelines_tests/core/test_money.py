@@ -6,8 +6,8 @@ from decimal import Decimal
 import pytest
 
 from ocb_pipelines.cli.common import to_jsonable
-from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.money import exact_text
+from ocb_pipelines.warehouse import database as wh
 
 
 @pytest.mark.parametrize(

@@ -14,10 +14,10 @@ import yaml
 from click.testing import CliRunner
 
 from ocb_pipelines.cli.main import cli
-from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.config import ConfigError, OcbSettings, load_config
 from ocb_pipelines.review.fixtures import charge_row, write_focus_csv
 from ocb_pipelines.statements.generate import generate_statements
+from ocb_pipelines.warehouse import database as wh
 from ocb_pipelines_tests.core.test_config_keys import MONTH, closed_month, flatten, model_keys, write_config
 from ocb_pipelines_tests.delivery.conftest import Sink
 from ocb_pipelines_tests.smtp import running_smtp

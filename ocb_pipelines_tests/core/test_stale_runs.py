@@ -11,10 +11,10 @@ from contextlib import contextmanager
 import dagster as dg
 
 from ocb_pipelines.cli.common import DAGSTER_YAML
-from ocb_pipelines.core.partitions import WAREHOUSE_POOL
-from ocb_pipelines.core.resources import Warehouse
-from ocb_pipelines.core.sensors import stale_runs_sensor
-from ocb_pipelines.core.stale_runs import HOST_TAG, PID_START_TAG, PID_TAG, process_tags, release_dead_runs
+from ocb_pipelines.defs.operations.sensors import stale_runs_sensor
+from ocb_pipelines.defs.partitions import WAREHOUSE_POOL
+from ocb_pipelines.defs.resources import Warehouse
+from ocb_pipelines.services.dagster_runs import HOST_TAG, PID_START_TAG, PID_TAG, process_tags, release_dead_runs
 
 
 def _run_holding_slot(instance: dg.DagsterInstance, tags: dict[str, str]) -> str:
@@ -58,13 +58,13 @@ def test_dead_process_run_is_failed_and_its_slot_freed_live_one_kept(tmp_path):
 
 
 def process_start(pid: int) -> str:
-    from ocb_pipelines.core.stale_runs import _start_time
+    from ocb_pipelines.services.dagster_runs import _start_time
 
     return _start_time(pid)
 
 
 def test_a_reused_pid_is_not_mistaken_for_the_dead_process():
-    from ocb_pipelines.core.stale_runs import process_alive
+    from ocb_pipelines.services.dagster_runs import process_alive
 
     tags = process_tags()
     assert process_alive(int(tags[PID_TAG]), tags[PID_START_TAG])

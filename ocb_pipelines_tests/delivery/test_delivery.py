@@ -12,13 +12,13 @@ import pytest
 from click.testing import CliRunner
 
 from ocb_pipelines.cli.main import cli
-from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.definitions import build_definitions
 from ocb_pipelines.delivery import log
 from ocb_pipelines.delivery.deliver import deliver_month
 from ocb_pipelines.delivery.email import DeliveryError, SmtpTransport
 from ocb_pipelines.periods.lifecycle import reopen_period
 from ocb_pipelines.statements.generate import generate_statements
+from ocb_pipelines.warehouse import database as wh
 
 from .conftest import MONTH, load_month, month_rows
 

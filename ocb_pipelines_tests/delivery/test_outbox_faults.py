@@ -5,10 +5,10 @@ import errno
 import subprocess
 import sys
 
-from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.delivery.deliver import deliver_month
 from ocb_pipelines.statements import render
 from ocb_pipelines.statements.generate import generate_statements
+from ocb_pipelines.warehouse import database as wh
 
 from .conftest import MONTH
 

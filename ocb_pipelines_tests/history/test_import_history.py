@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ocb_pipelines.charges.assets import rules_from
 from ocb_pipelines.charges.validate import build_validated
 from ocb_pipelines.cli.main import cli
-from ocb_pipelines.core import warehouse as wh
+from ocb_pipelines.defs.charges.assets import rules_from
 from ocb_pipelines.history.openchargeback_db import HistoryError, to_money, to_time
 from ocb_pipelines.ingest.importer import import_file
 from ocb_pipelines.periods.reconcile import reconcile
+from ocb_pipelines.warehouse import database as wh
 from ocb_pipelines_tests.conftest import focus_row, write_focus
 from ocb_pipelines_tests.history import scenario
 from ocb_pipelines_tests.history.scenario import ADA, ADMIN, ALAN, GRACE, REVIEWER

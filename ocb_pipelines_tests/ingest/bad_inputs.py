@@ -9,8 +9,8 @@ from pathlib import Path
 
 from hypothesis import strategies as st
 
-from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.ingest.importer import ImportRefused, import_file, inspect_file
+from ocb_pipelines.warehouse import database as wh
 from ocb_pipelines_tests.conftest import VERSION_COLUMNS, focus_row, write_focus
 
 # The reader fuzz (test_bad_input.py and benchmarks/reliability.py): hypothesis-made values in the columns

@@ -2,8 +2,8 @@
 
 import dagster as dg
 
-from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.definitions import build_definitions
+from ocb_pipelines.warehouse import database as wh
 from ocb_pipelines_tests.conftest import focus_row, write_focus
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.ingest import importer
 from ocb_pipelines.ingest.importer import ImportRefused, cut_near_middle, import_file
+from ocb_pipelines.warehouse import database as wh
 from ocb_pipelines_tests.conftest import focus_row, write_focus
 
 AWKWARD = ['line one\nline two', 'a "quoted" word', 'comma, inside', '"', '""', '', 'x\r\ny']

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.ingest.focus import sha256_file
 from ocb_pipelines.ingest.importer import ImportRefused, import_file, inspect_file
+from ocb_pipelines.warehouse import database as wh
 from ocb_pipelines_tests.conftest import focus_row, write_focus
 
 

@@ -13,11 +13,10 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from ocb_pipelines.charges.assets import rules_from
 from ocb_pipelines.charges.validate import build_validated
 from ocb_pipelines.cli.main import cli
-from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.config import ConfigError, load_config
+from ocb_pipelines.defs.charges.assets import rules_from
 from ocb_pipelines.ingest import service
 from ocb_pipelines.ingest.focus import (
     NotFocusError,
@@ -29,6 +28,7 @@ from ocb_pipelines.ingest.focus import (
 )
 from ocb_pipelines.ingest.importer import ImportRefused, import_file
 from ocb_pipelines.ingest.legacy_layout import SourceDefaults, period_end_sql
+from ocb_pipelines.warehouse import database as wh
 
 OCB_COLUMNS = ["BillingPeriodStart", "BillingPeriodEnd", "ChargePeriodStart", "ChargePeriodEnd", "ListCost",
                "ContractedCost", "BilledCost", "EffectiveCost", "ResourceId", "ResourceName", "ServiceName", "Tags"]

@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.ingest.importer import ImportRefused, import_file
+from ocb_pipelines.warehouse import database as wh
 from ocb_pipelines_tests.conftest import focus_row, write_focus
 
 FITS = ["0.123456789012", "1.123456789012000000", "1.0000000000005E1", "-2.5E-11", "9999999999999999999E7"]

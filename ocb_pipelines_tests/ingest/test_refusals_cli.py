@@ -11,9 +11,10 @@ import pytest
 from click.testing import CliRunner
 
 from ocb_pipelines.cli.main import cli
-from ocb_pipelines.core import warehouse as wh
-from ocb_pipelines.definitions import build_definitions, build_resources
-from ocb_pipelines.ingest.sensors import focus_inbox_sensor
+from ocb_pipelines.definitions import build_definitions
+from ocb_pipelines.defs.ingest.sensors import focus_inbox_sensor
+from ocb_pipelines.defs.resources import build_resources
+from ocb_pipelines.warehouse import database as wh
 from ocb_pipelines_tests.conftest import focus_row, write_focus
 
 SHORT_US = {"BillingPeriodStart": "4/1/25", "BillingPeriodEnd": "5/1/25", "ChargePeriodStart": "4/1/25",

@@ -5,8 +5,8 @@ import os
 
 import dagster as dg
 
-from ocb_pipelines.definitions import build_resources
-from ocb_pipelines.ingest.sensors import focus_inbox_sensor
+from ocb_pipelines.defs.ingest.sensors import focus_inbox_sensor
+from ocb_pipelines.defs.resources import build_resources
 from ocb_pipelines_tests.conftest import focus_row, write_focus
 
 

@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from ocb_pipelines.cli.main import cli
-from ocb_pipelines.core import warehouse as wh
-from ocb_pipelines.core.partitions import billing_month
+from ocb_pipelines.defs.partitions import billing_month
 from ocb_pipelines.ingest.billing_months import CALENDAR_START, calendar_end, calendar_problem
+from ocb_pipelines.warehouse import database as wh
 from ocb_pipelines_tests.conftest import focus_row, write_focus
 
 

@@ -8,8 +8,8 @@ import dagster as dg
 from click.testing import CliRunner
 
 from ocb_pipelines.cli.main import cli
-from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.definitions import build_definitions
+from ocb_pipelines.warehouse import database as wh
 
 from .conftest import MONTH, load_month, tagged
 

@@ -9,11 +9,11 @@ from decimal import Decimal
 
 import pytest
 
-from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.ledger.export import PACKAGE_TEMPLATES, ExportRefused, export_journal
 from ocb_pipelines.ledger.journal import JournalRefused
 from ocb_pipelines.periods.lifecycle import reopen_period
 from ocb_pipelines.review.fixtures import charge_row
+from ocb_pipelines.warehouse import database as wh
 
 from .conftest import MONTH, REPO, approve_and_close, load_month, load_source, tagged, write_config
 

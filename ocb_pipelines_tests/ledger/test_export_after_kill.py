@@ -6,15 +6,15 @@ import subprocess
 import sys
 import textwrap
 
-from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.ledger.export import export_journal
+from ocb_pipelines.warehouse import database as wh
 
 from .conftest import MONTH
 from .test_export import _standard_month
 
 KILLED_EXPORT = textwrap.dedent("""
     import os, signal, sys
-    from ocb_pipelines.core import warehouse as wh
+    from ocb_pipelines.warehouse import database as wh
     from ocb_pipelines.core.config import load_config
     from ocb_pipelines.ledger import export
 

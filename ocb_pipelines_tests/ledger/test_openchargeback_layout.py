@@ -12,9 +12,9 @@ from decimal import Decimal
 from click.testing import CliRunner
 
 from ocb_pipelines.cli.main import cli
-from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.ledger.export import export_journal
 from ocb_pipelines.ledger.layouts import LISTING_COLUMNS
+from ocb_pipelines.warehouse import database as wh
 
 from .conftest import MONTH, load_month, tagged
 

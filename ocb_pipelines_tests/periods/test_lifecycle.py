@@ -7,14 +7,14 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from ocb_pipelines.charges.assets import rules_from
 from ocb_pipelines.charges.validate import build_validated
 from ocb_pipelines.cli.main import cli
-from ocb_pipelines.core import warehouse as wh
+from ocb_pipelines.defs.charges.assets import rules_from
 from ocb_pipelines.ingest.importer import import_file
 from ocb_pipelines.periods import lifecycle as lc
 from ocb_pipelines.review import decisions as rd
 from ocb_pipelines.review.fixtures import charge_row, write_focus_csv
+from ocb_pipelines.warehouse import database as wh
 
 from .conftest import MONTH
 

@@ -12,14 +12,14 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import pytest
 
-from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.config import ConfigError, ScheduleSettings, load_config, load_schedule_settings
-from ocb_pipelines.core.partitions import WAREHOUSE_RUN_TAGS
 from ocb_pipelines.definitions import build_definitions
+from ocb_pipelines.defs.partitions import WAREHOUSE_RUN_TAGS
+from ocb_pipelines.defs.periods.sensors import month_end_sensor
 from ocb_pipelines.periods import lifecycle as lc
 from ocb_pipelines.periods.month_end import month_just_ended
-from ocb_pipelines.periods.sensors import month_end_sensor
 from ocb_pipelines.review.fixtures import charge_row, write_focus_csv
+from ocb_pipelines.warehouse import database as wh
 
 REPO = Path(__file__).resolve().parents[2]
 MONTH = "2025-01"

@@ -21,13 +21,13 @@ import pytest
 from click.testing import CliRunner
 
 from ocb_pipelines.cli.main import cli
-from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.ingest import importer, splits
 from ocb_pipelines.ledger.export import ExportRefused, check_exportable
 from ocb_pipelines.periods import lifecycle as lc
 from ocb_pipelines.periods.reconcile import reconcile
 from ocb_pipelines.review.fixtures import charge_row, write_focus_csv
 from ocb_pipelines.statements.generate import StatementPeriodError, require_statement_period
+from ocb_pipelines.warehouse import database as wh
 from ocb_pipelines_tests.periods.conftest import MONTH
 from ocb_pipelines_tests.reliability.reconciliation import assert_reconciled
 
@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parents[2]
 # between the import and its validation, at exactly that point.
 IMPORT_THEN_WAIT = """
 import sys
-from ocb_pipelines.core import warehouse as wh
+from ocb_pipelines.warehouse import database as wh
 from ocb_pipelines.core.config import load_config
 from ocb_pipelines.ingest import importer
 settings = load_config(sys.argv[1])

@@ -21,9 +21,9 @@ from typing import Any
 
 import dagster as dg
 
-from ocb_pipelines.core import warehouse as wh
-from ocb_pipelines.samples.generator import generate_focus_file
+from ocb_pipelines.warehouse import database as wh
 from ocb_pipelines_tests.reliability.load import Daemon, prepare_workdir
+from tools.sample_data.generator import generate_focus_file
 
 # The CLI exactly as the console script runs it (`ocb = ocb_pipelines.cli.main:cli`), imported ahead of
 # the handshake so that both sides reach the warehouse together.

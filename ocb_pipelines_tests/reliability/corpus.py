@@ -18,11 +18,11 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import seed as hypothesis_seed
 
-from ocb_pipelines.charges.assets import rules_from
 from ocb_pipelines.charges.validate import build_validated
-from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.config import load_config
+from ocb_pipelines.defs.charges.assets import rules_from
 from ocb_pipelines.ingest.importer import ImportRefused, import_file, inspect_file
+from ocb_pipelines.warehouse import database as wh
 from ocb_pipelines_tests.conftest import REPO, focus_row, write_focus
 from ocb_pipelines_tests.ingest import bad_inputs
 

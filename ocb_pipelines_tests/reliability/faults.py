@@ -286,7 +286,7 @@ def input_files(run_dir: Path) -> list[Path]:
 
 
 def make_inputs(run_dir: Path, rows: int = ROWS_PER_FILE, seed: int = 7) -> list[Path]:
-    from ocb_pipelines.samples.generator import generate_focus_file
+    from tools.sample_data.generator import generate_focus_file
 
     out = []
     for k, (source, version, fmt) in enumerate(FILES):
@@ -299,7 +299,7 @@ def make_inputs(run_dir: Path, rows: int = ROWS_PER_FILE, seed: int = 7) -> list
 CLOSE_MONTH = """
 import sys
 from ocb_pipelines.cli.review import rebuild_approved
-from ocb_pipelines.core import warehouse as wh
+from ocb_pipelines.warehouse import database as wh
 from ocb_pipelines.core.config import load_config
 from ocb_pipelines.periods import lifecycle as lc
 from ocb_pipelines.review import decisions as rd

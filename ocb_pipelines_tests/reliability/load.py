@@ -23,10 +23,11 @@ import dagster as dg
 import duckdb
 
 from ocb_pipelines.cli.common import DAGSTER_YAML
-from ocb_pipelines.core import warehouse as wh
-from ocb_pipelines.definitions import build_definitions, build_resources
-from ocb_pipelines.ingest.sensors import focus_inbox_sensor
-from ocb_pipelines.samples.generator import FOCUS_VERSIONS, SOURCES, generate_focus_file
+from ocb_pipelines.definitions import build_definitions
+from ocb_pipelines.defs.ingest.sensors import focus_inbox_sensor
+from ocb_pipelines.defs.resources import build_resources
+from ocb_pipelines.warehouse import database as wh
+from tools.sample_data.generator import FOCUS_VERSIONS, SOURCES, generate_focus_file
 
 REPO = Path(__file__).resolve().parents[2]
 SENSOR = "focus_inbox_sensor"

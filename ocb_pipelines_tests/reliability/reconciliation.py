@@ -12,8 +12,8 @@ from pathlib import Path
 
 import duckdb
 
-from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.periods.reconcile import Reconciliation, reconcile
+from ocb_pipelines.warehouse import database as wh
 
 
 def month_figures(db: Path) -> dict[str, tuple[str, Reconciliation]]:

@@ -23,9 +23,8 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from ocb_pipelines.charges.assets import rules_from
 from ocb_pipelines.charges.validate import build_validated
-from ocb_pipelines.core import warehouse as wh
+from ocb_pipelines.defs.charges.assets import rules_from
 from ocb_pipelines.delivery.deliver import deliver_month
 from ocb_pipelines.ingest import importer
 from ocb_pipelines.ingest.importer import ImportRefused, import_file, inspect_file
@@ -36,6 +35,7 @@ from ocb_pipelines.review.decisions import Decision, record_decisions, select_ch
 from ocb_pipelines.review.fixtures import charge_row, write_focus_csv
 from ocb_pipelines.review.sheets import export_sheet, unneutralise
 from ocb_pipelines.statements.generate import generate_statements
+from ocb_pipelines.warehouse import database as wh
 from ocb_pipelines_tests.statements.conftest import make_settings
 
 MONTH = "2025-01"

@@ -17,8 +17,8 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from click.testing import CliRunner
 
 from ocb_pipelines.cli.main import cli
-from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.config import load_config
+from ocb_pipelines.warehouse import database as wh
 from ocb_pipelines_tests.delivery.conftest import Sink
 from ocb_pipelines_tests.smtp import free_port, running_smtp
 from ocb_pipelines_tests.statements.conftest import REPO, load_month, month_rows

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dagster as dg
 
-from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.definitions import build_definitions
 from ocb_pipelines.review.fixtures import write_focus_csv
+from ocb_pipelines.warehouse import database as wh
 
 from .conftest import MONTH, ids_by_resource, standard_rows
 from .test_sheets import _export, _fill

@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from ocb_pipelines.cli.main import cli
-from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.review import decisions as rd
 from ocb_pipelines.review.fixtures import charge_row
+from ocb_pipelines.warehouse import database as wh
 
 from .conftest import MONTH, load_month
 

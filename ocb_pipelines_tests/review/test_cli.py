@@ -7,7 +7,7 @@ import json
 from click.testing import CliRunner
 
 from ocb_pipelines.cli.main import cli
-from ocb_pipelines.core import warehouse as wh
+from ocb_pipelines.warehouse import database as wh
 
 from .conftest import MONTH
 from .test_sheets import _fill

@@ -7,13 +7,13 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 
-from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.ingest.importer import import_file
 from ocb_pipelines.periods import lifecycle as lc
 from ocb_pipelines.review import approve
 from ocb_pipelines.review import decisions as rd
 from ocb_pipelines.review.fixtures import charge_row, write_focus_csv
 from ocb_pipelines.review.schemas import approved_schema
+from ocb_pipelines.warehouse import database as wh
 
 from .conftest import MONTH, ids_by_resource, load_month, standard_rows
 

@@ -12,11 +12,11 @@ from hypothesis import strategies as st
 
 from ocb_pipelines.charges.attribution import AttributionRules
 from ocb_pipelines.charges.validate import build_validated
-from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.ingest.importer import import_file
 from ocb_pipelines.review import approve
 from ocb_pipelines.review import decisions as rd
 from ocb_pipelines.review.fixtures import charge_row, write_focus_csv
+from ocb_pipelines.warehouse import database as wh
 
 RULES = AttributionRules(tag_keys={"pi_email": "pi_email", "project_id": "project_id", "fund_org": "fund_org"},
                          flag_patterns=("^test-",), fund_org_patterns=("^[A-Z]{3}-[0-9]{6}$",))

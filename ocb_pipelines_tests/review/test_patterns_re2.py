@@ -12,8 +12,8 @@ import textwrap
 import pytest
 import yaml
 
-from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.config import ConfigError, load_config
+from ocb_pipelines.warehouse import database as wh
 
 from .conftest import MONTH
 from .test_sheets import _fill

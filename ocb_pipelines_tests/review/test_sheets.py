@@ -8,12 +8,12 @@ import json
 import dagster as dg
 import pytest
 
-from ocb_pipelines.core import warehouse as wh
-from ocb_pipelines.core.resources import OcbConfig
+from ocb_pipelines.defs.resources import OcbConfig
+from ocb_pipelines.defs.review.sensors import plan_sheet_runs, review_sheet_sensor, sheet_files
 from ocb_pipelines.review import decisions as rd
 from ocb_pipelines.review.fixtures import charge_row
-from ocb_pipelines.review.sensors import plan_sheet_runs, review_sheet_sensor, sheet_files
 from ocb_pipelines.review.sheets import SheetRefused, apply_sheet, export_sheet, neutralise, unneutralise
+from ocb_pipelines.warehouse import database as wh
 
 from .conftest import MONTH, load_month, standard_rows
 

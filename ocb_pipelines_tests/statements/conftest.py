@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from ocb_pipelines.charges.assets import rules_from
 from ocb_pipelines.charges.validate import build_validated
-from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.core.config import OcbSettings, load_config
+from ocb_pipelines.defs.charges.assets import rules_from
 from ocb_pipelines.ingest.importer import import_file
 from ocb_pipelines.periods.lifecycle import close_period
 from ocb_pipelines.review.approve import build_approved
 from ocb_pipelines.review.fixtures import charge_row, write_focus_csv
+from ocb_pipelines.warehouse import database as wh
 
 REPO = Path(__file__).resolve().parents[2]
 MONTH = "2025-01"

@@ -11,7 +11,6 @@ import dagster as dg
 import pytest
 from pypdf import PdfReader
 
-from ocb_pipelines.core import warehouse as wh
 from ocb_pipelines.definitions import build_definitions
 from ocb_pipelines.periods.lifecycle import PeriodTransitionError, finalize_period, reopen_period
 from ocb_pipelines.review.fixtures import charge_row
@@ -19,6 +18,7 @@ from ocb_pipelines.statements import naming, render
 from ocb_pipelines.statements.generate import StatementPeriodError, generate_statements
 from ocb_pipelines.statements.lines import NO_PROJECT, fund_percentages, load_statements
 from ocb_pipelines.statements.schemas import StatementGateError, gate_statements
+from ocb_pipelines.warehouse import database as wh
 
 from .conftest import MONTH, load_month, make_settings, month_rows
 

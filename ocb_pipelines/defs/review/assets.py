@@ -1,0 +1,218 @@
+"""review_decisions and charges_approved: the review step of every billing month."""
+
+
+import dagster as dg
+from pydantic import Field
+
+from ocb_pipelines.charges.attribution import reason_label
+from ocb_pipelines.core.money import format_money
+from ocb_pipelines.defs.charges.assets import charges_validated
+from ocb_pipelines.defs.metadata import markdown_table, money_metadata
+from ocb_pipelines.defs.partitions import WAREHOUSE_POOL, billing_month
+from ocb_pipelines.defs.resources import OcbConfig, Warehouse
+from ocb_pipelines.periods.reconcile import reconcile
+from ocb_pipelines.review.approve import ApprovalGateError, build_approved
+from ocb_pipelines.review.decisions import (
+    STALE_REASON,
+    STATUSES,
+    Decision,
+    DecisionError,
+    ReviewSummary,
+    charge_states,
+    month_decisions,
+    record_decisions,
+    stale_explanation,
+    summarize_review,
+)
+from ocb_pipelines.review.sheets import SheetRefused, apply_sheet
+from ocb_pipelines.warehouse import database as wh
+
+APPROVED_GATE = "charges_approved_gate"
+
+
+class DecisionItem(dg.Config):
+    """One decision: approve, reject or correct (with a new pi_email / project_id / fund_org)."""
+
+    charge_id: str
+    decision: str
+    note: str
+    pi_email: str | None = None
+    project_id: str | None = None
+    fund_org: str | None = None
+
+
+class ReviewConfig(dg.Config):
+    """Decisions to record in this run (from the Launchpad), and/or review sheets to apply (the sensor)."""
+
+    reviewer: str = ""
+    decisions: list[DecisionItem] = Field(default_factory=list)
+    sheets: list[str] = Field(default_factory=list)
+
+
+def _label(reason: str) -> str:
+    return "a decision was made on data that has since changed" if reason == STALE_REASON else reason_label(reason)
+
+
+def review_metadata(summary: ReviewSummary, symbol: str, code: str) -> dict[str, dg.MetadataValue]:
+    """Counts and money by status, the queue by reason and by source: shared by both assets."""
+    status_rows = [
+        {"status": s, "rows": summary.rows(s), "billed": format_money(summary.billed(s), symbol)} for s in STATUSES
+    ]
+    by_source = [
+        {"source": r["source"], **{f"{s} rows": r[f"{s}_rows"] for s in STATUSES},
+         **{f"{s} billed": format_money(r[f"{s}_billed"], symbol) for s in ("pending", "rejected")}}
+        for r in summary.by_source
+    ]  # fmt: skip
+    return {
+        "pending_rows": dg.MetadataValue.int(summary.rows("pending")),
+        **money_metadata("pending_billed", summary.billed("pending"), symbol, code),
+        "rejected_rows": dg.MetadataValue.int(summary.rows("rejected")),
+        **money_metadata("rejected_billed", summary.billed("rejected"), symbol, code),
+        "by_status": dg.MetadataValue.md(markdown_table(status_rows)),
+        "pending_by_reason": dg.MetadataValue.md(markdown_table([
+            {"reason": r["reason"], "meaning": _label(r["reason"]), "rows": r["rows"],
+             "billed": format_money(r["billed"], symbol)}
+            for r in summary.pending_by_reason
+        ])),
+        "by_source": dg.MetadataValue.md(markdown_table(by_source)),
+        "stale_decisions": dg.MetadataValue.md(markdown_table([
+            {"charge": s["charge_id"], "billed": format_money(s["billed_cost"], symbol), "why": stale_explanation(s)}
+            for s in summary.stale[:50]
+        ])),
+    }
+
+
+@dg.asset(
+    partitions_def=billing_month,
+    group_name="review",
+    kinds={"duckdb"},
+    owners=["team:research-computing"],
+    pool=WAREHOUSE_POOL,
+    deps=[charges_validated],
+    description=(
+        "Append-only log of review decisions (approve, reject, correct) with who, when and a note, keyed by "
+        "charge_id and pinned to the charge's row_hash. Materialising it records the decisions given in the run "
+        "config (Launchpad: reviewer + decisions) or the review sheets given by the sensor, then reports the "
+        "month's review queue: what is pending and why, with the money at stake."
+    ),
+)
+def review_decisions(
+    context: dg.AssetExecutionContext, config: ReviewConfig, ocb: OcbConfig, warehouse: Warehouse
+) -> dg.MaterializeResult:
+    settings = ocb.settings()
+    month = context.partition_key
+    patterns = settings.review.fund_org_patterns
+    recorded: list[int] = []
+    sheets_applied: list[dict] = []
+    with warehouse.get_connection() as con:
+        for sheet in config.sheets:
+            try:
+                result = apply_sheet(con, sheet, fund_org_patterns=patterns, run_id=context.run.run_id)
+            except SheetRefused as exc:
+                raise dg.Failure(description=str(exc), allow_retries=False) from None
+            if result.period != month:
+                context.log.warning(f"{result.file_name} is for {result.period}, not {month}")
+            context.log.info(f"{result.file_name}: {result.status}: {result.message}")
+            recorded += result.decision_ids
+            sheets_applied.append({"sheet": result.file_name, "status": result.status, "reviewer": result.reviewer,
+                                   "decisions": len(result.decision_ids)})
+        if config.decisions:
+            if not config.reviewer.strip():
+                raise dg.Failure(description="name the reviewer (run config `reviewer`): decisions need an actor",
+                                 allow_retries=False)
+            items = [Decision(d.charge_id, d.decision.strip().lower(), d.note, d.pi_email, d.project_id, d.fund_org,
+                              origin=f"run {context.run.run_id[:8]}") for d in config.decisions]
+            try:
+                recorded += record_decisions(con, month, items, actor=config.reviewer.strip(), via="ui",
+                                             run_id=context.run.run_id, fund_org_patterns=patterns)
+            except (DecisionError, wh.PeriodLockedError) as exc:
+                raise dg.Failure(description=str(exc), allow_retries=False) from None
+        summary = summarize_review(con, month)
+        log = month_decisions(con, month)
+        queue = charge_states(con, month, limit=20)
+    symbol, code = settings.currency.symbol, settings.currency.code
+    by_kind: dict[str, int] = {}
+    for d in log:
+        by_kind[d["decision"]] = by_kind.get(d["decision"], 0) + 1
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": dg.MetadataValue.int(len(log)),
+            "decisions_this_run": dg.MetadataValue.int(len(recorded)),
+            "decisions_by_kind": dg.MetadataValue.json(by_kind),
+            "sheets": dg.MetadataValue.md(markdown_table(sheets_applied)),
+            "orphaned_decisions": dg.MetadataValue.int(summary.orphaned_decisions),
+            **review_metadata(summary, symbol, code),
+            "review_queue": dg.MetadataValue.md(markdown_table([
+                {"charge": q["charge_id"], "source": q["source"], "PI": q["pi_email"], "project": q["project_id"],
+                 "fund": q["fund_org"], "billed": format_money(q["billed_cost"], symbol),
+                 "reasons": ", ".join(q["queue_reasons"])}
+                for q in queue
+            ])),
+            "latest_decisions": dg.MetadataValue.md(markdown_table([
+                {"id": d["decision_id"], "charge": d["charge_id"], "decision": d["decision"], "by": d["actor"],
+                 "at": f"{d['decided_at']:%Y-%m-%d %H:%M}", "via": d["via"], "note": d["note"]}
+                for d in log[-20:]
+            ])),
+            "dagster/table_name": "review_decisions",
+        }
+    )
+
+
+@dg.asset(
+    partitions_def=billing_month,
+    group_name="review",
+    kinds={"duckdb", "pandera"},
+    owners=["team:research-computing"],
+    pool=WAREHOUSE_POOL,
+    deps=[charges_validated, review_decisions],
+    check_specs=[dg.AssetCheckSpec(APPROVED_GATE, asset="charges_approved", blocking=True,
+                                   description="Pandera gate and reconciliation to the cent")],
+    description=(
+        "The charges that may be billed: unflagged rows plus approved and corrected ones (a correction takes "
+        "effect; the imported values stay in original_pi_email / original_project_id / original_fund_org), minus "
+        "rejected ones. Pending charges are left out and reported. Gated by a Pandera schema and a reconciliation "
+        "(validated = approved + pending + rejected) inside the write transaction."
+    ),
+)
+def charges_approved(context: dg.AssetExecutionContext, ocb: OcbConfig, warehouse: Warehouse):
+    settings = ocb.settings()
+    month = context.partition_key
+    with warehouse.get_connection() as con:
+        try:
+            summary = build_approved(con, month, run_id=context.run.run_id)
+        except (ApprovalGateError, wh.PeriodLockedError) as exc:
+            yield dg.AssetCheckResult(check_name=APPROVED_GATE, passed=False,
+                                      metadata={"error": dg.MetadataValue.md(f"```\n{exc}\n```")})
+            raise dg.Failure(description=str(exc), allow_retries=False) from None
+        rows, corrected, list_total = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE review_status = 'corrected'), "
+            "coalesce(sum(coalesce(list_cost, billed_cost)), 0) FROM charges_approved WHERE billing_month = ?",
+            [month],
+        ).fetchall()[0]
+        figures = reconcile(con, month)  # what a close, the statements and the journal are checked on
+    symbol, code = settings.currency.symbol, settings.currency.code
+    yield dg.AssetCheckResult(check_name=APPROVED_GATE, passed=True,
+                              metadata={"validated_billed": format_money(summary.validated_billed, symbol)})
+    if summary.rows("pending"):
+        context.log.warning(
+            f"{summary.rows('pending')} charge(s) ({format_money(summary.billed('pending'), symbol)}) still pending "
+            f"review in {month}: not included"
+        )
+    yield dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": dg.MetadataValue.int(rows),
+            **money_metadata("approved_billed", summary.included_billed, symbol, code),
+            # The same names as on focus_raw, charges_validated and statements, so the catalog plots line up.
+            **money_metadata("billed_total", summary.included_billed, symbol, code),
+            **money_metadata("list_total", list_total, symbol, code),
+            **money_metadata("discount_total", list_total - summary.included_billed, symbol, code),
+            **money_metadata("validated_billed", summary.validated_billed, symbol, code),
+            "corrected_rows": dg.MetadataValue.int(corrected),
+            **review_metadata(summary, symbol, code),
+            **money_metadata("imported_billed", figures.imported_billed, symbol, code),
+            "reconciled": dg.MetadataValue.bool(figures.balanced),
+            "reconciliation": dg.MetadataValue.text(figures.describe(symbol) + "".join(
+                f"; {p}" for p in figures.problems(symbol))),
+            "dagster/table_name": "charges_approved",
+        }
+    )

@@ -1,0 +1,16 @@
+"""Jobs of the review domain."""
+
+import dagster as dg
+
+from ocb_pipelines.defs.partitions import WAREHOUSE_RUN_TAGS
+from ocb_pipelines.defs.review.assets import charges_approved, review_decisions
+
+review_job = dg.define_asset_job(
+    "review_job",
+    selection=dg.AssetSelection.assets(review_decisions, charges_approved),
+    tags=WAREHOUSE_RUN_TAGS,
+    description=(
+        "Record review decisions (Launchpad config: reviewer + decisions, or review sheets) and rebuild the "
+        "month's approved charges."
+    ),
+)
