@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 from datetime import datetime
 from decimal import Decimal
@@ -15,18 +14,6 @@ import click
 
 from ocb_pipelines.core.config import ConfigError, OcbSettings, load_config
 from ocb_pipelines.core.money import exact_text
-
-DAGSTER_YAML = """# Written by ocb. One writer at a time for the DuckDB warehouse.
-concurrency:
-  pools:
-    default_limit: 1
-  runs:
-    tag_concurrency_limits:
-      - key: "ocb/warehouse"
-        limit: 1
-telemetry:
-  enabled: false
-"""
 
 config_option = click.option(
     "-c", "--config", "config_path", type=click.Path(dir_okay=False), default=None,
@@ -152,56 +139,6 @@ def settings_or_exit(config_path: str | None, *, new_warehouse_ok: bool = False)
     return settings
 
 
-def prepare_dagster_home(settings: OcbSettings) -> Path:
-    """$DAGSTER_HOME if set, else `dagster_home` from the config (data/dagster_home), with a dagster.yaml."""
-    home = Path(os.environ.get("DAGSTER_HOME") or settings.dagster_home).resolve()
-    home.mkdir(parents=True, exist_ok=True)
-    yaml_path = home / "dagster.yaml"
-    if not yaml_path.exists():
-        yaml_path.write_text(DAGSTER_YAML, encoding="utf-8")
-    os.environ["DAGSTER_HOME"] = str(home)
-    return home
-
-
-def root_cause(error) -> str:
-    """The innermost error's message without the exception class: what went wrong, in the user's words."""
-    while getattr(error, "cause", None) is not None:
-        error = error.cause
-    return re.sub(r"^[\w.]+(?:Error|Failure|Exception): ", "", error.message.strip())
-
-
-def run_job(settings: OcbSettings, job_name: str, month: str, actor: str,
-            run_config: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Run a job of the project for one month in the shared Dagster instance (so the UI shows the run).
-
-    Returns run_id, success, the root error in the user's words, and each materialisation's metadata. The
-    run's console log is kept quiet: commands print their own summary and the full log is in the UI."""
-    import dagster as dg
-
-    from ocb_pipelines.definitions import build_definitions
-    from ocb_pipelines.defs.partitions import WAREHOUSE_RUN_TAGS
-    from ocb_pipelines.services.dagster_runs import process_tags, release_dead_runs
-
-    prepare_dagster_home(settings)
-    job = build_definitions(settings.config_path).resolve_job_def(job_name)
-    config = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}, **(run_config or {})}
-    with dg.DagsterInstance.get() as instance:
-        release_dead_runs(instance)  # a killed earlier run would otherwise hold the warehouse slot forever
-        result = job.execute_in_process(
-            partition_key=month, run_config=config, instance=instance, raise_on_error=False,
-            tags={**WAREHOUSE_RUN_TAGS, "ocb/trigger": "cli", "ocb/actor": actor, **process_tags()},
-        )
-    error = ""
-    if not result.success:
-        failure = next((e for e in result.all_events if e.is_step_failure), None)
-        error = root_cause(failure.step_failure_data.error) if failure else "run failed"
-    metadata = {
-        event.asset_key.to_user_string(): {k: v.value for k, v in event.materialization.metadata.items()}
-        for event in result.get_asset_materialization_events()
-    }
-    return {"run_id": result.run_id, "success": result.success, "error": error, "metadata": metadata}
-
-
 def to_jsonable(value: Any) -> Any:
     if isinstance(value, Decimal):
         return exact_text(value)
@@ -231,3 +168,11 @@ def period_key(period: str) -> str:
 def plain(row: dict[str, Any]) -> dict[str, Any]:
     """Datetimes as ISO text (for JSON)."""
     return {k: (v.isoformat(sep=" ") if isinstance(v, datetime) else v) for k, v in row.items()}
+
+
+def run_job(settings: OcbSettings, job_name: str, month: str, actor: str,
+            run_config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Transitional: commands move to the services layer, which runs jobs through its AppContext."""
+    from ocb_pipelines.app import app_context
+
+    return app_context(settings, actor=actor).job(job_name, month, run_config).as_dict()

@@ -15,11 +15,11 @@ from ocb_pipelines.cli.common import (
     config_option,
     emit_json,
     json_option,
-    prepare_dagster_home,
     settings_or_exit,
 )
 from ocb_pipelines.cli.progress import displaying, wanted
 from ocb_pipelines.core.config import resolve_config_path
+from ocb_pipelines.services.dagster_runs import prepare_dagster_home
 
 
 def _project_root() -> Path:

@@ -12,10 +12,36 @@ runs of other hosts are left to their own host.
 from __future__ import annotations
 
 import os
+import re
 import socket
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
+
+from ocb_pipelines.core.config import OcbSettings
+from ocb_pipelines.services.context import JobRunner, RunOutcome
+
+DefinitionsSource = Callable[[Path], dg.Definitions]  # config file -> the project's Definitions bound to it
+
+# One writer at a time for the DuckDB file: steps share this pool (limit 1 in dagster.yaml) and
+# runs carry this tag (limited to 1 by the run queue).
+WAREHOUSE_POOL = "ocb_warehouse"
+WAREHOUSE_RUN_TAGS = {"ocb/warehouse": "write"}
+
+DAGSTER_YAML = """# Written by ocb. One writer at a time for the DuckDB warehouse.
+concurrency:
+  pools:
+    default_limit: 1
+  runs:
+    tag_concurrency_limits:
+      - key: "ocb/warehouse"
+        limit: 1
+telemetry:
+  enabled: false
+"""
 
 PID_TAG = "ocb/pid"
 PID_START_TAG = "ocb/pid_start"
@@ -68,3 +94,58 @@ def tag_run_with_process(instance: dg.DagsterInstance, run: dg.DagsterRun) -> No
     """Tag a run with this process, unless it already names one (an `ocb` run names its own process)."""
     if PID_TAG not in run.tags:
         instance.add_run_tags(run.run_id, process_tags())
+
+
+def prepare_dagster_home(settings: OcbSettings) -> Path:
+    """$DAGSTER_HOME if set, else `dagster_home` from the config (data/dagster_home), with a dagster.yaml."""
+    home = Path(os.environ.get("DAGSTER_HOME") or settings.dagster_home).resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    yaml_path = home / "dagster.yaml"
+    if not yaml_path.exists():
+        yaml_path.write_text(DAGSTER_YAML, encoding="utf-8")
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def root_cause(error) -> str:
+    """The innermost error's message without the exception class: what went wrong, in the user's words."""
+    while getattr(error, "cause", None) is not None:
+        error = error.cause
+    return re.sub(r"^[\w.]+(?:Error|Failure|Exception): ", "", error.message.strip())
+
+
+def run_job(settings: OcbSettings, definitions: DefinitionsSource, job_name: str, month: str, actor: str,
+            run_config: dict[str, Any] | None = None, trigger: str = "cli") -> RunOutcome:
+    """Run a job of the project for one month in the shared Dagster instance (so the UI shows the run).
+
+    Returns run_id, success, the root error in the user's words, and each materialisation's metadata. The
+    run's console log is kept quiet: commands print their own summary and the full log is in the UI."""
+    import dagster as dg
+
+    from ocb_pipelines.defs.partitions import WAREHOUSE_RUN_TAGS
+    from ocb_pipelines.services.dagster_runs import process_tags, release_dead_runs
+
+    prepare_dagster_home(settings)
+    job = definitions(settings.config_path).resolve_job_def(job_name)
+    config = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}, **(run_config or {})}
+    with dg.DagsterInstance.get() as instance:
+        release_dead_runs(instance)  # a killed earlier run would otherwise hold the warehouse slot forever
+        result = job.execute_in_process(
+            partition_key=month, run_config=config, instance=instance, raise_on_error=False,
+            tags={**WAREHOUSE_RUN_TAGS, "ocb/trigger": trigger, "ocb/actor": actor, **process_tags()},
+        )
+    error = ""
+    if not result.success:
+        failure = next((e for e in result.all_events if e.is_step_failure), None)
+        error = root_cause(failure.step_failure_data.error) if failure else "run failed"
+    metadata = {
+        event.asset_key.to_user_string(): {k: v.value for k, v in event.materialization.metadata.items()}
+        for event in result.get_asset_materialization_events()
+    }
+    return RunOutcome(run_id=result.run_id, success=result.success, error=error, metadata=metadata)
+
+
+def job_runner(settings: OcbSettings, definitions: DefinitionsSource, trigger: str = "cli") -> JobRunner:
+    """A JobRunner for an AppContext: runs in the shared instance, tagged with the actor and the trigger."""
+    runner = partial(run_job, settings, definitions, trigger=trigger)
+    return lambda job_name, month, actor, run_config=None: runner(job_name, month, actor, run_config)

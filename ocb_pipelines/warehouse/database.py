@@ -408,13 +408,14 @@ def open_connection(path: str | Path, retry_seconds: float | None = None) -> duc
 
 
 @contextmanager
-def connect(path: str | Path) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect(path: str | Path, memory_limit: str = "", threads: int | None = None,
+            ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A configured connection to a warehouse file (created with its schema if new)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     con = open_connection(path)
     try:
-        configure(con)
+        configure(con, memory_limit, threads)
         ensure_schema(con)
         yield con
     finally:

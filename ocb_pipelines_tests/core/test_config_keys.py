@@ -25,7 +25,6 @@ from click.testing import CliRunner
 from pypdf import PdfReader
 
 from ocb_pipelines.charges.validate import build_validated
-from ocb_pipelines.cli.common import prepare_dagster_home
 from ocb_pipelines.cli.main import cli
 from ocb_pipelines.core.config import OcbSettings, load_config
 from ocb_pipelines.defs.charges.assets import rules_from
@@ -36,6 +35,7 @@ from ocb_pipelines.ledger import journal as jr
 from ocb_pipelines.ledger.export import export_journal
 from ocb_pipelines.review.approve import build_approved
 from ocb_pipelines.review.fixtures import charge_row, write_focus_csv
+from ocb_pipelines.services.dagster_runs import prepare_dagster_home
 from ocb_pipelines.statements.generate import generate_statements
 from ocb_pipelines.warehouse import database as wh
 from ocb_pipelines_tests.delivery.conftest import Sink

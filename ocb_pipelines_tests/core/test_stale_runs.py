@@ -10,11 +10,17 @@ from contextlib import contextmanager
 
 import dagster as dg
 
-from ocb_pipelines.cli.common import DAGSTER_YAML
 from ocb_pipelines.defs.operations.sensors import stale_runs_sensor
 from ocb_pipelines.defs.partitions import WAREHOUSE_POOL
 from ocb_pipelines.defs.resources import Warehouse
-from ocb_pipelines.services.dagster_runs import HOST_TAG, PID_START_TAG, PID_TAG, process_tags, release_dead_runs
+from ocb_pipelines.services.dagster_runs import (
+    DAGSTER_YAML,
+    HOST_TAG,
+    PID_START_TAG,
+    PID_TAG,
+    process_tags,
+    release_dead_runs,
+)
 
 
 def _run_holding_slot(instance: dg.DagsterInstance, tags: dict[str, str]) -> str:

@@ -22,10 +22,10 @@ from typing import Any
 import dagster as dg
 import duckdb
 
-from ocb_pipelines.cli.common import DAGSTER_YAML
 from ocb_pipelines.definitions import build_definitions
 from ocb_pipelines.defs.ingest.sensors import focus_inbox_sensor
 from ocb_pipelines.defs.resources import build_resources
+from ocb_pipelines.services.dagster_runs import DAGSTER_YAML
 from ocb_pipelines.warehouse import database as wh
 from tools.sample_data.generator import FOCUS_VERSIONS, SOURCES, generate_focus_file
 

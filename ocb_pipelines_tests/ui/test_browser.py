@@ -25,13 +25,13 @@ import dagster as dg
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from ocb_pipelines.cli.common import DAGSTER_YAML
 from ocb_pipelines.core.config import OcbSettings, load_config
 from ocb_pipelines.definitions import build_definitions
 from ocb_pipelines.defs.partitions import WAREHOUSE_RUN_TAGS
 from ocb_pipelines.periods import lifecycle as lc
 from ocb_pipelines.review import decisions as rd
 from ocb_pipelines.review.sample_decisions import demo_decisions
+from ocb_pipelines.services.dagster_runs import DAGSTER_YAML
 from ocb_pipelines.warehouse import database as wh
 from ocb_pipelines_tests.smtp import free_port
 
