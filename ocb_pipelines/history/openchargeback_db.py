@@ -29,11 +29,12 @@ from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from ocb_pipelines.core.billing_month import is_month_key
+
 SCALE = Decimal("1e-12")
 LIMIT = Decimal(10) ** 26  # DECIMAL(38, 12) holds 26 whole digits
 WIDE = Context(prec=80)  # quantizing 26 whole digits to 12 places needs more than the default 28
 NO_PROJECT = "(no project)"  # what OpenChargeback's statements call a project-less charge's project
-PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 TABLES: dict[str, tuple[str, ...]] = {
     "billing_periods": ("id", "period", "status", "opened_at", "closed_at", "closed_by", "finalized_at",
@@ -163,7 +164,7 @@ class OcbDatabase:
         self.sources = {r["id"]: r for r in self._rows("sources")}
         self.periods = sorted(self._rows("billing_periods"), key=lambda r: str(r["period"]))
         for p in self.periods:
-            if not PERIOD_RE.match(str(p["period"])):
+            if not is_month_key(str(p["period"])):
                 raise HistoryError(f"{self.path}: billing_periods id {p['id']}, column period, value {p['period']!r}: "
                                    "not a billing month (YYYY-MM)")
         self.emails_by_period, self.unplaced_emails = self._place_emails()

@@ -2,10 +2,10 @@
 
 A file's months come from its BillingPeriodStart values. A value that is not a FOCUS date/time (`4/1/25`, which
 a timestamp cast reads as the year 4) or that is not a date at all (`2025-13-01`) gives no billing month, and a
-month that is no billing month (`ingest.focus.month_key`) or that lies outside the billing calendar (2020-01 to
-the running month, `calendar_problem`) is none either: the file is refused at
-inspection, naming the file, row, column and value, as the FOCUS gate does, instead of a month that would stop
-the import later with a traceback. The test runs on the file's distinct start values (a handful); only a
+month that is no billing month (`core.billing_month.BillingMonth.parse`) or that lies outside the billing
+calendar (2020-01 to the running month, `calendar_problem`) is none either: the file is refused at inspection,
+naming the file, row, column and value, as the FOCUS gate does, instead of a month that would stop the import
+later with a traceback. The test runs on the file's distinct start values (a handful); only a
 refused file is read again, row by row in DuckDB, to name its first bad rows.
 """
 
@@ -16,11 +16,12 @@ from datetime import UTC, datetime
 
 import duckdb
 
-from ocb_pipelines.ingest.focus import month_key, utc_timestamp_sql
+from ocb_pipelines.core.billing_month import BillingMonth, BillingMonthError
+from ocb_pipelines.ingest.focus import utc_timestamp_sql
 from ocb_pipelines.ingest.schemas import DATETIME_PROBLEM, DATETIME_RE, NOT_A_REAL_DATE, GateFailure
 
 COLUMN = "BillingPeriodStart"
-# The billing calendar: from this month to the current one (UTC), as core/partitions.billing_month (start_date;
+# The billing calendar: from this month to the current one (UTC), as defs/partitions.billing_month (start_date;
 # end_offset=1 adds the running month, which providers restate month to date). A row further out (2030-06 in a
 # 2025-06 export) is a mistake in the export, never a
 # month to bill: the whole file is refused, naming the row and value.
@@ -29,13 +30,13 @@ CALENDAR_START = "2020-01"
 
 def calendar_end(today: datetime | None = None) -> str:
     """The last month of the billing calendar: the month of `today` (UTC), the one running."""
-    return f"{(today or datetime.now(UTC)):%Y-%m}"
+    return BillingMonth.of(today or datetime.now(UTC)).key
 
 
 def calendar_problem(month: str, today: datetime | None = None) -> str | None:
     """Why a well-formed billing month is not one to bill (outside the calendar), or None."""
     end = calendar_end(today)
-    if CALENDAR_START <= month <= end:
+    if BillingMonth.parse(CALENDAR_START) <= BillingMonth.parse(month) <= BillingMonth.parse(end):
         return None
     return (f"falls in {month}, outside the billing calendar ({CALENDAR_START} to {end}, the running "
             "month); correct the date in the export")
@@ -76,8 +77,8 @@ def bad_start_failures(
         if month is None or not_a_date:
             continue
         try:
-            month_key(month)
-        except ValueError as exc:
+            BillingMonth.parse(month)
+        except BillingMonthError as exc:
             problems[month] = str(exc)
             continue
         if outside := calendar_problem(month):

@@ -11,30 +11,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-FOCUS_1_0 = (
-    "AvailabilityZone", "BilledCost", "BillingAccountId", "BillingAccountName", "BillingCurrency",
-    "BillingPeriodEnd", "BillingPeriodStart", "ChargeCategory", "ChargeClass", "ChargeDescription",
-    "ChargeFrequency", "ChargePeriodEnd", "ChargePeriodStart", "CommitmentDiscountCategory",
-    "CommitmentDiscountId", "CommitmentDiscountName", "CommitmentDiscountStatus", "CommitmentDiscountType",
-    "ConsumedQuantity", "ConsumedUnit", "ContractedCost", "ContractedUnitPrice", "EffectiveCost",
-    "InvoiceIssuerName", "ListCost", "ListUnitPrice", "PricingCategory", "PricingQuantity", "PricingUnit",
-    "ProviderName", "PublisherName", "RegionId", "RegionName", "ResourceId", "ResourceName", "ResourceType",
-    "ServiceCategory", "ServiceName", "SkuId", "SkuPriceId", "SubAccountId", "SubAccountName", "Tags",
-)  # fmt: skip
-FOCUS_1_1_ADDED = (
-    "CapacityReservationId", "CapacityReservationStatus", "CommitmentDiscountQuantity",
-    "CommitmentDiscountUnit", "ServiceSubcategory", "SkuMeter", "SkuPriceDetails",
-)  # fmt: skip
-FOCUS_1_2_ADDED = (
-    "BillingAccountType", "SubAccountType", "InvoiceId", "PricingCurrency",
-    "PricingCurrencyContractedUnitPrice", "PricingCurrencyEffectiveCost", "PricingCurrencyListUnitPrice",
-)  # fmt: skip
-FOCUS_1_3_ADDED = (
-    "AllocatedMethodDetails", "AllocatedMethodId", "AllocatedResourceId", "AllocatedResourceName",
-    "AllocatedTags", "ContractApplied", "ServiceProviderName", "HostProviderName",
-)  # fmt: skip
+from ocb_pipelines.core.billing_month import month_key as month_key  # the one billing-month check, re-exported
 
-FOCUS_COLUMNS: tuple[str, ...] = FOCUS_1_0 + FOCUS_1_1_ADDED + FOCUS_1_2_ADDED + FOCUS_1_3_ADDED
+# The specification's names live in core (the warehouse's focus_rows table needs them too); re-exported.
+from ocb_pipelines.core.focus_columns import FOCUS_1_0 as FOCUS_1_0
+from ocb_pipelines.core.focus_columns import FOCUS_1_1_ADDED, FOCUS_1_2_ADDED, FOCUS_1_3_ADDED, FOCUS_COLUMNS
+
 FOCUS_COLUMNS_BY_LOWER = {c.lower(): c for c in FOCUS_COLUMNS}
 
 MONEY_COLUMNS = ("ListCost", "ContractedCost", "BilledCost", "EffectiveCost")
@@ -291,10 +273,3 @@ def utc_timestamp_sql(value: str) -> str:
     offset pays for the time-zone-aware parse (the plain cast would drop its offset)."""
     return (f"CASE WHEN {utc_literal_sql(value)} THEN TRY_CAST({value} AS TIMESTAMP) "
             f"ELSE TRY_CAST({value} AS TIMESTAMPTZ)::TIMESTAMP END")
-
-
-def month_key(value: str) -> str:
-    """Validate a billing month key `YYYY-MM`."""
-    if not re.fullmatch(r"20\d{2}-(0[1-9]|1[0-2])", value or ""):
-        raise ValueError(f"billing month must look like 2025-01, got {value!r}")
-    return value

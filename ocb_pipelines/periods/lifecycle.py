@@ -12,19 +12,18 @@ notes are appended (timestamped, with the actor), never overwritten.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import duckdb
 
+from ocb_pipelines.core.billing_month import BillingMonthError, month_key
 from ocb_pipelines.core.money import format_money
 from ocb_pipelines.periods.reconcile import MonthNotReconciledError, Reconciliation, require_reconciled
 from ocb_pipelines.review.decisions import pending_count
 from ocb_pipelines.warehouse import database as wh
 
-PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 TRANSITIONS = {("open", "closed"): "close", ("closed", "open"): "reopen", ("closed", "finalized"): "finalize"}
 
 
@@ -55,9 +54,11 @@ _COLUMNS = ", ".join(Period.__dataclass_fields__)
 
 
 def check_period_key(period: str) -> str:
-    if not PERIOD_RE.match(period or ""):
-        raise PeriodTransitionError(f"{period!r} is not a billing month; write it as YYYY-MM (e.g. 2025-01)")
-    return period
+    """The `YYYY-MM` key of `period` (core.billing_month's rule), or a PeriodTransitionError naming the value."""
+    try:
+        return month_key(period)
+    except BillingMonthError as exc:
+        raise PeriodTransitionError(str(exc)) from None
 
 
 def get_period(con: duckdb.DuckDBPyConnection, period: str) -> Period | None:

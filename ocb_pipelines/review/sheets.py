@@ -39,7 +39,7 @@ from typing import Any
 
 import duckdb
 
-from ocb_pipelines.periods.lifecycle import PERIOD_RE
+from ocb_pipelines.core.billing_month import is_month_key
 from ocb_pipelines.review.decisions import (
     Decision,
     charge_states,
@@ -207,7 +207,7 @@ def parse_sheet(path: str | Path, period_hint: str | None = None) -> ParsedSheet
         return sheet
     if not sheet.period:
         sheet.period = period_hint
-    if not sheet.period or not PERIOD_RE.match(sheet.period):
+    if not is_month_key(sheet.period):
         sheet.problems.append(f"{_where(path.name, sheet.period_line, 'period', sheet.period or '')}: "
                               "the sheet must name its billing month (YYYY-MM) on a `period` line")
     if not sheet.reviewer and reviewer_column:

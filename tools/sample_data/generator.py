@@ -30,7 +30,6 @@ import functools
 import hashlib
 import json
 import os
-import re
 import shutil
 import sys
 import uuid
@@ -42,6 +41,7 @@ from pathlib import Path
 
 import duckdb
 
+from ocb_pipelines.core.billing_month import BillingMonth
 from ocb_pipelines.ingest.focus import FOCUS_1_0, FOCUS_1_1_ADDED, FOCUS_1_2_ADDED, FOCUS_1_3_ADDED
 
 __all__ = [
@@ -719,11 +719,10 @@ def _template(array_sql: str, templates: Sequence[str | None], index: str = "p")
 
 
 def _month_bounds(month: str) -> tuple[int, int, int, int]:
-    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
-        raise ValueError(f"month must look like YYYY-MM, got {month!r}")
-    year, mon = int(month[:4]), int(month[5:])
-    nyear, nmon = (year + 1, 1) if mon == 12 else (year, mon + 1)
-    return year, mon, nyear, nmon
+    """(year, month, next year, next month) of a `YYYY-MM` (core.billing_month's rule, BillingMonthError else)."""
+    this = BillingMonth.parse(month)
+    after = this.next()
+    return this.year, this.month, after.year, after.month
 
 
 def _build_query(
