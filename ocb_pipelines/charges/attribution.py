@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ocb_pipelines.charges.identity import charge_id_sql, identity_hash_sql, identity_values_sql
+from ocb_pipelines.core.config import OcbSettings
 from ocb_pipelines.ingest.focus import utc_timestamp_sql
 from ocb_pipelines.ingest.legacy_layout import period_end_sql
 from ocb_pipelines.warehouse.database import MONEY
@@ -34,6 +35,16 @@ class AttributionRules:
     flag_patterns: Sequence[str] = ()
     fund_org_patterns: Sequence[str] = ()
     currency_code: str = "USD"
+
+
+def rules_from(settings: OcbSettings) -> AttributionRules:
+    """The rules of a configuration: the validation asset and a dry-run import validate with the same ones."""
+    return AttributionRules(
+        tag_keys=settings.tag_mapping.model_dump(),
+        flag_patterns=tuple(settings.review.flag_patterns),
+        fund_org_patterns=tuple(settings.review.fund_org_patterns),
+        currency_code=settings.currency.code,
+    )
 
 
 def sql_literal(value: str) -> str:

@@ -3,23 +3,13 @@
 
 import dagster as dg
 
-from ocb_pipelines.charges.attribution import AttributionRules, reason_label
+from ocb_pipelines.charges.attribution import reason_label, rules_from
 from ocb_pipelines.charges.validate import ValidationGateError, build_validated
-from ocb_pipelines.core.config import OcbSettings
 from ocb_pipelines.core.money import format_money
 from ocb_pipelines.defs.ingest.assets import focus_raw
 from ocb_pipelines.defs.metadata import markdown_table, money_metadata
 from ocb_pipelines.defs.partitions import WAREHOUSE_POOL, billing_month
 from ocb_pipelines.defs.resources import OcbConfig, Warehouse
-
-
-def rules_from(settings: OcbSettings) -> AttributionRules:
-    return AttributionRules(
-        tag_keys=settings.tag_mapping.model_dump(),
-        flag_patterns=tuple(settings.review.flag_patterns),
-        fund_org_patterns=tuple(settings.review.fund_org_patterns),
-        currency_code=settings.currency.code,
-    )
 
 
 @dg.asset(
