@@ -1,8 +1,8 @@
 """Tag mapping and review rules, compiled to DuckDB SQL (no Dagster).
 
-Every reason a charge needs review is kept, not only the first. Reasons:
-  invalid_tags, missing_pi_email, invalid_pi_email, missing_project, missing_fund_org, invalid_fund_org,
-  pattern_match:<regex>, period_mismatch, currency_mismatch.
+Every reason a charge needs review is kept, not only the first. The reasons, their SQL and their labels are the
+registry in core/review_reasons.py: this module only assembles the registry's conditions (tag-level ones once per
+distinct Tags text, line-level ones per line behind a cheap prefilter) with the config's settings.
 Regexes run in DuckDB's RE2 engine (linear time, so a pattern cannot hang an import).
 """
 
@@ -12,16 +12,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ocb_pipelines.charges.identity import charge_id_sql, identity_hash_sql, identity_values_sql
+from ocb_pipelines.core import review_reasons
 from ocb_pipelines.core.config import OcbSettings
+from ocb_pipelines.core.review_reasons import EMAIL_RE, reason_label, sql_literal
 from ocb_pipelines.ingest.focus import utc_timestamp_sql
 from ocb_pipelines.ingest.legacy_layout import period_end_sql
 from ocb_pipelines.warehouse.database import MONEY
 
-REASONS = (
-    "invalid_tags", "missing_pi_email", "invalid_pi_email", "missing_project", "missing_fund_org",
-    "invalid_fund_org", "pattern_match", "period_mismatch", "currency_mismatch",
-)  # fmt: skip
-EMAIL_RE = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+__all__ = ["EMAIL_RE", "AttributionRules", "reason_label", "sql_literal", "validated_select_sql"]
 CANONICAL_CATEGORY = {
     "usage": "Usage", "purchase": "Purchase", "tax": "Tax", "credit": "Credit", "adjustment": "Adjustment",
 }  # fmt: skip
@@ -45,10 +43,6 @@ def rules_from(settings: OcbSettings) -> AttributionRules:
         fund_org_patterns=tuple(settings.review.fund_org_patterns),
         currency_code=settings.currency.code,
     )
-
-
-def sql_literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 FLAGGED_COLUMNS = ('"ServiceName"', '"ResourceId"', '"ResourceName"')  # what review.flag_patterns look at
@@ -78,43 +72,43 @@ def _tag_expr(key: str, index: int) -> str:
     return f"coalesce({exact}, CASE WHEN tags_json IS NOT NULL AND {maybe_there} THEN {fallback} END)"
 
 
-def _tag_reason_exprs(rules: AttributionRules) -> list[str]:
-    """Reasons that depend on the Tags alone: worked out once per distinct Tags text."""
-    reasons = [
-        "CASE WHEN tags_invalid THEN 'invalid_tags' END",
-        f"CASE WHEN pi_email IS NULL THEN 'missing_pi_email' "
-        f"WHEN NOT regexp_full_match(pi_email, {sql_literal(EMAIL_RE)}) THEN 'invalid_pi_email' END",
-        "CASE WHEN project_id IS NULL THEN 'missing_project' END",
-    ]
-    if rules.fund_org_patterns:
-        matches = " OR ".join(f"regexp_full_match(fund_org, {sql_literal(p)}, 'i')" for p in rules.fund_org_patterns)
-        reasons.append(
-            f"CASE WHEN fund_org IS NULL THEN 'missing_fund_org' WHEN NOT ({matches}) THEN 'invalid_fund_org' END"
-        )
-    else:
-        reasons.append("CASE WHEN fund_org IS NULL THEN 'missing_fund_org' END")
-    return reasons
+def _settings_sql(rules: AttributionRules) -> dict[str, str | None]:
+    """The config's settings a registry condition may name ({currency}, {fund_org_matches}); None: not set, so
+    a reason that needs it is off."""
+    fund = " OR ".join(f"regexp_full_match(fund_org, {sql_literal(p)}, 'i')" for p in rules.fund_org_patterns)
+    return {"currency": sql_literal(rules.currency_code), "fund_org_matches": fund or None}
 
 
-def _line_reason_exprs(rules: AttributionRules) -> list[str]:
-    """Reasons that depend on the line's own columns (after the Tags reasons, in this order)."""
-    reasons = []
-    for pattern in rules.flag_patterns:
-        reason = sql_literal("pattern_match:" + pattern)
-        reasons.append(f"CASE WHEN any_pattern_hit AND ({_flagged_by(pattern)}) THEN {reason} END")
-    reasons.append(
-        "CASE WHEN expected_period IS NOT NULL AND expected_period <> billing_month THEN 'period_mismatch' END"
-    )
-    currency = sql_literal(rules.currency_code)
-    reasons.append(f"CASE WHEN upper(\"BillingCurrency\") <> {currency} THEN 'currency_mismatch' END")
-    return reasons
+def _conditions(rules: AttributionRules, level: str) -> list[tuple[str, str, str]]:
+    """(code, condition, screen) of every registry reason of the level that applies under these rules, in the
+    registry's order; a per-pattern reason once per review.flag_patterns entry."""
+    settings = _settings_sql(rules)
+    out = []
+    for reason in review_reasons.reasons(level):
+        needed = {k: v for k, v in settings.items() if "{" + k + "}" in (reason.condition or "")}
+        if None in needed.values():
+            continue
+        condition = reason.condition or ""
+        for name, sql in needed.items():
+            condition = condition.replace("{" + name + "}", sql or "")
+        screen = reason.screen or condition
+        if reason.per_pattern:
+            out += [(f"{reason.code}:{p}", condition.replace("{pattern_hit}", _flagged_by(p)), screen)
+                    for p in rules.flag_patterns]
+        else:
+            out.append((reason.code, condition, screen))
+    return out
+
+
+def _reason_exprs(rules: AttributionRules, level: str) -> list[str]:
+    """One `CASE WHEN condition THEN code END` per reason of the level (NULL where it does not apply)."""
+    return [f"CASE WHEN {condition} THEN {sql_literal(code)} END" for code, condition, _ in _conditions(rules, level)]
 
 
 def _line_flag_expr(rules: AttributionRules) -> str:
     """True when a line has any reason of its own: only those lines build the list that names them."""
-    currency = sql_literal(rules.currency_code)
-    return (f"(any_pattern_hit OR coalesce(expected_period <> billing_month, false) "
-            f"OR coalesce(upper(\"BillingCurrency\") <> {currency}, false))")
+    screens = dict.fromkeys(f"coalesce({screen}, false)" for _, _, screen in _conditions(rules, "line"))
+    return f"({' OR '.join(screens) or 'false'})"
 
 
 def _any_pattern_hit(rules: AttributionRules) -> str:
@@ -151,8 +145,8 @@ def validated_select_sql(rules: AttributionRules) -> str:
     # their charge ids still differ, through the md5 of each line's own identity.)
     identity_key = f"hash({identity_values_sql()})"
     category_case = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in CANONICAL_CATEGORY.items())
-    tag_reasons = ",\n        ".join(_tag_reason_exprs(rules))
-    line_reasons = ",\n        ".join(_line_reason_exprs(rules))
+    tag_reasons = ",\n        ".join(_reason_exprs(rules, "tag")) or "NULL"
+    line_reasons = ",\n        ".join(_reason_exprs(rules, "line")) or "NULL"
     return f"""
 WITH ident AS NOT MATERIALIZED (  -- read twice, but kept in memory it would hold 30 bytes a line
     SELECT source, file_name, file_row_number,
@@ -253,20 +247,3 @@ SELECT
     $run_id AS run_id
 FROM flagged
 """
-
-
-def reason_label(reason: str) -> str:
-    """Human words for a reason code (for metadata and the CLI)."""
-    labels = {
-        "invalid_tags": "Tags are not a JSON object, or repeat a key",
-        "missing_pi_email": "no PI (pi_email tag missing)",
-        "invalid_pi_email": "PI email is malformed",
-        "missing_project": "no project tag",
-        "missing_fund_org": "no fund tag",
-        "invalid_fund_org": "fund does not match review.fund_org_patterns",
-        "period_mismatch": "billing month is not the one expected for the file",
-        "currency_mismatch": "billed in another currency than configured",
-    }
-    if reason.startswith("pattern_match:"):
-        return f"matches review pattern {reason.split(':', 1)[1]}"
-    return labels.get(reason, reason)
