@@ -109,14 +109,14 @@ def plan_emails(settings: OcbSettings, month: str, rows: Sequence[dict[str, Any]
         plan = EmailPlan(month, pi, statements, subject=subject,
                          content_key=content_key(month, pi, [s["content_sha256"] for s in statements]))
         for s in statements:
-            for key, sha_key, mime in (("pdf_path", "pdf_sha256", ("application", "pdf")),
-                                       ("csv_path", "csv_sha256", ("text", "csv"))):
-                path = Path(s[key])
+            for f in s["files"]:  # every format the statement was rendered in (statements/writers)
+                path = Path(f["path"])
                 actual = render.file_sha256(path)
-                if actual != s[sha_key]:
+                if actual != f["sha256"]:
                     state = "is missing" if actual is None else "was changed after it was generated"
                     raise DeliveryError(f"statement file {path.name} {state}; run `ocb generate -p {month}` again")
-                plan.attachments.append(Attachment(path, path.name, actual, mime))
+                main, _, sub = f["mime"].partition("/")
+                plan.attachments.append(Attachment(path, path.name, actual, (main, sub or "octet-stream")))
         plans.append(plan)
     return plans
 

@@ -27,7 +27,7 @@ from ocb_pipelines.core.config import OcbSettings
 from ocb_pipelines.periods.lifecycle import check_period_key, get_period
 from ocb_pipelines.periods.reconcile import MonthNotReconciledError, require_reconciled
 from ocb_pipelines.review.decisions import pending_count
-from ocb_pipelines.statements import naming, render
+from ocb_pipelines.statements import naming, render, writers
 from ocb_pipelines.statements.lines import (
     Statement,
     approved_totals,
@@ -36,48 +36,14 @@ from ocb_pipelines.statements.lines import (
 )
 from ocb_pipelines.statements.schemas import StatementGateError, gate_statements
 from ocb_pipelines.warehouse import database as wh
+from ocb_pipelines.warehouse.schema import ensure_domain
+from ocb_pipelines.warehouse.schema import statements as statements_schema
+from ocb_pipelines.warehouse.schema.statements import LEGACY_FILE_COLUMNS
 
 HASH_VERSION = "ocb-statement-v1"
-MONEY = wh.MONEY
 
-STATEMENTS_DDL = f"""
-CREATE TABLE IF NOT EXISTS statements (
-    billing_month VARCHAR NOT NULL,
-    pi_email VARCHAR NOT NULL,
-    project_id VARCHAR NOT NULL,
-    statement_key VARCHAR NOT NULL,
-    pdf_path VARCHAR NOT NULL,
-    csv_path VARCHAR NOT NULL,
-    content_sha256 VARCHAR NOT NULL,
-    pdf_sha256 VARCHAR NOT NULL,
-    csv_sha256 VARCHAR NOT NULL,
-    line_count BIGINT NOT NULL,
-    list_total {MONEY} NOT NULL,
-    discount_total {MONEY} NOT NULL,
-    billed_total {MONEY} NOT NULL,
-    credits_total {MONEY} NOT NULL,
-    discount_percent DECIMAL(9, 1) NOT NULL,
-    currency VARCHAR NOT NULL,
-    fund_orgs VARCHAR[] NOT NULL,
-    references_1 VARCHAR[] NOT NULL,
-    references_2 VARCHAR[] NOT NULL,
-    generated_at TIMESTAMP NOT NULL,
-    generated_by VARCHAR NOT NULL,
-    run_id VARCHAR,
-    PRIMARY KEY (billing_month, pi_email, project_id)
-);
-CREATE TABLE IF NOT EXISTS statement_fund_shares (
-    billing_month VARCHAR NOT NULL,
-    pi_email VARCHAR NOT NULL,
-    project_id VARCHAR NOT NULL,
-    fund_org VARCHAR NOT NULL,
-    share_percent DECIMAL(9, 2) NOT NULL,
-    list_total {MONEY} NOT NULL,
-    billed_total {MONEY} NOT NULL,
-    line_count BIGINT NOT NULL,
-    PRIMARY KEY (billing_month, pi_email, project_id, fund_org)
-);
-"""
+# The tables (statements, statement_fund_shares, statement_files) are created and upgraded by the warehouse
+# (warehouse/schema/statements.py), with every other domain's, on connect.
 
 STATEMENT_COLUMNS = (
     "billing_month", "pi_email", "project_id", "statement_key", "pdf_path", "csv_path", "content_sha256",
@@ -92,18 +58,47 @@ class StatementPeriodError(ValueError):
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(STATEMENTS_DDL)
+    """The statements tables and their upgrade (statements recorded before statement_files), again: rows that
+    import-history wrote since the connection was opened get their files."""
+    ensure_domain(con, statements_schema)
+
+
+@dataclass(frozen=True)
+class StatementFile:
+    """One rendered file of a statement: its format (a writer's name), where it is, its sha256, its MIME type."""
+
+    path: Path
+    sha256: str
+    mime: str
 
 
 @dataclass
 class Outcome:
+    """A statement after rendering: `files` holds one StatementFile per writer (format name -> file)."""
+
     statement: Statement
     status: str  # rendered | unchanged
-    pdf_path: Path
-    csv_path: Path
-    pdf_sha256: str = ""
-    csv_sha256: str = ""
+    files: dict[str, StatementFile]
     generated_at: datetime | None = None
+
+    def _file(self, name: str) -> StatementFile:
+        return self.files.get(name) or StatementFile(Path(), "", "")
+
+    @property
+    def pdf_path(self) -> Path:
+        return self._file("pdf").path
+
+    @property
+    def csv_path(self) -> Path:
+        return self._file("csv").path
+
+    @property
+    def pdf_sha256(self) -> str:
+        return self._file("pdf").sha256
+
+    @property
+    def csv_sha256(self) -> str:
+        return self._file("csv").sha256
 
 
 @dataclass
@@ -139,7 +134,8 @@ class GenerateResult:
             "billed_total": self.billed_total,
             "statements": [
                 {"pi_email": o.statement.pi_email, "project_id": o.statement.project_id, "status": o.status,
-                 "pdf": str(o.pdf_path), "csv": str(o.csv_path), "lines": o.statement.line_count,
+                 "pdf": str(o.pdf_path), "csv": str(o.csv_path),
+                 "files": {name: str(f.path) for name, f in o.files.items()}, "lines": o.statement.line_count,
                  "list_total": o.statement.list_total, "discount_total": o.statement.discount_total,
                  "billed_total": o.statement.billed_total, "discount_percent": o.statement.discount_percent,
                  "funds": {f.fund_org: str(f.percent) for f in o.statement.funds},
@@ -212,69 +208,103 @@ def gated_statements(con: duckdb.DuckDBPyConnection, month: str, renderer: Rende
 
 
 def existing_rows(con: duckdb.DuckDBPyConnection, month: str) -> dict[tuple[str, str], dict[str, Any]]:
+    """The month's recorded statements by (PI, project), each with `files`: format -> StatementFile."""
     ensure_tables(con)
     cursor = con.execute(f"SELECT {', '.join(STATEMENT_COLUMNS)} FROM statements WHERE billing_month = ?", [month])
-    rows = cursor.fetchall()
-    return {(r[1], r[2]): dict(zip(STATEMENT_COLUMNS, r, strict=True)) for r in rows}
+    rows = {(r[1], r[2]): dict(zip(STATEMENT_COLUMNS, r, strict=True)) | {"files": {}} for r in cursor.fetchall()}
+    files = con.execute("SELECT pi_email, project_id, format, path, sha256, mime FROM statement_files "
+                        "WHERE billing_month = ?", [month]).fetchall()
+    for pi, project, name, path, sha, mime in sorted(files, key=lambda f: writers.writer_order(f[2])):
+        if (pi, project) in rows:
+            rows[(pi, project)]["files"][name] = StatementFile(Path(path), sha, mime)
+    return rows
 
 
-def _unchanged(row: dict[str, Any] | None, statement: Statement, pdf: Path, csv_path: Path) -> bool:
-    return bool(
-        row
-        and row["content_sha256"] == statement.content_sha256
-        and row["pdf_path"] == str(pdf)
-        and row["csv_path"] == str(csv_path)
-        and render.file_sha256(pdf) == row["pdf_sha256"]
-        and render.file_sha256(csv_path) == row["csv_sha256"]
-    )
+def file_list(files: dict[str, StatementFile]) -> list[dict[str, str]]:
+    """A statement's files as plain values: {format, path, sha256, mime}, in writer order."""
+    return [{"format": name, "path": str(f.path), "sha256": f.sha256, "mime": f.mime}
+            for name, f in sorted(files.items(), key=lambda item: writers.writer_order(item[0]))]
+
+
+def _planned(base: Path, s: Statement) -> dict[str, Path]:
+    return {w.name: naming.statement_file(base, s.billing_month, s.pi_email, s.project_id, w.suffix)
+            for w in writers.WRITERS}
+
+
+def _unchanged(row: dict[str, Any] | None, statement: Statement, paths: dict[str, Path]) -> bool:
+    """Same content, and every format's file is where it was recorded with the recorded sha256."""
+    if not row or row["content_sha256"] != statement.content_sha256:
+        return False
+    recorded = row["files"]
+    return all(name in recorded and recorded[name].path == path and render.file_sha256(path) == recorded[name].sha256
+               for name, path in paths.items())
 
 
 def _remove_files(row: dict[str, Any], base: Path) -> None:
     root = base.resolve()
-    for key in ("pdf_path", "csv_path"):
-        path = Path(row[key]).resolve()
+    for f in row["files"].values():
+        path = f.path.resolve()
         if path.is_relative_to(root) and path.is_file():  # only files we made, under the output folder
             path.unlink()
 
 
 def render_statements(statements: Sequence[Statement], renderer: Renderer, base: Path, *, generated_at: datetime,
                       existing: dict | None = None, workers: int = render.RENDER_WORKERS) -> list[Outcome]:
-    """Write CSVs and PDFs for the statements that need it; skip the unchanged ones."""
+    """Write every format (writers.WRITERS) of the statements that need it; skip the unchanged ones."""
     existing = existing or {}
     outcomes: list[Outcome] = []
-    todo: list[tuple[Statement, Path, Path]] = []
-    base_url = str(render.DEFAULT_TEMPLATE_DIR)
+    todo: list[tuple[Statement, dict[str, Path]]] = []
     for s in statements:
-        pdf, csv_path = naming.statement_paths(base, s.billing_month, s.pi_email, s.project_id)
+        paths = _planned(base, s)
         row = existing.get((s.pi_email, s.project_id))
-        if _unchanged(row, s, pdf, csv_path):
-            outcomes.append(Outcome(s, "unchanged", pdf, csv_path, row["pdf_sha256"], row["csv_sha256"],  # type: ignore[index]
+        if _unchanged(row, s, paths):
+            outcomes.append(Outcome(s, "unchanged", {n: row["files"][n] for n in paths},  # type: ignore[index]
                                     row["generated_at"]))  # type: ignore[index]
         else:
-            todo.append((s, pdf, csv_path))
+            todo.append((s, paths))
     progress.report("render_start", total=len(todo), unchanged=len(outcomes))
-    with render.PdfRenderer(workers, len(todo)) as pdfs:  # workers start while HTML and CSVs are built
-        # Every page's HTML first: a template the sandbox refuses (TemplateRefused) stops before any file is written.
-        pages = [render.statement_html(renderer.env, s, renderer.ctx, csv_name=csv_path.name,
-                                       generated_at=generated_at) for s, _pdf, csv_path in todo]
-        for (s, pdf, csv_path), html in zip(todo, pages, strict=True):
-            csv_sha = render.write_atomic(csv_path, render.statement_csv_bytes(s))
-            pdfs.submit(html, str(pdf), base_url)
-            outcomes.append(Outcome(s, "rendered", pdf, csv_path, "", csv_sha, generated_at))
-        shas = pdfs.results()
-    for o in outcomes:
-        if o.status == "rendered":
-            o.pdf_sha256 = shas[str(o.pdf_path)]
+    with render.RenderPool(workers, len(todo)) as pool:  # workers start while the writers build HTML and CSVs
+        # Every file's content first: a template the sandbox refuses (TemplateRefused) stops before any is written.
+        contents = [
+            [(w, w.write(s, writers.Page(renderer.env, renderer.ctx, generated_at,
+                                         {n: p.name for n, p in paths.items()})), paths[w.name])
+             for w in writers.WRITERS]
+            for s, paths in todo
+        ]
+        waiting: dict[str, Outcome] = {}
+        left: dict[int, int] = {}
+        for (s, _paths), files in zip(todo, contents, strict=True):
+            outcome = Outcome(s, "rendered", {}, generated_at)
+            outcomes.append(outcome)
+            for w, content, path in files:
+                if isinstance(content, writers.Deferred):
+                    pool.submit(content.make, content.argument, str(path))
+                    waiting[str(path)] = outcome
+                    left[id(outcome)] = left.get(id(outcome), 0) + 1
+                    outcome.files[w.name] = StatementFile(path, "", w.mime)
+                else:
+                    outcome.files[w.name] = StatementFile(path, render.write_atomic(path, content), w.mime)
+            if not left.get(id(outcome)):
+                progress.report("statement_rendered", path=str(next(iter(outcome.files.values())).path))
+        for path, sha in pool.results():
+            outcome = waiting[path]
+            name = next(n for n, f in outcome.files.items() if str(f.path) == path)
+            outcome.files[name] = StatementFile(Path(path), sha, outcome.files[name].mime)
+            left[id(outcome)] -= 1
+            if not left[id(outcome)]:
+                progress.report("statement_rendered", path=path)
     outcomes.sort(key=lambda o: (o.statement.pi_email or "", o.statement.project_id))
     return outcomes
 
 
 def _row(o: Outcome, currency: str, actor: str, run_id: str | None) -> list[Any]:
     s = o.statement
-    return [s.billing_month, s.pi_email, s.project_id, o.pdf_path.stem, str(o.pdf_path), str(o.csv_path),
-            s.content_sha256, o.pdf_sha256, o.csv_sha256, s.line_count, s.list_total, s.discount_total,
-            s.billed_total, s.credits_total, s.discount_percent, currency, [f.fund_org for f in s.funds],
-            s.references_1, s.references_2, o.generated_at, actor, run_id]
+    legacy = {name: o.files.get(name) for name in LEGACY_FILE_COLUMNS}
+    stem = naming.statement_stem(s.billing_month, s.pi_email, s.project_id)
+    return [s.billing_month, s.pi_email, s.project_id, stem, *(str(f.path) if f else "" for f in legacy.values()),
+            s.content_sha256, *(f.sha256 if f else "" for f in legacy.values()), s.line_count, s.list_total,
+            s.discount_total, s.billed_total, s.credits_total, s.discount_percent, currency,
+            [f.fund_org for f in s.funds], s.references_1, s.references_2, o.generated_at, actor, run_id]
 
 
 def generate_statements(
@@ -313,6 +343,7 @@ def generate_statements(
             raise StatementPeriodError(f"billing month {month} changed status while statements were rendered")
         con.execute("DELETE FROM statements WHERE billing_month = ?", [month])
         con.execute("DELETE FROM statement_fund_shares WHERE billing_month = ?", [month])
+        con.execute("DELETE FROM statement_files WHERE billing_month = ?", [month])
         if outcomes:
             con.executemany(
                 f"INSERT INTO statements ({', '.join(STATEMENT_COLUMNS)}) "
@@ -322,6 +353,9 @@ def generate_statements(
             shares = [[month, o.statement.pi_email, o.statement.project_id, f.fund_org, f.percent, f.list_total,
                        f.billed_total, f.lines] for o in outcomes for f in o.statement.funds]
             con.executemany("INSERT INTO statement_fund_shares VALUES (?, ?, ?, ?, ?, ?, ?, ?)", shares)
+            con.executemany("INSERT INTO statement_files VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            [[month, o.statement.pi_email, o.statement.project_id, name, str(f.path), f.sha256,
+                              f.mime] for o in outcomes for name, f in o.files.items()])
         result = GenerateResult(month, outcomes, [{"pi_email": r["pi_email"], "project_id": r["project_id"],
                                                   "pdf": r["pdf_path"]} for r in removed])
         wh.record_audit(con, actor=actor, action="statements_generate", period=month, run_id=run_id, subject=month,
@@ -335,8 +369,11 @@ def generate_statements(
 
 
 def month_statement_rows(con: duckdb.DuckDBPyConnection, month: str) -> list[dict[str, Any]]:
-    """The recorded statements of a month, with their fund shares (for delivery and the CLI)."""
+    """The recorded statements of a month, with their fund shares and files (plain values, for delivery and the
+    CLI): `files` lists {format, path, sha256, mime} in writer order."""
     rows = sorted(existing_rows(con, month).values(), key=lambda r: (r["pi_email"], r["project_id"]))
+    for r in rows:
+        r["files"] = file_list(r["files"])
     shares = con.execute(
         "SELECT pi_email, project_id, fund_org, share_percent, billed_total FROM statement_fund_shares "
         "WHERE billing_month = ? ORDER BY pi_email, project_id, billed_total DESC, fund_org",

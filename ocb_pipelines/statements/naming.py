@@ -66,8 +66,12 @@ def month_folder(base: Path, month: str) -> Path:
     return contained(base, check_period_key(month))
 
 
+def statement_file(base: Path, month: str, pi_email: str | None, project_id: str | None, suffix: str) -> Path:
+    """One statement's file in one format (`suffix`, e.g. `.pdf`) under `base/<month>/`."""
+    return contained(month_folder(base, month), statement_stem(month, pi_email, project_id) + suffix)
+
+
 def statement_paths(base: Path, month: str, pi_email: str | None, project_id: str | None) -> tuple[Path, Path]:
     """(pdf, csv) for one statement under `base/<month>/`."""
-    folder = month_folder(base, month)
-    stem = statement_stem(month, pi_email, project_id)
-    return contained(folder, f"{stem}.pdf"), contained(folder, f"{stem}.csv")
+    return (statement_file(base, month, pi_email, project_id, ".pdf"),
+            statement_file(base, month, pi_email, project_id, ".csv"))

@@ -1,4 +1,4 @@
-"""Render statements: Jinja2 (autoescape ON) to HTML, WeasyPrint to PDF, the csv module to CSV (no Dagster).
+"""Render statements: Jinja2 (autoescape ON) to HTML, WeasyPrint to PDF in a pool of workers (no Dagster).
 
 Templates are looked up in the `templates/` folder beside the configuration file first, then in the
 package default (ocb_pipelines/statements/templates/, which every install carries; the repository's
@@ -7,19 +7,17 @@ does), so it can use the values it is given but not reach Python (`__globals__`,
 or broken template stops the step with `TemplateRefused` before anything is written or sent. The fingerprint
 of the templates in use is part of every statement's content hash, so editing a template re-renders.
 
-PDFs are rendered by a pool of processes (WeasyPrint is CPU-bound and single-threaded) that die with
+PDFs (a writer's deferred files) are made by a pool of processes (WeasyPrint is CPU-bound) that die with
 the process that started them (worker_life.py: a killed `ocb generate` leaves no worker behind); files are
 written to a temporary name and renamed, so a crash never leaves half a PDF under a statement's name.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,9 +30,8 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined,
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 from markupsafe import Markup
 
-from ocb_pipelines.core import progress
 from ocb_pipelines.core.money import format_money
-from ocb_pipelines.statements.lines import LINE_COLUMNS, Breakdown, Statement, effective_list
+from ocb_pipelines.statements.lines import Breakdown, Statement
 from ocb_pipelines.statements.worker_life import tie_to_parent
 
 DEFAULT_TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
@@ -43,10 +40,6 @@ EMAIL_TEMPLATE = "email_summary.html"
 RENDER_WORKERS = 2
 MAX_SERVICE_ROWS = 8
 POOL_THRESHOLD = 4  # fewer PDFs than this render in-process (a worker's start costs more than it saves)
-
-CSV_TEXT_COLUMNS = {c for c in LINE_COLUMNS if c not in ("pricing_quantity", "list_cost", "billed_cost",
-                                                         "file_row_number")}
-
 
 @dataclass(frozen=True)
 class RenderContext:
@@ -168,44 +161,6 @@ def statement_html(env: Environment, statement: Statement, ctx: RenderContext, *
     )
 
 
-FORMULA_CHARS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(text: Any) -> str:
-    """A text cell a spreadsheet will not run as a formula (same rule as review sheets)."""
-    value = "" if text is None else str(text)
-    return "'" + value if value.startswith(FORMULA_CHARS) else value
-
-
-def _decimal_text(value: Decimal | None) -> str:
-    """Exact, without trailing zeros (money stays exact in the CSV: no rounding, no float)."""
-    return "" if value is None else format(value.normalize(), "f")
-
-
-def statement_csv_bytes(statement: Statement) -> bytes:
-    """Every line of the statement (csv module; text cells neutralised so no cell runs as a formula)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    columns = ["billing_month", "pi_email", "project_id", *LINE_COLUMNS, "list_price_used", "discount"]
-    writer.writerow(columns)
-    for line in statement.lines:
-        listed = effective_list(line["list_cost"], line["billed_cost"])
-        out: list[str] = [statement.billing_month, neutralise(statement.pi_email or ""),
-                          neutralise(statement.project_id)]
-        for column in LINE_COLUMNS:
-            value = line[column]
-            if column in CSV_TEXT_COLUMNS:
-                text = value.isoformat(sep=" ") if isinstance(value, datetime) else ("" if value is None else value)
-                out.append(neutralise(text))
-            elif isinstance(value, Decimal):
-                out.append(_decimal_text(value))
-            else:
-                out.append("" if value is None else str(value))
-        out += [_decimal_text(listed), _decimal_text(listed - line["billed_cost"])]
-        writer.writerow(out)
-    return buffer.getvalue().encode("utf-8-sig")  # BOM: spreadsheets then read UTF-8 correctly
-
-
 def write_atomic(path: Path, data: bytes, *, fsync: bool = False) -> str:
     """Write bytes under a temporary name and rename; return their sha256.
 
@@ -268,11 +223,16 @@ def html_to_pdf_bytes(html: str, base_url: str | None = None) -> bytes:
     return weasyprint.HTML(string=html, base_url=base_url).write_pdf(font_config=_FONT_CONFIG)
 
 
-def render_pdf(job: tuple[str, str, str | None]) -> tuple[str, str, int]:
-    """One PDF (a pool worker's task): (html, path, base_url) -> (path, sha256, bytes)."""
-    html, path, base_url = job
-    data = html_to_pdf_bytes(html, base_url)
-    return path, write_atomic(Path(path), data), len(data)
+def pdf_bytes(page: tuple[str, str | None]) -> bytes:
+    """The PDF of (html, base_url): the PDF writer's deferred step, run in a rendering worker."""
+    html, base_url = page
+    return html_to_pdf_bytes(html, base_url)
+
+
+def make_file(job: tuple[Callable[[Any], bytes], Any, str]) -> tuple[str, str]:
+    """One deferred file (a pool worker's task): (make, argument, path) -> (path, sha256)."""
+    make, argument, path = job
+    return path, write_atomic(Path(path), make(argument))
 
 
 def _start_worker(parent_pid: int) -> None:
@@ -285,55 +245,46 @@ def _ready() -> None:
     """A no-op job: submitting one per worker starts the workers before the first real job."""
 
 
-class PdfRenderer:
-    """Render PDFs on `workers` spawned processes (the caller may hold threads and DuckDB handles), started
-    before the first job so they import WeasyPrint while the caller is still building HTML. Fewer jobs
-    than POOL_THRESHOLD (or one worker) render in-process. `results()` gives {path: pdf sha256}."""
+class RenderPool:
+    """Make deferred files (PDFs) on `workers` spawned processes (the caller may hold threads and DuckDB
+    handles), started before the first job so they import WeasyPrint while the caller is still building HTML.
+    Fewer jobs than POOL_THRESHOLD (or one worker) run in-process. `results()` yields (path, sha256) as each
+    file is done."""
 
     def __init__(self, workers: int = RENDER_WORKERS, expected: int = 0):
         self._pool = None
         self._futures: list[Any] = []
-        self._done: dict[str, str] = {}
+        self._done: list[tuple[str, str]] = []
         if workers > 1 and expected >= POOL_THRESHOLD:
             self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
                                              initializer=_start_worker, initargs=(os.getpid(),))
             for _ in range(workers):  # each submit to a pool with no idle worker starts one
                 self._pool.submit(_ready)
 
-    def submit(self, html: str, path: str, base_url: str | None = None) -> None:
+    def submit(self, make: Callable[[Any], bytes], argument: Any, path: str) -> None:
         if self._pool is None:
-            _, sha, _ = render_pdf((html, path, base_url))
-            self._done[path] = sha
-            progress.report("statement_rendered", path=path)
+            self._done.append(make_file((make, argument, path)))
         else:
-            self._futures.append(self._pool.submit(render_pdf, (html, path, base_url)))
+            self._futures.append(self._pool.submit(make_file, (make, argument, path)))
 
-    def results(self) -> dict[str, str]:
-        for future in as_completed(self._futures):  # in completion order, for the progress display
-            path, sha, _ = future.result()
-            self._done[path] = sha
-            progress.report("statement_rendered", path=path)
-        self._futures = []
-        return dict(self._done)
+    def results(self) -> Iterator[tuple[str, str]]:
+        """(path, sha256) of every submitted file, in completion order (for the progress display)."""
+        done, self._done = self._done, []
+        yield from done
+        futures, self._futures = self._futures, []
+        for future in as_completed(futures):
+            yield future.result()
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
-    def __enter__(self) -> PdfRenderer:
+    def __enter__(self) -> RenderPool:
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-
-def render_pdfs(jobs: Sequence[tuple[str, str, str | None]], workers: int = RENDER_WORKERS) -> dict[str, str]:
-    """Render many PDFs; returns {path: pdf sha256}. The first failure is raised."""
-    with PdfRenderer(workers, len(jobs)) as renderer:
-        for html, path, base_url in jobs:
-            renderer.submit(html, path, base_url)
-        return renderer.results()
 
 
 def file_sha256(path: Path) -> str | None:

@@ -3,7 +3,7 @@
 A pool worker of a killed `ocb generate` (SIGKILL, OOM killer) is not told: it used to live on, about
 210 MB each, long after its parent was gone. On Linux each worker asks the kernel for SIGKILL when its
 parent dies (prctl PR_SET_PDEATHSIG). The kernel sends it when the *thread* that started the worker exits;
-PdfRenderer starts, uses and shuts down its pool in one thread, so that is the render's own lifetime.
+RenderPool starts, uses and shuts down its pool in one thread, so that is the render's own lifetime.
 Everywhere (and should prctl be unavailable) a watchdog thread also ends the worker within a second of
 its parent's death: the parent's pid is then no longer the worker's parent (it was re-parented).
 """
