@@ -15,11 +15,13 @@ UNCERTAIN_WHY = "may have been delivered (the connection broke after the data wa
 
 
 class DeliveryConfig(dg.Config):
-    """Leave empty to send what has not been sent. `resend`: PI emails to send again on purpose (with a reason)."""
+    """Leave empty to send what has not been sent. `resend`: PI emails to send again on purpose (with a reason).
+
+    There is no dry run here: a materialisation records emails that were sent. What would be sent is a query
+    (`ocb generate --dry-run`, services.deliveries.preview_send), which materialises nothing."""
 
     resend: list[str] = Field(default_factory=list)
     resend_reason: str = ""
-    dry_run: bool = False
 
 
 @dg.asset(
@@ -52,7 +54,7 @@ def statement_deliveries(context: dg.AssetExecutionContext, config: DeliveryConf
     with warehouse.get_connection() as con:
         try:
             result = deliver_month(con, settings, month, resend_pis=config.resend,
-                                   resend_reason=config.resend_reason or None, dry_run=config.dry_run,
+                                   resend_reason=config.resend_reason or None,
                                    actor=actor, run_id=context.run.run_id, on_event=_log)
         except DeliveryError as exc:
             raise dg.Failure(description=str(exc), allow_retries=False) from None

@@ -1,8 +1,7 @@
-"""Jobs of the statements and delivery steps."""
+"""Jobs of the statements step (the delivery jobs, which also select `statements`, are in defs/delivery)."""
 
 import dagster as dg
 
-from ocb_pipelines.defs.delivery.assets import statement_deliveries
 from ocb_pipelines.defs.partitions import WAREHOUSE_RUN_TAGS
 from ocb_pipelines.defs.statements.assets import statements
 
@@ -11,18 +10,4 @@ statements_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(statements),
     tags=WAREHOUSE_RUN_TAGS,
     description="Render the month's statements (closed month, nothing pending; only what changed).",
-)
-
-send_job = dg.define_asset_job(
-    "send_job",
-    selection=dg.AssetSelection.assets(statement_deliveries),
-    tags=WAREHOUSE_RUN_TAGS,
-    description="Email the month's statements (what was not sent yet; Launchpad `resend` sends again on purpose).",
-)
-
-generate_and_send_job = dg.define_asset_job(
-    "generate_and_send_job",
-    selection=dg.AssetSelection.assets(statements, statement_deliveries),
-    tags=WAREHOUSE_RUN_TAGS,
-    description="Render the month's statements, then email them.",
 )
