@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from ocb_pipelines.app import app_context
 from ocb_pipelines.cli.common import (
     CliError,
     config_option,
@@ -19,7 +20,10 @@ from ocb_pipelines.cli.common import (
 )
 from ocb_pipelines.cli.progress import displaying, wanted
 from ocb_pipelines.core.config import resolve_config_path
+from ocb_pipelines.services.context import AppContext
 from ocb_pipelines.services.dagster_runs import prepare_dagster_home
+from ocb_pipelines.services.demo import DemoStepError, review_and_close_sample_month
+from ocb_pipelines.services.imports import import_files, plan_import
 
 
 def _project_root() -> Path:
@@ -39,41 +43,22 @@ def _ensure_config(config_path: str | None) -> Path:
     return path
 
 
-def _month_end(settings, path: Path, month: str, actor: str, ctx: click.Context, as_json: bool = False) -> dict:
+def _month_end(ctx: AppContext, path: Path, month: str, click_ctx: click.Context, as_json: bool = False) -> dict:
     """Decide the queue with the sample decisions, close the month, render and send, export the journal."""
     from ocb_pipelines.cli.journal import export_journal_command
-    from ocb_pipelines.cli.review import rebuild_approved
     from ocb_pipelines.cli.statements import generate_command
-    from ocb_pipelines.periods import lifecycle as lc
-    from ocb_pipelines.review import decisions as rd
-    from ocb_pipelines.review.sample_decisions import demo_decisions
-    from ocb_pipelines.warehouse import database as wh
 
-    step: dict = {"period": month, "decisions": 0}
-    with wh.connect(settings.warehouse_path) as con:
-        status = lc.get_period(con, month).status
-        if status == "open":
-            decisions = demo_decisions(rd.charge_states(con, month), settings.review.fund_org_patterns)
-            if decisions:
-                rd.record_decisions(con, month, decisions, actor=actor, via="cli",
-                                    fund_org_patterns=settings.review.fund_org_patterns)
-            step["decisions"] = len(decisions)
-    if step["decisions"] or status == "open":
-        rebuild = rebuild_approved(settings, month, actor)
-        if not rebuild["success"]:
-            raise CliError(f"{month}: rebuilding approved charges failed: {rebuild['error']}")
-    with wh.connect(settings.warehouse_path) as con:
-        if lc.get_period(con, month).status == "open":
-            lc.close_period(con, month, actor, notes="closed by ocb demo",
-                            currency_symbol=settings.currency.symbol)
-        step["status"] = lc.get_period(con, month).status
+    try:
+        step = review_and_close_sample_month(ctx, month).as_dict()
+    except DemoStepError as exc:
+        raise CliError(str(exc)) from None
     for command, params in (
         (generate_command, {"period": month, "dry_run": False, "send": True, "workers": 2,
                             "show_progress": False if as_json else None}),
         (export_journal_command, {"period": month, "fmt": "gl", "output_dir": None}),
     ):
         try:
-            ctx.invoke(command, config_path=str(path), as_json=False, **params)
+            click_ctx.invoke(command, config_path=str(path), as_json=False, **params)
         except CliError as exc:
             raise CliError(f"{month}: `ocb {command.name}` failed: {exc.message}", exc.problems) from None
     return step
@@ -90,8 +75,7 @@ def demo_command(ctx, config_path, as_json):
     import contextlib
     import io
 
-    from ocb_pipelines.cli.ingest import _plan, _print_summary, _run
-    from ocb_pipelines.warehouse import database as wh
+    from ocb_pipelines.cli.ingest import _print_summary
 
     path = _ensure_config(config_path)
     settings = settings_or_exit(str(path), new_warehouse_ok=True)  # the demo is a first run
@@ -99,12 +83,12 @@ def demo_command(ctx, config_path, as_json):
     samples = [p for p in samples if p.suffix in (".csv", ".gz", ".parquet")]
     if not samples:
         raise CliError(f"no sample files in {path.parent / 'data' / 'samples'}")
-    actor = wh.current_actor()
+    app = app_context(settings)
     steps_output = io.StringIO()
     with contextlib.redirect_stdout(steps_output) if as_json else contextlib.nullcontext():
-        plan, refused = _plan(settings, samples, None)
-        with displaying(wanted(None, as_json, False), files_total=sum(len(m) for _, m in plan.values())):
-            summary = _run(settings, str(path), plan, refused, None, None, actor)
+        plan = plan_import(app, samples)
+        with displaying(wanted(None, as_json, False), files_total=plan.steps()):
+            summary = import_files(app, plan)
         if not as_json:
             _print_summary(summary, settings)
         if not summary["ok"]:
@@ -112,7 +96,7 @@ def demo_command(ctx, config_path, as_json):
         summary["month_end"] = []
         for month in summary["periods"]:
             click.echo(f"\n== Month end {month}")
-            summary["month_end"].append(_month_end(settings, path, month, actor, ctx, as_json))
+            summary["month_end"].append(_month_end(app, path, month, ctx, as_json))
     summary["warehouse"] = str(settings.warehouse_path)
     summary["dagster_home"] = os.environ.get("DAGSTER_HOME", "")
     summary["outputs"] = {"statements": str(settings.output.pdf_dir), "journals": str(settings.output.journal_dir),
