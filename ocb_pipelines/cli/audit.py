@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
-from ocb_pipelines.cli.common import config_option, emit_json, json_option, period_key, settings_or_exit
-from ocb_pipelines.warehouse import database as wh
+from ocb_pipelines.app import app_context
+from ocb_pipelines.cli.common import CliError, config_option, emit_json, json_option, period_key, settings_or_exit
+from ocb_pipelines.services.audit_log import audit_events
 
 
 @click.command("audit")
@@ -19,23 +18,12 @@ from ocb_pipelines.warehouse import database as wh
 def audit_command(period, action, limit, config_path, as_json):
     """List audit events, oldest first."""
     settings = settings_or_exit(config_path)
-    where, params = ["TRUE"], []
-    if period:
-        period = period_key(period)
-        where.append("period = ?")
-        params.append(period)
-    if action:
-        where.append("action = ?")
-        params.append(action)
-    sql = (f"SELECT event_id, occurred_at, actor, action, period, run_id, subject, details FROM audit_events "
-           f"WHERE {' AND '.join(where)} ORDER BY event_id DESC" + (f" LIMIT {int(limit)}" if limit else ""))
-    with wh.connect(settings.warehouse_path) as con:
-        rows = list(reversed(con.execute(sql, params).fetchall()))
-    events = [
-        {"event_id": e, "occurred_at": at.isoformat(sep=" "), "actor": who, "action": what, "period": p,
-         "run_id": run, "subject": subject, "details": json.loads(details) if details else {}}
-        for e, at, who, what, p, run, subject, details in rows
-    ]
+    try:
+        page = audit_events(app_context(settings), period=period_key(period) if period else None, action=action,
+                            limit=limit or None)
+    except ValueError as exc:
+        raise CliError(f"--limit: {exc}") from None
+    events = page.events
     if as_json:
         emit_json({"events": events})
         return

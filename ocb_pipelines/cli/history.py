@@ -6,11 +6,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
+from ocb_pipelines.app import app_context
 from ocb_pipelines.cli.common import CliError, config_option, emit_json, json_option, period_key, settings_or_exit
 from ocb_pipelines.core.money import format_money
-from ocb_pipelines.history.openchargeback import HistoryResult, import_history
+from ocb_pipelines.history.openchargeback import HistoryResult
 from ocb_pipelines.history.openchargeback_db import HistoryError
-from ocb_pipelines.warehouse import database as wh
+from ocb_pipelines.services.history import import_openchargeback_history
 
 
 def _zone(name: str) -> ZoneInfo:
@@ -57,8 +58,7 @@ def import_history_command(database, periods, zone, init, config_path, as_json):
     months = tuple(period_key(p) for p in periods)
     tz = _zone(zone)
     try:
-        with wh.connect(settings.warehouse_path) as con:
-            result = import_history(con, settings, database, periods=months, zone=tz)
+        result = import_openchargeback_history(app_context(settings), database, periods=months, zone=tz)
     except HistoryError as exc:
         raise CliError(str(exc)) from None
     if as_json:

@@ -289,7 +289,7 @@ def test_sources_add_to_a_config_without_sources_is_block_style(workdir, monkeyp
     "imports:\n    known_sources:\n      -   name: aws\n          fund_org: RCIT-900001\n",  # wide
 ])
 def test_sources_add_follows_the_files_indentation(layout, workdir, monkeypatch):
-    from ocb_pipelines.cli.sources import guess_indent
+    from ocb_pipelines.services.sources import guess_indent
 
     _env(monkeypatch, workdir)
     config = workdir / "config.yaml"

@@ -1,0 +1,71 @@
+"""A PI's month: their projects with charges, money billed and billable, and review statuses (`ocb show`, the desk).
+
+Built on the review state (review.decisions.charge_states), so a corrected charge counts under the project and
+PI the reviewer gave it, and billable money is exactly what reaches statements: pending and rejected are not.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import duckdb
+
+from ocb_pipelines.review import decisions as rd
+from ocb_pipelines.services.context import AppContext
+
+BILLABLE = ("unflagged", "approved", "corrected")  # what reaches statements; pending and rejected do not
+NO_PROJECT = "(no project)"
+
+
+@dataclass(frozen=True)
+class PiView:
+    """One PI's billing month: a row per project (charges, billed, billable, count per status) and the totals."""
+
+    pi_email: str
+    period: str
+    projects: list[dict[str, Any]]
+    currency: str
+
+    @property
+    def billed_total(self) -> Decimal:
+        return sum((p["billed"] for p in self.projects), Decimal(0))
+
+    @property
+    def billable_total(self) -> Decimal:
+        return sum((p["billable"] for p in self.projects), Decimal(0))
+
+    @property
+    def charges(self) -> int:
+        return sum(p["charges"] for p in self.projects)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"pi_email": self.pi_email, "period": self.period, "projects": self.projects,
+                "billed_total": self.billed_total, "billable_total": self.billable_total, "currency": self.currency}
+
+
+def pi_projects(con: duckdb.DuckDBPyConnection, month: str, pi: str) -> list[dict[str, Any]]:
+    """One PI's charges in a month, by project and review status (money exact), projects in name order."""
+    projects: dict[str, dict] = defaultdict(
+        lambda: {"charges": 0, "billed": Decimal(0), "billable": Decimal(0), "statuses": defaultdict(int)}
+    )
+    for state in rd.charge_states(con, month, pi=pi, statuses=None):
+        project = state["new_project_id"] or state["project_id"] or NO_PROJECT
+        entry = projects[project]
+        entry["charges"] += 1
+        entry["billed"] += state["billed_cost"]
+        if state["review_status"] in BILLABLE:
+            entry["billable"] += state["billed_cost"]
+        entry["statuses"][state["review_status"]] += 1
+    return [{"project": p, "charges": e["charges"], "billed": e["billed"], "billable": e["billable"],
+             "statuses": dict(e["statuses"])} for p, e in sorted(projects.items())]
+
+
+def pi_view(ctx: AppContext, month: str, pi_email: str) -> PiView:
+    """The PI's projects and totals for the month; no projects when the PI has no charges in it."""
+    pi = pi_email.strip().lower()
+    with ctx.connection() as con:
+        projects = pi_projects(con, month, pi)
+    return PiView(pi, month, projects, ctx.settings.currency.code)
