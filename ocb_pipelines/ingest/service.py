@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -128,3 +129,23 @@ def import_month(
         wh.record_audit(con, actor=actor or wh.current_actor(), action="import_refused", period=month, run_id=run_id,
                         subject=name, details={"error": error})
     return outcome
+
+
+@dataclass(frozen=True)
+class ImportedFile:
+    """A file's rows in a month as the import catalog recorded them."""
+
+    source: str
+    file_name: str
+    focus_version: str
+    row_count: int
+    billed_total: Decimal
+    list_total: Decimal
+    file_sha256: str
+
+
+def month_files(con: duckdb.DuckDBPyConnection, month: str) -> list[ImportedFile]:
+    """Every file imported into the month (by source, then name): what focus_raw's materialisation reports."""
+    return [ImportedFile(*row) for row in con.execute(
+        "SELECT source, file_name, focus_version, row_count, billed_total, list_total, file_sha256 "
+        "FROM import_files WHERE billing_month = ? ORDER BY source, file_name", [month]).fetchall()]

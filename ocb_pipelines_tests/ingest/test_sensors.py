@@ -54,3 +54,11 @@ def test_unreadable_file_still_requests_its_named_month(workdir):
 def test_month_outside_calendar_is_skipped(workdir):
     write_focus(workdir / "data" / "inbox" / "aws_2019-01.csv", [focus_row("2019-01")])
     assert not _tick(workdir).run_requests
+
+
+def test_sensor_runs_name_their_actor(workdir):
+    """An import the inbox started is the sensor's in the audit log and in the run's tags, not the daemon's OS user."""
+    write_focus(workdir / "data" / "inbox" / "aws_2025-01.csv", [focus_row("2025-01")])
+    (request,) = _tick(workdir).run_requests
+    assert request.tags["ocb/actor"] == "inbox_sensor"
+    assert request.run_config["ops"]["focus_raw"]["config"]["actor"] == "inbox_sensor"

@@ -1,13 +1,15 @@
 """focus_raw: every FOCUS file of the month, every column, with lineage (source, file, sha256, row)."""
 
 
+from decimal import Decimal
+
 import dagster as dg
 
 from ocb_pipelines.core.money import format_money
 from ocb_pipelines.defs.metadata import markdown_table, money_metadata
 from ocb_pipelines.defs.partitions import WAREHOUSE_POOL, billing_month
 from ocb_pipelines.defs.resources import OcbConfig, Warehouse
-from ocb_pipelines.ingest.service import import_month
+from ocb_pipelines.ingest.service import import_month, month_files
 from ocb_pipelines.warehouse.database import current_actor
 
 GATE_CHECK = "focus_files_pass_gate"
@@ -44,22 +46,14 @@ def focus_raw(context: dg.AssetExecutionContext, config: FocusImportConfig, ocb:
             expected_period=config.expected_period or None, run_id=context.run.run_id,
             actor=config.actor or current_actor(),
         )
-        totals = con.execute(
-            "SELECT count(*), coalesce(sum(row_count), 0), coalesce(sum(billed_total), 0), "
-            "coalesce(sum(list_total), 0) FROM import_files WHERE billing_month = ?",
-            [month],
-        ).fetchall()[0]
-        per_file = con.execute(
-            "SELECT source, file_name, focus_version, row_count, billed_total, file_sha256 "
-            "FROM import_files WHERE billing_month = ? ORDER BY source, file_name",
-            [month],
-        ).fetchall()
+        files = month_files(con, month)
     for error in outcome.refused.values():
         context.log.error(error)
     symbol, code = settings.currency.symbol, settings.currency.code
     files_table = [
-        {"source": s, "file": f, "FOCUS": v, "rows": n, "billed": format_money(b, symbol), "sha256": h[:12]}
-        for s, f, v, n, b, h in per_file
+        {"source": f.source, "file": f.file_name, "FOCUS": f.focus_version, "rows": f.row_count,
+         "billed": format_money(f.billed_total, symbol), "sha256": f.file_sha256[:12]}
+        for f in files
     ]
     this_run = [
         {"file": r.file_name, "source": r.source, "status": r.status, "rows": r.rows,
@@ -75,15 +69,17 @@ def focus_raw(context: dg.AssetExecutionContext, config: FocusImportConfig, ocb:
         },
     )
     by_source: dict[str, int] = {}
-    for s, _f, _v, n, _b, _h in per_file:
-        by_source[s] = by_source.get(s, 0) + n
+    for f in files:
+        by_source[f.source] = by_source.get(f.source, 0) + f.row_count
+    billed = sum((f.billed_total for f in files), Decimal(0))
+    listed = sum((f.list_total for f in files), Decimal(0))
     yield dg.MaterializeResult(
         metadata={
-            "dagster/row_count": dg.MetadataValue.int(int(totals[1])),
-            "files": dg.MetadataValue.int(int(totals[0])),
-            **money_metadata("billed_total", totals[2], symbol, code),
-            **money_metadata("list_total", totals[3], symbol, code),
-            **money_metadata("discount_total", totals[3] - totals[2], symbol, code),
+            "dagster/row_count": dg.MetadataValue.int(sum(f.row_count for f in files)),
+            "files": dg.MetadataValue.int(len(files)),
+            **money_metadata("billed_total", billed, symbol, code),
+            **money_metadata("list_total", listed, symbol, code),
+            **money_metadata("discount_total", listed - billed, symbol, code),
             "rows_by_source": dg.MetadataValue.json(by_source),
             "files_in_month": dg.MetadataValue.md(markdown_table(files_table)),
             "this_run": dg.MetadataValue.md(markdown_table(this_run, ["file", "source", "status", "rows", "note"])),

@@ -14,6 +14,8 @@ from ocb_pipelines.ingest.focus import months_named_in
 from ocb_pipelines.ingest.importer import ImportRefused, inspect_file
 from ocb_pipelines.ingest.service import inbox_files
 
+INBOX_ACTOR = "inbox_sensor"  # who imported a file dropped into the inbox: the audit log and the run's tags say so
+
 
 def plan_inbox_runs(files, cursor: dict, valid_months: set[str], log=None) -> tuple[list[dg.RunRequest], dict]:
     """Compare the inbox with the cursor ({file name: size, mtime, sha256, months}); plan runs per month.
@@ -53,8 +55,9 @@ def plan_inbox_runs(files, cursor: dict, valid_months: set[str], log=None) -> tu
             dg.RunRequest(
                 run_key=f"{month}:{digest}",
                 partition_key=month,
-                run_config={"ops": {"focus_raw": {"config": {"files": [p for p, _ in sorted(entries)]}}}},
-                tags={**WAREHOUSE_RUN_TAGS, "ocb/trigger": "inbox_sensor"},
+                run_config={"ops": {"focus_raw": {"config": {"files": [p for p, _ in sorted(entries)],
+                                                              "actor": INBOX_ACTOR}}}},
+                tags={**WAREHOUSE_RUN_TAGS, "ocb/trigger": "inbox_sensor", "ocb/actor": INBOX_ACTOR},
             )
         )
     return requests, new_cursor
