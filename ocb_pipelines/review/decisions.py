@@ -1,20 +1,9 @@
-"""Review decisions: an append-only record of approve / reject / correct, and the review state it gives.
+"""Review decisions: an append-only record of approve / reject / correct, checked and written with their audit.
 
-Plain functions over a DuckDB connection (no Dagster): the CLI, the review-sheet sensor's runs and the
-`review_decisions` asset all record decisions through `record_decisions`.
-
-Keying. A decision is keyed on `charge_id` (stable when the same data is imported again, see
-charges/attribution.py) and stores the charge's `row_hash` at decision time. The latest decision of a
-charge is its effective one. When the charge's current row_hash differs from the one decided on, the
-data changed after the decision: the decision is *stale*, it is not applied, and the charge is back in
-the queue with the reason `stale_decision` (the state says which decision and by whom).
-
-Statuses of a charge in a month:
-  unflagged  no review reason and no decision: billed as imported
-  pending    flagged (or stale decision) and not decided: held back, reported
-  approved   approved as imported
-  corrected  approved with a new pi_email / project_id / fund_org
-  rejected   not billed
+Plain functions over a DuckDB connection (no Dagster): the review service, the review-sheet runs and the
+`review_decisions` asset's Launchpad config all record decisions through `record_decisions` (bulk selections:
+review/bulk.py). What the decisions amount to (the queue, the statuses, stale decisions) is review/state.py;
+its names are importable from here too, as callers have always imported them.
 """
 
 from __future__ import annotations
@@ -28,14 +17,31 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from ocb_pipelines.charges.attribution import EMAIL_RE
 from ocb_pipelines.core import patterns
 from ocb_pipelines.core.money import exact_text
+from ocb_pipelines.core.review_reasons import EMAIL_RE
+from ocb_pipelines.review.state import (
+    DECISIONS,
+    STALE_REASON,
+    STATE_COLUMNS,
+    STATE_SQL,
+    STATUSES,
+    ReviewSummary,
+    charge_states,
+    pending_count,
+    queue_filters,
+    stale_explanation,
+    state_relation_sql,
+    summarize_review,
+)
 from ocb_pipelines.warehouse import database as wh
 
-DECISIONS = ("approve", "reject", "correct")
-STATUSES = ("unflagged", "pending", "approved", "corrected", "rejected")
-STALE_REASON = "stale_decision"
+__all__ = [  # the state's names stay importable from here (periods, ledger, statements, the CLI read them)
+    "CORRECTABLE", "DECISIONS", "STALE_REASON", "STATE_COLUMNS", "STATE_SQL", "STATUSES", "Decision",
+    "DecisionError", "ReviewSummary", "charge_states", "check_decisions", "clean_value", "current_attribution",
+    "insert_decisions", "month_decisions", "normalize_decision", "pending_count", "record_decisions",
+    "select_charge_ids", "stale_explanation", "state_relation_sql", "summarize_review",
+]  # fmt: skip
 CORRECTABLE = ("pi_email", "project_id", "fund_org")
 _ALIASES = {
     "approve": "approve", "approved": "approve", "ok": "approve",
@@ -85,197 +91,6 @@ def clean_value(field: str, value: Any) -> str | None:
 
 
 # ------------------------------------------------------------------------------------------------
-# The review state of a month
-# ------------------------------------------------------------------------------------------------
-
-STATE_SQL = f"""
-WITH latest AS (
-    SELECT * EXCLUDE (rn) FROM (
-        SELECT d.*, row_number() OVER (PARTITION BY charge_id ORDER BY decision_id DESC) AS rn
-        FROM review_decisions d WHERE billing_month = $month
-    ) WHERE rn = 1
-),
-decided AS (
-    -- The current row_hash of decided charges only (an md5 of the raw row each), not of every charge.
-    SELECT v.charge_id, {wh.RAW_ROW_HASH} AS row_hash
-    FROM validated_lines v SEMI JOIN latest l ON l.charge_id = v.charge_id {wh.RAW_ROW_JOIN}
-    WHERE v.billing_month = $month
-),
-joined AS (
-    SELECT v.*,
-        l.decision_id, l.decision, l.actor AS decided_by, l.decided_at, l.note AS decision_note, l.via AS decided_via,
-        l.pi_email AS new_pi_email, l.project_id AS new_project_id, l.fund_org AS new_fund_org,
-        l.row_hash AS decided_row_hash,
-        -- a charge whose raw row was replaced since it was validated has no row_hash: its decision is stale
-        l.row_hash IS NOT NULL AND l.row_hash IS DISTINCT FROM d.row_hash AS stale
-    FROM charges_validated v LEFT JOIN latest l ON l.charge_id = v.charge_id
-        LEFT JOIN decided d ON d.charge_id = v.charge_id
-    WHERE v.billing_month = $month
-)
-SELECT *,
-    CASE
-        WHEN decision_id IS NULL THEN CASE WHEN needs_review THEN 'pending' ELSE 'unflagged' END
-        WHEN stale THEN 'pending'
-        WHEN decision = 'approve' THEN 'approved'
-        WHEN decision = 'reject' THEN 'rejected'
-        ELSE 'corrected'
-    END AS review_status,
-    CASE WHEN stale THEN list_append(review_reasons, '{STALE_REASON}') ELSE review_reasons END AS queue_reasons
-FROM joined
-"""
-
-
-def state_relation_sql(where: str = "TRUE") -> str:
-    """The month's state (parameter `$month`) filtered by a SQL condition over its columns."""
-    return f"SELECT * FROM ({STATE_SQL}) s WHERE {where}"
-
-
-def _filters(
-    ids: Sequence[str] = (), source: str | None = None, reason: str | None = None, pi: str | None = None,
-    statuses: Sequence[str] | None = None,
-) -> tuple[str, dict[str, Any]]:
-    where, params = ["TRUE"], {}
-    if ids:
-        where.append("list_contains($ids, charge_id)")
-        params["ids"] = list(ids)
-    if source:
-        where.append("lower(source) = lower($source)")
-        params["source"] = source
-    if reason:
-        where.append("len(list_filter(queue_reasons, lambda x: x = $reason OR starts_with(x, $reason || ':'))) > 0")
-        params["reason"] = reason.strip()
-    if pi:
-        where.append("lower(coalesce(new_pi_email, pi_email, '')) = lower(trim($pi))")
-        params["pi"] = pi
-    if statuses:
-        where.append("list_contains($statuses, review_status)")
-        params["statuses"] = list(statuses)
-    return " AND ".join(where), params
-
-
-STATE_COLUMNS = (
-    "charge_id", "row_hash", "billing_month", "source", "file_name", "file_row_number", "service_name",
-    "resource_id", "pi_email", "project_id", "fund_org", "billed_cost", "list_cost", "billing_currency",
-    "review_reasons", "queue_reasons", "review_status", "decision_id", "decision", "decided_by", "decided_at",
-    "decision_note", "decided_via", "new_pi_email", "new_project_id", "new_fund_org", "stale", "decided_row_hash",
-)  # fmt: skip
-
-
-def charge_states(
-    con: duckdb.DuckDBPyConnection,
-    month: str,
-    *,
-    ids: Sequence[str] = (),
-    source: str | None = None,
-    reason: str | None = None,
-    pi: str | None = None,
-    statuses: Sequence[str] | None = ("pending",),
-    stale_only: bool = False,
-    limit: int | None = None,
-) -> list[dict[str, Any]]:
-    """Charges of the month with their review status (default: the queue), largest money first."""
-    where, params = _filters(ids, source, reason, pi, statuses)
-    if stale_only:
-        where += " AND stale"
-    chosen = (
-        f"SELECT {', '.join(c for c in STATE_COLUMNS if c != 'row_hash')} FROM ({state_relation_sql(where)}) "
-        f"ORDER BY billed_cost DESC, charge_id" + (f" LIMIT {int(limit)}" if limit else "")
-    )
-    # The row_hash of the chosen charges only: an md5 of each one's raw row, not of every charge of the month.
-    picked = ", ".join(f"s.{c}" if c != "row_hash" else f"{wh.RAW_ROW_HASH} AS row_hash" for c in STATE_COLUMNS)
-    sql = (
-        f"SELECT {picked} FROM ({chosen}) s "
-        "JOIN validated_lines v ON v.billing_month = s.billing_month AND v.charge_id = s.charge_id "
-        f"{wh.RAW_ROW_JOIN} ORDER BY s.billed_cost DESC, s.charge_id"
-    )
-    cursor = con.execute(sql, {"month": month, **params})
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
-def stale_explanation(state: dict[str, Any]) -> str:
-    """Which decision went stale and why, in words."""
-    return (
-        f"decision #{state['decision_id']} ({state['decision']} by {state['decided_by']} at "
-        f"{state['decided_at']:%Y-%m-%d %H:%M}) was made on different data (row_hash "
-        f"{str(state['decided_row_hash'])[:12]}, now {str(state['row_hash'])[:12]}); decide again"
-    )
-
-
-@dataclass
-class ReviewSummary:
-    """Counts and money by status, the queue by reason and by source, stale and orphaned decisions."""
-
-    month: str
-    by_status: dict[str, tuple[int, Decimal]]
-    pending_by_reason: list[dict[str, Any]]
-    by_source: list[dict[str, Any]]
-    stale: list[dict[str, Any]]
-    orphaned_decisions: int
-    decisions: int
-
-    def rows(self, status: str) -> int:
-        return self.by_status.get(status, (0, Decimal(0)))[0]
-
-    def billed(self, status: str) -> Decimal:
-        return self.by_status.get(status, (0, Decimal(0)))[1]
-
-    @property
-    def validated_billed(self) -> Decimal:
-        return sum((b for _, b in self.by_status.values()), Decimal(0))
-
-    @property
-    def included_billed(self) -> Decimal:
-        return self.billed("unflagged") + self.billed("approved") + self.billed("corrected")
-
-
-def summarize_review(con: duckdb.DuckDBPyConnection, month: str) -> ReviewSummary:
-    params = {"month": month}
-    by_status = {
-        s: (n, b) for s, n, b in con.execute(
-            f"SELECT review_status, count(*), coalesce(sum(billed_cost), 0) FROM ({STATE_SQL}) GROUP BY 1", params
-        ).fetchall()
-    }  # fmt: skip
-    by_reason = [
-        {"reason": r, "rows": n, "billed": b}
-        for r, n, b in con.execute(
-            f"""SELECT reason, count(*), sum(billed_cost) FROM (
-                    SELECT unnest(queue_reasons) AS reason, billed_cost FROM ({STATE_SQL})
-                    WHERE review_status = 'pending')
-                GROUP BY reason ORDER BY count(*) DESC, reason""",
-            params,
-        ).fetchall()
-    ]
-    by_source = [
-        {"source": s, **{f"{st}_rows": 0 for st in STATUSES}, **{f"{st}_billed": Decimal(0) for st in STATUSES}}
-        for (s,) in con.execute(f"SELECT DISTINCT source FROM ({STATE_SQL}) ORDER BY 1", params).fetchall()
-    ]
-    index = {row["source"]: row for row in by_source}
-    for s, st, n, b in con.execute(
-        f"SELECT source, review_status, count(*), sum(billed_cost) FROM ({STATE_SQL}) GROUP BY 1, 2", params
-    ).fetchall():
-        index[s][f"{st}_rows"] = n
-        index[s][f"{st}_billed"] = b
-    stale = charge_states(con, month, statuses=None, stale_only=True)  # not every charge of the month into Python
-    orphaned, total = con.execute(
-        """SELECT count(DISTINCT d.charge_id) FILTER (WHERE v.charge_id IS NULL), count(*)
-           FROM review_decisions d LEFT JOIN charges_validated v
-             ON v.charge_id = d.charge_id AND v.billing_month = d.billing_month
-           WHERE d.billing_month = ?""",
-        [month],
-    ).fetchall()[0]
-    return ReviewSummary(month, by_status, by_reason, by_source, stale, orphaned, total)
-
-
-def pending_count(con: duckdb.DuckDBPyConnection, month: str) -> tuple[int, Decimal]:
-    """Charges still waiting for a decision (flagged or stale), and their billed money."""
-    return tuple(con.execute(
-        f"SELECT count(*), coalesce(sum(billed_cost), 0) FROM ({STATE_SQL}) WHERE review_status = 'pending'",
-        {"month": month},
-    ).fetchall()[0])  # type: ignore[return-value]
-
-
-# ------------------------------------------------------------------------------------------------
 # Choosing charges and recording decisions
 # ------------------------------------------------------------------------------------------------
 
@@ -300,7 +115,7 @@ def select_charge_ids(
         raise DecisionError(["say which charges: --id ID, --source, --reason, --pi, or --all for the whole queue"],
                             header="no charges selected")
     statuses = None if ids else ("pending",)
-    where, params = _filters(ids, source, reason, pi, statuses)
+    where, params = queue_filters(ids, source, reason, pi, statuses)
     found = [r[0] for r in con.execute(
         f"SELECT charge_id FROM ({state_relation_sql(where)}) ORDER BY charge_id", {"month": month, **params}
     ).fetchall()]  # fmt: skip

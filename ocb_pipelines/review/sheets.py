@@ -40,13 +40,8 @@ from typing import Any
 import duckdb
 
 from ocb_pipelines.core.billing_month import is_month_key
-from ocb_pipelines.review.decisions import (
-    Decision,
-    charge_states,
-    check_decisions,
-    insert_decisions,
-    normalize_decision,
-)
+from ocb_pipelines.review.decisions import Decision, check_decisions, insert_decisions, normalize_decision
+from ocb_pipelines.review.state import charge_states
 from ocb_pipelines.warehouse import database as wh
 
 MARKER = "ocb_review_sheet"
