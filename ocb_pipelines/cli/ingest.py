@@ -78,7 +78,7 @@ def ingest_command(files, source, period, dry_run, init, show_progress, quiet, c
     ctx = app_context(settings)
     plan = plan_import(ctx, [Path(f) for f in files], source)
     with displaying(wanted(show_progress, as_json, quiet), files_total=plan.steps(dry_run)):
-        summary = import_files(ctx, plan, expected_period=period, source=source, dry_run=dry_run)
+        summary = import_files(ctx, plan, expected_period=period, dry_run=dry_run)
     if as_json:
         emit_json(summary)
     elif not quiet:

@@ -37,6 +37,7 @@ class ImportPlan:
 
     files: dict[Path, tuple[str, list[str]]] = field(default_factory=dict)
     refused: dict[str, str] = field(default_factory=dict)  # file name -> why nothing of it is imported
+    source: str | None = None  # the source named for every file (`-s`), else each file's from its name
 
     def steps(self, dry_run: bool = False) -> int:
         """How many file imports the progress display will see: one per file (dry run) or per file and month."""
@@ -46,7 +47,7 @@ class ImportPlan:
 def plan_import(ctx: AppContext, files: Sequence[Path], source: str | None = None) -> ImportPlan:
     """Read each file once: its source, the months its rows fall in (and those it was imported into before, so
     a corrected file removes its old rows there), and a refusal where it cannot go in whole."""
-    plan = ImportPlan()
+    plan = ImportPlan(source=source)
     previous: dict[tuple[str, str], set[str]] = defaultdict(set)
     locked: dict[str, str] = {}  # month -> closed | finalized
     if ctx.settings.warehouse_path.exists():
@@ -81,15 +82,13 @@ def plan_import(ctx: AppContext, files: Sequence[Path], source: str | None = Non
 
 
 def import_files(ctx: AppContext, plan: ImportPlan, *, expected_period: str | None = None,
-                 source: str | None = None, dry_run: bool = False) -> dict[str, Any]:
+                 dry_run: bool = False) -> dict[str, Any]:
     """Import the planned files (one tagged `ingest_job` run per month) or, with `dry_run`, read, gate and
     validate them into a throwaway warehouse. The summary says per file what went in; `error` is the one-line
     reason when not everything did."""
     refused = dict(plan.refused)
-    if dry_run:
-        summary = _dry_run(ctx, plan, refused, expected_period)
-    else:
-        summary = _run(ctx, plan, refused, expected_period, source)
+    run = _dry_run if dry_run else _run
+    summary = run(ctx, plan, refused, expected_period)
     failure = failure_reason(summary)
     if failure:
         summary["error"] = failure
@@ -216,8 +215,7 @@ def _dry_run(ctx: AppContext, plan: ImportPlan, refused: dict[str, str], expecte
     return summary
 
 
-def _run(ctx: AppContext, plan: ImportPlan, refused: dict[str, str], expected: str | None,
-         source: str | None) -> dict[str, Any]:
+def _run(ctx: AppContext, plan: ImportPlan, refused: dict[str, str], expected: str | None) -> dict[str, Any]:
     """One `ingest_job` run per month; then what the warehouse recorded decides what each file's status is."""
     by_month: dict[str, list[str]] = defaultdict(list)
     for path, (_source, months) in plan.files.items():
@@ -232,7 +230,7 @@ def _run(ctx: AppContext, plan: ImportPlan, refused: dict[str, str], expected: s
                 refused[Path(p).name] = f"{Path(p).name}: month {month} is outside the billing calendar"
             continue
         run = ctx.job("ingest_job", month, run_config={"ops": {"focus_raw": {"config": {
-            "files": paths, "source": source or "", "expected_period": expected or "", "actor": ctx.actor}}}})
+            "files": paths, "source": plan.source or "", "expected_period": expected or "", "actor": ctx.actor}}}})
         runs.append({"period": month, "run_id": run.run_id, "success": run.success})
         if not run.success:
             failed[month] = run.error
