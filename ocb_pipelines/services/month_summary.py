@@ -8,7 +8,6 @@ so what the summary shows is what a close would check: imported = approved + pen
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import duckdb
@@ -27,22 +26,6 @@ class MonthSummary:
     files: int
     sources: list[str]
     figures: Reconciliation
-
-    @property
-    def imported_billed(self) -> Decimal:
-        return self.figures.imported_billed
-
-    @property
-    def approved_billed(self) -> Decimal:
-        return self.figures.approved_billed
-
-    @property
-    def pending_billed(self) -> Decimal:
-        return self.figures.pending_billed
-
-    @property
-    def rejected_billed(self) -> Decimal:
-        return self.figures.rejected_billed
 
     def as_dict(self) -> dict[str, Any]:
         f = self.figures

@@ -54,12 +54,14 @@ def test_month_summary_is_the_reconciliation_exact_to_the_cent(imported):
     ctx, _, _ = imported
     jan = month_summary(ctx, MONTH)
     assert (jan.status, jan.files, jan.sources) == ("open", 1, ["aws"])
-    assert jan.imported_billed == Decimal("17.61")
-    assert (jan.approved_billed, jan.pending_billed, jan.rejected_billed) == (Decimal("13.61"), 0, Decimal("4.00"))
+    assert jan.figures.imported_billed == Decimal("17.61")
+    figures = jan.figures
+    assert (figures.approved_billed, figures.pending_billed, figures.rejected_billed) == (Decimal("13.61"), 0,
+                                                                                          Decimal("4.00"))
     data = jan.as_dict()
     assert data["imported"]["rows"] == 4 and data["rejected"]["rows"] == 1 and data["reconciled"]
     assert [m.period for m in month_summaries(ctx)] == ["2025-02", MONTH]  # newest first
-    assert month_summary(ctx, "2024-12").imported_billed == 0  # nothing imported: zeros, not an error
+    assert month_summary(ctx, "2024-12").figures.imported_billed == 0  # nothing imported: zeros, not an error
 
 
 def test_charge_detail_traces_the_charge_to_its_file_row(imported):
