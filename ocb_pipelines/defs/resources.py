@@ -1,17 +1,13 @@
 """Dagster resources: the configuration file and the DuckDB warehouse it points at."""
 
-
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 from pydantic import PrivateAttr
 
 from ocb_pipelines.core.config import ConfigError, OcbSettings, load_config, resolve_config_path
 from ocb_pipelines.services.dagster_runs import tag_run_with_process
-from ocb_pipelines.warehouse import database as wh
+from ocb_pipelines.warehouse import resource as warehouse_resource
 
 
 def _load(config_path: str) -> OcbSettings:
@@ -33,16 +29,13 @@ class OcbConfig(dg.ConfigurableResource):
         return self._settings
 
 
-class Warehouse(dg.ConfigurableResource):
-    """The DuckDB warehouse named by the configuration, opened with dagster-duckdb's connection config by
-    `warehouse.open_connection`, which waits while another process holds the single-writer lock and then
-    fails with one clear line ($OCB_LOCK_WAIT_SECONDS; DuckDBResource's own backoff waits ~100 s, untunable).
+class Warehouse(warehouse_resource.Warehouse):
+    """The warehouse package's resource (a dagster-duckdb DuckDBResource: our lock wait, memory limit, threads,
+    schema), plus what only a Dagster run needs: the run is tagged with its process, and a configuration
+    error fails the run without retries.
 
     It takes the config path itself rather than nesting OcbConfig: nested resources make Dagster 1.13
     emit a deprecation warning at every run start."""
-
-    config_path: str
-    _settings: OcbSettings | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         # With the in-process executor this is the run worker: tag the run with it, so that if it is killed
@@ -51,19 +44,8 @@ class Warehouse(dg.ConfigurableResource):
         if context.instance is not None and run is not None:
             tag_run_with_process(context.instance, run)
 
-    @contextmanager
-    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        if self._settings is None:
-            self._settings = _load(self.config_path)
-        settings = self._settings
-        settings.database.path.parent.mkdir(parents=True, exist_ok=True)
-        con = wh.open_connection(settings.database.path)  # DuckDBResource's connection config, our lock wait
-        try:
-            wh.configure(con, settings.database.memory_limit, settings.database.threads)
-            wh.ensure_schema(con)
-            yield con
-        finally:
-            con.close()
+    def load_settings(self) -> OcbSettings:
+        return _load(self.config_path)
 
 
 def build_resources(config_path: str | Path | None = None) -> dict[str, dg.ConfigurableResource]:

@@ -28,39 +28,16 @@ from typing import Any
 import duckdb
 
 from ocb_pipelines.warehouse import database as wh
+from ocb_pipelines.warehouse.schema import delivery as delivery_schema
+from ocb_pipelines.warehouse.schema import ensure_domain
+from ocb_pipelines.warehouse.schema.delivery import CONFIRMATION_COLUMNS
 
 DONE = ("sent", "written")
 UNCERTAIN = ("sending", "unknown")
+STATUS_FILTERS = (*UNCERTAIN, "uncertain", *DONE, "failed")  # what a listing may keep (uncertain: sending or unknown)
 
-DELIVERY_DDL = """
-CREATE SEQUENCE IF NOT EXISTS delivery_log_seq;
-CREATE TABLE IF NOT EXISTS delivery_log (
-    delivery_id BIGINT PRIMARY KEY DEFAULT nextval('delivery_log_seq'),
-    billing_month VARCHAR NOT NULL,
-    pi_email VARCHAR NOT NULL,
-    recipient VARCHAR NOT NULL,
-    content_key VARCHAR NOT NULL,
-    attempt INTEGER NOT NULL,
-    message_id VARCHAR NOT NULL,
-    subject VARCHAR NOT NULL,
-    attachments JSON NOT NULL,
-    statement_count INTEGER NOT NULL,
-    transport VARCHAR NOT NULL CHECK (transport IN ('smtp', 'outbox')),
-    status VARCHAR NOT NULL CHECK (status IN ('sending', 'sent', 'written', 'failed', 'unknown')),
-    resend BOOLEAN NOT NULL,
-    resend_reason VARCHAR,
-    error VARCHAR,
-    destination VARCHAR,
-    requested_by VARCHAR NOT NULL,
-    run_id VARCHAR,
-    started_at TIMESTAMP NOT NULL,
-    finished_at TIMESTAMP
-);
-"""
-
-# Added after the first release (ensure_tables adds them to older warehouses): who confirmed an uncertain
-# attempt as delivered, when and why.
-CONFIRMATION_COLUMNS = {"confirmed_by": "VARCHAR", "confirmed_at": "TIMESTAMP", "confirmed_reason": "VARCHAR"}
+# delivery_log is created and upgraded by the warehouse (warehouse/schema/delivery.py) with every other
+# domain's table; CONFIRMATION_COLUMNS are the ones added after the first release.
 
 LOG_COLUMNS = (
     "delivery_id", "billing_month", "pi_email", "recipient", "content_key", "attempt", "message_id", "subject",
@@ -70,9 +47,8 @@ LOG_COLUMNS = (
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(DELIVERY_DDL)
-    for column, kind in CONFIRMATION_COLUMNS.items():
-        con.execute(f"ALTER TABLE delivery_log ADD COLUMN IF NOT EXISTS {column} {kind}")
+    """The delivery log and its added columns, for a connection that may predate them."""
+    ensure_domain(con, delivery_schema)
 
 
 class DeliveryLogError(ValueError):

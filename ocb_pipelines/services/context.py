@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import duckdb
 
 from ocb_pipelines.core.config import OcbSettings
-from ocb_pipelines.warehouse import database as wh
+from ocb_pipelines.warehouse.resource import Warehouse
 
 
 @dataclass(frozen=True)
@@ -53,9 +53,9 @@ class AppContext:
 
     @contextmanager
     def connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """The warehouse, opened the one way (warehouse package) with the configured memory limit and threads."""
-        with wh.connect(self.settings.warehouse_path, self.settings.database.memory_limit,
-                        self.settings.database.threads) as con:
+        """The warehouse, opened the one way: the same `Warehouse` resource class as the Dagster runs, with the
+        configured path, memory limit and threads (DuckDBResource.get_connection needs no Dagster context)."""
+        with Warehouse.for_settings(self.settings).get_connection() as con:
             yield con
 
     def job(self, job_name: str, month: str, run_config: dict[str, Any] | None = None) -> RunOutcome:

@@ -19,6 +19,7 @@ from ocb_pipelines.delivery.email import DeliveryError, SmtpTransport
 from ocb_pipelines.periods.lifecycle import reopen_period
 from ocb_pipelines.statements.generate import generate_statements
 from ocb_pipelines.warehouse import database as wh
+from ocb_pipelines.warehouse.schema import delivery as delivery_schema
 
 from .conftest import MONTH, load_month, month_rows
 
@@ -245,13 +246,16 @@ def test_send_job_in_dagster_and_failed_send_fails_the_run(smtp_settings, smtp_s
 
 
 def test_a_delivery_log_from_before_confirmations_gains_the_columns_and_keeps_its_rows(tmp_path):
-    with wh.connect(tmp_path / "w.duckdb") as con:
-        con.execute(log.DELIVERY_DDL)  # the table as the first release created it
+    db = tmp_path / "w.duckdb"
+    with wh.connect(db) as con:
+        con.execute("DROP TABLE delivery_log")
+        con.execute(delivery_schema.DDL)  # the table as the first release created it
         con.execute(
             "INSERT INTO delivery_log (billing_month, pi_email, recipient, content_key, attempt, message_id, subject, "
             "attachments, statement_count, transport, status, resend, requested_by, started_at) VALUES ('2025-01', "
             "'a@x.edu', 'a@x.edu', 'k', 1, '<m@x>', 's', '[]', 1, 'smtp', 'unknown', false, 'ops', now())")
-        log.ensure_tables(con)
+        assert "confirmed_by" not in [c[0] for c in con.execute("DESCRIBE delivery_log").fetchall()]
+    with wh.connect(db) as con:  # opening the warehouse upgrades it
         log.ensure_tables(con)  # idempotent
         [row] = log.month_log(con, "2025-01")
         assert row["status"] == "unknown" and row["confirmed_by"] is None

@@ -1,0 +1,59 @@
+"""Every table is created in one place, `ensure_schema`, one module per domain: a new file gets them all, and
+no module outside the warehouse package creates a table of its own."""
+
+import re
+from pathlib import Path
+
+import duckdb
+
+from ocb_pipelines.warehouse import database as wh
+from ocb_pipelines.warehouse.schema import DOMAINS
+
+PACKAGE = Path(__file__).resolve().parents[2] / "ocb_pipelines"
+
+# What each domain's module creates (tables and views).
+TABLES = {
+    "ingest": {"import_files", "file_catalog", "imports", "focus_rows", "focus_raw"},
+    "charges": {"validated_lines", "charges_validated"},
+    "review": {"review_decisions", "review_sheets", "charges_approved"},
+    "periods": {"billing_periods"},
+    "statements": {"statements", "statement_fund_shares", "statement_files"},
+    "ledger": {"journal_exports"},
+    "delivery": {"delivery_log"},
+    "audit": {"audit_events"},
+}
+
+
+def _tables(con) -> set[str]:
+    return {name for (name,) in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()}
+
+
+def test_ensure_schema_creates_every_domains_tables_on_a_new_file(tmp_path):
+    with wh.connect(tmp_path / "new.duckdb") as con:
+        created = _tables(con)
+        wh.ensure_schema(con)  # again: nothing changes
+        assert _tables(con) == created
+        confirmed = {c for (c,) in con.execute("SELECT column_name FROM information_schema.columns "
+                                                "WHERE table_name = 'delivery_log'").fetchall()}
+    assert created == set().union(*TABLES.values())
+    assert {"confirmed_by", "confirmed_at", "confirmed_reason"} <= confirmed  # delivery's upgrade ran too
+    assert [d.__name__.rsplit(".", 1)[1] for d in DOMAINS] == list(TABLES)
+
+
+def test_each_domain_module_creates_its_own_tables():
+    """A domain's DDL holds that domain's tables (charges' view needs ingest's tables: built on top of them)."""
+    for domain in DOMAINS:
+        with duckdb.connect(":memory:") as con:
+            con.execute(domain.DDL)
+            name = domain.__name__.rsplit(".", 1)[1]
+            views = {"ingest": {"focus_raw"}, "charges": {"charges_validated"}}.get(name, set())
+            assert _tables(con) | views == TABLES[name], name
+
+
+def test_no_module_outside_the_warehouse_creates_a_table():
+    """Statements, ledger and delivery used to create their tables themselves; now only the warehouse does."""
+    create = re.compile(r"CREATE\s+(?:OR\s+REPLACE\s+)?(?:TABLE|VIEW|SEQUENCE)\b", re.IGNORECASE)
+    found = [str(path.relative_to(PACKAGE)) for path in PACKAGE.rglob("*.py")
+             if "warehouse" not in path.relative_to(PACKAGE).parts[:1] and create.search(path.read_text("utf-8"))]
+    assert found == []
