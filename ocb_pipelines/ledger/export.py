@@ -50,33 +50,13 @@ from ocb_pipelines.periods.lifecycle import check_period_key, get_period
 from ocb_pipelines.periods.reconcile import MonthNotReconciledError, require_reconciled
 from ocb_pipelines.review.decisions import pending_count, summarize_review
 from ocb_pipelines.warehouse import database as wh
+from ocb_pipelines.warehouse.schema import ensure_domain
+from ocb_pipelines.warehouse.schema import ledger as ledger_schema
 
 PACKAGE_TEMPLATES = Path(__file__).resolve().parent / "templates"
 REFERENCE_FIELDS = ("reference_1", "reference_2")
 
-JOURNAL_DDL = f"""
-CREATE SEQUENCE IF NOT EXISTS journal_export_seq;
-CREATE TABLE IF NOT EXISTS journal_exports (
-    export_id BIGINT PRIMARY KEY DEFAULT nextval('journal_export_seq'),
-    billing_month VARCHAR NOT NULL,
-    format VARCHAR NOT NULL,
-    status VARCHAR NOT NULL CHECK (status IN ('written', 'unchanged')),
-    file_path VARCHAR NOT NULL,
-    file_sha256 VARCHAR NOT NULL,
-    line_count BIGINT NOT NULL,
-    charge_count BIGINT NOT NULL,
-    debit_total {wh.MONEY},
-    credit_total {wh.MONEY},
-    approved_total {wh.MONEY} NOT NULL,
-    approved_exact {wh.MONEY} NOT NULL,
-    template VARCHAR,
-    template_sha256 VARCHAR,
-    period_status VARCHAR NOT NULL,
-    exported_at TIMESTAMP NOT NULL,
-    exported_by VARCHAR NOT NULL,
-    run_id VARCHAR
-);
-"""
+# journal_exports is created by the warehouse (warehouse/schema/ledger.py), with every other domain's table.
 
 
 class ExportRefused(ValueError):
@@ -118,7 +98,8 @@ class ExportResult:
 
 
 def ensure_journal_schema(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(JOURNAL_DDL)
+    """journal_exports, for a connection that may predate it (every connection creates it already)."""
+    ensure_domain(con, ledger_schema)
 
 
 # ------------------------------------------------------------------------------------------------
