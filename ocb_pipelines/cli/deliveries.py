@@ -14,11 +14,13 @@ from ocb_pipelines.cli.common import (
     plain,
     settings_or_exit,
 )
-from ocb_pipelines.delivery import log
-from ocb_pipelines.warehouse import database as wh
+from ocb_pipelines.delivery.log import STATUS_FILTERS
 
-SHOWN = ("recipient", "subject", "status", "message_id", "attempt", "transport", "resend", "error", "started_at",
-         "finished_at", "confirmed_by", "confirmed_reason")
+
+def _context(settings):
+    from ocb_pipelines.app import app_context  # imported late: it loads the Definitions
+
+    return app_context(settings)
 
 
 @click.group("deliveries")
@@ -28,19 +30,17 @@ def deliveries_group() -> None:
 
 @deliveries_group.command("list")
 @period_option
-@click.option("--status", type=click.Choice([*log.UNCERTAIN, "uncertain", *log.DONE, "failed"]),
+@click.option("--status", type=click.Choice(STATUS_FILTERS),
               default=None, help="Only attempts with this status (uncertain = sending or unknown).")
 @config_option
 @json_option
 def list_command(period, status, config_path, as_json):
     """Every email attempt of the month, oldest first, with its Message-ID and outcome."""
+    from ocb_pipelines.services.deliveries import list_deliveries
+
     settings = settings_or_exit(config_path)
     month = period_key(period)
-    with wh.connect(settings.warehouse_path) as con:
-        log.ensure_tables(con)
-        rows = log.month_log(con, month)
-    wanted = log.UNCERTAIN if status == "uncertain" else (status,) if status else None
-    attempts = [plain({k: r[k] for k in SHOWN}) for r in rows if wanted is None or r["status"] in wanted]
+    attempts = [plain(r) for r in list_deliveries(_context(settings), month, status)]
     if as_json:
         emit_json({"period": month, "deliveries": attempts})
         return
@@ -61,16 +61,17 @@ def list_command(period, status, config_path, as_json):
 def confirm_command(period, message_id, reason, config_path, as_json):
     """Mark an uncertain (interrupted) email as delivered, once the mail server's log shows it was: later sends
     then skip it. If it did not arrive, use `ocb resend` instead."""
+    from ocb_pipelines.delivery.log import DeliveryLogError
+    from ocb_pipelines.services.deliveries import confirm_delivery
+
     settings = settings_or_exit(config_path)
     month = period_key(period)
     try:
-        with wh.connect(settings.warehouse_path) as con:
-            log.ensure_tables(con)
-            done = log.confirm_delivered(con, month, message_id, actor=wh.current_actor(), reason=reason)
-    except log.DeliveryLogError as exc:
+        done = confirm_delivery(_context(settings), month, message_id, reason)
+    except DeliveryLogError as exc:
         raise CliError(str(exc)) from None
     if as_json:
-        emit_json({"ok": True, "period": month, "delivery": plain({k: done[k] for k in (*SHOWN, "was")})})
+        emit_json({"ok": True, "period": month, "delivery": plain(done)})
         return
     click.echo(f"{month}: the email to {done['recipient']} ({done['message_id']}) is now {done['status']} "
                f"(was {done['was']}); confirmed by {done['confirmed_by']}")

@@ -1,9 +1,10 @@
 """`ocb generate`, `ocb send`, `ocb resend`: statements and their delivery.
 
-`generate` and `send` run the same Dagster jobs as the UI (statements_job, send_job,
-generate_and_send_job) in the shared instance, so every run shows in the UI; what was rendered and
-sent is then read back from the warehouse (`statements`, `delivery_log`). `generate --dry-run` writes
-nothing to the warehouse: it renders every statement into a preview folder and shows what would be sent.
+The commands call the services (services/statements.py, services/deliveries.py): `generate` and `send` run the
+same Dagster jobs as the UI (statements_job, send_job, generate_and_send_job) in the shared instance, tagged with
+the actor, so every run shows in the UI; what was rendered and sent is read back by the services.
+`generate --dry-run` writes nothing to the warehouse and materialises nothing: it renders every statement into a
+preview folder and shows what would be sent.
 """
 
 from __future__ import annotations
@@ -20,69 +21,43 @@ from ocb_pipelines.cli.common import (
     period_key,
     period_option,
     plain,
-    run_job,
     settings_or_exit,
 )
 from ocb_pipelines.cli.progress import displaying, progress_option, quiet_option, wanted
 from ocb_pipelines.core.config import OcbSettings
 from ocb_pipelines.core.money import format_money
-from ocb_pipelines.warehouse import database as wh
 
 
-def _statement_rows(settings: OcbSettings, month: str) -> list[dict[str, Any]]:
-    from ocb_pipelines.statements.generate import ensure_tables, month_statement_rows
+def _context(settings: OcbSettings):
+    from ocb_pipelines.app import app_context  # imported late: it loads the Definitions
 
-    with wh.connect(settings.warehouse_path) as con:
-        ensure_tables(con)
-        return month_statement_rows(con, month)
+    return app_context(settings)
 
 
-def _deliveries(settings: OcbSettings, month: str, run_id: str) -> list[dict[str, Any]]:
-    from ocb_pipelines.delivery import log
+def _report(report) -> tuple[dict[str, Any], list[str]]:
+    """(JSON fields, human lines) of a send: anything uncertain, failed or not sent makes the command fail (cron
+    notices), with what to do for each."""
+    from ocb_pipelines.delivery.outcome import next_steps
 
-    with wh.connect(settings.warehouse_path) as con:
-        log.ensure_tables(con)
-        rows = log.month_log(con, month, run_id=run_id)
-    return [plain({k: r[k] for k in ("recipient", "subject", "status", "message_id", "attempt", "resend", "error",
-                                      "destination", "started_at", "finished_at")}) for r in rows]
-
-
-def _outcome(settings: OcbSettings, month: str, pis: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    """Where each PI in scope stands after the run (every PI of the month, or the resent ones)."""
-    from ocb_pipelines.delivery.outcome import month_outcome
-
-    with wh.connect(settings.warehouse_path) as con:
-        return month_outcome(con, month, "outbox" if settings.dev_mode else "smtp", pis)
-
-
-def _report(settings: OcbSettings, month: str, run: dict[str, Any], deliveries: list[dict[str, Any]],
-            pis: tuple[str, ...] = ()) -> tuple[bool, dict[str, Any], list[str]]:
-    """(ok, JSON fields, human lines) of a send: ok only when the run succeeded and every PI in scope has the
-    month's email; anything uncertain, failed or not sent makes the command fail (cron notices)."""
-    from ocb_pipelines.delivery.outcome import counts, next_steps
-
-    states = _outcome(settings, month, pis) if _statement_rows(settings, month) else []
-    totals = counts(states)
-    left = [r for r in states if r["state"] != "delivered"]
-    ok = bool(run["success"]) and not left
+    month, totals, left = report.month, report.totals, report.not_delivered
     lines = []
-    if states:
-        lines.append(f"{month}: {len(states)} PI(s): {totals['delivered']} delivered, {totals['uncertain']} uncertain, "
-                     f"{totals['failed']} failed, {totals['not_sent']} not sent")
+    if report.states:
+        lines.append(f"{month}: {len(report.states)} PI(s): {totals['delivered']} delivered, {totals['uncertain']} "
+                     f"uncertain, {totals['failed']} failed, {totals['not_sent']} not sent")
     if left:
         lines.append("not delivered; what to do:")
         lines += [f"  - {step}" for step in next_steps(month, left)]
         lines.append(f"  (`ocb deliveries list -p {month}` shows every attempt)")
-    elif ok and not deliveries:
+    elif report.ok and not report.emails:
         lines.append(f"{month}: nothing to send: every PI already has this month's email")
     fields = {"delivery_counts": totals, "not_delivered": [plain(r) for r in left]}
-    return ok, fields, lines
+    return fields, lines
 
 
-def _not_ok(run: dict[str, Any], fields: dict[str, Any], month: str) -> CliError:
+def _not_ok(error: str, fields: dict[str, Any], month: str) -> CliError:
     totals = fields["delivery_counts"]
     left = ", ".join(f"{totals[k]} {k.replace('_', ' ')}" for k in ("uncertain", "failed", "not_sent") if totals[k])
-    message = run["error"] or f"{len(fields['not_delivered'])} email(s) for {month} not delivered ({left})"
+    message = error or f"{len(fields['not_delivered'])} email(s) for {month} not delivered ({left})"
     return CliError(message, reported=True)
 
 
@@ -94,44 +69,14 @@ def _echo_deliveries(items: list[dict[str, Any]], symbol: str) -> None:
 
 
 def _dry_run(settings: OcbSettings, month: str, as_json: bool) -> None:
-    from ocb_pipelines.delivery.deliver import deliver_month
-    from ocb_pipelines.delivery.email import DeliveryError, plan_emails, transport_for
-    from ocb_pipelines.statements.generate import StatementPeriodError, generate_statements
-    from ocb_pipelines.statements.render import TemplateRefused
-    from ocb_pipelines.statements.schemas import StatementGateError
+    from ocb_pipelines.services.statements import StatementsRefused, preview_statements
 
     symbol = settings.currency.symbol
-    with wh.connect(settings.warehouse_path) as con:
-        try:
-            generated = generate_statements(con, settings, month, dry_run=True)
-        except (StatementGateError, StatementPeriodError) as exc:
-            raise CliError(str(exc)) from None
-        except TemplateRefused as exc:
-            raise CliError(f"{exc}; no statement was rendered") from None
-        emails: list[dict[str, Any]] = []
-        note = ""
-        try:
-            emails = deliver_month(con, settings, month, dry_run=True).items
-        except DeliveryError as exc:
-            # No current statements recorded yet: show the plan from the preview instead.
-            note = str(exc)
-            preview_rows = [
-                {"pi_email": o.statement.pi_email, "project_id": o.statement.project_id,
-                 "pdf_path": str(o.pdf_path), "csv_path": str(o.csv_path), "pdf_sha256": o.pdf_sha256,
-                 "csv_sha256": o.csv_sha256, "content_sha256": o.statement.content_sha256,
-                 "list_total": o.statement.list_total, "discount_total": o.statement.discount_total,
-                 "billed_total": o.statement.billed_total,
-                 "funds": [{"fund_org": f.fund_org, "percent": f.percent} for f in o.statement.funds]}
-                for o in generated.outcomes
-            ]  # fmt: skip
-            try:
-                plans = plan_emails(settings, month, preview_rows)
-                transport = transport_for(settings).name
-            except DeliveryError as inner:
-                plans, transport = [], f"none ({inner})"
-            emails = [{"to": p.recipient, "subject": p.subject, "status": "would_send", "transport": transport,
-                       "projects": [s["project_id"] for s in p.statements], "billed_total": p.billed_total,
-                       "attachments": [a.as_dict() for a in p.attachments]} for p in plans]
+    try:
+        preview = preview_statements(_context(settings), month)
+    except StatementsRefused as exc:
+        raise CliError(str(exc)) from None
+    generated, emails, note = preview.generated, preview.emails, preview.note
     payload = {"ok": True, **generated.as_dict(), "emails": emails, "note": note}
     if as_json:
         emit_json(payload)
@@ -163,21 +108,19 @@ def generate_command(period, dry_run, send, workers, show_progress, quiet, confi
         with displaying(show):
             _dry_run(settings, month, as_json)
         return
-    actor = wh.current_actor()
-    job = "generate_and_send_job" if send else "statements_job"
+    from ocb_pipelines.services.statements import render_statements
+
     with displaying(show):
-        run = run_job(settings, job, month, actor, {"ops": {"statements": {"config": {"workers": workers}}}})
-    meta = run["metadata"].get("statements", {})
-    rows = _statement_rows(settings, month) if meta else []
-    deliveries = _deliveries(settings, month, run["run_id"]) if send else []
-    ok, fields, report = _report(settings, month, run, deliveries) if send else (run["success"], {}, [])
+        rendered = render_statements(_context(settings), month, workers=workers, send=send)
+    run, meta, rows = rendered.run, rendered.metadata, rendered.statements
+    deliveries = [plain(e) for e in rendered.send.emails] if rendered.send else []
+    fields, report = _report(rendered.send) if rendered.send else ({}, [])
+    ok = rendered.ok
     symbol = settings.currency.symbol
     payload = {
-        "ok": ok, "period": month, "run_id": run["run_id"], "error": run["error"],
+        "ok": ok, "period": month, "run_id": run.run_id, "error": run.error,
         "rendered": meta.get("rendered"), "unchanged": meta.get("unchanged"), "removed": meta.get("removed"),
-        "statements": [plain({k: r[k] for k in ("pi_email", "project_id", "pdf_path", "csv_path", "billed_total",
-                                                 "list_total", "discount_total", "content_sha256", "generated_at")})
-                       | {"funds": r["funds"]} for r in rows],
+        "statements": [plain({k: v for k, v in r.items() if k != "funds"}) | {"funds": r["funds"]} for r in rows],
         "emails": deliveries, **fields,
     }  # fmt: skip
     if as_json:
@@ -194,29 +137,30 @@ def generate_command(period, dry_run, send, workers, show_progress, quiet, confi
         for line in report:
             click.echo(line)
     if send and not ok:
-        raise _not_ok(run, fields, month)
-    if not run["success"]:
-        raise CliError(run["error"] or "the run failed", reported=True)
+        raise _not_ok(run.error, fields, month)
+    if not run.success:
+        raise CliError(run.error or "the run failed", reported=True)
 
 
-def _send(settings: OcbSettings, month: str, as_json: bool, run_config: dict[str, Any] | None,
-          pis: tuple[str, ...] = ()) -> None:
-    """Run the send job, then report every PI in scope: exit 0 only when all of them have the email."""
-    actor = wh.current_actor()
-    run = run_job(settings, "send_job", month, actor, run_config)
-    deliveries = _deliveries(settings, month, run["run_id"])
-    ok, fields, report = _report(settings, month, run, deliveries, pis)
+def _send(settings: OcbSettings, month: str, as_json: bool, pis: tuple[str, ...] = (),
+          reason: str = "") -> None:
+    """Send (or resend `pis`), then report every PI in scope: exit 0 only when all of them have the email."""
+    from ocb_pipelines.services.deliveries import send_statements
+
+    sent = send_statements(_context(settings), month, resend=pis, reason=reason)
+    run, deliveries = sent.run, [plain(e) for e in sent.emails]
+    fields, report = _report(sent)
     if as_json:
-        emit_json({"ok": ok, "period": month, "run_id": run["run_id"], "error": run["error"],
-                   "emails": deliveries, "summary": run["metadata"].get("statement_deliveries", {}), **fields})
+        emit_json({"ok": sent.ok, "period": month, "run_id": run.run_id, "error": run.error,
+                   "emails": deliveries, "summary": run.metadata.get("statement_deliveries", {}), **fields})
     else:
         if deliveries:
             click.echo(f"{month}: {len(deliveries)} email(s) attempted:")
             _echo_deliveries(deliveries, settings.currency.symbol)
         for line in report:
             click.echo(line)
-    if not ok:
-        raise _not_ok(run, fields, month)
+    if not sent.ok:
+        raise _not_ok(run.error, fields, month)
 
 
 @click.command("send")
@@ -226,7 +170,7 @@ def _send(settings: OcbSettings, month: str, as_json: bool, run_config: dict[str
 def send_command(period, config_path, as_json):
     """Email the month's statements that were not sent yet (and retry failed sends)."""
     settings = settings_or_exit(config_path)
-    _send(settings, period_key(period), as_json, None)
+    _send(settings, period_key(period), as_json)
 
 
 @click.command("resend")
@@ -238,5 +182,4 @@ def send_command(period, config_path, as_json):
 def resend_command(period, pis, reason, config_path, as_json):
     """Send a PI's email for the month again, on purpose (logged as a resend)."""
     settings = settings_or_exit(config_path)
-    config = {"ops": {"statement_deliveries": {"config": {"resend": list(pis), "resend_reason": reason}}}}
-    _send(settings, period_key(period), as_json, config, tuple(pis))
+    _send(settings, period_key(period), as_json, tuple(pis), reason)
