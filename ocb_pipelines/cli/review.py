@@ -1,19 +1,18 @@
 """`ocb review`: the review queue, decisions (approve, reject, correct) and review sheets.
 
-Decisions go through the same data-layer functions as the Dagster UI and the review-sheet sensor
-(ocb_pipelines.review), with the OS user (or $OCB_ACTOR) as the actor. After recording, the month's
-approved charges are rebuilt by running `review_job` in the shared Dagster instance, so the UI shows
-the new state (`--no-rebuild` skips that, e.g. to decide many batches and rebuild once).
+Every command calls the review service (ocb_pipelines.services.review), as the review desk and the Dagster
+definitions do, with the OS user (or $OCB_ACTOR) as the actor. After recording, the service rebuilds the month's
+decision state and approved charges by running `review_job` in the shared Dagster instance, tagged with the
+actor, so the UI shows the new state (`--no-rebuild` skips that, e.g. to decide many batches and rebuild once).
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import click
 
+from ocb_pipelines.app import app_context
 from ocb_pipelines.cli.common import (
     CliError,
     config_option,
@@ -21,20 +20,18 @@ from ocb_pipelines.cli.common import (
     json_option,
     period_key,
     period_option,
-    run_job,
     settings_or_exit,
 )
-from ocb_pipelines.core.config import OcbSettings
 from ocb_pipelines.core.money import format_money
-from ocb_pipelines.periods.reconcile import Reconciliation, reconcile
-from ocb_pipelines.review import bulk
-from ocb_pipelines.review import decisions as rd
-from ocb_pipelines.review.sheets import SheetRefused, apply_sheet, export_sheet
-from ocb_pipelines.warehouse import database as wh
+from ocb_pipelines.periods.reconcile import Reconciliation
+from ocb_pipelines.services import review as svc
+from ocb_pipelines.services.context import RunOutcome
 
 ids_option = click.option("--id", "ids", multiple=True, help="Charge id (repeatable).")
 source_option = click.option("--source", default=None, help="Only charges of this source.")
-reason_option = click.option("--reason", default=None, help="Only charges with this reason (e.g. missing_project).")
+reason_option = click.option(
+    "--reason", default=None,
+    help="Only charges with this reason: " + ", ".join(r["code"] for r in svc.list_review_reasons()) + ".")
 pi_option = click.option("--pi", default=None, help="Only charges of this PI email.")
 all_option = click.option("--all", "everything", is_flag=True, help="Every charge pending review in the month.")
 note_option = click.option("--note", required=True, help="Why (mandatory for every decision).")
@@ -45,28 +42,9 @@ strict_option = click.option(
          "be decided. Default: decide every charge that can be, leave the rest pending and say why.")
 
 
-def rebuild_approved(settings: OcbSettings, month: str, actor: str) -> dict[str, Any]:
-    """Run review_job for the month (review_decisions report + charges_approved) in the shared instance."""
-    run = run_job(settings, "review_job", month, actor)
-    return {"run_id": run["run_id"], "success": run["success"], "error": run["error"]}
-
-
-OUTDATED = "its imported row was replaced since the month was validated; the amount shown is the old one"
-
-
-def _outdated(s: dict[str, Any]) -> bool:
-    """The charge's raw row is gone (a later import replaced it, and the month was not validated since)."""
-    return s["row_hash"] is None
-
-
-def _state_json(s: dict[str, Any]) -> dict[str, Any]:
-    out = {k: s[k] for k in rd.STATE_COLUMNS if k not in ("decided_row_hash",)}
-    out["decided_at"] = s["decided_at"].isoformat(sep=" ") if s["decided_at"] else None
-    if s["stale"]:
-        out["stale_explanation"] = rd.stale_explanation(s)
-    elif _outdated(s):
-        out["stale"], out["stale_explanation"] = True, OUTDATED
-    return out
+def _rebuild_json(run: RunOutcome | None) -> dict[str, Any] | None:
+    """The review_job run as the commands report it."""
+    return None if run is None else {"run_id": run.run_id, "success": run.success, "error": run.error}
 
 
 def _validation_warning(figures: Reconciliation, symbol: str) -> str:
@@ -87,7 +65,7 @@ def review_group() -> None:
 @source_option
 @reason_option
 @pi_option
-@click.option("--status", type=click.Choice([*rd.STATUSES, "all"]), default="pending", show_default=True)
+@click.option("--status", type=click.Choice([*svc.STATUSES, "all"]), default="pending", show_default=True)
 @click.option("--limit", type=int, default=None, help="Show at most N charges (totals still count all).")
 @config_option
 @json_option
@@ -95,59 +73,45 @@ def list_command(period, ids, source, reason, pi, status, limit, config_path, as
     """Charges of a month by review status (default: the queue), largest first, with reasons and money."""
     settings = settings_or_exit(config_path)
     month = period_key(period)
-    statuses = None if status == "all" else (status,)
-    with wh.connect(settings.warehouse_path) as con:
-        states = rd.charge_states(con, month, ids=ids, source=source, reason=reason, pi=pi, statuses=statuses)
-        summary = rd.summarize_review(con, month)
-        figures = reconcile(con, month)
+    queue = svc.review_queue(app_context(settings), month, status=status, ids=ids, source=source, reason=reason,
+                             pi=pi, limit=limit)
+    summary, figures, shown = queue.summary, queue.reconciliation, queue.charges
     symbol = settings.currency.symbol
-    shown = states[:limit] if limit else states
-    total = sum((s["billed_cost"] for s in states), start=Decimal(0))
     if as_json:
         emit_json({
-            "period": month, "status": status, "count": len(states), "billed_total": total,
+            "period": month, "status": status, "count": queue.total, "billed_total": queue.billed_total,
             "currency": settings.currency.code, "needs_validation": figures.needs_validation,
             "reconciliation": figures.as_dict(),
             **({"warning": _validation_warning(figures, symbol)} if figures.needs_validation else {}),
-            "by_status": {s: {"rows": summary.rows(s), "billed": summary.billed(s)} for s in rd.STATUSES},
+            "by_status": {s: {"rows": summary.rows(s), "billed": summary.billed(s)} for s in svc.STATUSES},
             "pending_by_reason": summary.pending_by_reason,
-            "charges": [_state_json(s) for s in shown],
+            "charges": shown,
         })  # fmt: skip
         return
     if figures.needs_validation:
         click.echo(f"WARNING: {_validation_warning(figures, symbol)}")
-    click.echo(f"{month}: {len(states)} charge(s) {status}, {format_money(total, symbol)}")
+    click.echo(f"{month}: {queue.total} charge(s) {status}, {format_money(queue.billed_total, symbol)}")
     for s in shown:
         attribution = f"{s['pi_email'] or '-'} / {s['project_id'] or '-'} / {s['fund_org'] or '-'}"
         click.echo(f"  {s['charge_id']}  {s['source']:8} {format_money(s['billed_cost'], symbol):>14}  {attribution}")
         reasons = ", ".join(s["queue_reasons"]) or "-"
         click.echo(f"      {s['file_name']} row {s['file_row_number']}  reasons: {reasons}")
         if s["stale"]:
-            click.echo(f"      stale: {rd.stale_explanation(s)}")
-        elif _outdated(s):
-            click.echo(f"      stale: {OUTDATED}")
+            click.echo(f"      stale: {s['stale_explanation']}")
         elif s["decision_id"] and status != "pending":
             click.echo(f"      {s['decision']} by {s['decided_by']}: {s['decision_note']}")
-    if len(shown) < len(states):
-        click.echo(f"  ... {len(states) - len(shown)} more (use --limit or --json)")
-    parts = [f"{s} {summary.rows(s)} ({format_money(summary.billed(s), symbol)})" for s in rd.STATUSES]
+    if len(shown) < queue.total:
+        click.echo(f"  ... {queue.total - len(shown)} more (use --limit or --json)")
+    parts = [f"{s} {summary.rows(s)} ({format_money(summary.billed(s), symbol)})" for s in svc.STATUSES]
     click.echo("Month: " + ", ".join(parts))
 
 
 def _refusal(exc: Exception) -> CliError:
     """A refused decision as one line and its culprits, at most MAX_LISTED of them, then a count."""
     problems = list(getattr(exc, "problems", None) or [])
-    if len(problems) > bulk.MAX_LISTED:
-        problems = [*problems[: bulk.MAX_LISTED], f"... and {len(problems) - bulk.MAX_LISTED:,} more"]
+    if len(problems) > svc.MAX_LISTED:
+        problems = [*problems[: svc.MAX_LISTED], f"... and {len(problems) - svc.MAX_LISTED:,} more"]
     return CliError(str(exc), problems or None)
-
-
-def _billed(con, month: str, ids: list[str]) -> Decimal:
-    return con.execute(
-        "SELECT coalesce(sum(billed_cost), 0) FROM charges_validated WHERE billing_month = ? "
-        "AND list_contains(?, charge_id)",
-        [month, ids],
-    ).fetchall()[0][0]
 
 
 def _decide(kind: str, period, ids, source, reason, pi, everything, note, fixes: dict[str, str | None],
@@ -156,37 +120,23 @@ def _decide(kind: str, period, ids, source, reason, pi, everything, note, fixes:
     decides every charge it can and leaves the rest pending, reported by cause (--strict: all or nothing)."""
     settings = settings_or_exit(config_path)
     month = period_key(period)
-    actor = wh.current_actor()
-    outcome = bulk.BulkOutcome([], [], {})
     try:
-        with wh.connect(settings.warehouse_path) as con:
-            chosen = rd.select_charge_ids(con, month, ids=ids, source=source, reason=reason, pi=pi,
-                                          everything=everything)
-            decisions = [rd.Decision(c, kind, note, **fixes) for c in chosen]
-            if ids:
-                recorded = rd.record_decisions(con, month, decisions, actor=actor, via="cli",
-                                               fund_org_patterns=settings.review.fund_org_patterns)
-                outcome = bulk.BulkOutcome(recorded, chosen, {})
-            else:
-                outcome = bulk.record_bulk(con, month, decisions, actor=actor, via="cli", strict=strict,
-                                         fund_org_patterns=settings.review.fund_org_patterns)
-            total = _billed(con, month, outcome.recorded)
-            held_total = _billed(con, month, outcome.held_ids)
-    except (rd.DecisionError, wh.PeriodLockedError) as exc:
+        result = svc.decide_charges(app_context(settings), month, kind, note, ids=ids, source=source, reason=reason,
+                                    pi=pi, everything=everything, corrections=fixes, strict=strict,
+                                    rebuild=not no_rebuild)
+    except svc.Refused as exc:
         raise _refusal(exc) from None
-    rebuild = None if no_rebuild or not outcome.recorded else rebuild_approved(settings, month, actor)
+    outcome, actor, total, held_total = result.outcome, result.actor, result.billed_total, result.held_billed
+    rebuild = _rebuild_json(result.rebuild)
     symbol = settings.currency.symbol
     held = {
         "count": len(outcome.held_ids), "billed_total": held_total,
-        "summary": outcome.summary() if outcome.held else "",
-        "by_cause": [{"cause": bulk.cause_text(c, len(v)), "count": len(v), "charges": v}
-                     for c, v in outcome.held.items()],
+        "summary": outcome.summary() if outcome.held else "", "by_cause": result.held_by_cause(),
     }  # fmt: skip
-    decided = bool(outcome.recorded) or not outcome.held
-    payload = {"ok": decided and (rebuild is None or rebuild["success"]), "period": month, "decision": kind,
-               "actor": actor, "strict": strict, "charges": outcome.recorded, "decision_ids": outcome.decision_ids,
-               "billed_total": total, "held": held, "rebuild": rebuild}
-    past = {"approve": "approved", "reject": "rejected", "correct": "corrected"}[kind]
+    payload = {"ok": result.ok, "period": month, "decision": kind, "actor": actor, "strict": strict,
+               "charges": outcome.recorded, "decision_ids": outcome.decision_ids, "billed_total": total,
+               "held": held, "rebuild": rebuild}
+    past = svc.PAST[kind]
     if as_json:
         emit_json(payload)
     else:
@@ -201,7 +151,7 @@ def _decide(kind: str, period, ids, source, reason, pi, everything, note, fixes:
             click.echo(f"charges_approved rebuilt (run {rebuild['run_id'][:8]})")
         elif rebuild:
             click.echo("decisions recorded, but charges_approved was not rebuilt")
-    if not decided:
+    if not result.decided:
         raise CliError(f"nothing was {past}: all {held['count']:,} selected charge(s) were left pending "
                        f"({outcome.summary()})", reported=True)
     if rebuild and not rebuild["success"]:
@@ -271,16 +221,12 @@ def export_command(period, source, reason, pi, output, reviewer, config_path, as
     """Write the month's review queue as a CSV review sheet (fill in decision and note, drop it in review_dir)."""
     settings = settings_or_exit(config_path)
     month = period_key(period)
-    path = Path(output) if output else (
-        settings.review_dir / "exports" / f"review_{month}_{wh.now_utc():%Y%m%d_%H%M%S}.csv"
-    )
-    with wh.connect(settings.warehouse_path) as con:
-        count = export_sheet(con, month, path, currency=settings.currency.code, source=source, reason=reason, pi=pi,
-                             reviewer=reviewer)
+    sheet = svc.export_review_sheet(app_context(settings), month, output=output, source=source, reason=reason, pi=pi,
+                                    reviewer=reviewer)
     if as_json:
-        emit_json({"ok": True, "period": month, "path": path, "charges": count})
+        emit_json({"ok": True, "period": month, "path": sheet.path, "charges": sheet.charges})
     else:
-        click.echo(f"wrote {count} charge(s) pending review in {month} to {path}")
+        click.echo(f"wrote {sheet.charges} charge(s) pending review in {month} to {sheet.path}")
         click.echo(f"fill in reviewer, decision and note, then save it into {settings.review_dir} "
                    f"(or run `ocb review apply FILE`)")
 
@@ -294,19 +240,15 @@ def apply_command(sheet, no_rebuild, config_path, as_json):
     """Apply a filled-in review sheet: all its decisions, or none with a message per line."""
     settings = settings_or_exit(config_path)
     try:
-        with wh.connect(settings.warehouse_path) as con:
-            result = apply_sheet(con, sheet, fund_org_patterns=settings.review.fund_org_patterns)
-    except SheetRefused as exc:
+        applied = svc.apply_review_sheet(app_context(settings), sheet, rebuild=not no_rebuild)
+    except svc.SheetRefused as exc:
         raise CliError(str(exc), exc.problems) from None
-    rebuild = None
-    if result.status == "applied" and not no_rebuild:
-        rebuild = rebuild_approved(settings, result.period, result.reviewer)
-    ok = rebuild is None or rebuild["success"]
+    result, rebuild = applied.result, _rebuild_json(applied.rebuild)
     if as_json:
-        emit_json({"ok": ok, "sheet": result.file_name, "period": result.period, "reviewer": result.reviewer,
+        emit_json({"ok": applied.ok, "sheet": result.file_name, "period": result.period, "reviewer": result.reviewer,
                    "status": result.status, "decision_ids": result.decision_ids, "message": result.message,
                    "rebuild": rebuild})
     else:
         click.echo(f"{result.file_name}: {result.message}")
-    if not ok:
+    if not applied.ok:
         raise CliError(f"sheet applied, but rebuilding charges_approved failed: {rebuild['error']}", reported=True)

@@ -296,3 +296,12 @@ def decision_state(con: duckdb.DuckDBPyConnection, month: str) -> DecisionState:
         {"month": month},
     ).fetchall()[0]
     return DecisionState(month, by_decision, (stale_rows, stale_billed), logged, fingerprint)
+
+
+def billed_of(con: duckdb.DuckDBPyConnection, month: str, charge_ids: Sequence[str]) -> Decimal:
+    """The billed money of some charges of the month (exact; 0 for none)."""
+    return con.execute(
+        "SELECT coalesce(sum(billed_cost), 0) FROM charges_validated WHERE billing_month = ? "
+        "AND list_contains(?, charge_id)",
+        [month, list(charge_ids)],
+    ).fetchall()[0][0]
