@@ -297,12 +297,15 @@ def record_decisions(
         return insert_decisions(con, month, decisions, actor=actor, via=via, run_id=run_id)
 
 
-def month_decisions(con: duckdb.DuckDBPyConnection, month: str) -> list[dict[str, Any]]:
-    """Every decision of the month, oldest first (the append-only log)."""
+def month_decisions(con: duckdb.DuckDBPyConnection, month: str, *, latest: int | None = None) -> list[dict[str, Any]]:
+    """Every decision of the month (or the `latest` ones), oldest first: the append-only log."""
     cursor = con.execute(
-        """SELECT decision_id, charge_id, decision, note, actor, decided_at, via, origin, pi_email, project_id,
-                  fund_org, billed_cost, row_hash
-           FROM review_decisions WHERE billing_month = ? ORDER BY decision_id""",
+        f"""SELECT * FROM (
+                SELECT decision_id, charge_id, decision, note, actor, decided_at, via, origin, pi_email, project_id,
+                       fund_org, billed_cost, row_hash
+                FROM review_decisions WHERE billing_month = ? ORDER BY decision_id DESC
+                {f"LIMIT {int(latest)}" if latest else ""}
+            ) ORDER BY decision_id""",
         [month],
     )
     names = [d[0] for d in cursor.description]

@@ -4,27 +4,26 @@
 import dagster as dg
 from pydantic import Field
 
-from ocb_pipelines.charges.attribution import reason_label
-from ocb_pipelines.core.money import format_money
+from ocb_pipelines.core.money import exact_text, format_money
+from ocb_pipelines.core.review_reasons import reason_label
 from ocb_pipelines.defs.charges.assets import charges_validated
 from ocb_pipelines.defs.metadata import markdown_table, money_metadata
 from ocb_pipelines.defs.partitions import WAREHOUSE_POOL, billing_month
 from ocb_pipelines.defs.resources import OcbConfig, Warehouse
 from ocb_pipelines.periods.reconcile import reconcile
 from ocb_pipelines.review.approve import ApprovalGateError, build_approved
-from ocb_pipelines.review.decisions import (
-    STALE_REASON,
+from ocb_pipelines.review.decisions import Decision, DecisionError, month_decisions, record_decisions
+from ocb_pipelines.review.sheets import SheetRefused, apply_sheet
+from ocb_pipelines.review.state import (
+    DECISIONS,
     STATUSES,
-    Decision,
-    DecisionError,
+    DecisionState,
     ReviewSummary,
     charge_states,
-    month_decisions,
-    record_decisions,
+    decision_state,
     stale_explanation,
     summarize_review,
 )
-from ocb_pipelines.review.sheets import SheetRefused, apply_sheet
 from ocb_pipelines.warehouse import database as wh
 
 APPROVED_GATE = "charges_approved_gate"
@@ -49,8 +48,23 @@ class ReviewConfig(dg.Config):
     sheets: list[str] = Field(default_factory=list)
 
 
-def _label(reason: str) -> str:
-    return "a decision was made on data that has since changed" if reason == STALE_REASON else reason_label(reason)
+def decision_state_metadata(state: DecisionState, symbol: str, code: str) -> dict[str, dg.MetadataValue]:
+    """The month's decision state: effective decisions counted and summed by kind (exact), the stale ones, the
+    decided set's fingerprint (also the materialisation's data version)."""
+    rows = [{"decision": d, "charges": state.by_decision[d][0], "billed": exact_text(state.by_decision[d][1])}
+            for d in DECISIONS]
+    rows.append({"decision": "stale (back in the queue)", "charges": state.stale[0],
+                 "billed": exact_text(state.stale[1])})
+    return {
+        "decided_charges": dg.MetadataValue.int(state.decided_charges),
+        **money_metadata("decided_billed", state.decided_billed, symbol, code),
+        "decisions_by_kind": dg.MetadataValue.json(
+            {**{d: state.by_decision[d][0] for d in DECISIONS}, "stale": state.stale[0]}),
+        **{k: v for d in DECISIONS for k, v in money_metadata(f"{d}_billed", state.by_decision[d][1], symbol,
+                                                               code).items()},
+        "decision_state": dg.MetadataValue.md(markdown_table(rows)),
+        "decided_set": dg.MetadataValue.text(state.fingerprint),
+    }
 
 
 def review_metadata(summary: ReviewSummary, symbol: str, code: str) -> dict[str, dg.MetadataValue]:
@@ -70,7 +84,7 @@ def review_metadata(summary: ReviewSummary, symbol: str, code: str) -> dict[str,
         **money_metadata("rejected_billed", summary.billed("rejected"), symbol, code),
         "by_status": dg.MetadataValue.md(markdown_table(status_rows)),
         "pending_by_reason": dg.MetadataValue.md(markdown_table([
-            {"reason": r["reason"], "meaning": _label(r["reason"]), "rows": r["rows"],
+            {"reason": r["reason"], "meaning": reason_label(r["reason"]), "rows": r["rows"],
              "billed": format_money(r["billed"], symbol)}
             for r in summary.pending_by_reason
         ])),
@@ -90,10 +104,11 @@ def review_metadata(summary: ReviewSummary, symbol: str, code: str) -> dict[str,
     pool=WAREHOUSE_POOL,
     deps=[charges_validated],
     description=(
-        "Append-only log of review decisions (approve, reject, correct) with who, when and a note, keyed by "
-        "charge_id and pinned to the charge's row_hash. Materialising it records the decisions given in the run "
-        "config (Launchpad: reviewer + decisions) or the review sheets given by the sensor, then reports the "
-        "month's review queue: what is pending and why, with the money at stake."
+        "The month's review decision state: each decided charge's effective decision (approve, reject, correct), "
+        "counted and summed (exact) by kind, the stale ones, and the decided set's fingerprint (the data version), "
+        "read from the append-only decision log whatever route the decisions came by (ocb review, the desk, a "
+        "review sheet, or this asset's run config: Launchpad reviewer + decisions, or sheets from the sensor, "
+        "recorded first). Also reports the month's review queue: what is pending and why, with the money at stake."
     ),
 )
 def review_decisions(
@@ -128,17 +143,16 @@ def review_decisions(
             except (DecisionError, wh.PeriodLockedError) as exc:
                 raise dg.Failure(description=str(exc), allow_retries=False) from None
         summary = summarize_review(con, month)
-        log = month_decisions(con, month)
+        state = decision_state(con, month)
+        log = month_decisions(con, month, latest=20)
         queue = charge_states(con, month, limit=20)
     symbol, code = settings.currency.symbol, settings.currency.code
-    by_kind: dict[str, int] = {}
-    for d in log:
-        by_kind[d["decision"]] = by_kind.get(d["decision"], 0) + 1
     return dg.MaterializeResult(
+        data_version=dg.DataVersion(state.fingerprint),
         metadata={
-            "dagster/row_count": dg.MetadataValue.int(len(log)),
+            "dagster/row_count": dg.MetadataValue.int(state.logged),
+            **decision_state_metadata(state, symbol, code),
             "decisions_this_run": dg.MetadataValue.int(len(recorded)),
-            "decisions_by_kind": dg.MetadataValue.json(by_kind),
             "sheets": dg.MetadataValue.md(markdown_table(sheets_applied)),
             "orphaned_decisions": dg.MetadataValue.int(summary.orphaned_decisions),
             **review_metadata(summary, symbol, code),
@@ -151,7 +165,7 @@ def review_decisions(
             "latest_decisions": dg.MetadataValue.md(markdown_table([
                 {"id": d["decision_id"], "charge": d["charge_id"], "decision": d["decision"], "by": d["actor"],
                  "at": f"{d['decided_at']:%Y-%m-%d %H:%M}", "via": d["via"], "note": d["note"]}
-                for d in log[-20:]
+                for d in log
             ])),
             "dagster/table_name": "review_decisions",
         }

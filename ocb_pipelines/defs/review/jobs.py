@@ -10,7 +10,7 @@ review_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(review_decisions, charges_approved),
     tags=WAREHOUSE_RUN_TAGS,
     description=(
-        "Record review decisions (Launchpad config: reviewer + decisions, or review sheets) and rebuild the "
-        "month's approved charges."
+        "Rebuild the month's review decision state and approved charges (run by every decision command, tagged "
+        "with its actor); Launchpad config (reviewer + decisions) or review sheets are recorded first."
     ),
 )
