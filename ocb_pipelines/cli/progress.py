@@ -16,7 +16,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import click
-import duckdb
 
 from ocb_pipelines.core import progress
 
@@ -79,11 +78,8 @@ class ProgressDisplay:
         total = max(self.files_total, self.file_index)
         self.current = f"ingest [{self.file_index}/{total}] {f['month']} {f['file']}"
         self.connection = f.get("connection") if self.live else None
-        if self.connection is not None:
-            try:  # DuckDB tracks the running query's progress; printing it stays off (it would go to stdout)
-                self.connection.execute("SET enable_progress_bar = true; SET enable_progress_bar_print = false")
-            except duckdb.Error:  # a display nicety must never fail an import
-                self.connection = None
+        if self.connection is not None and not progress.track_query_progress(self.connection):
+            self.connection = None
         if self.live:
             self._draw(f"{self.current} ...")
 
@@ -131,10 +127,7 @@ class ProgressDisplay:
                     continue
                 text = f"{self.current} ... {_seconds(time.monotonic() - self.file_started)}"
                 if self.connection is not None:
-                    try:
-                        percent = self.connection.query_progress()
-                    except duckdb.Error:  # the connection may be closing; the display moves on
-                        percent = -1
+                    percent = progress.query_percent(self.connection)
                     if percent > 0:  # -1: no query; 0: DuckDB has no estimate yet
                         text += f" (query {percent:.0f}%)"
                 self._draw(text)

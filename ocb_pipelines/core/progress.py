@@ -42,3 +42,26 @@ def listening(listener: Listener) -> Iterator[None]:
     finally:
         with _lock:
             _listeners.remove(listener)
+
+
+def track_query_progress(connection: Any) -> bool:
+    """Ask DuckDB to track the running query's progress on `connection` (never printing it: that would go to
+    stdout). False when it cannot: a display nicety must never fail an import."""
+    import duckdb
+
+    try:
+        connection.execute("SET enable_progress_bar = true; SET enable_progress_bar_print = false")
+    except duckdb.Error:
+        return False
+    return True
+
+
+def query_percent(connection: Any) -> float:
+    """The running query's progress in percent; -1 when there is no query or the connection is closing, 0 while
+    DuckDB has no estimate yet."""
+    import duckdb
+
+    try:
+        return connection.query_progress()
+    except duckdb.Error:
+        return -1

@@ -120,11 +120,6 @@ def run_job(settings: OcbSettings, definitions: DefinitionsSource, job_name: str
 
     Returns run_id, success, the root error in the user's words, and each materialisation's metadata. The
     run's console log is kept quiet: commands print their own summary and the full log is in the UI."""
-    import dagster as dg
-
-    from ocb_pipelines.defs.partitions import WAREHOUSE_RUN_TAGS
-    from ocb_pipelines.services.dagster_runs import process_tags, release_dead_runs
-
     prepare_dagster_home(settings)
     job = definitions(settings.config_path).resolve_job_def(job_name)
     config = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}, **(run_config or {})}
