@@ -3,6 +3,9 @@ validation SQL, offered as a filter and labelled, with no other change."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from ocb_pipelines.app import app_context
@@ -68,3 +71,10 @@ def test_an_entry_must_say_how_it_is_detected():
         ReviewReason("x", "x", "x", "line")
     with pytest.raises(ValueError, match="level 'row'"):
         ReviewReason("x", "x", "x", "row", "true")
+
+
+def test_the_review_guide_lists_every_registered_reason():
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "review.md").read_text(encoding="utf-8")
+    section = guide.split("## Why a charge is flagged", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^\| `([a-z_]+)(?::<regex>)?` \|", section, re.M))
+    assert listed == {r.code for r in registry.reasons()}
