@@ -1,18 +1,19 @@
 """Exporting a month's journal: period rule, loading, gate, rendering, writing, recording (no Dagster).
 
-`export_journal(con, settings, month, fmt)` is what the `gl_journal` asset (and so `ocb export-journal`)
-runs:
+`export_journal(con, settings, month, fmt)` is what the `gl_journal` asset runs for the GL journal, and what
+the journal export service (services/journal.py, `ocb export-journal -f ...`) runs for the listing layouts:
 
 1. Period rule: the month must be closed or finalized, with nothing pending review, and its
    charges_approved must be current (its count and total equal what the review state says is
    billable). An open month is refused with the command that closes it.
-2. Build the journal (ledger.journal), refusing with every culprit when it would not balance.
+2. Build the journal (ledger.journal) or a listing (ledger.layouts) from the approved charges
+   (ledger.loading), refusing with every culprit when the journal would not balance.
 3. Pandera gate (ledger.schemas), then render: `gl` from the Jinja template, `standard`, `summary`
    and `openchargeback` (OpenChargeback's default columns: ledger.layouts) with csv.writer. Every cell
    passes ledger.csv_safety, and the rendered text is re-read and refused if any cell could still run
    as a formula or the columns are ragged.
-4. Write without ever overwriting: `journal_<format>_<period>.csv` in the journal folder; when that
-   name exists, `journal_<format>_<period>_2.csv`, `_3`, ... (an atomic hard link, so two exports can
+4. Write without ever overwriting (ledger.targets): `journal_<format>_<period>.csv` in the journal folder;
+   when that name exists, `journal_<format>_<period>_2.csv`, `_3`, ... (an atomic hard link, so two exports can
    never take the same name or leave half a file). An output that names a file (ledger.targets:
    `-o journal.csv`) is written as exactly that file, and refused when that name is taken. When the
    newest recorded export of that month and format has exactly the same bytes and its file is
@@ -27,9 +28,7 @@ in the package default (ocb_pipelines/ledger/templates/; the repository's templa
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -44,8 +43,17 @@ from ocb_pipelines.core.money import format_money
 from ocb_pipelines.ledger import journal as jr
 from ocb_pipelines.ledger import layouts
 from ocb_pipelines.ledger.csv_safety import LINE_TERMINATOR, csv_cell, csv_row, unsafe_cells
+from ocb_pipelines.ledger.loading import load_charges, load_groups, load_service_groups
+from ocb_pipelines.ledger.rules import cut_description, fund_regex_groups
 from ocb_pipelines.ledger.schemas import gate_problems
-from ocb_pipelines.ledger.targets import output_target, sha256_text, unchanged_export, unrecorded_twin, write_exact_file
+from ocb_pipelines.ledger.targets import (
+    output_target,
+    sha256_text,
+    unchanged_export,
+    unrecorded_twin,
+    write_exact_file,
+    write_new_file,
+)
 from ocb_pipelines.periods.lifecycle import check_period_key, get_period
 from ocb_pipelines.periods.reconcile import MonthNotReconciledError, require_reconciled
 from ocb_pipelines.review.decisions import pending_count, summarize_review
@@ -54,7 +62,6 @@ from ocb_pipelines.warehouse.schema import ensure_domain
 from ocb_pipelines.warehouse.schema import ledger as ledger_schema
 
 PACKAGE_TEMPLATES = Path(__file__).resolve().parent / "templates"
-REFERENCE_FIELDS = ("reference_1", "reference_2")
 
 # journal_exports is created by the warehouse (warehouse/schema/ledger.py), with every other domain's table.
 
@@ -96,6 +103,15 @@ class ExportResult:
             "approved_total": self.approved_total, "template": self.template, "period_status": self.period_status,
         }  # fmt: skip
 
+    def details(self) -> dict[str, Any]:
+        """What an export reports: its audit record, the gl_journal asset's metadata and `ocb export-journal`."""
+        return {
+            "format": self.format, "status": self.status, "file": str(self.file_path), "sha256": self.sha256,
+            "lines": self.line_count, "charges": self.charge_count, "debit_total": self.debit_total,
+            "credit_total": self.credit_total, "approved_total": self.approved_total, "export_id": self.export_id,
+            "template": self.template,
+        }  # fmt: skip
+
 
 def ensure_journal_schema(con: duckdb.DuckDBPyConnection) -> None:
     """journal_exports, for a connection that may predate it (every connection creates it already)."""
@@ -103,7 +119,7 @@ def ensure_journal_schema(con: duckdb.DuckDBPyConnection) -> None:
 
 
 # ------------------------------------------------------------------------------------------------
-# Period rule and loading
+# Period rule
 # ------------------------------------------------------------------------------------------------
 
 
@@ -140,37 +156,6 @@ def check_exportable(con: duckdb.DuckDBPyConnection, month: str, symbol: str = "
     return period.status
 
 
-def _reference_column(settings: OcbSettings) -> str:
-    field = settings.journal.reference_field
-    return field if field in REFERENCE_FIELDS else "NULL"
-
-
-def load_groups(con: duckdb.DuckDBPyConnection, settings: OcbSettings, month: str) -> list[jr.ChargeGroup]:
-    """Approved charges summed in the warehouse by everything the journal groups on (exact DECIMAL sums)."""
-    ref = _reference_column(settings)
-    rows = con.execute(
-        f"""SELECT source, fund_org, account_code, {ref} AS reference, pi_email, project_id,
-                   sum(billed_cost), count(*)
-            FROM charges_approved WHERE billing_month = ?
-            GROUP BY ALL ORDER BY ALL""",
-        [month],
-    ).fetchall()
-    return [jr.ChargeGroup(s, f, a, r, p, pr, Decimal(b), int(n)) for s, f, a, r, p, pr, b, n in rows]
-
-
-def load_charges(con: duckdb.DuckDBPyConnection, settings: OcbSettings, month: str) -> list[dict[str, Any]]:
-    ref = _reference_column(settings)
-    cursor = con.execute(
-        f"""SELECT charge_id, source, pi_email, project_id, fund_org, account_code, {ref} AS reference,
-                   service_name, resource_id, resource_name, file_name, file_row_number, billed_cost
-            FROM charges_approved WHERE billing_month = ?
-            ORDER BY source, file_name, file_row_number, charge_id""",
-        [month],
-    )
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
 # ------------------------------------------------------------------------------------------------
 # Rendering
 # ------------------------------------------------------------------------------------------------
@@ -192,7 +177,7 @@ def find_template(settings: OcbSettings) -> Path:
 
 def _truncate_desc(value: Any, max_len: int = 35) -> str:
     """OpenChargeback's filter, kept for templates brought over from it."""
-    return jr.cut_description("" if value is None else str(value), max_len)
+    return cut_description("" if value is None else str(value), max_len)
 
 
 def template_environment(directory: Path) -> SandboxedEnvironment:
@@ -239,35 +224,6 @@ def render_gl(journal: jr.Journal, settings: OcbSettings) -> tuple[str, Path]:
 # ------------------------------------------------------------------------------------------------
 
 
-def next_free_path(directory: Path, stem: str, suffix: str) -> Path:
-    candidate = directory / f"{stem}{suffix}"
-    n = 2
-    while candidate.exists():
-        candidate = directory / f"{stem}_{n}{suffix}"
-        n += 1
-    return candidate
-
-
-def write_new_file(directory: Path, stem: str, suffix: str, data: bytes) -> Path:
-    """Write data under the first free name; never replaces a file, never leaves half of one."""
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{stem}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        while True:
-            target = next_free_path(directory, stem, suffix)
-            try:
-                os.link(tmp_name, target)  # fails if the name was taken meanwhile
-                return target
-            except FileExistsError:
-                continue
-    finally:
-        Path(tmp_name).unlink(missing_ok=True)
-
-
 def _refuse(con, month: str, fmt: str, actor: str, run_id: str | None, exc: Exception,
             problems: list[str]) -> None:
     with wh.transaction(con):
@@ -299,8 +255,8 @@ def export_journal(
 ) -> ExportResult:
     """Export the month's journal in `fmt` into out_dir: a folder (default output.journal_dir) or a file name
     (ledger.targets decides which). See the module doc."""
-    if fmt not in jr.FORMATS:
-        raise ExportRefused(month, [f"unknown format {fmt!r}; use one of {', '.join(jr.FORMATS)}"])
+    if fmt not in layouts.FORMATS:
+        raise ExportRefused(month, [f"unknown format {fmt!r}; use one of {', '.join(layouts.FORMATS)}"])
     actor = actor or wh.current_actor()
     directory, target = output_target(out_dir, settings.output.journal_dir)
     ensure_journal_schema(con)
@@ -310,12 +266,12 @@ def export_journal(
         if fmt == "gl":
             journal = jr.build_gl_journal(load_groups(con, settings, month), settings, month)
         elif fmt == "standard":
-            journal = jr.build_standard(load_charges(con, settings, month), settings, month)
+            journal = layouts.build_standard(load_charges(con, settings, month), settings, month)
         elif fmt == layouts.OPENCHARGEBACK:
-            journal = layouts.build_openchargeback(layouts.load_service_groups(con, month), month)
+            journal = layouts.build_openchargeback(load_service_groups(con, month), month)
         else:
-            journal = jr.build_summary(load_groups(con, settings, month), month)
-        required = jr.fund_regex_groups(settings.journal.fund_org_regex) or ("fund",)
+            journal = layouts.build_summary(load_groups(con, settings, month), month)
+        required = fund_regex_groups(settings.journal.fund_org_regex) or ("fund",)
         problems = gate_problems(journal, required, settings.journal.account_code_regex,
                                  settings.journal.description_max_length)
         if problems:
@@ -358,19 +314,14 @@ def export_journal(
                  journal.approved_total, journal.approved_exact, str(template_path) if template_path else None,
                  template_sha, period_status, wh.now_utc(), actor, run_id],
             ).fetchall()[0][0]
+            result = ExportResult(export_id, month, fmt, status, path, sha, journal.line_count, journal.charges,
+                                  journal.debit_total if gl else None, journal.credit_total if gl else None,
+                                  journal.approved_total, journal.approved_exact,
+                                  str(template_path) if template_path else None, period_status, text, journal)
             wh.record_audit(con, actor=actor, action="journal_export", period=month, run_id=run_id,
-                            subject=path.name, details={
-                                "format": fmt, "status": status, "file": str(path), "sha256": sha,
-                                "lines": journal.line_count, "charges": journal.charges,
-                                "debit_total": journal.debit_total if gl else None,
-                                "credit_total": journal.credit_total if gl else None,
-                                "approved_total": journal.approved_total, "export_id": export_id,
-                                "template": str(template_path) if template_path else None})  # fmt: skip
+                            subject=path.name, details=result.details())
     except BaseException:
         if status == "written":
             path.unlink(missing_ok=True)  # not recorded, so not exported
         raise
-    return ExportResult(export_id, month, fmt, status, path, sha, journal.line_count, journal.charges,
-                        journal.debit_total if gl else None, journal.credit_total if gl else None,
-                        journal.approved_total, journal.approved_exact,
-                        str(template_path) if template_path else None, period_status, text, journal)
+    return result

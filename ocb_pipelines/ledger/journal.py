@@ -1,4 +1,4 @@
-"""Journal building: the GL journal accounting imports, plus the standard and summary listings (no Dagster).
+"""Journal building: the GL journal accounting imports (no Dagster); the listing layouts are ledger/layouts.py.
 
 The `gl` journal (issue 5), from the month's approved charges:
 
@@ -11,10 +11,7 @@ The `gl` journal (issue 5), from the month's approved charges:
 - Source side: one line per (source, account), the opposite of that source's PI lines in that
   account, booked to the source's fund (`imports.known_sources[].fund_org`). Each source therefore
   balances on its own, and so does the journal.
-- Funds are split into components (fund, orgn, program, activity, location, or any other named
-  group) by `journal.fund_org_regex`, which must match the whole fund_org (in RE2, linear time: see
-  core/patterns.py), and every named group must capture something. Without a `fund` group the fund is
-  the whole string.
+- Rounding, fund parsing, accounts and descriptions follow ledger/rules.py.
 
 Signs (credits and refunds): a line's net decides its column. A PI line that nets positive is a
 debit
@@ -23,13 +20,9 @@ fund, and the source line for that source and account takes the matching DEBIT w
 nets negative overall. Zero lines are left out. So sum(PI debits) - sum(PI credits) = the approved
 total, and total debits = total credits always.
 
-Rounding (one rule, documented in README): amounts are exact Decimals until the end. The month's
-exact approved total is rounded to cents half-to-even (T). Each PI line's exact net is floored to
-cents; the cents still missing to reach T (always between 0 and the number of lines) go one each to
-the lines with the largest remainders (ties: the earlier line in journal order). This is the
-largest-remainder method: PI lines sum to T exactly, and no line moves by a cent or more from its
-exact amount. Source lines are sums of rounded PI lines, so they are exact in cents by construction.
-The standard (per charge) and summary (per PI, project, fund) listings use the same rule.
+Rounding: PI lines are rounded by the largest-remainder rule (ledger/rules.py), so they sum to the
+rounded approved total exactly; source lines are sums of rounded PI lines, so they are exact in cents
+by construction.
 
 Descriptions: `journal.debit_description` for PI-side lines and `credit_description` for source-side
 lines (whichever column the amount lands in), with `{source} {period} {fund_org} {pi_email}
@@ -46,27 +39,27 @@ with every culprit listed: `JournalRefused.problems`.
 
 from __future__ import annotations
 
-import string
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any
 
-from ocb_pipelines.core import patterns
 from ocb_pipelines.core.config import OcbSettings
 from ocb_pipelines.core.money import format_money
-from ocb_pipelines.ledger.csv_safety import FORMULA_CHARS
-
-COMPONENTS = ("fund", "orgn", "program", "activity", "location")
-DESCRIPTION_FIELDS = ("source", "period", "fund_org", "pi_email", "project_id", "reference_id", "account")
-FORMATS = ("gl", "standard", "summary", "openchargeback")  # openchargeback: ledger/layouts.py
-HUNDRED = Decimal(100)
-
-
-def cents_amount(cents: int) -> Decimal:
-    """Whole cents as a Decimal with exactly two places (100 -> 1.00, -5 -> -0.05)."""
-    return Decimal(int(cents)).scaleb(-2)
+from ocb_pipelines.ledger.rules import (
+    COMPONENTS,
+    account_ok,
+    allocate_cents,
+    cents_amount,
+    describe,
+    description_problems,
+    fund_regex_groups,
+    parse_fund_org,
+    resolve_account,
+    round_total,
+    several,
+)
 
 
 class JournalRefused(ValueError):
@@ -132,7 +125,7 @@ class JournalLine:
             "side": self.side, "party": self.party, "source": self.source, "fund_org": self.fund_org,
             "account": self.account, "debit": self.debit, "credit": self.credit, "amount": self.amount,
             "amount_cents": self.amount_cents, "description": self.description, "reference_id": self.reference_id,
-            "pi_email": _several(self.pi_emails, "PIs"), "project_id": _several(self.project_ids, "projects"),
+            "pi_email": several(self.pi_emails, "PIs"), "project_id": several(self.project_ids, "projects"),
             "pi_emails": list(self.pi_emails), "project_ids": list(self.project_ids), "charges": self.charges,
         }  # fmt: skip
 
@@ -162,107 +155,6 @@ class Journal:
     @property
     def line_count(self) -> int:
         return len(self.lines) if self.format == "gl" else len(self.rows)
-
-
-# ------------------------------------------------------------------------------------------------
-# Rules: rounding, fund parsing, accounts, descriptions
-# ------------------------------------------------------------------------------------------------
-
-
-def round_total(amount: Decimal) -> Decimal:
-    """The month's total in cents: half to even (the ledger rule of core.money.to_cents)."""
-    return Decimal(amount).quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)
-
-
-def allocate_cents(amounts: Sequence[Decimal]) -> list[int]:
-    """Whole cents per amount, summing exactly to the rounded total (largest-remainder method).
-
-    Each amount is floored to cents; the missing cents go one each to the amounts with the largest
-    remainders, ties to the earlier one. Works for negative amounts too (floor is toward -infinity).
-    """
-    if not amounts:
-        return []
-    scaled = [Decimal(a) * HUNDRED for a in amounts]
-    floors = [int(s.to_integral_value(rounding=ROUND_FLOOR)) for s in scaled]
-    remainders = [s - f for s, f in zip(scaled, floors, strict=True)]
-    total = int(sum(scaled, Decimal(0)).to_integral_value(rounding=ROUND_HALF_EVEN))
-    extra = total - sum(floors)
-    if not 0 <= extra <= len(amounts):  # cannot happen: the remainders are each in [0, 1)
-        raise ArithmeticError(f"cent allocation out of range: {extra} extra cents over {len(amounts)} lines")
-    order = sorted(range(len(amounts)), key=lambda i: (-remainders[i], i))
-    for i in order[:extra]:
-        floors[i] += 1
-    return floors
-
-
-def fund_regex_groups(regex: str) -> tuple[str, ...]:
-    return patterns.group_names(regex)
-
-
-def parse_fund_org(fund_org: str, regex: str) -> dict[str, str] | None:
-    """The fund's components by the regex's named groups, or None when it does not parse.
-
-    The regex must match the whole value and every named group must capture a non-empty value.
-    Without a `fund` group the fund is the whole string (OpenChargeback's behaviour)."""
-    value = (fund_org or "").strip()
-    if not value:
-        return None
-    found = patterns.groups(regex, value)
-    if found is None:
-        return None
-    groups = {k: v.strip() for k, v in found.items()}
-    if any(not v for v in groups.values()):
-        return None
-    groups.setdefault("fund", value)
-    return groups
-
-
-def resolve_account(tag_account: str | None, settings: OcbSettings, source: str) -> tuple[str, str]:
-    """(account, where it came from): the charge's tag, else the source's account_code, else the default."""
-    if tag_account and tag_account.strip():
-        return tag_account.strip(), "tag"
-    known = settings.source(source)
-    if known is not None and known.account_code.strip():
-        return known.account_code.strip(), "source"
-    if settings.journal.default_account.strip():
-        return settings.journal.default_account.strip(), "default"
-    return "", "none"
-
-
-def account_ok(account: str, regex: str) -> bool:
-    return bool(account) and (not regex or patterns.full_match(regex, account))
-
-
-def description_problems(settings: OcbSettings) -> list[str]:
-    """Placeholders in the description templates that do not exist (or are not plain names)."""
-    problems = []
-    for key in ("debit_description", "credit_description"):
-        template = getattr(settings.journal, key)
-        try:
-            names = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
-        except ValueError as exc:
-            problems.append(f"journal.{key} {template!r} is not a valid template: {exc}")
-            continue
-        bad = [n for n in names if n not in DESCRIPTION_FIELDS]
-        if bad:
-            problems.append(f"journal.{key} uses {', '.join('{' + b + '}' for b in bad)}; "
-                            f"allowed: {' '.join('{' + f + '}' for f in DESCRIPTION_FIELDS)}")
-    return problems
-
-
-def _several(values: Sequence[str], noun: str) -> str:
-    return values[0] if len(values) == 1 else (f"{len(values)} {noun}" if values else "")
-
-
-def cut_description(text: str, max_len: int) -> str:
-    """Collapse whitespace and cut to max_len (one less when a formula guard quote will be added)."""
-    text = " ".join(str(text).split())
-    limit = max_len - 1 if text.startswith(FORMULA_CHARS) else max_len
-    return text[: max(limit, 0)].rstrip()
-
-
-def describe(template: str, max_len: int, **values: str) -> str:
-    return cut_description(template.format(**{k: values.get(k, "") or "" for k in DESCRIPTION_FIELDS}), max_len)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -378,8 +270,8 @@ def build_gl_journal(groups: Iterable[ChargeGroup], settings: OcbSettings, perio
             components=parse_fund_org(fund_org, cfg.fund_org_regex) or {}, account=account,
             account_origin=entry["origin"], amount_cents=abs(amount), exact=entry["exact"],
             description=describe(cfg.debit_description, cfg.description_max_length, source=source, period=period,
-                                 fund_org=fund_org, pi_email=_several(pis, "PIs"),
-                                 project_id=_several(projects, "projects"), reference_id=reference, account=account),
+                                 fund_org=fund_org, pi_email=several(pis, "PIs"),
+                                 project_id=several(projects, "projects"), reference_id=reference, account=account),
             reference_id=reference, pi_emails=pis, project_ids=projects, charges=entry["charges"],
         ))  # fmt: skip
     for (source, account), agg in sorted(by_source_account.items()):
@@ -392,8 +284,8 @@ def build_gl_journal(groups: Iterable[ChargeGroup], settings: OcbSettings, perio
             components=source_funds[source], account=account, account_origin="pi lines",
             amount_cents=abs(agg["cents"]), exact=-agg["exact"],
             description=describe(cfg.credit_description, cfg.description_max_length, source=source, period=period,
-                                 fund_org=fund_org, pi_email=_several(pis, "PIs"),
-                                 project_id=_several(projects, "projects"), reference_id="", account=account),
+                                 fund_org=fund_org, pi_email=several(pis, "PIs"),
+                                 project_id=several(projects, "projects"), reference_id="", account=account),
             reference_id="", pi_emails=pis, project_ids=projects, charges=agg["charges"],
         ))  # fmt: skip
     approved = sum((g.billed for g in groups), Decimal(0))
@@ -412,54 +304,3 @@ def check_balanced(journal: Journal) -> None:
         problems.append(f"PI lines net {cents_amount(net_pi)} != approved total {journal.approved_total}")
     if problems:
         raise JournalRefused(journal.period, problems)
-
-
-# ------------------------------------------------------------------------------------------------
-# standard (one line per approved charge) and summary (one line per PI, project, fund)
-# ------------------------------------------------------------------------------------------------
-
-STANDARD_COLUMNS = (
-    "period", "charge_id", "source", "pi_email", "project_id", "fund_org", "account", "reference_id",
-    "service_name", "resource_id", "resource_name", "file_name", "file_row_number", "amount", "billed_cost_exact",
-)  # fmt: skip
-SUMMARY_COLUMNS = ("period", "pi_email", "project_id", "fund_org", "amount", "charge_count", "billed_cost_exact")
-
-
-def build_standard(charges: Sequence[dict[str, Any]], settings: OcbSettings, period: str) -> Journal:
-    """One row per approved charge (ordered by source, file, row); amounts in cents by the same rule."""
-    if not charges:
-        raise JournalRefused(period, [f"no approved charges in {period}: nothing to export"])
-    cents = allocate_cents([c["billed_cost"] for c in charges])
-    rows = []
-    for c, amount in zip(charges, cents, strict=True):
-        account, _origin = resolve_account(c.get("account_code"), settings, c["source"])
-        rows.append({
-            "period": period, "charge_id": c["charge_id"], "source": c["source"], "pi_email": c.get("pi_email"),
-            "project_id": c.get("project_id"), "fund_org": c.get("fund_org"), "account": account,
-            "reference_id": c.get("reference"), "service_name": c.get("service_name"),
-            "resource_id": c.get("resource_id"), "resource_name": c.get("resource_name"),
-            "file_name": c.get("file_name"), "file_row_number": c.get("file_row_number"),
-            "amount": cents_amount(amount), "amount_cents": amount, "billed_cost_exact": c["billed_cost"],
-        })  # fmt: skip
-    approved = sum((c["billed_cost"] for c in charges), Decimal(0))
-    return Journal(period, "standard", [], approved, len(charges), rows=rows)
-
-
-def build_summary(groups: Sequence[ChargeGroup], period: str) -> Journal:
-    """One row per (PI, project, fund); a missing value shows as empty."""
-    if not groups:
-        raise JournalRefused(period, [f"no approved charges in {period}: nothing to export"])
-    totals: dict[tuple[str, str, str], list[Any]] = defaultdict(lambda: [Decimal(0), 0])
-    for g in groups:
-        key = (g.pi_email or "", g.project_id or "", g.fund_org or "")
-        totals[key][0] += g.billed
-        totals[key][1] += g.charges
-    keys = sorted(totals)
-    cents = allocate_cents([totals[k][0] for k in keys])
-    rows = [
-        {"period": period, "pi_email": k[0], "project_id": k[1], "fund_org": k[2], "amount": cents_amount(c),
-         "amount_cents": c, "charge_count": totals[k][1], "billed_cost_exact": totals[k][0]}
-        for k, c in zip(keys, cents, strict=True)
-    ]
-    approved = sum((g.billed for g in groups), Decimal(0))
-    return Journal(period, "summary", [], approved, sum(g.charges for g in groups), rows=rows)

@@ -52,6 +52,35 @@ def write_exact_file(target: Path, data: bytes) -> Path:
         Path(tmp_name).unlink(missing_ok=True)
 
 
+def next_free_path(directory: Path, stem: str, suffix: str) -> Path:
+    candidate = directory / f"{stem}{suffix}"
+    n = 2
+    while candidate.exists():
+        candidate = directory / f"{stem}_{n}{suffix}"
+        n += 1
+    return candidate
+
+
+def write_new_file(directory: Path, stem: str, suffix: str, data: bytes) -> Path:
+    """Write data under the first free name; never replaces a file, never leaves half of one."""
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{stem}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        while True:
+            target = next_free_path(directory, stem, suffix)
+            try:
+                os.link(tmp_name, target)  # fails if the name was taken meanwhile
+                return target
+            except FileExistsError:
+                continue
+    finally:
+        Path(tmp_name).unlink(missing_ok=True)
+
+
 def sha256_text(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

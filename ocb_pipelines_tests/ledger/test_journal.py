@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 
 from ocb_pipelines.ledger import journal as jr
+from ocb_pipelines.ledger import layouts, rules
 
 from .helpers import group, make_settings
 
@@ -147,8 +148,8 @@ def test_descriptions_several_pis_and_cut_length():
     journal = jr.build_gl_journal([group("1", pi="a@x.edu"), group("2", pi="b@x.edu")], settings, "2025-01")
     assert journal.lines[0].description == "2 PIs proj-a ABC-123"
     assert len(journal.lines[0].description) <= 20
-    assert jr.cut_description("=HYPERLINK(\"x\")   and\nmore", 10) == '=HYPERLIN'  # room for the guard quote
-    assert jr.cut_description("  a \t b  ", 35) == "a b"
+    assert rules.cut_description("=HYPERLINK(\"x\")   and\nmore", 10) == '=HYPERLIN'  # room for the guard quote
+    assert rules.cut_description("  a \t b  ", 35) == "a b"
 
 
 def test_description_with_unknown_placeholder_is_refused():
@@ -197,11 +198,11 @@ def test_empty_month_is_refused():
 def test_standard_and_summary_round_to_the_total():
     charges = [{"charge_id": f"c{i}", "source": "aws", "billed_cost": D("0.125"), "account_code": None}
                for i in range(8)]
-    standard = jr.build_standard(charges, make_settings(), "2025-01")
+    standard = layouts.build_standard(charges, make_settings(), "2025-01")
     assert [r["amount"] for r in standard.rows] == [D("0.13")] * 4 + [D("0.12")] * 4
     assert sum(r["amount"] for r in standard.rows) == D("1.00") == standard.approved_total
     assert standard.rows[0]["account"] == "54100"
-    summary = jr.build_summary([group("0.125", pi="a"), group("0.125", pi="b"), group("1", pi="a", charges=3)],
+    summary = layouts.build_summary([group("0.125", pi="a"), group("0.125", pi="b"), group("1", pi="a", charges=3)],
                                "2025-01")
     assert [(r["pi_email"], r["amount"], r["charge_count"]) for r in summary.rows] == [
         ("a", D("1.13"), 4), ("b", D("0.12"), 1)]

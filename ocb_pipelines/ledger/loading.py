@@ -1,0 +1,57 @@
+"""What a journal or a listing is built from: the month's approved charges, summed in the warehouse (no Dagster).
+
+Sums stay exact DECIMAL inside DuckDB; the builders (ledger/journal.py, ledger/layouts.py) only round at the end.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import duckdb
+
+from ocb_pipelines.core.config import OcbSettings
+from ocb_pipelines.ledger.journal import ChargeGroup
+
+REFERENCE_FIELDS = ("reference_1", "reference_2")
+
+
+def _reference_column(settings: OcbSettings) -> str:
+    field = settings.journal.reference_field
+    return field if field in REFERENCE_FIELDS else "NULL"
+
+
+def load_groups(con: duckdb.DuckDBPyConnection, settings: OcbSettings, month: str) -> list[ChargeGroup]:
+    """Approved charges summed in the warehouse by everything the journal groups on (exact DECIMAL sums)."""
+    ref = _reference_column(settings)
+    rows = con.execute(
+        f"""SELECT source, fund_org, account_code, {ref} AS reference, pi_email, project_id,
+                   sum(billed_cost), count(*)
+            FROM charges_approved WHERE billing_month = ?
+            GROUP BY ALL ORDER BY ALL""",
+        [month],
+    ).fetchall()
+    return [ChargeGroup(s, f, a, r, p, pr, Decimal(b), int(n)) for s, f, a, r, p, pr, b, n in rows]
+
+
+def load_charges(con: duckdb.DuckDBPyConnection, settings: OcbSettings, month: str) -> list[dict[str, Any]]:
+    ref = _reference_column(settings)
+    cursor = con.execute(
+        f"""SELECT charge_id, source, pi_email, project_id, fund_org, account_code, {ref} AS reference,
+                   service_name, resource_id, resource_name, file_name, file_row_number, billed_cost
+            FROM charges_approved WHERE billing_month = ?
+            ORDER BY source, file_name, file_row_number, charge_id""",
+        [month],
+    )
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def load_service_groups(con: duckdb.DuckDBPyConnection, month: str) -> list[tuple[Any, ...]]:
+    """(pi_email, project_id, fund_org, service_name, exact billed sum, charges) of the month's approved charges."""
+    return con.execute(
+        """SELECT pi_email, project_id, fund_org, service_name, sum(billed_cost), count(*)
+           FROM charges_approved WHERE billing_month = ?
+           GROUP BY ALL""",
+        [month],
+    ).fetchall()
