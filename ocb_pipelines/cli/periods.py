@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import click
 
+from ocb_pipelines.app import app_context
 from ocb_pipelines.cli.common import (
     CliError,
     config_option,
     emit_json,
     json_option,
-    period_key,
     settings_or_exit,
 )
-from ocb_pipelines.periods import lifecycle as lc
-from ocb_pipelines.warehouse import database as wh
+from ocb_pipelines.services import periods as svc
 
 notes_option = click.option("--notes", "-n", default=None, help="A note kept with the month (appended, never lost).")
 
 
-def _show(period: lc.Period, as_json: bool, verb: str) -> None:
+def _show(period: svc.Period, as_json: bool, verb: str) -> None:
     if as_json:
         emit_json({"ok": True, **period.as_dict()})
     else:
@@ -26,11 +25,10 @@ def _show(period: lc.Period, as_json: bool, verb: str) -> None:
 
 
 def _run(config_path: str | None, as_json: bool, verb: str, call) -> None:
-    settings = settings_or_exit(config_path)
+    ctx = app_context(settings_or_exit(config_path))
     try:
-        with wh.connect(settings.warehouse_path) as con:
-            result = call(con, settings, wh.current_actor())
-    except lc.PeriodTransitionError as exc:
+        result = call(ctx)
+    except svc.PeriodTransitionError as exc:
         raise CliError(str(exc)) from None
     _show(result, as_json, verb)
 
@@ -45,9 +43,7 @@ def periods_group() -> None:
 @json_option
 def list_command(config_path, as_json):
     """Every billing month with its status, who changed it and when, and its notes."""
-    settings = settings_or_exit(config_path)
-    with wh.connect(settings.warehouse_path) as con:
-        periods = lc.list_periods(con)
+    periods = svc.list_periods(app_context(settings_or_exit(config_path)))
     if as_json:
         emit_json({"periods": [p.as_dict() for p in periods]})
         return
@@ -73,7 +69,7 @@ def list_command(config_path, as_json):
 @json_option
 def open_command(period, notes, config_path, as_json):
     """Create a billing month (open). A closed month needs `reopen` with a reason."""
-    _run(config_path, as_json, "is open", lambda con, s, actor: lc.open_period(con, period, actor, notes))
+    _run(config_path, as_json, "is open", lambda ctx: svc.open_period(ctx, period, notes))
 
 
 @periods_group.command("close")
@@ -84,39 +80,16 @@ def open_command(period, notes, config_path, as_json):
 def close_command(period, notes, config_path, as_json):
     """Close a billing month: nothing may be pending review; imports and decisions stop. Its approved charges
     are rebuilt first, so statements and the journal see every import and decision made before the close."""
-    _rebuild_before_close(config_path, period)
-    settings = settings_or_exit(config_path)
-    symbol = settings.currency.symbol
+    ctx = app_context(settings_or_exit(config_path))
     try:
-        with wh.connect(settings.warehouse_path) as con:
-            closed, figures = lc.close_reconciled(con, period, wh.current_actor(), notes, symbol)
-    except lc.PeriodTransitionError as exc:
+        closed = svc.close_period(ctx, period, notes)
+    except svc.PeriodTransitionError as exc:
         raise CliError(str(exc)) from None
     if as_json:  # the reconciliation the close was checked on, in its own transaction
-        emit_json({"ok": True, **closed.as_dict(), "reconciliation": figures.as_dict()})
+        emit_json({"ok": True, **closed.as_dict()})
         return
-    click.echo(f"billing month {closed.period} is closed (status: {closed.status})")
-    click.echo(f"reconciled: {figures.describe(symbol)}")
-
-
-def _rebuild_before_close(config_path: str | None, period: str) -> None:
-    """Run review_job (charges_approved) for an open month with nothing pending; otherwise the close itself
-    says why it is refused. Without this, a month imported but never reviewed would close with no approved
-    charges and get no statements."""
-    from ocb_pipelines.cli.review import rebuild_approved
-    from ocb_pipelines.review.decisions import pending_count
-
-    settings = settings_or_exit(config_path)
-    month = period_key(period)
-    if not settings.warehouse_path.exists():
-        return
-    with wh.connect(settings.warehouse_path) as con:
-        current = lc.get_period(con, month)
-        if current is None or current.status != "open" or pending_count(con, month)[0]:
-            return
-    rebuild = rebuild_approved(settings, month, wh.current_actor())
-    if not rebuild["success"]:
-        raise CliError(f"{month} not closed: rebuilding its approved charges failed: {rebuild['error']}")
+    click.echo(f"billing month {closed.period.period} is closed (status: {closed.period.status})")
+    click.echo(f"reconciled: {closed.reconciliation.describe(ctx.settings.currency.symbol)}")
 
 
 @periods_group.command("reopen")
@@ -126,7 +99,7 @@ def _rebuild_before_close(config_path: str | None, period: str) -> None:
 @json_option
 def reopen_command(period, reason, config_path, as_json):
     """Reopen a closed billing month (a reason is required and kept)."""
-    _run(config_path, as_json, "is open again", lambda con, s, actor: lc.reopen_period(con, period, actor, reason))
+    _run(config_path, as_json, "is open again", lambda ctx: svc.reopen_period(ctx, period, reason))
 
 
 @periods_group.command("finalize")
@@ -136,4 +109,4 @@ def reopen_command(period, reason, config_path, as_json):
 @json_option
 def finalize_command(period, notes, config_path, as_json):
     """Finalize a closed billing month (statements generated; it never changes again)."""
-    _run(config_path, as_json, "is finalized", lambda con, s, actor: lc.finalize_period(con, period, actor, notes))
+    _run(config_path, as_json, "is finalized", lambda ctx: svc.finalize_period(ctx, period, notes))

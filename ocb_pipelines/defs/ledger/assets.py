@@ -1,23 +1,29 @@
-"""gl_journal: the month's journal for accounting, exported from the approved charges."""
+"""gl_journal: the month's balanced GL journal for accounting, exported from the approved charges.
 
+The asset is always the GL journal: the listing layouts (standard, summary, openchargeback) are exports made by
+the journal export service (services/journal.py), never a materialisation of this asset.
+"""
+
+from decimal import Decimal
 
 import dagster as dg
 
-from ocb_pipelines.core.money import format_money
+from ocb_pipelines.core.money import exact_text, format_money
 from ocb_pipelines.defs.metadata import markdown_table, money_metadata
 from ocb_pipelines.defs.partitions import WAREHOUSE_POOL, billing_month
 from ocb_pipelines.defs.resources import OcbConfig, Warehouse
 from ocb_pipelines.defs.review.assets import charges_approved
 from ocb_pipelines.ledger.export import ExportRefused, export_journal
-from ocb_pipelines.ledger.journal import FORMATS, JournalRefused
+from ocb_pipelines.ledger.journal import JournalRefused
 
 PREVIEW_LINES = 25
 
 
 class JournalConfig(dg.Config):
-    """Which journal to export (gl, standard or summary), where (default output.journal_dir), and who asked."""
+    """Where the GL journal file goes (default output.journal_dir: a folder, or a file name), and who asked.
 
-    format: str = "gl"
+    No layout choice: the asset always holds the GL journal; other layouts are exports (`ocb export-journal -f`)."""
+
     output_dir: str = ""
     actor: str = ""
 
@@ -33,54 +39,45 @@ class JournalConfig(dg.Config):
         "The month's GL journal for accounting (journal.template, default templates/journal_gl.csv): one debit per "
         "(PI fund, source, account, reference) and one credit per (source, account) to the source's fund, balanced "
         "to the cent. Exported only from a closed or finalized month with nothing pending; refused, with every "
-        "culprit listed and no file written, when it would not balance. Run config `format` also gives the "
-        "`standard` (per charge) and `summary` (per PI, project, fund) listings. Files are never overwritten."
+        "culprit listed and no file written, when it would not balance. Files are never overwritten. Other layouts "
+        "(standard, summary, openchargeback) are exports of `ocb export-journal -f`, not materialisations."
     ),
 )
 def gl_journal(context: dg.AssetExecutionContext, config: JournalConfig, ocb: OcbConfig,
                warehouse: Warehouse) -> dg.MaterializeResult:
     settings = ocb.settings()
     month = context.partition_key
-    fmt = config.format.strip().lower()
-    if fmt not in FORMATS:
-        raise dg.Failure(description=f"unknown journal format {config.format!r}; use one of {', '.join(FORMATS)}",
-                         allow_retries=False)
     with warehouse.get_connection() as con:
         try:
-            result = export_journal(con, settings, month, fmt, out_dir=config.output_dir or None,
+            result = export_journal(con, settings, month, "gl", out_dir=config.output_dir or None,
                                     actor=config.actor.strip() or None, run_id=context.run.run_id)
         except (ExportRefused, JournalRefused) as exc:
             raise dg.Failure(description=str(exc), allow_retries=False,
                              metadata={"problems": dg.MetadataValue.json(exc.problems[:100])}) from None
     symbol, code = settings.currency.symbol, settings.currency.code
-    journal = result.journal
-    if fmt == "gl":
-        preview = [{"side": x.side, "fund_org": x.fund_org, "account": x.account, "source": x.source,
-                    "debit": format_money(x.debit, symbol) if x.debit is not None else "",
-                    "credit": format_money(x.credit, symbol) if x.credit is not None else "",
-                    "description": x.description, "reference": x.reference_id}
-                   for x in journal.lines[:PREVIEW_LINES]]
-        totals = {**money_metadata("debit_total", result.debit_total, symbol, code),
-                  **money_metadata("credit_total", result.credit_total, symbol, code)}
-    else:
-        preview = [{k: (format_money(v, symbol) if k == "amount" else v) for k, v in row.items()
-                    if k not in ("amount_cents", "billed_cost_exact", "period")}
-                   for row in journal.rows[:PREVIEW_LINES]]
-        totals = {}
+    preview = [{"side": x.side, "fund_org": x.fund_org, "account": x.account, "source": x.source,
+                "debit": format_money(x.debit, symbol) if x.debit is not None else "",
+                "credit": format_money(x.credit, symbol) if x.credit is not None else "",
+                "description": x.description, "reference": x.reference_id}
+               for x in result.journal.lines[:PREVIEW_LINES]]
     context.log.info(f"{result.status}: {result.file_path} ({result.line_count} lines)")
     return dg.MaterializeResult(
         metadata={
-            "format": dg.MetadataValue.text(fmt),
             "status": dg.MetadataValue.text(result.status),
             "path": dg.MetadataValue.path(str(result.file_path)),
             "sha256": dg.MetadataValue.text(result.sha256),
             "dagster/row_count": dg.MetadataValue.int(result.line_count),
             "charges": dg.MetadataValue.int(result.charge_count),
             **money_metadata("approved_total", result.approved_total, symbol, code),
-            **totals,
+            **money_metadata("debit_total", result.debit_total, symbol, code),
+            **money_metadata("credit_total", result.credit_total, symbol, code),
             "period_status": dg.MetadataValue.text(result.period_status),
             "template": dg.MetadataValue.text(result.template or ""),
             "export_id": dg.MetadataValue.int(result.export_id),
+            # The export as the journal export service reports it (amounts as exact text): a run's result is
+            # read from its metadata, never worked out again from the audit log.
+            "export": dg.MetadataValue.json({k: exact_text(v) if isinstance(v, Decimal) else v
+                                             for k, v in result.details().items()}),
             "preview": dg.MetadataValue.md(
                 markdown_table(preview)
                 + (f"\n\n_first {PREVIEW_LINES} of {result.line_count} lines_" if result.line_count > PREVIEW_LINES
