@@ -24,8 +24,15 @@ def _con(settings):
 
 
 def _add_statement(con, month=MONTH):
-    con.execute("CREATE TABLE IF NOT EXISTS statements (billing_month VARCHAR, pi_email VARCHAR)")
-    con.execute("INSERT INTO statements VALUES (?, 'pi.one@example.edu')", [month])
+    """A statements row of the month (the statements domain's table, created with the warehouse's schema)."""
+    con.execute(
+        "INSERT INTO statements (billing_month, pi_email, project_id, statement_key, pdf_path, csv_path, "
+        "content_sha256, pdf_sha256, csv_sha256, line_count, list_total, discount_total, billed_total, credits_total, "
+        "discount_percent, currency, fund_orgs, references_1, references_2, generated_at, generated_by) "
+        "VALUES (?, 'pi.one@example.edu', 'proj', 'k', 'a.pdf', 'a.csv', 's', 's', 's', 1, 1, 0, 1, 0, 0, 'USD', "
+        "[], [], [], now(), 'x')",
+        [month],
+    )
 
 
 def test_full_lifecycle_keeps_notes_who_and_when(settings, clean_month):
@@ -102,9 +109,6 @@ def test_finalize_preconditions_hook(settings, clean_month):
                                                           f"{MONTH} yet"]
         with pytest.raises(lc.PeriodTransitionError, match="generate statements first"):
             lc.finalize_period(con, MONTH, "x")
-        con.execute("CREATE TABLE statements (pi_email VARCHAR)")
-        assert "no billing_month column" in lc.finalize_preconditions(con, MONTH)[0]
-        con.execute("DROP TABLE statements")
         _add_statement(con, "2025-02")
         assert lc.finalize_preconditions(con, MONTH)
         _add_statement(con)
