@@ -9,32 +9,30 @@ OpenChargeback's `config.yaml` loads unchanged: an unset `${VAR}` in a secret it
 (`smtp.username`, `smtp.password`) or in a block that has no effect here (`web`, `sources`, `logging`)
 reads as empty, as OpenChargeback reads it, and fails only when the value is needed
 (`OcbSettings.require_env`, at SMTP send time); the keys that have no effect are listed by
-`OcbSettings.ignored_keys` for the CLI to report once.
+`OcbSettings.ignored_keys` for the CLI to report once. Finding and reading the file (path, `${ENV}`, YAML) is
+`core.config_file`; its names are importable from here too.
 """
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from ocb_pipelines.core.config_file import (
+    CONFIG_ENV_VAR,
+    ConfigError,
+    expand_env,
+    ignored_keys_in,
+    read_yaml,
+    resolve_config_path,
+)
+from ocb_pipelines.core.config_file import config_bound_to as config_bound_to
 from ocb_pipelines.core.patterns import check as check_pattern
-from ocb_pipelines.core.yaml_strict import DuplicateKeyError, safe_load_unique
 
-ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-CONFIG_ENV_VAR = "OCB_CONFIG"
 URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://|^(sqlite|postgres(ql)?):")  # OpenChargeback's database URLs
-# Blocks accepted for OpenChargeback compatibility that have no effect here (reported by `ignored_keys`).
-IGNORED_BLOCKS = ("logging", "web", "sources")
-# Values whose unset `${VAR}` reads as "" at load and fails only where the value is needed (require_env).
-DEFERRED_ENV_KEYS = ("smtp.username", "smtp.password")
 # OpenChargeback's `currency:` is a display symbol; these are the symbols whose currency is unambiguous
 # (kr, for instance, is SEK, NOK or DKK: such a symbol is refused and the code asked for).
 CURRENCY_SYMBOLS = {
@@ -42,10 +40,6 @@ CURRENCY_SYMBOLS = {
     "CA$": "CAD", "NZ$": "NZD", "HK$": "HKD", "S$": "SGD", "R$": "BRL", "₹": "INR", "₩": "KRW", "₪": "ILS",
     "zł": "PLN", "₺": "TRY", "R": "ZAR", "Kč": "CZK", "Fr.": "CHF",
 }  # fmt: skip
-
-
-class ConfigError(ValueError):
-    """The configuration file is missing or invalid; the message says where and why."""
 
 
 class _Strict(BaseModel):
@@ -281,41 +275,6 @@ _PATH_FIELDS = (
 )
 
 
-def _deferred(where: str) -> bool:
-    return where in DEFERRED_ENV_KEYS or where.split(".")[0].split("[")[0] in IGNORED_BLOCKS
-
-
-def expand_env(value: Any, environ: dict[str, str] | None = None, where: str = "",
-               unset: dict[str, str] | None = None) -> Any:
-    """Replace `${VAR}` (and `${VAR:-default}`) in every string of a parsed YAML tree.
-
-    An unset variable without a default is an error naming the key, not an empty string: an empty value
-    would otherwise surface far away (a path, a host). When `unset` is given, the keys of DEFERRED_ENV_KEYS
-    and of the ignored blocks read an unset variable as "" (as OpenChargeback does) and record {key: VAR}
-    in `unset`, so the error comes when the value is needed (OcbSettings.require_env).
-    """
-    env = os.environ if environ is None else environ
-    if isinstance(value, dict):
-        return {k: expand_env(v, env, f"{where}.{k}" if where else str(k), unset) for k, v in value.items()}
-    if isinstance(value, list):
-        return [expand_env(v, env, f"{where}[{i}]", unset) for i, v in enumerate(value)]
-    if isinstance(value, str):
-
-        def _sub(match: re.Match[str]) -> str:
-            name, default = match.group(1), match.group(2)
-            if name in env:
-                return env[name]
-            if default is not None:
-                return default
-            if unset is not None and _deferred(where):
-                unset.setdefault(where, name)
-                return ""
-            raise ConfigError(f"{where}: environment variable ${{{name}}} is not set")
-
-        return ENV_REF.sub(_sub, value)
-    return value
-
-
 def _resolve_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
     for key_path in _PATH_FIELDS:
         node: Any = data
@@ -347,55 +306,6 @@ def _defaults_resolved(settings: OcbSettings, base: Path) -> OcbSettings:
                 section = updates.get(key_path[0], getattr(settings, key_path[0]))
                 updates[key_path[0]] = section.model_copy(update={key_path[-1]: base / value})
     return settings.model_copy(update=updates)
-
-
-_bound_config_path: ContextVar[Path | None] = ContextVar("ocb_bound_config_path", default=None)
-
-
-@contextmanager
-def config_bound_to(path: str | Path | None) -> Iterator[None]:
-    """While the Dagster definitions load, `resolve_config_path(None)` answers `path`: the defs folder's resources
-    and schedule are then bound to the file the command was given (`ocb -c PATH`), not to $OCB_CONFIG."""
-    token = _bound_config_path.set(resolve_config_path(path))
-    try:
-        yield
-    finally:
-        _bound_config_path.reset(token)
-
-
-def resolve_config_path(explicit: str | Path | None = None) -> Path:
-    """`-c PATH`, else the file the definitions are being loaded for, else $OCB_CONFIG, else ./config.yaml."""
-    if explicit:
-        return Path(explicit).expanduser().resolve()
-    if (bound := _bound_config_path.get()) is not None:
-        return bound
-    if os.environ.get(CONFIG_ENV_VAR):
-        return Path(os.environ[CONFIG_ENV_VAR]).expanduser().resolve()
-    return (Path.cwd() / "config.yaml").resolve()
-
-
-def read_yaml(config_path: Path) -> Any:
-    """The parsed file; ConfigError for YAML that does not parse or a key written twice (named, with its lines)."""
-    try:
-        return safe_load_unique(config_path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{config_path}: not valid YAML: {exc}") from exc
-    except DuplicateKeyError as exc:
-        raise ConfigError(f"{config_path}: {exc}") from None
-
-
-def ignored_keys_in(raw: dict[str, Any]) -> tuple[str, ...]:
-    """The keys of IGNORED_BLOCKS written in the file, one level deep (`web.users`, not each user)."""
-    found: list[str] = []
-    for block in IGNORED_BLOCKS:
-        if block not in raw:
-            continue
-        value = raw[block]
-        if block != "sources" and isinstance(value, dict) and value:
-            found.extend(f"{block}.{key}" for key in value)
-        else:
-            found.append(block)
-    return tuple(found)
 
 
 def load_config(path: str | Path | None = None, environ: dict[str, str] | None = None) -> OcbSettings:
