@@ -14,6 +14,7 @@ from ocb_pipelines.review import decisions as rd
 from ocb_pipelines.review.fixtures import charge_row, write_focus_csv
 from ocb_pipelines.review.schemas import approved_schema
 from ocb_pipelines.warehouse import database as wh
+from ocb_pipelines_tests.periods.test_lifecycle import _add_statement as add_statement
 
 from .conftest import MONTH, ids_by_resource, load_month, standard_rows
 
@@ -202,8 +203,7 @@ def test_build_approved_refused_when_finalized_and_allowed_when_closed(settings,
     with wh.connect(settings.warehouse_path) as con:
         lc.close_period(con, MONTH, "admin")
         approve.build_approved(con, MONTH)
-        con.execute("CREATE TABLE statements (billing_month VARCHAR)")
-        con.execute("INSERT INTO statements VALUES (?)", [MONTH])
+        add_statement(con, MONTH)  # a statement of the month, in the warehouse's statements table
         lc.finalize_period(con, MONTH, "admin")
         with pytest.raises(wh.PeriodLockedError, match="finalized"):
             approve.build_approved(con, MONTH)
