@@ -20,5 +20,5 @@ def app_context(settings: OcbSettings, *, actor: str | None = None, trigger: str
                       run_job=job_runner(settings, _definitions, trigger), trigger=trigger)
 
 
-def _definitions(config_path: Path):
-    return build_definitions(config_path)
+def _definitions(config_path: Path, month: str):
+    return build_definitions(config_path, including_month=month)

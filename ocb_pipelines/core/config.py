@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from ocb_pipelines.core.billing_month import BillingMonth
 from ocb_pipelines.core.config_file import (
     CONFIG_ENV_VAR,
     ConfigError,
@@ -72,6 +73,14 @@ class ImportSettings(_Strict):
     inbox_dir: Path = Path("data/inbox")
     known_sources: list[KnownSource] = Field(default_factory=list)
     max_errors_shown: int = Field(20, ge=1, le=1000)
+    # The first billing month: earlier months are refused and the Dagster partitions start here. Unset: the
+    # earliest month imported (services/calendar.py).
+    first_month: str | None = None
+
+    @field_validator("first_month")
+    @classmethod
+    def _billing_month(cls, value: str | None) -> str | None:
+        return None if value is None else BillingMonth.parse(str(value)).key
 
     @field_validator("known_sources")
     @classmethod

@@ -95,3 +95,8 @@ def bad_start_failures(
     return [GateFailure(int(r), COLUMN, value,
                         (NOT_A_REAL_DATE if well_formed else DATETIME_PROBLEM) if not_a_date else problems[m])
             for r, value, not_a_date, well_formed, m in rows]
+
+
+def earliest_imported_month(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The first month any file was imported into (None on a warehouse with no import yet)."""
+    return con.execute("SELECT min(billing_month) FROM import_files").fetchone()[0]

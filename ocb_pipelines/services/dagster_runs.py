@@ -24,7 +24,8 @@ import dagster as dg
 from ocb_pipelines.core.config import OcbSettings
 from ocb_pipelines.services.context import JobRunner, RunOutcome
 
-DefinitionsSource = Callable[[Path], dg.Definitions]  # config file -> the project's Definitions bound to it
+# (config file, month to run) -> the project's Definitions bound to that file, its calendar including that month
+DefinitionsSource = Callable[[Path, str], dg.Definitions]
 
 # One writer at a time for the DuckDB file: steps share this pool (limit 1 in dagster.yaml) and
 # runs carry this tag (limited to 1 by the run queue).
@@ -121,7 +122,7 @@ def run_job(settings: OcbSettings, definitions: DefinitionsSource, job_name: str
     Returns run_id, success, the root error in the user's words, and each materialisation's metadata. The
     run's console log is kept quiet: commands print their own summary and the full log is in the UI."""
     prepare_dagster_home(settings)
-    job = definitions(settings.config_path).resolve_job_def(job_name)
+    job = definitions(settings.config_path, month).resolve_job_def(job_name)
     config = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}, **(run_config or {})}
     with dg.DagsterInstance.get() as instance:
         release_dead_runs(instance)  # a killed earlier run would otherwise hold the warehouse slot forever

@@ -27,6 +27,7 @@ from ocb_pipelines.ingest.focus import expected_month, quarter_from_filename
 from ocb_pipelines.ingest.legacy_layout import SourceDefaults
 from ocb_pipelines.ingest.service import source_for
 from ocb_pipelines.periods.lifecycle import list_periods
+from ocb_pipelines.services.calendar import before_first_month
 from ocb_pipelines.services.context import AppContext
 from ocb_pipelines.warehouse import database as wh
 
@@ -228,6 +229,10 @@ def _run(ctx: AppContext, plan: ImportPlan, refused: dict[str, str], expected: s
         if calendar_problem(month):
             for p in paths:
                 refused[Path(p).name] = f"{Path(p).name}: month {month} is outside the billing calendar"
+            continue
+        if early := before_first_month(ctx.settings, month):
+            for p in paths:
+                refused[Path(p).name] = f"{Path(p).name}: {early}"
             continue
         run = ctx.job("ingest_job", month, run_config={"ops": {"focus_raw": {"config": {
             "files": paths, "source": plan.source or "", "expected_period": expected or "", "actor": ctx.actor}}}})

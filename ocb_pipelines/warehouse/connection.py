@@ -92,3 +92,17 @@ def connect(path: str | Path, memory_limit: str = "", threads: int | None = None
         yield con
     finally:
         con.close()
+
+
+@contextmanager
+def read_only(path: str | Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only look at an existing warehouse that never waits: duckdb.Error at once if another process
+    writes it (or this process has it open read-write), FileNotFoundError if there is no file. For readers that
+    have a safe answer without it (the first billing month when the definitions load)."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(path)
+    con = duckdb.connect(str(path), read_only=True, config=dict(CONNECTION_CONFIG))
+    try:
+        yield con
+    finally:
+        con.close()

@@ -8,11 +8,12 @@ from collections import defaultdict
 import dagster as dg
 
 from ocb_pipelines.defs.ingest.jobs import ingest_job
-from ocb_pipelines.defs.partitions import WAREHOUSE_RUN_TAGS, billing_month
+from ocb_pipelines.defs.partitions import WAREHOUSE_RUN_TAGS
 from ocb_pipelines.defs.resources import OcbConfig
 from ocb_pipelines.ingest.focus import months_named_in
 from ocb_pipelines.ingest.importer import ImportRefused, inspect_file
 from ocb_pipelines.ingest.service import inbox_files
+from ocb_pipelines.services.calendar import billing_calendar
 
 INBOX_ACTOR = "inbox_sensor"  # who imported a file dropped into the inbox: the audit log and the run's tags say so
 
@@ -47,7 +48,9 @@ def plan_inbox_runs(files, cursor: dict, valid_months: set[str], log=None) -> tu
             if month in valid_months:
                 by_month[month].append((str(path), sha))
             elif log:
-                log.warning(f"{path.name}: month {month} is outside the billing calendar; skipped")
+                first, last = min(valid_months, default=""), max(valid_months, default="")
+                log.warning(f"{path.name}: month {month} is outside the billing calendar ({first} to {last}); "
+                            "skipped: set imports.first_month, or import it with `ocb ingest`")
     requests = []
     for month, entries in sorted(by_month.items()):
         digest = hashlib.sha256("|".join(f"{p}:{s}" for p, s in sorted(entries)).encode()).hexdigest()[:16]
@@ -72,7 +75,7 @@ def plan_inbox_runs(files, cursor: dict, valid_months: set[str], log=None) -> tu
 def focus_inbox_sensor(context: dg.SensorEvaluationContext, ocb: OcbConfig):
     settings = ocb.settings()
     cursor = json.loads(context.cursor) if context.cursor else {}
-    valid = set(billing_month.get_partition_keys())
+    valid = set(billing_calendar(settings))
     requests, new_cursor = plan_inbox_runs(inbox_files(settings), cursor, valid, context.log)
     if not requests:
         return dg.SensorResult(skip_reason=dg.SkipReason(f"no new or changed files in {settings.inbox_dir}"),

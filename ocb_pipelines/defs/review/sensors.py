@@ -7,10 +7,11 @@ from pathlib import Path
 
 import dagster as dg
 
-from ocb_pipelines.defs.partitions import WAREHOUSE_RUN_TAGS, billing_month
+from ocb_pipelines.defs.partitions import WAREHOUSE_RUN_TAGS
 from ocb_pipelines.defs.resources import OcbConfig
 from ocb_pipelines.defs.review.jobs import review_job
 from ocb_pipelines.review.sheets import peek_sheet
+from ocb_pipelines.services.calendar import billing_calendar
 
 
 def sheet_files(review_dir: Path) -> list[Path]:
@@ -63,7 +64,7 @@ def plan_sheet_runs(files, cursor: dict, valid_months: set[str], log=None) -> tu
 def review_sheet_sensor(context: dg.SensorEvaluationContext, ocb: OcbConfig):
     settings = ocb.settings()
     cursor = json.loads(context.cursor) if context.cursor else {}
-    valid = set(billing_month.get_partition_keys())
+    valid = set(billing_calendar(settings))
     requests, new_cursor = plan_sheet_runs(sheet_files(settings.review_dir), cursor, valid, context.log)
     encoded = json.dumps(new_cursor, sort_keys=True)
     if not requests:
