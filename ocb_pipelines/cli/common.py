@@ -169,10 +169,3 @@ def plain(row: dict[str, Any]) -> dict[str, Any]:
     """Datetimes as ISO text (for JSON)."""
     return {k: (v.isoformat(sep=" ") if isinstance(v, datetime) else v) for k, v in row.items()}
 
-
-def run_job(settings: OcbSettings, job_name: str, month: str, actor: str,
-            run_config: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Transitional: commands move to the services layer, which runs jobs through its AppContext."""
-    from ocb_pipelines.app import app_context
-
-    return app_context(settings, actor=actor).job(job_name, month, run_config).as_dict()
