@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from ocb_pipelines.statements.lines import LINE_COLUMNS, Statement, effective_list
-from ocb_pipelines.statements.writers import Page, StatementWriter
+from ocb_pipelines.statements.writers.base import Page, StatementWriter
 
 TEXT_COLUMNS = {c for c in LINE_COLUMNS if c not in ("pricing_quantity", "list_cost", "billed_cost",
                                                      "file_row_number")}

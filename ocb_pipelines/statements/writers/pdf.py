@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ocb_pipelines.statements import render
 from ocb_pipelines.statements.lines import Statement
-from ocb_pipelines.statements.writers import Deferred, Page, StatementWriter
+from ocb_pipelines.statements.writers.base import Deferred, Page, StatementWriter
 
 
 def write(statement: Statement, page: Page) -> Deferred:
