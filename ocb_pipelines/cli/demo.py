@@ -118,14 +118,20 @@ def demo_command(ctx, config_path, as_json):
 @click.option("--port", default=3000, show_default=True, type=int)
 @config_option
 def ui_command(host, port, config_path):
-    """Start the Dagster UI and daemon (dagster dev) on the instance the CLI records runs in."""
+    """Start the Dagster UI and daemon (dg dev) on the instance the CLI records runs in."""
     settings = settings_or_exit(config_path, new_warehouse_ok=True)  # the UI's own runs create it when needed
     if not settings.warehouse_path.exists():
         click.echo(f"note: no warehouse at {settings.warehouse_path} yet (database.path): the first import run "
                    f"creates it", err=True)
     home = prepare_dagster_home(settings)
-    workspace = Path(__file__).resolve().parents[2] / "workspace.yaml"
     env = {**os.environ, "DAGSTER_HOME": str(home), "OCB_CONFIG": str(settings.config_path)}
-    command = [sys.executable, "-m", "dagster", "dev", "-w", str(workspace), "-h", host, "-p", str(port)]
-    click.echo(f"DAGSTER_HOME={home} OCB_CONFIG={settings.config_path} {' '.join(command[2:])}", err=True)
-    raise SystemExit(subprocess.call(command, env=env, cwd=str(settings.config_path.parent)))
+    project, dg = Path(__file__).resolve().parents[2], Path(sys.executable).with_name("dg")
+    if (project / "pyproject.toml").is_file() and dg.is_file():  # a checkout: the [tool.dg] project
+        command, cwd = [str(dg), "dev", "-h", host, "-p", str(port)], project
+    else:  # an installed wheel has no project folder: the module itself (dagster dev warns it is superseded)
+        command = [sys.executable, "-m", "dagster", "dev", "-m", "ocb_pipelines.definitions",
+                   "-h", host, "-p", str(port)]
+        cwd = settings.config_path.parent
+    shown = " ".join(["dg", *command[1:]] if command[0] == str(dg) else command[2:])
+    click.echo(f"DAGSTER_HOME={home} OCB_CONFIG={settings.config_path} {shown}", err=True)
+    raise SystemExit(subprocess.call(command, env=env, cwd=str(cwd)))
