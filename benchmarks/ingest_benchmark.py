@@ -124,6 +124,7 @@ def main() -> int:
     (HERE / "out").mkdir(exist_ok=True)
     csv_path = HERE / "out" / f"aws_2025-01_{args.rows}_{args.version}.csv"
     if not csv_path.exists():
+        sys.path.insert(0, str(HERE.parent))  # tools/ is not installed: import the generator from the tree
         from tools.sample_data.generator import generate_focus_file
 
         t0 = time.perf_counter()
