@@ -298,24 +298,14 @@ def make_inputs(run_dir: Path, rows: int = ROWS_PER_FILE, seed: int = 7) -> list
 
 CLOSE_MONTH = """
 import sys
-from ocb_pipelines.cli.review import rebuild_approved
-from ocb_pipelines.warehouse import database as wh
+from ocb_pipelines.app import app_context
 from ocb_pipelines.core.config import load_config
-from ocb_pipelines.periods import lifecycle as lc
-from ocb_pipelines.review import decisions as rd
-from ocb_pipelines.review.sample_decisions import demo_decisions
+from ocb_pipelines.services.demo import review_and_close_sample_month
 
-settings, month, actor = load_config(sys.argv[1]), sys.argv[2], "fault-campaign"
-with wh.connect(settings.warehouse_path) as con:
-    decisions = demo_decisions(rd.charge_states(con, month), settings.review.fund_org_patterns)
-    if decisions:
-        rd.record_decisions(con, month, decisions, actor=actor, via="cli",
-                            fund_org_patterns=settings.review.fund_org_patterns)
-run = rebuild_approved(settings, month, actor)
-if not run["success"]:
-    sys.exit("rebuild failed: " + run["error"])
-with wh.connect(settings.warehouse_path) as con:
-    lc.close_period(con, month, actor, notes="closed by the fault campaign", currency_symbol=settings.currency.symbol)
+settings, month = load_config(sys.argv[1]), sys.argv[2]
+review = review_and_close_sample_month(app_context(settings, actor="fault-campaign"), month)
+if review.status != "closed":
+    sys.exit(f"{month} is {review.status}, not closed")
 """
 
 

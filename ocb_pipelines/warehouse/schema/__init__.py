@@ -20,8 +20,15 @@ DOMAINS: tuple[ModuleType, ...] = (ingest, charges, review, periods, statements,
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create every domain's tables (a new file gets them all), then upgrade what an older release left."""
-    con.execute("".join(domain.DDL for domain in DOMAINS))
+    """Create every domain's tables (a new file gets them all, in one transaction: a process killed meanwhile
+    leaves no half schema), then upgrade what an older release left."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("".join(domain.DDL for domain in DOMAINS))
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
     present = present_columns(con)
     for domain in DOMAINS:
         domain.migrate(con, present)
