@@ -7,7 +7,8 @@ to the configured warehouse's calendar (`billing_months`), which starts at its f
 import dagster as dg
 
 from ocb_pipelines.ingest.billing_months import CALENDAR_START
-from ocb_pipelines.services.dagster_runs import WAREHOUSE_POOL, WAREHOUSE_RUN_TAGS
+from ocb_pipelines.services.dagster_runs import WAREHOUSE_POOL
+from ocb_pipelines.services.run_tags import WAREHOUSE_RUN_TAGS
 
 __all__ = ["WAREHOUSE_POOL", "WAREHOUSE_RUN_TAGS", "billing_month", "billing_months"]
 

@@ -23,14 +23,14 @@ import dagster as dg
 
 from ocb_pipelines.core.config import OcbSettings
 from ocb_pipelines.services.context import JobRunner, RunOutcome
+from ocb_pipelines.services.run_tags import resolve_run_tags, run_tags
 
 # (config file, month to run) -> the project's Definitions bound to that file, its calendar including that month
 DefinitionsSource = Callable[[Path, str], dg.Definitions]
 
 # One writer at a time for the DuckDB file: steps share this pool (limit 1 in dagster.yaml) and
-# runs carry this tag (limited to 1 by the run queue).
+# runs carry run_tags.WAREHOUSE_RUN_TAGS (limited to 1 by the run queue).
 WAREHOUSE_POOL = "ocb_warehouse"
-WAREHOUSE_RUN_TAGS = {"ocb/warehouse": "write"}
 
 DAGSTER_YAML = """# Written by ocb. One writer at a time for the DuckDB warehouse.
 concurrency:
@@ -92,9 +92,18 @@ def release_dead_runs(instance: dg.DagsterInstance) -> list[str]:
 
 
 def tag_run_with_process(instance: dg.DagsterInstance, run: dg.DagsterRun) -> None:
-    """Tag a run with this process, unless it already names one (an `ocb` run names its own process)."""
-    if PID_TAG not in run.tags:
-        instance.add_run_tags(run.run_id, process_tags())
+    """Tag a run with this process (the one running it), and with its warehouse, trigger and actor tags.
+
+    An `ocb` run already names this process and its trigger and actor. A run the UI re-executes copies the tags
+    of the run it repeats, whose process may be long gone: it is retagged with this one, or the stale_runs_sensor
+    would fail it while it runs. A run from the UI's asset page carries no `ocb/*` tag: resolve_run_tags adds
+    them (trigger `ui`, actor `dagster/user` or `dagster-ui`)."""
+    wanted = resolve_run_tags(run.tags)
+    if run.tags.get(PID_TAG) != str(os.getpid()) or run.tags.get(HOST_TAG) != socket.gethostname():
+        wanted.update(process_tags())
+    changed = {key: value for key, value in wanted.items() if run.tags.get(key) != value}
+    if changed:
+        instance.add_run_tags(run.run_id, changed)
 
 
 def prepare_dagster_home(settings: OcbSettings) -> Path:
@@ -128,7 +137,7 @@ def run_job(settings: OcbSettings, definitions: DefinitionsSource, job_name: str
         release_dead_runs(instance)  # a killed earlier run would otherwise hold the warehouse slot forever
         result = job.execute_in_process(
             partition_key=month, run_config=config, instance=instance, raise_on_error=False,
-            tags={**WAREHOUSE_RUN_TAGS, "ocb/trigger": trigger, "ocb/actor": actor, **process_tags()},
+            tags={**run_tags(trigger, actor), **process_tags()},
         )
     error = ""
     if not result.success:

@@ -235,7 +235,7 @@ def _run(ctx: AppContext, plan: ImportPlan, refused: dict[str, str], expected: s
                 refused[Path(p).name] = f"{Path(p).name}: {early}"
             continue
         run = ctx.job("ingest_job", month, run_config={"ops": {"focus_raw": {"config": {
-            "files": paths, "source": plan.source or "", "expected_period": expected or "", "actor": ctx.actor}}}})
+            "files": paths, "source": plan.source or "", "expected_period": expected or ""}}}})
         runs.append({"period": month, "run_id": run.run_id, "success": run.success})
         if not run.success:
             failed[month] = run.error

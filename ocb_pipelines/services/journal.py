@@ -87,7 +87,7 @@ def export_journal_file(ctx: AppContext, month: str, fmt: str = GL, output: str 
 def _export_gl(ctx: AppContext, month: str, out: str) -> JournalExport:
     """Materialise gl_journal for the month; the run's metadata is the export's result."""
     run = ctx.job("journal_job", month, run_config={
-        "ops": {"gl_journal": {"config": {"output_dir": out, "actor": ctx.actor}}}})
+        "ops": {"gl_journal": {"config": {"output_dir": out}}}})
     if not run.success:
         lines = [line for line in run.error.strip().splitlines() if line.strip()]
         raise JournalExportRefused(run.error, [line.strip().removeprefix("- ") for line in lines[1:]])

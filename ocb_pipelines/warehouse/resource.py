@@ -30,12 +30,15 @@ from ocb_pipelines.warehouse.connection import connect
 class Warehouse(DuckDBResource):
     """The DuckDB warehouse, opened the one way (see the module docstring)."""
 
-    database: str = Field(default="", description="The warehouse file; empty: `database.path` of config_path.")
+    database: str = Field(default="", description="The warehouse file. Empty: database.path of the configuration file.")
     connection_config: dict[str, Any] = Field(
-        default={}, description="DuckDB connection options, on top of dagster-duckdb's custom_user_agent.")
-    config_path: str = Field(default="", description="The configuration file naming the warehouse and its limits.")
-    memory_limit: str = Field(default="", description="DuckDB memory_limit SET on every connection ('' = default).")
-    threads: int | None = Field(default=None, description="DuckDB threads SET on every connection (None = default).")
+        default={}, description="Extra DuckDB connection options; leave empty.")
+    config_path: str = Field(
+        default="", description="The configuration file (config.yaml) that names the warehouse and its limits.")
+    memory_limit: str = Field(
+        default="", description="Memory DuckDB may use (4GB). Empty: database.memory_limit of the configuration file.")
+    threads: int | None = Field(
+        default=None, description="Threads DuckDB may use. Empty: database.threads of the configuration file.")
     _settings: OcbSettings | None = PrivateAttr(default=None)
 
     @classmethod

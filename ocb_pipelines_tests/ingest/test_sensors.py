@@ -60,5 +60,6 @@ def test_sensor_runs_name_their_actor(workdir):
     """An import the inbox started is the sensor's in the audit log and in the run's tags, not the daemon's OS user."""
     write_focus(workdir / "data" / "inbox" / "aws_2025-01.csv", [focus_row("2025-01")])
     (request,) = _tick(workdir).run_requests
-    assert request.tags["ocb/actor"] == "inbox_sensor"
-    assert request.run_config["ops"]["focus_raw"]["config"]["actor"] == "inbox_sensor"
+    assert request.tags["ocb/actor"] == "inbox_sensor" and request.tags["ocb/trigger"] == "sensor"
+    assert request.tags["ocb/warehouse"] == "write"
+    assert "actor" not in request.run_config["ops"]["focus_raw"]["config"]  # the run's tag is the one actor

@@ -80,9 +80,8 @@ def test_default_schedule_requests_the_month_just_ended_with_the_warehouse_tags(
     assert schedule.job_name == "month_end_import_job"
     [request] = tick(config, datetime(2025, 3, 3, 6, tzinfo=ZoneInfo("UTC")))
     assert request.partition_key == "2025-02"  # not the month that has just begun
-    assert request.tags.items() >= {**WAREHOUSE_RUN_TAGS, "ocb/trigger": "month_end_schedule",
-                                    "ocb/actor": "schedule"}.items()
-    assert request.run_config == {"ops": {"focus_raw": {"config": {"actor": "schedule"}}}}
+    assert request.tags.items() >= {**WAREHOUSE_RUN_TAGS, "ocb/trigger": "schedule", "ocb/actor": "schedule"}.items()
+    assert not request.run_config  # the actor is the run's tag, not a config value
     [january] = tick(config, datetime(2025, 1, 3, 6, tzinfo=ZoneInfo("UTC")))
     assert january.partition_key == "2024-12"
 
@@ -137,8 +136,8 @@ def import_month_end(config: Path, instance: dg.DagsterInstance):
     """Run month_end_import_job as the schedule would launch it; return the run and its success event."""
     defs = build_definitions(config)
     result = defs.resolve_job_def("month_end_import_job").execute_in_process(
-        partition_key=MONTH, instance=instance, tags={**WAREHOUSE_RUN_TAGS, "ocb/trigger": "month_end_schedule"},
-        run_config={"ops": {"focus_raw": {"config": {"actor": "schedule"}}}},
+        partition_key=MONTH, instance=instance,
+        tags={**WAREHOUSE_RUN_TAGS, "ocb/trigger": "schedule", "ocb/actor": "schedule"},
     )
     assert result.success
     [success] = [e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_SUCCESS]
@@ -175,7 +174,7 @@ def test_empty_queue_closes_the_month_and_produces_statements_and_journal_withou
         request = evaluate_sensor(config, instance, run, event)
         assert isinstance(request, dg.RunRequest)
         assert request.job_name == "month_end_outputs_job" and request.partition_key == MONTH
-        assert request.tags.items() >= {**WAREHOUSE_RUN_TAGS, "ocb/actor": "schedule"}.items()
+        assert request.tags.items() >= {**WAREHOUSE_RUN_TAGS, "ocb/trigger": "sensor", "ocb/actor": "schedule"}.items()
         with wh.connect(settings.warehouse_path) as con:
             period = lc.get_period(con, MONTH)
         assert (period.status, period.closed_by) == ("closed", "schedule")

@@ -10,6 +10,7 @@ from ocb_pipelines.defs.ingest.assets import focus_raw
 from ocb_pipelines.defs.metadata import markdown_table, money_metadata
 from ocb_pipelines.defs.partitions import WAREHOUSE_POOL, billing_month
 from ocb_pipelines.defs.resources import OcbConfig, Warehouse
+from ocb_pipelines.services.run_tags import run_actor
 
 
 @dg.asset(
@@ -31,7 +32,8 @@ def charges_validated(context: dg.AssetExecutionContext, ocb: OcbConfig, warehou
     month = context.partition_key
     with warehouse.get_connection() as con:
         try:
-            summary = build_validated(con, month, rules_from(settings), run_id=context.run.run_id)
+            summary = build_validated(con, month, rules_from(settings), run_id=context.run.run_id,
+                                      actor=run_actor(context.run.tags))
         except ValidationGateError as exc:
             raise dg.Failure(description=str(exc), allow_retries=False) from None
         preview = con.execute(

@@ -9,7 +9,7 @@ from ocb_pipelines.defs.resources import OcbConfig, Warehouse
 from ocb_pipelines.defs.statements.assets import statements
 from ocb_pipelines.delivery.deliver import deliver_month
 from ocb_pipelines.delivery.email import DeliveryError
-from ocb_pipelines.warehouse import database as wh
+from ocb_pipelines.services.run_tags import run_actor
 
 UNCERTAIN_WHY = "may have been delivered (the connection broke after the data was handed over); not sent again"
 
@@ -42,7 +42,7 @@ def statement_deliveries(context: dg.AssetExecutionContext, config: DeliveryConf
                          warehouse: Warehouse) -> dg.MaterializeResult:
     settings = ocb.settings()
     month = context.partition_key
-    actor = context.run.tags.get("ocb/actor") or wh.current_actor()
+    actor = run_actor(context.run.tags)
 
     def _log(item: dict) -> None:
         text = f"{item['to']}: {item['status']}"

@@ -10,18 +10,17 @@ from ocb_pipelines.defs.metadata import markdown_table, money_metadata
 from ocb_pipelines.defs.partitions import WAREHOUSE_POOL, billing_month
 from ocb_pipelines.defs.resources import OcbConfig, Warehouse
 from ocb_pipelines.ingest.service import import_month, month_files
-from ocb_pipelines.warehouse.database import current_actor
+from ocb_pipelines.services.run_tags import run_actor
 
 GATE_CHECK = "focus_files_pass_gate"
 
 
 class FocusImportConfig(dg.Config):
-    """Which files to import. Empty `files` means every inbox file with rows in the month."""
+    """Which files to import. Leave `files` empty to import every inbox file with rows in the month."""
 
     files: list[str] = []  # noqa: RUF012 (dagster.Config copies defaults)
     source: str = ""
     expected_period: str = ""
-    actor: str = ""
 
 
 @dg.asset(
@@ -44,7 +43,7 @@ def focus_raw(context: dg.AssetExecutionContext, config: FocusImportConfig, ocb:
         outcome = import_month(
             con, settings, month, files=config.files, source=config.source or None,
             expected_period=config.expected_period or None, run_id=context.run.run_id,
-            actor=config.actor or current_actor(),
+            actor=run_actor(context.run.tags),
         )
         files = month_files(con, month)
     for error in outcome.refused.values():

@@ -8,12 +8,12 @@ from collections import defaultdict
 import dagster as dg
 
 from ocb_pipelines.defs.ingest.jobs import ingest_job
-from ocb_pipelines.defs.partitions import WAREHOUSE_RUN_TAGS
 from ocb_pipelines.defs.resources import OcbConfig
 from ocb_pipelines.ingest.focus import months_named_in
 from ocb_pipelines.ingest.importer import ImportRefused, inspect_file
 from ocb_pipelines.ingest.service import inbox_files
 from ocb_pipelines.services.calendar import billing_calendar
+from ocb_pipelines.services.run_tags import run_tags
 
 INBOX_ACTOR = "inbox_sensor"  # who imported a file dropped into the inbox: the audit log and the run's tags say so
 
@@ -58,9 +58,8 @@ def plan_inbox_runs(files, cursor: dict, valid_months: set[str], log=None) -> tu
             dg.RunRequest(
                 run_key=f"{month}:{digest}",
                 partition_key=month,
-                run_config={"ops": {"focus_raw": {"config": {"files": [p for p, _ in sorted(entries)],
-                                                              "actor": INBOX_ACTOR}}}},
-                tags={**WAREHOUSE_RUN_TAGS, "ocb/trigger": "inbox_sensor", "ocb/actor": INBOX_ACTOR},
+                run_config={"ops": {"focus_raw": {"config": {"files": [p for p, _ in sorted(entries)]}}}},
+                tags=run_tags("sensor", INBOX_ACTOR),
             )
         )
     return requests, new_cursor

@@ -15,17 +15,17 @@ from ocb_pipelines.defs.resources import OcbConfig, Warehouse
 from ocb_pipelines.defs.review.assets import charges_approved
 from ocb_pipelines.ledger.export import ExportRefused, export_journal
 from ocb_pipelines.ledger.journal import JournalRefused
+from ocb_pipelines.services.run_tags import run_actor
 
 PREVIEW_LINES = 25
 
 
 class JournalConfig(dg.Config):
-    """Where the GL journal file goes (default output.journal_dir: a folder, or a file name), and who asked.
+    """Where the GL journal file goes: a folder or a file name. Leave empty for output.journal_dir.
 
-    No layout choice: the asset always holds the GL journal; other layouts are exports (`ocb export-journal -f`)."""
+    Always the GL layout; other layouts are exports (`ocb export-journal -f summary`)."""
 
     output_dir: str = ""
-    actor: str = ""
 
 
 @dg.asset(
@@ -50,7 +50,7 @@ def gl_journal(context: dg.AssetExecutionContext, config: JournalConfig, ocb: Oc
     with warehouse.get_connection() as con:
         try:
             result = export_journal(con, settings, month, "gl", out_dir=config.output_dir or None,
-                                    actor=config.actor.strip() or None, run_id=context.run.run_id)
+                                    actor=run_actor(context.run.tags), run_id=context.run.run_id)
         except (ExportRefused, JournalRefused) as exc:
             raise dg.Failure(description=str(exc), allow_retries=False,
                              metadata={"problems": dg.MetadataValue.json(exc.problems[:100])}) from None

@@ -7,11 +7,11 @@ What follows the import (close, statements, journal, email) is month_end_sensor'
 import dagster as dg
 
 from ocb_pipelines.core.config import ScheduleSettings, load_schedule_settings
-from ocb_pipelines.defs.partitions import WAREHOUSE_RUN_TAGS
 from ocb_pipelines.defs.periods.jobs import month_end_import_job
 from ocb_pipelines.periods.month_end import SCHEDULE_ACTOR, cron_for, month_just_ended
+from ocb_pipelines.services.run_tags import run_tags
 
-MONTH_END_TAGS = {**WAREHOUSE_RUN_TAGS, "ocb/trigger": "month_end_schedule", "ocb/actor": SCHEDULE_ACTOR}
+MONTH_END_TAGS = run_tags("schedule", SCHEDULE_ACTOR)
 
 
 def build_month_end_schedule(settings: ScheduleSettings) -> dg.ScheduleDefinition:
@@ -40,7 +40,6 @@ def build_month_end_schedule(settings: ScheduleSettings) -> dg.ScheduleDefinitio
             run_key=f"month_end:{month}",
             partition_key=month,
             tags=MONTH_END_TAGS,
-            run_config={"ops": {"focus_raw": {"config": {"actor": SCHEDULE_ACTOR}}}},
         )
 
     return month_end_schedule

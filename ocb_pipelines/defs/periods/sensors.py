@@ -2,10 +2,10 @@
 
 import dagster as dg
 
-from ocb_pipelines.defs.partitions import WAREHOUSE_RUN_TAGS
 from ocb_pipelines.defs.periods.jobs import month_end_import_job, month_end_outputs_and_send_job, month_end_outputs_job
 from ocb_pipelines.defs.resources import OcbConfig, Warehouse
 from ocb_pipelines.periods.month_end import SCHEDULE_ACTOR, decide_month_end
+from ocb_pipelines.services.run_tags import run_tags
 
 
 @dg.run_status_sensor(
@@ -37,7 +37,5 @@ def month_end_sensor(context: dg.RunStatusSensorContext, ocb: OcbConfig, warehou
         run_key=f"month_end_outputs:{month}:{run.run_id}",
         job_name=job.name,
         partition_key=month,
-        tags={**WAREHOUSE_RUN_TAGS, "ocb/trigger": "month_end_sensor", "ocb/actor": SCHEDULE_ACTOR,
-              "ocb/import_run": run.run_id},
-        run_config={"ops": {"gl_journal": {"config": {"actor": SCHEDULE_ACTOR}}}},
+        tags={**run_tags("sensor", SCHEDULE_ACTOR), "ocb/import_run": run.run_id},
     )

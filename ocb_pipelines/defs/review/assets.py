@@ -24,6 +24,7 @@ from ocb_pipelines.review.state import (
     stale_explanation,
     summarize_review,
 )
+from ocb_pipelines.services.run_tags import run_actor
 from ocb_pipelines.warehouse import database as wh
 
 APPROVED_GATE = "charges_approved_gate"
@@ -41,9 +42,11 @@ class DecisionItem(dg.Config):
 
 
 class ReviewConfig(dg.Config):
-    """Decisions to record in this run (from the Launchpad), and/or review sheets to apply (the sensor)."""
+    """Decisions to record in this run, and/or review sheets to apply (the review-sheet sensor fills `sheets`).
 
-    reviewer: str = ""
+    Decisions made here are audited as the run's user: the `dagster/user` a proxy or Dagster+ sets, else
+    `dagster-ui` (a sheet names its own reviewer)."""
+
     decisions: list[DecisionItem] = Field(default_factory=list)
     sheets: list[str] = Field(default_factory=list)
 
@@ -119,10 +122,12 @@ def review_decisions(
     patterns = settings.review.fund_org_patterns
     recorded: list[int] = []
     sheets_applied: list[dict] = []
+    actor = run_actor(context.run.tags)
     with warehouse.get_connection() as con:
         for sheet in config.sheets:
             try:
-                result = apply_sheet(con, sheet, fund_org_patterns=patterns, run_id=context.run.run_id)
+                result = apply_sheet(con, sheet, fund_org_patterns=patterns, run_id=context.run.run_id,
+                                     fallback_actor=actor)
             except SheetRefused as exc:
                 raise dg.Failure(description=str(exc), allow_retries=False) from None
             if result.period != month:
@@ -132,13 +137,10 @@ def review_decisions(
             sheets_applied.append({"sheet": result.file_name, "status": result.status, "reviewer": result.reviewer,
                                    "decisions": len(result.decision_ids)})
         if config.decisions:
-            if not config.reviewer.strip():
-                raise dg.Failure(description="name the reviewer (run config `reviewer`): decisions need an actor",
-                                 allow_retries=False)
             items = [Decision(d.charge_id, d.decision.strip().lower(), d.note, d.pi_email, d.project_id, d.fund_org,
                               origin=f"run {context.run.run_id[:8]}") for d in config.decisions]
             try:
-                recorded += record_decisions(con, month, items, actor=config.reviewer.strip(), via="ui",
+                recorded += record_decisions(con, month, items, actor=actor, via="ui",
                                              run_id=context.run.run_id, fund_org_patterns=patterns)
             except (DecisionError, wh.PeriodLockedError) as exc:
                 raise dg.Failure(description=str(exc), allow_retries=False) from None

@@ -7,11 +7,13 @@ from pathlib import Path
 
 import dagster as dg
 
-from ocb_pipelines.defs.partitions import WAREHOUSE_RUN_TAGS
 from ocb_pipelines.defs.resources import OcbConfig
 from ocb_pipelines.defs.review.jobs import review_job
 from ocb_pipelines.review.sheets import peek_sheet
 from ocb_pipelines.services.calendar import billing_calendar
+from ocb_pipelines.services.run_tags import run_tags
+
+SHEET_ACTOR = "review_sheet_sensor"  # the run's actor; each sheet's decisions are audited as its own reviewer
 
 
 def sheet_files(review_dir: Path) -> list[Path]:
@@ -49,7 +51,7 @@ def plan_sheet_runs(files, cursor: dict, valid_months: set[str], log=None) -> tu
                 run_key=f"{path.name}:{sha[:16]}",
                 partition_key=sheet.period,
                 run_config={"ops": {"review_decisions": {"config": {"sheets": [str(path.resolve())]}}}},
-                tags={**WAREHOUSE_RUN_TAGS, "ocb/trigger": "review_sheet_sensor", "ocb/sheet": path.name},
+                tags={**run_tags("sensor", SHEET_ACTOR), "ocb/sheet": path.name},
             )
         )
     return requests, new_cursor

@@ -7,10 +7,10 @@ from ocb_pipelines.defs.metadata import markdown_table, money_metadata
 from ocb_pipelines.defs.partitions import WAREHOUSE_POOL, billing_month
 from ocb_pipelines.defs.resources import OcbConfig, Warehouse
 from ocb_pipelines.defs.review.assets import charges_approved
+from ocb_pipelines.services.run_tags import run_actor
 from ocb_pipelines.statements.generate import StatementPeriodError, generate_statements
 from ocb_pipelines.statements.render import TemplateRefused
 from ocb_pipelines.statements.schemas import StatementGateError
-from ocb_pipelines.warehouse import database as wh
 
 STATEMENTS_GATE = "statements_gate"
 
@@ -43,7 +43,7 @@ def statements(context: dg.AssetExecutionContext, config: StatementsConfig, ocb:
     with warehouse.get_connection() as con:
         try:
             result = generate_statements(con, settings, month, run_id=context.run.run_id,
-                                         actor=context.run.tags.get("ocb/actor") or wh.current_actor(),
+                                         actor=run_actor(context.run.tags),
                                          workers=max(1, config.workers))
         except TemplateRefused as exc:
             raise dg.Failure(description=f"{exc}; no statement was rendered", allow_retries=False) from None
