@@ -225,6 +225,7 @@ def _run(ctx: AppContext, plan: ImportPlan, refused: dict[str, str], expected: s
     runs: list[dict] = []
     statuses: dict[tuple[str, str], str] = {}
     failed: dict[str, str] = {}  # month -> why its run failed
+    validated: set[str] = set()  # months whose failed run still validated what went in
     for month, paths in sorted(by_month.items()):
         if calendar_problem(month):
             for p in paths:
@@ -239,14 +240,19 @@ def _run(ctx: AppContext, plan: ImportPlan, refused: dict[str, str], expected: s
         runs.append({"period": month, "run_id": run.run_id, "success": run.success})
         if not run.success:
             failed[month] = run.error
+            if "charges_validated" in run.metadata:
+                validated.add(month)
     run_ids = [r["run_id"] for r in runs]
     problems: dict[str, list[str]] = defaultdict(list)  # file -> what went wrong after (some of) it went in
     with ctx.connection() as con:
-        for subject, details in con.execute(
-            "SELECT subject, details FROM audit_events WHERE list_contains(?, run_id) AND action = 'import_refused'",
+        for subject, details, month in con.execute(
+            "SELECT subject, details, period FROM audit_events WHERE list_contains(?, run_id) "
+            "AND action = 'import_refused'",
             [run_ids],
         ).fetchall():
             refused[subject] = json.loads(details)["error"]
+            if month in validated:  # the run failed on these refusals (reported per file) after validating the rest
+                failed.pop(month, None)
         for path, (file_source, months) in plan.files.items():
             for month in months:
                 row = con.execute(

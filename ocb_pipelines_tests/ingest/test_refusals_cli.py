@@ -64,9 +64,10 @@ def test_inbox_sensor_run_refuses_short_us_dates_by_row(workdir):
     with dg.DagsterInstance.ephemeral() as instance:
         result = job.execute_in_process(partition_key=request.partition_key, run_config=request.run_config,
                                         instance=instance, raise_on_error=False)
-        assert result.success  # a refused file is reported by the gate check, not a crash
-        [check] = result.get_asset_check_evaluations()
-        assert not check.passed and NAMED in check.metadata["errors"].value
+        assert not result.success  # its only file refused: the run fails with the refusal, and materialises nothing
+        [failure] = [e for e in result.all_events if e.is_step_failure]
+        assert failure.step_key == "focus_raw" and NAMED in failure.step_failure_data.user_failure_data.description
+        assert not result.get_asset_materialization_events()
     with wh.connect(workdir / "data" / "warehouse.duckdb") as con:
         [(details,)] = con.execute("SELECT details FROM audit_events WHERE action = 'import_refused'").fetchall()
         assert con.execute("SELECT count(*) FROM focus_rows").fetchall() == [(0,)]

@@ -10,9 +10,9 @@ from ocb_pipelines.defs.metadata import markdown_table, money_metadata
 from ocb_pipelines.defs.partitions import WAREHOUSE_POOL, billing_month
 from ocb_pipelines.defs.resources import OcbConfig, Warehouse
 from ocb_pipelines.ingest.service import import_month, month_files
+from ocb_pipelines.services.import_runs import refusal_text
 from ocb_pipelines.services.run_tags import run_actor
-
-GATE_CHECK = "focus_files_pass_gate"
+from ocb_pipelines.warehouse.period_guard import PeriodLockedError
 
 
 class FocusImportConfig(dg.Config):
@@ -29,25 +29,35 @@ class FocusImportConfig(dg.Config):
     kinds={"duckdb"},
     owners=["team:research-computing"],
     pool=WAREHOUSE_POOL,
-    check_specs=[dg.AssetCheckSpec(GATE_CHECK, asset="focus_raw", description="Every file passed the FOCUS gate")],
     description=(
         "Raw FOCUS rows of the billing month from every source (CSV, CSV.gz, Parquet; FOCUS 1.0-1.3), all "
         "columns kept as written, with lineage: source, file name, file sha256, row number. Each file is "
-        "gated by the FOCUS structure schema and replaced atomically; a refused file writes nothing."
+        "gated by the FOCUS structure schema and replaced atomically; a refused file writes nothing. A run whose "
+        "files were all refused fails with the refusal and materialises nothing (the month is not opened); a "
+        "partly refused batch is failed by the check focus_files_pass_gate, after the files that passed went in."
     ),
 )
 def focus_raw(context: dg.AssetExecutionContext, config: FocusImportConfig, ocb: OcbConfig, warehouse: Warehouse):
     settings = ocb.settings()
     month = context.partition_key
     with warehouse.get_connection() as con:
-        outcome = import_month(
-            con, settings, month, files=config.files, source=config.source or None,
-            expected_period=config.expected_period or None, run_id=context.run.run_id,
-            actor=run_actor(context.run.tags),
-        )
+        try:
+            outcome = import_month(
+                con, settings, month, files=config.files, source=config.source or None,
+                expected_period=config.expected_period or None, run_id=context.run.run_id,
+                actor=run_actor(context.run.tags),
+            )
+        except PeriodLockedError as exc:  # a closed or finalized month: nothing was written
+            raise dg.Failure(description=str(exc), metadata={"month": month}, allow_retries=False) from None
         files = month_files(con, month)
     for error in outcome.refused.values():
         context.log.error(error)
+    if outcome.refused and not outcome.results:
+        # Every file was refused: nothing changed, so nothing is materialised (a 0-row partition would show the
+        # month as imported) and the run fails with the refusal itself.
+        raise dg.Failure(description=refusal_text(month, outcome.refused), allow_retries=False, metadata={
+            "month": month, "refused_files": dg.MetadataValue.json(sorted(outcome.refused)),
+        })
     symbol, code = settings.currency.symbol, settings.currency.code
     files_table = [
         {"source": f.source, "file": f.file_name, "FOCUS": f.focus_version, "rows": f.row_count,
@@ -59,14 +69,6 @@ def focus_raw(context: dg.AssetExecutionContext, config: FocusImportConfig, ocb:
          "note": r.message or ("filled: " + "; ".join(r.filled) if r.filled else "")}
         for r in outcome.results
     ] + [{"file": name, "status": "refused", "note": err.splitlines()[0]} for name, err in outcome.refused.items()]
-    yield dg.AssetCheckResult(
-        check_name=GATE_CHECK,
-        passed=not outcome.refused,
-        metadata={
-            "refused_files": len(outcome.refused),
-            "errors": dg.MetadataValue.md("\n\n".join(f"```\n{e}\n```" for e in outcome.refused.values()) or "none"),
-        },
-    )
     by_source: dict[str, int] = {}
     for f in files:
         by_source[f.source] = by_source.get(f.source, 0) + f.row_count
