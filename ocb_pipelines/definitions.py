@@ -5,10 +5,12 @@ the services load `build_definitions(path, month)` to run a job for the file a c
 """
 
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
-from dagster_shared.record import copy  # Definitions is an immutable record: a copy with one field changed
+from dagster_shared.record import copy, replace  # immutable records (Definitions, AssetCheckSpec): changed copies
 
 from ocb_pipelines.core.config import ConfigError, config_bound_to, load_config
 from ocb_pipelines.defs.partitions import billing_month, billing_months
@@ -29,14 +31,31 @@ def build_definitions(config_path: str | Path | None = None, including_month: st
     except ConfigError:
         return folder  # every run then fails with the configuration's own error; the widest calendar meanwhile
     calendar = billing_months(first)
-    # The folder lists an asset once per module that imports it (Dagster dedupes them by identity); mapped copies
+    # The folder lists an asset once per module that imports it (Dagster dedupes them by identity); moved copies
     # would no longer be the same object, so keep one of each first.
-    folder = copy(folder, assets=list({id(asset): asset for asset in folder.assets or []}.values()))
+    return copy(folder, assets=[on_calendar(a, calendar) for a in _unique(folder.assets)],
+                asset_checks=[on_calendar(c, calendar) for c in _unique(folder.asset_checks)])
+
+
+def _unique(definitions: Iterable[Any] | None) -> list[Any]:
+    return list({id(d): d for d in definitions or []}.values())
+
+
+def on_calendar(definition: Any, calendar: dg.PartitionsDefinition) -> Any:
+    """An asset, with its checks, or a standalone check, moved from the widest calendar (`billing_month`) to the
+    warehouse's. A check is evaluated per month only when its spec carries the asset's partitions, and Dagster
+    1.13 has no public call that moves a check spec (map_asset_specs leaves them behind, and an asset whose checks
+    are on another calendar fails to load), so the definition is rebuilt as its own map_asset_specs rebuilds it."""
+    if not isinstance(definition, dg.AssetsDefinition):
+        return definition
+    specs = [s.replace_attributes(partitions_def=calendar) if s.partitions_def == billing_month else s
+             for s in definition.specs]
+    checks = {name: replace(s, partitions_def=calendar) if s.partitions_def == billing_month else s
+              for name, s in definition.node_check_specs_by_output_name.items()}
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", dg.PreviewWarning)  # map_asset_specs is marked preview in Dagster 1.13
-        return folder.map_asset_specs(
-            func=lambda spec: spec.replace_attributes(partitions_def=calendar)
-            if spec.partitions_def == billing_month else spec)
+        warnings.simplefilter("ignore", dg.PreviewWarning)  # partitioned checks are marked preview in Dagster 1.13
+        return dg.AssetsDefinition.dagster_internal_init(
+            **{**definition.get_attributes_dict(), "specs": specs, "check_specs_by_output_name": checks})
 
 
 @dg.definitions

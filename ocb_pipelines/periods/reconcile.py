@@ -24,6 +24,7 @@ from typing import Any
 
 import duckdb
 
+from ocb_pipelines.core.checks import CheckOutcome
 from ocb_pipelines.core.money import format_money
 from ocb_pipelines.review.decisions import STATE_SQL
 from ocb_pipelines.warehouse import database as wh
@@ -134,3 +135,27 @@ def require_reconciled(con: duckdb.DuckDBPyConnection, month: str, action: str, 
             f"billing month {month} does not reconcile, so {action} is refused: {'; '.join(problems)}. {todo}"
         )
     return figures
+
+
+def reconciliation_check(con: duckdb.DuckDBPyConnection, month: str, symbol: str = "$") -> CheckOutcome:
+    """charges_approved's reconciliation check: imported = approved + pending + rejected to the cent (Decimal), every
+    raw row validated, and the approved charges as materialised equal to what the review state approves (a
+    decision recorded since the last rebuild leaves charges_approved behind until review_job runs)."""
+    figures = reconcile(con, month)
+    table_rows, table_billed = con.execute(
+        "SELECT count(*), coalesce(sum(billed_cost), 0) FROM charges_approved WHERE billing_month = ?", [month]
+    ).fetchall()[0]
+    problems = figures.problems(symbol)
+    if Decimal(table_billed) != figures.approved_billed or table_rows != figures.approved_rows:
+        problems.append(f"charges_approved holds {table_rows:,} charge(s) {format_money(table_billed, symbol)} but "
+                        f"the review state approves {figures.approved_rows:,} "
+                        f"{format_money(figures.approved_billed, symbol)}; rebuild it (review_job for {month})")
+    values = {"imported_rows": figures.imported_rows, "imported_billed": figures.imported_billed,
+              "approved_billed": figures.approved_billed, "pending_billed": figures.pending_billed,
+              "rejected_billed": figures.rejected_billed, "charges_approved_billed": Decimal(table_billed),
+              "unvalidated_rows": figures.unvalidated_rows, "outdated_lines": figures.outdated_lines}
+    if not problems:
+        return CheckOutcome(True, f"{month}: {figures.describe(symbol)}", values)
+    todo = (f"validate {month} again (`ocb ingest` of its files, or materialise charges_validated for {month})"
+            if figures.needs_validation else f"look at `ocb review list -p {month} --status all`")
+    return CheckOutcome(False, f"{month}: {figures.describe(symbol)}: {'; '.join(problems)}. {todo}", values)
