@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from ocb_pipelines.cli.common import (
     json_option,
     settings_or_exit,
 )
+from ocb_pipelines.cli.process_group import run_in_own_group
 from ocb_pipelines.cli.progress import displaying, wanted
 from ocb_pipelines.core.config import resolve_config_path
 from ocb_pipelines.services.context import AppContext
@@ -118,7 +118,10 @@ def demo_command(ctx, config_path, as_json):
 @click.option("--port", default=3000, show_default=True, type=int)
 @config_option
 def ui_command(host, port, config_path):
-    """Start the Dagster UI and daemon (dg dev) on the instance the CLI records runs in."""
+    """Start the Dagster UI and daemon (dg dev) on the instance the CLI records runs in.
+
+    Stopping it (Ctrl-C, SIGTERM, SIGHUP; in the foreground or the background) stops the webserver, the daemon and
+    the code servers with it."""
     settings = settings_or_exit(config_path, new_warehouse_ok=True)  # the UI's own runs create it when needed
     if not settings.warehouse_path.exists():
         click.echo(f"note: no warehouse at {settings.warehouse_path} yet (database.path): the first import run "
@@ -134,4 +137,4 @@ def ui_command(host, port, config_path):
         cwd = settings.config_path.parent
     shown = " ".join(["dg", *command[1:]] if command[0] == str(dg) else command[2:])
     click.echo(f"DAGSTER_HOME={home} OCB_CONFIG={settings.config_path} {shown}", err=True)
-    raise SystemExit(subprocess.call(command, env=env, cwd=str(cwd)))
+    raise SystemExit(run_in_own_group(command, env=env, cwd=str(cwd)))
