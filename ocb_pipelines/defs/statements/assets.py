@@ -7,6 +7,7 @@ from ocb_pipelines.defs.metadata import markdown_table, money_metadata
 from ocb_pipelines.defs.partitions import WAREHOUSE_POOL, billing_month
 from ocb_pipelines.defs.resources import OcbConfig, Warehouse
 from ocb_pipelines.defs.review.assets import charges_approved
+from ocb_pipelines.defs.statements.lineage import lineage_metadata
 from ocb_pipelines.services.run_tags import run_actor
 from ocb_pipelines.statements.generate import StatementPeriodError, generate_statements
 from ocb_pipelines.statements.render import TemplateRefused
@@ -74,6 +75,7 @@ def statements(context: dg.AssetExecutionContext, config: StatementsConfig, ocb:
             **money_metadata("discount_total", result.list_total - result.billed_total, symbol, code),
             "output_dir": dg.MetadataValue.path(str(result.output_dir)),
             "statements": dg.MetadataValue.md(markdown_table(rows)),
+            **lineage_metadata((o.statement for o in result.outcomes), symbol),
             "removed_statements": dg.MetadataValue.md(markdown_table(result.removed[:50])),
             "dagster/table_name": "statements",
         }
