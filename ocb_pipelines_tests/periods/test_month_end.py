@@ -228,9 +228,14 @@ def test_a_refused_file_stops_the_month_end(project):
     write_focus_csv(settings.inbox_dir / f"aws_{MONTH}.csv", clean_rows())
     write_focus_csv(settings.inbox_dir / f"azure_{MONTH}.csv", [charge_row(MONTH, billed="$12")])
     with dg.DagsterInstance.get() as instance:
-        run, event, _ = import_month_end(config, instance)
-        skipped = evaluate_sensor(config, instance, run, event)
-    assert isinstance(skipped, dg.SkipReason) and f"azure_{MONTH}.csv" in skipped.skip_message
+        result = build_definitions(config).resolve_job_def("month_end_import_job").execute_in_process(
+            partition_key=MONTH, instance=instance, raise_on_error=False,
+            tags={**WAREHOUSE_RUN_TAGS, "ocb/trigger": "schedule", "ocb/actor": "schedule"})
+    # The import run fails on the refusal, so month_end_sensor (it acts on a successful import) never closes the
+    # month; the good file went in and the run says which.
+    assert not result.success
+    [failure] = [e.step_failure_data.user_failure_data for e in result.all_events if e.is_step_failure]
+    assert f"azure_{MONTH}.csv" in failure.description and f"aws_{MONTH}.csv (2 rows)" in failure.description
     with wh.connect(settings.warehouse_path) as con:
         assert lc.get_period(con, MONTH).status == "open"
 
