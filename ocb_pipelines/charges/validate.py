@@ -10,6 +10,7 @@ import duckdb
 from ocb_pipelines.charges.attribution import AttributionRules, validated_select_sql
 from ocb_pipelines.charges.schemas import GATED_COLUMNS, describe_failures, validated_schema
 from ocb_pipelines.core.gates import repeated_keys, validate_in_chunks
+from ocb_pipelines.core.step_timer import timed_step
 from ocb_pipelines.warehouse import database as wh
 
 
@@ -48,12 +49,14 @@ def build_validated(
     sql = validated_select_sql(rules)
     with wh.transaction(con):
         wh.ensure_period_open(con, month, actor, action="re-validating charges")
-        con.execute("DELETE FROM validated_lines WHERE billing_month = ?", [month])
-        con.execute(
-            f"INSERT INTO validated_lines BY NAME {sql}",
-            {"month": month, "validated_at": wh.now_utc(), "run_id": run_id},
-        )
-        problems = gate_validated(con, month)
+        with timed_step("validate: insert validated_lines"):
+            con.execute("DELETE FROM validated_lines WHERE billing_month = ?", [month])
+            con.execute(
+                f"INSERT INTO validated_lines BY NAME {sql}",
+                {"month": month, "validated_at": wh.now_utc(), "run_id": run_id},
+            )
+        with timed_step("validate: gate"):
+            problems = gate_validated(con, month)
         if problems:
             details = "\n  - ".join(problems)
             raise ValidationGateError(

@@ -13,7 +13,19 @@ import pandera.pandas as pa
 
 Problem = TypeVar("Problem")
 GATE_CHUNK_ROWS = 250_000  # workers + 1 chunks in memory: 1M-row chunks held 0.7 GB more at ten million rows
-GATE_WORKERS = 2
+MIN_CHUNK_ROWS = 100_000  # below this Pandera's fixed cost per chunk (holding the GIL) starts to show
+GATE_ROWS_IN_FLIGHT = 1_000_000  # with many workers, chunks shrink to keep about this many rows in memory
+
+
+def gate_workers(con: duckdb.DuckDBPyConnection) -> int:
+    """One worker per DuckDB thread (`database.threads`, by default every core)."""
+    return max(1, int(con.execute("SELECT current_setting('threads')").fetchall()[0][0]))
+
+
+def chunk_rows_for(workers: int) -> int:
+    """Rows per chunk: 250,000 up to two workers; smaller with more, so about GATE_ROWS_IN_FLIGHT rows (never
+    fewer than MIN_CHUNK_ROWS per chunk) are in memory at once, whatever the machine."""
+    return max(MIN_CHUNK_ROWS, min(GATE_CHUNK_ROWS, GATE_ROWS_IN_FLIGHT // (workers + 1)))
 
 
 def validate_in_chunks(
@@ -23,17 +35,20 @@ def validate_in_chunks(
     describe: Callable[[pa.errors.SchemaErrors, pd.DataFrame, int], list[Problem]],
     *,
     limit: int = 20,
-    chunk_rows: int = GATE_CHUNK_ROWS,
+    chunk_rows: int | None = None,
     index: str | None = None,
-    workers: int = GATE_WORKERS,
+    workers: int | None = None,
     stop_at_limit: bool = True,
 ) -> list[Problem]:
     """Validate every row `sql` returns; the first `limit` problems (in row order), described by `describe`.
 
-    Chunks are validated on `workers` threads: Pandera's string checks run in pyarrow compute, which releases
-    the GIL, so a second core halves the gate's wall time. At most `workers + 1` chunks are in memory.
-    When `sql` does not return rows in order, `stop_at_limit=False` checks every chunk and returns up to
-    `limit` problems of each, for the caller to sort and cut."""
+    Chunks are validated on `workers` threads, by default one per DuckDB thread: Pandera's string checks run in
+    pyarrow compute and numpy, which release the GIL, so each core takes a chunk (no Python loop per row). At
+    most `workers + 1` chunks are in memory (`chunk_rows_for`). When `sql` does not return rows in order,
+    `stop_at_limit=False` checks every chunk and returns up to `limit` problems of each, for the caller to sort
+    and cut."""
+    workers = workers or gate_workers(con)
+    chunk_rows = chunk_rows or chunk_rows_for(workers)
 
     def check(batch) -> list[Problem]:
         frame = batch.to_pandas(types_mapper=pd.ArrowDtype)

@@ -2,17 +2,16 @@
 
 No Dagster here: the `focus_raw` asset, the CLI's dry run and the tests all call these functions.
 The heavy lifting stays in DuckDB: read_csv / read_parquet straight into `focus_rows` under a new import key,
-each row with its number in the file (a large CSV is read as two numbered halves at once, a smaller file in
-file order and numbered from its rowids); pandas sees the gated columns in Arrow-backed chunks only.
-Reading and inspection live in `ingest.reading`, the gate in `ingest.gate`, the cut of a large CSV in
-`ingest.halves`; this module loads a file into `focus_rows` and replaces its months.
+each row with its number in the file (a large CSV is read as one numbered part per DuckDB thread, all at
+once; a smaller file in file order and numbered from its rowids); pandas sees the gated columns in Arrow-backed
+chunks only, on as many threads. Reading and inspection live in `ingest.reading`, the gate in `ingest.gate`, the
+cut of a large CSV in `ingest.parts`; this module loads a file into `focus_rows` and replaces its months.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import os
 import tempfile
 import uuid
 from collections.abc import Sequence
@@ -23,11 +22,12 @@ from pathlib import Path
 import duckdb
 
 from ocb_pipelines.core.billing_month import month_key
+from ocb_pipelines.core.step_timer import timed_step
 from ocb_pipelines.ingest import splits
 from ocb_pipelines.ingest.focus import HeaderMapping, NotFocusError, file_format
 from ocb_pipelines.ingest.gate import gate_rows, nul_failures
-from ocb_pipelines.ingest.halves import Halves, copy_range, cut_near_middle, halves_rows_sql
 from ocb_pipelines.ingest.legacy_layout import SourceDefaults, fills_json, with_fills
+from ocb_pipelines.ingest.parts import FileParts, cut_near_middle, parts_rows_sql, record_cuts, write_parts
 from ocb_pipelines.ingest.reading import (
     FileFacts,
     ImportRefused,
@@ -43,21 +43,21 @@ from ocb_pipelines.ingest.reading import (
 from ocb_pipelines.ingest.schemas import ROW_INDEX
 from ocb_pipelines.warehouse import database as wh
 
-# Callers import these from here; they live in reading.py, gate.py and halves.py.
+# Callers import these from here; they live in reading.py, gate.py and parts.py.
 __all__ = [
     "FileFacts",
     "FileImport",
-    "Halves",
+    "FileParts",
     "ImportRefused",
     "catalogued",
     "cut_near_middle",
     "file_digest",
     "file_has_nul_byte",
     "gate_rows",
-    "halves_rows_sql",
     "import_file",
     "inspect_file",
-    "split_in_halves",
+    "parts_rows_sql",
+    "split_in_parts",
 ]
 
 
@@ -79,23 +79,29 @@ class FileImport:
     filled: list[str] = field(default_factory=list)  # the columns the file lacked, filled as described
 
 
-# A plain CSV this large is read as two halves at once, each numbered as it is read (WITH ORDINALITY), and
-# inserted in any order: DuckDB keeps a file's order only by appending on one thread at a time, or by numbering
-# afterwards (an UPDATE of every row). Measured on a million rows: 9.3 s against 13.3-15.5 s.
+# A plain CSV this large is read as one part per DuckDB thread, all at once, each numbered as it is read (WITH
+# ORDINALITY), and inserted in any order: DuckDB keeps a file's order only by appending on one thread at a time,
+# or by numbering afterwards (an UPDATE of every row). Measured on a million rows, two parts: 9.3 s against
+# 13.3-15.5 s.
 SPLIT_MIN_BYTES = 64 * 1024 * 1024
 
 
-def split_in_halves(con: duckdb.DuckDBPyConnection, path: Path, fmt: str, mapping: HeaderMapping) -> Halves | None:
-    """Cut a large plain CSV into two halves beside DuckDB's temporary files, or None when the file is small,
-    compressed or Parquet, DuckDB has one thread, or anything about the cut is unusual (the whole file is then
-    read in one go, and any error is reported against the file itself)."""
-    threads = con.execute("SELECT current_setting('threads')").fetchall()[0][0]
+def duckdb_threads(con: duckdb.DuckDBPyConnection) -> int:
+    """The threads DuckDB runs with on this connection (`database.threads`, by default every core)."""
+    return int(con.execute("SELECT current_setting('threads')").fetchall()[0][0])
+
+
+def split_in_parts(con: duckdb.DuckDBPyConnection, path: Path, fmt: str, mapping: HeaderMapping) -> FileParts | None:
+    """Cut a large plain CSV into one part per DuckDB thread beside DuckDB's temporary files, or None when the file
+    is small, compressed or Parquet, DuckDB has one thread, or anything about the cut is unusual (the whole file
+    is then read in one go, and any error is reported against the file itself)."""
+    threads = duckdb_threads(con)
     size = path.stat().st_size
     temp = Path(con.execute("SELECT current_setting('temp_directory')").fetchall()[0][0] or ".")
     if not temp.is_absolute():  # an in-memory warehouse (the dry run): not the current folder
         temp = Path(tempfile.gettempdir())
     splits.remove_dead_splits(temp)  # left by imports that were killed
-    if fmt != "csv" or size < SPLIT_MIN_BYTES or int(threads) < 2:
+    if fmt != "csv" or size < SPLIT_MIN_BYTES or threads < 2:
         return None
     if any(h.strip().lower() == "ordinality" for h in [*mapping.focus.values(), *mapping.extra.values()]):
         return None
@@ -103,52 +109,38 @@ def split_in_halves(con: duckdb.DuckDBPyConnection, path: Path, fmt: str, mappin
         header = handle.readline(1 << 20)
     if not header.endswith(b"\n") or b'"' in header:
         return None
-    found = cut_near_middle(path, len(header))
-    if found is None:
+    cuts = record_cuts(path, len(header), threads)
+    if not cuts:
         return None
-    cut, first_rows = found
-    folder = splits.new_folder(temp)
-    halves = Halves(folder / "first.csv", folder / "second.csv", first_rows)
     try:
-        folder.mkdir(parents=True)
-        source = os.open(path, os.O_RDONLY)
-        try:
-            for part, offset, count, prefix in ((halves.first, 0, cut, b""), (halves.second, cut, size - cut, header)):
-                target = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                try:
-                    os.write(target, prefix)
-                    copy_range(source, target, offset, count)
-                finally:
-                    os.close(target)
-        finally:
-            os.close(source)
+        return write_parts(path, splits.new_folder(temp), header, cuts, threads)
     except OSError:
-        halves.discard()
         return None
-    return halves
 
 
-class _HalvesUnreadable(Exception):
-    """Reading the halves failed: the import is redone from the whole file, so errors name its own lines."""
+class _PartsUnreadable(Exception):
+    """Reading the parts failed: the import is redone from the whole file, so errors name its own lines."""
 
 
-def _insert_halves(con: duckdb.DuckDBPyConnection, insert_sql: str, import_key: int) -> int:
-    """Insert both halves at once, in whatever order DuckDB's threads append them (the rows carry their
-    numbers); the rows inserted. Any read error, or numbers that do not run from 1 to the row count (the first
-    half's count was fooled), becomes _HalvesUnreadable, for the caller to redo the import from the file."""
+def _insert_parts(con: duckdb.DuckDBPyConnection, insert_sql: str, import_key: int) -> int:
+    """Insert every part at once, in whatever order DuckDB's threads append them (the rows carry their numbers);
+    the rows inserted. Any read error, or numbers that are not exactly 1 to the row count (a part's count was
+    fooled), becomes _PartsUnreadable, for the caller to redo the import from the file."""
     try:
         con.execute("SET preserve_insertion_order = false")
         con.execute(insert_sql, [import_key])
-        rows, low, high = con.execute(
-            f"SELECT count(*), min({ROW_INDEX}), max({ROW_INDEX}) FROM focus_rows WHERE import_key = ?", [import_key]
+        rows, distinct, low, high = con.execute(
+            f"SELECT count(*), count(DISTINCT {ROW_INDEX}), min({ROW_INDEX}), max({ROW_INDEX}) "
+            "FROM focus_rows WHERE import_key = ?", [import_key]
         ).fetchall()[0]
     except duckdb.Error as exc:
-        raise _HalvesUnreadable(str(exc)) from exc
+        raise _PartsUnreadable(str(exc)) from exc
     finally:
         with contextlib.suppress(duckdb.Error):
             con.execute("SET preserve_insertion_order = true")
-    if rows and (low, high) != (1, rows):  # each half is numbered 1..n: only a wrong offset leaves a gap or overlap
-        raise _HalvesUnreadable(f"row numbers {low}..{high} for {rows} rows")
+    if rows and (low, high, distinct) != (1, rows, rows):  # a wrong offset leaves a gap and an overlap
+        repeated = f", {rows - distinct} of them repeated" if distinct != rows else ""
+        raise _PartsUnreadable(f"row numbers {low}..{high} for {rows} rows{repeated}")
     return rows
 
 
@@ -244,7 +236,8 @@ def import_file(
         f"SELECT coalesce(_billing_month, 'unknown') AS billing_month, ? AS import_key, {ROW_INDEX}, {columns}, "
         "x_columns FROM ({rows})"
     )
-    halves = split_in_halves(con, path, fmt, mapping)
+    with timed_step("import: cut the file into parts"):
+        parts = split_in_parts(con, path, fmt, mapping)
 
     @functools.cache
     def raw_nul_possible() -> bool:  # a pass over the file: once per import, and only once a gate is passed
@@ -267,16 +260,20 @@ def import_file(
                 )
                 # The whole file goes in under this import's key, is gated, then trimmed to this month: one
                 # pass over the file, and a refusal rolls everything back.
-                if halves is None:
-                    inserted = _insert_numbered(con, insert_sql, rows_sql_of, [import_key], import_key)
-                else:
-                    rows_sql = halves_rows_sql(halves, mapping, types)
-                    inserted = _insert_halves(con, insert_sql.format(rows=rows_sql), import_key)
+                with timed_step("import: read into focus_rows"):
+                    if parts is None:
+                        inserted = _insert_numbered(con, insert_sql, rows_sql_of, [import_key], import_key)
+                    else:
+                        rows_sql = parts_rows_sql(parts, mapping, types)
+                        inserted = _insert_parts(con, insert_sql.format(rows=rows_sql), import_key)
                 if inserted == 0:
                     raise ImportRefused(path.name, "the file has a header but no data rows")
                 new_rows = f"(SELECT * FROM focus_rows WHERE import_key = {int(import_key)})"
-                failures = gate_rows(con, new_rows, mapping, max_errors, in_file_order=halves is None) or nul_failures(
-                    con, new_rows, mapping, max_errors, raw_nul_possible=raw_nul_possible())
+                with timed_step("import: FOCUS gate (Pandera)"):
+                    failures = gate_rows(con, new_rows, mapping, max_errors, in_file_order=parts is None)
+                with timed_step("import: NUL check"):
+                    failures = failures or nul_failures(
+                        con, new_rows, mapping, max_errors, raw_nul_possible=raw_nul_possible())
                 if failures:
                     raise ImportRefused(
                         path.name, "refused by the FOCUS structure check; nothing was imported", failures
@@ -316,11 +313,11 @@ def import_file(
         for month in pending:
             try:
                 results.append(import_month(month))
-            except _HalvesUnreadable:
-                halves.discard()  # rolled back: read the whole file again, so any error names its own line
-                halves = None
+            except _PartsUnreadable:
+                parts.discard()  # rolled back: read the whole file again, so any error names its own line
+                parts = None
                 results.append(import_month(month))
     finally:
-        if halves is not None:
-            halves.discard()
+        if parts is not None:
+            parts.discard()
     return results

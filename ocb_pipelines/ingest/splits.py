@@ -1,6 +1,6 @@
-"""The folders a large CSV's halves are cut into, named by the importing process, and their cleanup.
+"""The folders a large CSV's parts are cut into, named by the importing process, and their cleanup.
 
-A killed import (SIGKILL, OOM, power) never reaches its `finally`, so its halves (a full copy of the file) stay
+A killed import (SIGKILL, OOM, power) never reaches its `finally`, so its parts (a full copy of the file) stay
 beside DuckDB's temporary files. Each folder's name carries its process id: any later import removes the folders
 of processes that are gone, never one a running import (in this or another process) is still reading.
 """
@@ -18,7 +18,7 @@ _NAME = re.compile(rf"^{PREFIX}(\d+)-[0-9a-f]{{32}}$")
 
 
 def new_folder(temp: Path) -> Path:
-    """A fresh folder name for this process's halves (not created)."""
+    """A fresh folder name for this process's parts (not created)."""
     return temp / f"{PREFIX}{os.getpid()}-{uuid.uuid4().hex}"
 
 

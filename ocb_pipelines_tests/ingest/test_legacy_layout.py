@@ -324,8 +324,8 @@ def test_fills_are_the_same_when_a_large_file_is_read_in_halves(tmp_path, settin
 
     monkeypatch.setattr(importer, "SPLIT_MIN_BYTES", 1 if split else 1 << 60)
     cuts = []
-    real_split = importer.split_in_halves
-    monkeypatch.setattr(importer, "split_in_halves", lambda *args: cuts.append(real_split(*args)) or cuts[-1])
+    real_split = importer.split_in_parts
+    monkeypatch.setattr(importer, "split_in_parts", lambda *args: cuts.append(real_split(*args)) or cuts[-1])
     columns = [c for c in OCB_COLUMNS if c != "EffectiveCost"]
     rows = [ocb_row(f"{k}.25", resource=f"n-{k}") for k in range(300)]
     path = write_ocb(tmp_path / "hpc_2025-03.csv", rows, columns)

@@ -1,8 +1,10 @@
-"""A large CSV is read as two halves at once: the rows, their numbers and every refusal are those of the file."""
+"""A large CSV is read as one part per DuckDB thread, all at once: the rows, their numbers and every refusal are those
+of the file."""
 
 import csv
 import io
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -26,13 +28,13 @@ def _rows(count: int, month: str = "2025-01", **overrides) -> list[dict]:
 def _import(tmp_path: Path, path: Path, *, split: bool, monkeypatch, months=("2025-01",), max_errors: int = 20):
     monkeypatch.setattr(importer, "SPLIT_MIN_BYTES", 1 if split else 1 << 60)
     cuts = []
-    real_split = importer.split_in_halves
+    real_split = importer.split_in_parts
 
     def spy(*args):
         cuts.append(real_split(*args))
         return cuts[-1]
 
-    monkeypatch.setattr(importer, "split_in_halves", spy)
+    monkeypatch.setattr(importer, "split_in_parts", spy)
     db = tmp_path / f"{'split' if split else 'whole'}.duckdb"
     with wh.connect(db) as con:
         try:
@@ -105,8 +107,8 @@ def test_halves_that_cannot_be_read_fall_back_to_the_whole_file(tmp_path, monkey
     """Any error while reading the halves rolls back and reads the file itself, so a refusal would name the
     file's own lines (DuckDB's sniffer reads a small file whole and refuses it before any cut)."""
     path = write_focus(tmp_path / "aws_2025-01.csv", _rows(300))
-    real_sql = importer.halves_rows_sql
-    monkeypatch.setattr(importer, "halves_rows_sql", lambda *args: real_sql(*args).replace("second.csv", "gone.csv"))
+    real_sql = importer.parts_rows_sql
+    monkeypatch.setattr(importer, "parts_rows_sql", lambda *args: real_sql(*args).replace("part-001.csv", "gone.csv"))
     results, rows = _import(tmp_path, path, split=True, monkeypatch=monkeypatch)
     _, whole_rows = _import(tmp_path, path, split=False, monkeypatch=monkeypatch)
     assert rows == whole_rows and results[0].rows == 300
@@ -121,19 +123,19 @@ def test_a_fooled_first_half_count_falls_back_to_the_whole_file(tmp_path, monkey
         header, rows = path.read_bytes().split(b"\n", 1)
         path.write_bytes(header + b"\n\n" + rows)  # after the header: outside any quotes
     else:
-        real_cut = importer.cut_near_middle
-        monkeypatch.setattr(importer, "cut_near_middle", lambda *args: (lambda c: (c[0], c[1] + 1))(real_cut(*args)))
+        real_cuts = importer.record_cuts
+        monkeypatch.setattr(importer, "record_cuts", lambda *args: [(c, n + 1) for c, n in real_cuts(*args)])
     refusals = []
-    real_insert = importer._insert_halves
+    real_insert = importer._insert_parts
 
     def spy(*args):
         try:
             return real_insert(*args)
-        except importer._HalvesUnreadable as exc:
+        except importer._PartsUnreadable as exc:
             refusals.append(str(exc))
             raise
 
-    monkeypatch.setattr(importer, "_insert_halves", spy)
+    monkeypatch.setattr(importer, "_insert_parts", spy)
     results, rows = _import(tmp_path, path, split=True, monkeypatch=monkeypatch)
     _, whole_rows = _import(tmp_path, path, split=False, monkeypatch=monkeypatch)
     assert refusals == ["row numbers 1..301 for 300 rows"], "the halves were read, then refused"
@@ -152,21 +154,80 @@ def test_in_memory_warehouse_cuts_into_the_system_temp_folder(tmp_path, monkeypa
     monkeypatch.setattr(importer.tempfile, "gettempdir", lambda: str(tmp_path / "system-temp"))
     (tmp_path / "system-temp").mkdir()
     cuts = []
-    real_split = importer.split_in_halves
-    monkeypatch.setattr(importer, "split_in_halves", lambda *args: cuts.append(real_split(*args)) or cuts[-1])
+    real_split = importer.split_in_parts
+    monkeypatch.setattr(importer, "split_in_parts", lambda *args: cuts.append(real_split(*args)) or cuts[-1])
     with duckdb.connect(":memory:") as con:
         wh.configure(con)
         wh.ensure_schema(con)
         [result] = import_file(con, path, months=["2025-01"], source="aws")
     assert result.rows == 200 and cuts[0] is not None
-    assert cuts[0].first.parent.parent == tmp_path / "system-temp"
+    assert cuts[0].folder.parent == tmp_path / "system-temp"
     assert list(workdir.iterdir()) == [] and list((tmp_path / "system-temp").iterdir()) == []
 
 
 def test_halves_without_copy_file_range(tmp_path, monkeypatch):
     """Where the kernel cannot copy a file range (macOS), the halves are copied through a buffer."""
-    monkeypatch.delattr(importer.os, "copy_file_range", raising=False)
+    monkeypatch.delattr(os, "copy_file_range", raising=False)
     path = write_focus(tmp_path / "aws_2025-01.csv", _rows(300))
     _, split_rows = _import(tmp_path, path, split=True, monkeypatch=monkeypatch)
     _, whole_rows = _import(tmp_path, path, split=False, monkeypatch=monkeypatch)
     assert split_rows == whole_rows and len(split_rows) == 300
+
+
+def test_record_cuts_land_between_records_for_any_number_of_parts(tmp_path):
+    path = write_focus(tmp_path / "aws_2025-01.csv", _rows(900))
+    data = path.read_bytes()
+    header = data.index(b"\n") + 1
+    whole = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+    for parts in (3, 5, 16):
+        cuts = importer.record_cuts(path, header, parts, block_size=4096, workers=3)
+        assert len(cuts) == parts - 1 and [c for c, _ in cuts] == sorted({c for c, _ in cuts})
+        offsets = [0, *(c for c, _ in cuts), len(data)]
+        pieces = [data[a:b] for a, b in zip(offsets, offsets[1:], strict=False)]
+        records = [list(csv.reader(io.StringIO(p.decode("utf-8-sig"), newline=""))) for p in pieces]
+        assert [r for rs in records for r in rs] == whole
+        assert [before for _, before in cuts] == [sum(map(len, records[:k])) - 1 for k in range(1, parts)]
+
+
+def _import_with_threads(tmp_path: Path, path: Path, threads: int, monkeypatch) -> tuple[list, list, object]:
+    monkeypatch.setattr(importer, "SPLIT_MIN_BYTES", 1)
+    cuts = []
+    real_split = importer.split_in_parts
+    monkeypatch.setattr(importer, "split_in_parts", lambda *args: cuts.append(real_split(*args)) or cuts[-1])
+    with wh.connect(tmp_path / f"threads-{threads}.duckdb", threads=threads) as con:
+        results = import_file(con, path, months=["2025-01"], source="aws")
+        rows = con.execute(
+            "SELECT * EXCLUDE (imported_at, import_id) FROM focus_raw ORDER BY billing_month, file_row_number"
+        ).fetchall()
+    return results, rows, cuts[0]
+
+
+def test_one_part_per_thread_gives_the_rows_and_numbers_of_the_whole_file(tmp_path, monkeypatch):
+    path = write_focus(tmp_path / "aws_2025-01.csv", _rows(700))
+    _, whole_rows = _import(tmp_path, path, split=False, monkeypatch=monkeypatch)
+    results, rows, parts = _import_with_threads(tmp_path, path, 6, monkeypatch)
+    assert len(parts.files) == 6 and rows == whole_rows and results[0].rows == 700
+    assert [r[4] for r in rows] == list(range(1, 701))
+
+
+def test_a_middle_part_counted_wrong_is_never_kept(tmp_path, monkeypatch):
+    """One part's count one too high leaves a gap before it and an overlap after it: the numbers still run from 1
+    to the row count, but repeat, and the import is redone from the whole file."""
+    path = write_focus(tmp_path / "aws_2025-01.csv", _rows(600))
+    real_cuts = importer.record_cuts
+    monkeypatch.setattr(importer, "record_cuts", lambda *args: [
+        (c, n + (k == 1)) for k, (c, n) in enumerate(real_cuts(*args))])
+    refusals = []
+    real_insert = importer._insert_parts
+
+    def spy(*args):
+        try:
+            return real_insert(*args)
+        except importer._PartsUnreadable as exc:
+            refusals.append(str(exc))
+            raise
+
+    monkeypatch.setattr(importer, "_insert_parts", spy)
+    results, rows, _ = _import_with_threads(tmp_path, path, 4, monkeypatch)
+    assert refusals == ["row numbers 1..600 for 600 rows, 1 of them repeated"]
+    assert [r[4] for r in rows] == list(range(1, 601)) and results[0].rows == 600

@@ -44,12 +44,12 @@ settings = load_config(sys.argv[1])
 split_min = int(sys.argv[4])
 if split_min:  # stop inside the import, once its halves are on disk
     importer.SPLIT_MIN_BYTES = split_min
-    cut = importer.split_in_halves
+    cut = importer.split_in_parts
     def split_then_wait(*args, **kwargs):
         halves = cut(*args, **kwargs)
-        print("SPLIT", halves.first.parent, flush=True)
+        print("SPLIT", halves.folder, flush=True)
         sys.stdin.read()
-    importer.split_in_halves = split_then_wait
+    importer.split_in_parts = split_then_wait
 with wh.connect(settings.warehouse_path) as con:
     importer.import_file(con, sys.argv[2], months=[sys.argv[3]], source="aws")
     print("IMPORTED", flush=True)
