@@ -34,3 +34,13 @@ def money_metadata(prefix: str, amount: Any, symbol: str, code: str) -> dict[str
         prefix: dg.MetadataValue.text(format_money(amount, symbol, code)),
         f"{prefix}_cents": dg.MetadataValue.int(cents_int(amount)),
     }
+
+
+def capped_table(rows: Sequence[Mapping[str, Any]], total: int, what: str, columns: Sequence[str] | None = None,
+                 more: str = "") -> str:
+    """A markdown table of the first rows of a longer list that says how many it shows out of how many (and where
+    the rest are), so a list cut short never passes for the whole of it."""
+    if not total:
+        return markdown_table(rows, columns)
+    note = f"Showing {len(rows)} of {total} {what}" + (f"; {more}" if more and len(rows) < total else "") + "."
+    return f"{note}\n\n{markdown_table(rows, columns)}"

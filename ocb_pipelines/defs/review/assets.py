@@ -7,9 +7,11 @@ from pydantic import Field
 from ocb_pipelines.core.money import exact_text, format_money
 from ocb_pipelines.core.review_reasons import reason_label
 from ocb_pipelines.defs.charges.assets import charges_validated
-from ocb_pipelines.defs.metadata import markdown_table, money_metadata
+from ocb_pipelines.defs.metadata import capped_table, markdown_table, money_metadata
+from ocb_pipelines.defs.month_checks import month_check_spec
 from ocb_pipelines.defs.partitions import WAREHOUSE_POOL, billing_month
 from ocb_pipelines.defs.resources import OcbConfig, Warehouse
+from ocb_pipelines.defs.review.automation import REVIEW_FOLLOWS_IMPORTS
 from ocb_pipelines.periods.reconcile import reconcile
 from ocb_pipelines.review.approve import ApprovalGateError, build_approved
 from ocb_pipelines.review.decisions import Decision, DecisionError, month_decisions, record_decisions
@@ -28,6 +30,7 @@ from ocb_pipelines.services.run_tags import run_actor
 from ocb_pipelines.warehouse import database as wh
 
 APPROVED_GATE = "charges_approved_gate"
+SHOWN = {"queue": 20, "decisions": 20, "stale": 50}  # rows of each list the metadata shows (and says so)
 
 
 class DecisionItem(dg.Config):
@@ -92,10 +95,11 @@ def review_metadata(summary: ReviewSummary, symbol: str, code: str) -> dict[str,
             for r in summary.pending_by_reason
         ])),
         "by_source": dg.MetadataValue.md(markdown_table(by_source)),
-        "stale_decisions": dg.MetadataValue.md(markdown_table([
+        "stale_decisions": dg.MetadataValue.md(capped_table([
             {"charge": s["charge_id"], "billed": format_money(s["billed_cost"], symbol), "why": stale_explanation(s)}
-            for s in summary.stale[:50]
-        ])),
+            for s in summary.stale[:SHOWN["stale"]]
+        ], len(summary.stale), "stale decisions",
+            more=f"all of them: `ocb review list -p {summary.month} --reason stale_decision`")),
     }
 
 
@@ -106,6 +110,7 @@ def review_metadata(summary: ReviewSummary, symbol: str, code: str) -> dict[str,
     owners=["team:research-computing"],
     pool=WAREHOUSE_POOL,
     deps=[charges_validated],
+    automation_condition=REVIEW_FOLLOWS_IMPORTS,
     description=(
         "The month's review decision state: each decided charge's effective decision (approve, reject, correct), "
         "counted and summed (exact) by kind, the stale ones, and the decided set's fingerprint (the data version), "
@@ -146,8 +151,8 @@ def review_decisions(
                 raise dg.Failure(description=str(exc), allow_retries=False) from None
         summary = summarize_review(con, month)
         state = decision_state(con, month)
-        log = month_decisions(con, month, latest=20)
-        queue = charge_states(con, month, limit=20)
+        log = month_decisions(con, month, latest=SHOWN["decisions"])
+        queue = charge_states(con, month, limit=SHOWN["queue"])
     symbol, code = settings.currency.symbol, settings.currency.code
     return dg.MaterializeResult(
         data_version=dg.DataVersion(state.fingerprint),
@@ -158,17 +163,19 @@ def review_decisions(
             "sheets": dg.MetadataValue.md(markdown_table(sheets_applied)),
             "orphaned_decisions": dg.MetadataValue.int(summary.orphaned_decisions),
             **review_metadata(summary, symbol, code),
-            "review_queue": dg.MetadataValue.md(markdown_table([
+            "review_queue": dg.MetadataValue.md(capped_table([
                 {"charge": q["charge_id"], "source": q["source"], "PI": q["pi_email"], "project": q["project_id"],
                  "fund": q["fund_org"], "billed": format_money(q["billed_cost"], symbol),
                  "reasons": ", ".join(q["queue_reasons"])}
                 for q in queue
-            ])),
-            "latest_decisions": dg.MetadataValue.md(markdown_table([
+            ], summary.rows("pending"), "charges pending review, largest first",
+                more=f"the whole queue: `ocb review list -p {month}`")),
+            "review_queue_shown": dg.MetadataValue.int(len(queue)),
+            "latest_decisions": dg.MetadataValue.md(capped_table([
                 {"id": d["decision_id"], "charge": d["charge_id"], "decision": d["decision"], "by": d["actor"],
                  "at": f"{d['decided_at']:%Y-%m-%d %H:%M}", "via": d["via"], "note": d["note"]}
                 for d in log
-            ])),
+            ], state.logged, "decisions of the month, the latest", more=f"all of them: `ocb audit -p {month}`")),
             "dagster/table_name": "review_decisions",
         }
     )
@@ -181,8 +188,12 @@ def review_decisions(
     owners=["team:research-computing"],
     pool=WAREHOUSE_POOL,
     deps=[charges_validated, review_decisions],
-    check_specs=[dg.AssetCheckSpec(APPROVED_GATE, asset="charges_approved", blocking=True,
-                                   description="Pandera gate and reconciliation to the cent")],
+    automation_condition=REVIEW_FOLLOWS_IMPORTS,
+    check_specs=[month_check_spec(
+        APPROVED_GATE, asset="charges_approved", blocking=True,
+        description="The month's approved charges pass their Pandera schema (no approved charge without a PI, project "
+                    "or fund; no charge twice) and validated = approved + pending + rejected exactly, inside the "
+                    "write transaction; on failure nothing is changed and the run fails. Blocking.")],
     description=(
         "The charges that may be billed: unflagged rows plus approved and corrected ones (a correction takes "
         "effect; the imported values stay in original_pi_email / original_project_id / original_fund_org), minus "
@@ -207,8 +218,6 @@ def charges_approved(context: dg.AssetExecutionContext, ocb: OcbConfig, warehous
         ).fetchall()[0]
         figures = reconcile(con, month)  # what a close, the statements and the journal are checked on
     symbol, code = settings.currency.symbol, settings.currency.code
-    yield dg.AssetCheckResult(check_name=APPROVED_GATE, passed=True,
-                              metadata={"validated_billed": format_money(summary.validated_billed, symbol)})
     if summary.rows("pending"):
         context.log.warning(
             f"{summary.rows('pending')} charge(s) ({format_money(summary.billed('pending'), symbol)}) still pending "
@@ -232,3 +241,7 @@ def charges_approved(context: dg.AssetExecutionContext, ocb: OcbConfig, warehous
             "dagster/table_name": "charges_approved",
         }
     )
+    # After the materialisation, so the result is recorded against it (the month's new approved charges).
+    yield dg.AssetCheckResult(check_name=APPROVED_GATE, passed=True, metadata={
+        **money_metadata("validated_billed", summary.validated_billed, symbol, code),
+        **money_metadata("approved_billed", summary.included_billed, symbol, code)})
