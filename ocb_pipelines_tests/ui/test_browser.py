@@ -233,7 +233,7 @@ def test_ui_shows_the_graph_materialises_a_month_and_shows_statement_metadata(tm
                 # 3. The statements asset shows its metadata (money as exact text and as integer cents).
                 page.goto(f"{base}/assets/statements")
                 for key in ("billed_total", "billed_total_cents", "list_total_cents", "discount_total_cents",
-                            "rendered"):
+                            "rendered", "statement_lineage", "statement_lineage_shown"):
                     expect(page.get_by_text(key, exact=True).first).to_be_visible()
                 expect(page.get_by_text(re.compile(r"^\$[0-9,]+\.[0-9]{2} USD$")).first).to_be_visible()
                 shots.take(page, "statements-metadata.png")
@@ -266,8 +266,14 @@ def test_ui_shows_the_graph_materialises_a_month_and_shows_statement_metadata(tm
         event = instance.get_latest_materialization_event(dg.AssetKey("statements"))
         assert event.run_id == run_id and event.asset_materialization.partition == MONTH
         assert instance.get_run_by_id(run_id).tags.get("dagster/partition") == MONTH
+        # Launched from the asset page: tagged when it started, and audited as the UI, not the OS user.
+        assert {k: v for k, v in instance.get_run_by_id(run_id).tags.items() if k.startswith("ocb/") and
+                k not in ("ocb/pid", "ocb/pid_start", "ocb/host")} == {
+            "ocb/warehouse": "write", "ocb/trigger": "ui", "ocb/actor": "dagster-ui"}
     with wh.connect(settings.warehouse_path) as con:
         count = con.execute("SELECT count(*) FROM statements WHERE billing_month = ?", [MONTH]).fetchall()[0][0]
+        actors = con.execute("SELECT DISTINCT actor FROM audit_events WHERE run_id = ?", [run_id]).fetchall()
+    assert actors == [("dagster-ui",)]
     assert count > 0 and len(list(settings.output.pdf_dir.rglob("*.pdf"))) == count
     shots.statement(settings.output.pdf_dir)
     assert time.monotonic() - started < 180
