@@ -21,11 +21,14 @@ from dagster_graphql.test.utils import define_out_of_process_context, execute_da
 
 from ocb_pipelines.app import app_context
 from ocb_pipelines.core.config import load_config
+from ocb_pipelines.definitions import build_definitions
 from ocb_pipelines.ingest.billing_months import calendar_end
 from ocb_pipelines.review.fixtures import charge_row, write_focus_csv
 from ocb_pipelines.services.dagster_runs import DAGSTER_YAML, PID_TAG
 from ocb_pipelines.services.run_tags import UI_ACTOR, resolve_run_tags
 from ocb_pipelines.warehouse import database as wh
+from ocb_pipelines_tests.statements.conftest import MONTH as STATEMENT_MONTH
+from ocb_pipelines_tests.statements.conftest import load_month, make_settings, month_rows
 from ocb_pipelines_tests.ui.test_browser import REPO, wait_for
 
 MONTHS = ("2025-01", "2025-02", "2025-03", "2025-04")  # 2025-01 is imported by `ocb` before the UI starts
@@ -158,3 +161,18 @@ def test_runs_ocb_starts_keep_their_own_tags(ui):
     [cli] = instance.get_runs(filters=dg.RunsFilter(tags={"ocb/trigger": "cli"}))
     assert ocb_tags(cli) == {"ocb/warehouse": "write", "ocb/trigger": "cli", "ocb/actor": "cli.user"}
     assert cli.tags["dagster/partition"] == MONTHS[0]
+
+
+def test_a_journal_export_launched_from_the_ui_is_audited_as_the_ui_not_the_os_user(tmp_path, monkeypatch):
+    """The issue's case: `journal_job` from the Launchpad was audited as `root`."""
+    settings = make_settings(tmp_path, monkeypatch)
+    monkeypatch.delenv("OCB_ACTOR")  # as the webserver's run worker: only the OS user to fall back on
+    load_month(settings, month_rows())
+    (tmp_path / "dagster_home").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster_home")) as instance:
+        result = build_definitions(settings.config_path).resolve_job_def("journal_job").execute_in_process(
+            partition_key=STATEMENT_MONTH, instance=instance, tags={"dagster/from_ui": "true"})
+        assert result.success
+        assert ocb_tags(instance.get_run_by_id(result.run_id)) == {
+            "ocb/warehouse": "write", "ocb/trigger": "ui", "ocb/actor": UI_ACTOR}
+    assert audit_actors(settings, result.run_id) == {UI_ACTOR}

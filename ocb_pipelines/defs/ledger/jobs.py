@@ -10,7 +10,7 @@ journal_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(gl_journal),
     tags=WAREHOUSE_RUN_TAGS,
     description=(
-        "Export the month's GL journal (Launchpad config: output_dir, actor). The month must be closed or "
+        "Export the month's GL journal (Launchpad config: output_dir, optional). The month must be closed or "
         "finalized with nothing pending. Other layouts are exports: `ocb export-journal -f summary`."
     ),
 )

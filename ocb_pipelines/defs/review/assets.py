@@ -115,7 +115,7 @@ def review_metadata(summary: ReviewSummary, symbol: str, code: str) -> dict[str,
         "The month's review decision state: each decided charge's effective decision (approve, reject, correct), "
         "counted and summed (exact) by kind, the stale ones, and the decided set's fingerprint (the data version), "
         "read from the append-only decision log whatever route the decisions came by (ocb review, the desk, a "
-        "review sheet, or this asset's run config: Launchpad reviewer + decisions, or sheets from the sensor, "
+        "review sheet, or this asset's run config: Launchpad decisions, or sheets from the sensor, "
         "recorded first). Also reports the month's review queue: what is pending and why, with the money at stake."
     ),
 )

@@ -11,6 +11,6 @@ review_job = dg.define_asset_job(
     tags=WAREHOUSE_RUN_TAGS,
     description=(
         "Rebuild the month's review decision state and approved charges (run by every decision command, tagged "
-        "with its actor); Launchpad config (reviewer + decisions) or review sheets are recorded first."
+        "with its actor); Launchpad decisions (audited as the UI's user) or review sheets are recorded first."
     ),
 )
