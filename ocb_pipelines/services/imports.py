@@ -216,6 +216,23 @@ def _dry_run(ctx: AppContext, plan: ImportPlan, refused: dict[str, str], expecte
     return summary
 
 
+def _unchanged_in_locked_month(ctx: AppContext, plan: ImportPlan, month: str) -> bool:
+    """True for a closed or finalized month whose every planned file is imported there already, with the same
+    content: its run would change nothing, and would fail, since charges_validated refuses a closed month
+    (`ocb ingest` or `ocb demo` of the same files again must still say `unchanged`, invariant 3)."""
+    with ctx.connection() as con:
+        if wh.period_status(con, month) not in ("closed", "finalized"):
+            return False
+        for path, (source, months) in plan.files.items():
+            if month not in months:
+                continue
+            recorded = con.execute("SELECT file_sha256 FROM import_files WHERE source = ? AND file_name = ? "
+                                   "AND billing_month = ?", [source, path.name, month]).fetchall()
+            if not recorded or recorded[0][0] != importer.file_digest(path, con):
+                return False
+    return True
+
+
 def _run(ctx: AppContext, plan: ImportPlan, refused: dict[str, str], expected: str | None) -> dict[str, Any]:
     """One `ingest_job` run per month; then what the warehouse recorded decides what each file's status is."""
     by_month: dict[str, list[str]] = defaultdict(list)
@@ -235,6 +252,8 @@ def _run(ctx: AppContext, plan: ImportPlan, refused: dict[str, str], expected: s
             for p in paths:
                 refused[Path(p).name] = f"{Path(p).name}: {early}"
             continue
+        if _unchanged_in_locked_month(ctx, plan, month):
+            continue  # nothing to import, and a closed month is never validated again: no run (reported unchanged)
         run = ctx.job("ingest_job", month, run_config={"ops": {"focus_raw": {"config": {
             "files": paths, "source": plan.source or "", "expected_period": expected or ""}}}})
         runs.append({"period": month, "run_id": run.run_id, "success": run.success})

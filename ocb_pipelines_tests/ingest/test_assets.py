@@ -31,8 +31,8 @@ def test_materialize_month_from_inbox_with_metadata(workdir):
         assert validated["flagged_rows"].value == 1 and validated["flagged_billed_cents"].value == 500
         assert "missing_pi_email" in validated["flagged_by_reason"].value
         assert "aws_2025-01.csv" in validated["largest_flagged"].value
-        [check] = result.get_asset_check_evaluations()
-        assert check.passed
+        checks = {c.asset_check_key.name: c.passed for c in result.get_asset_check_evaluations()}
+        assert checks == {"focus_files_pass_gate": True, "charges_validated_complete": True}
         assert instance.get_latest_materialization_event(dg.AssetKey("focus_raw")) is not None
     with wh.connect(workdir / "data" / "warehouse.duckdb") as con:
         assert con.execute("SELECT DISTINCT billing_month FROM focus_raw").fetchall() == [("2025-01",)]
@@ -43,7 +43,7 @@ def test_refused_file_fails_the_check_and_keeps_the_good_file(workdir):
     bad = write_focus(workdir / "azure_2025-01.csv", [focus_row(billed="$12")])
     with dg.instance_for_test() as instance:
         result = _run(workdir, "2025-01", files=[good, bad], instance=instance)
-    [check] = result.get_asset_check_evaluations()
+    [check] = [c for c in result.get_asset_check_evaluations() if c.asset_check_key.name == "focus_files_pass_gate"]
     assert not check.passed and "value '$12'" in check.metadata["errors"].value
     with wh.connect(workdir / "data" / "warehouse.duckdb") as con:
         assert con.execute("SELECT DISTINCT source FROM charges_validated").fetchall() == [("aws",)]

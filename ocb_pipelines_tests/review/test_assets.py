@@ -45,7 +45,8 @@ def test_review_job_records_ui_decisions_and_builds_approved(settings):
     assert approved["pending_rows"].value == 1 and approved["pending_billed_cents"].value == 700
     assert approved["approved_billed"].value == "$17.75 USD"
     assert "missing_fund_org" in approved["pending_by_reason"].value
-    assert [c.passed for c in result.get_asset_check_evaluations()] == [True]
+    assert {c.asset_check_key.name: c.passed for c in result.get_asset_check_evaluations()} == {
+        "decisions_name_known_charges": True, "charges_approved_gate": True, "charges_reconciled": True}
     with wh.connect(settings.warehouse_path) as con:
         actors = con.execute("SELECT DISTINCT actor FROM audit_events WHERE action LIKE 'review_%'").fetchall()
     assert actors == [("eve.admin@example.edu",)]

@@ -4,6 +4,7 @@
 import dagster as dg
 
 from ocb_pipelines.charges.attribution import reason_label, rules_from
+from ocb_pipelines.charges.checks import revalidation_refused
 from ocb_pipelines.charges.validate import ValidationGateError, build_validated
 from ocb_pipelines.core.money import format_money
 from ocb_pipelines.defs.ingest.assets import focus_raw
@@ -11,6 +12,7 @@ from ocb_pipelines.defs.metadata import markdown_table, money_metadata
 from ocb_pipelines.defs.partitions import WAREHOUSE_POOL, billing_month
 from ocb_pipelines.defs.resources import OcbConfig, Warehouse
 from ocb_pipelines.services.run_tags import run_actor
+from ocb_pipelines.warehouse import database as wh
 
 
 @dg.asset(
@@ -24,17 +26,21 @@ from ocb_pipelines.services.run_tags import run_actor
         "Typed charges of the month: ListCost, ContractedCost, BilledCost, EffectiveCost as DECIMAL(38,12); "
         "tags mapped to pi_email, project_id, fund_org, cost_center, account_code, reference_1/2; every reason "
         "a row needs review (missing or malformed tags, review patterns, month mismatch). Gated by a Pandera "
-        "schema inside the write transaction: a failure keeps the previous state."
+        "schema inside the write transaction: a failure keeps the previous state. A closed or finalized month is "
+        "never validated again (the run fails saying how to reopen it, or to book late data in the next open month)."
     ),
 )
 def charges_validated(context: dg.AssetExecutionContext, ocb: OcbConfig, warehouse: Warehouse) -> dg.MaterializeResult:
     settings = ocb.settings()
     month = context.partition_key
     with warehouse.get_connection() as con:
+        refusal = revalidation_refused(con, month)  # a closed or finalized month: its outputs were made from it
+        if refusal:
+            raise dg.Failure(description=refusal, allow_retries=False, metadata={"month": month})
         try:
             summary = build_validated(con, month, rules_from(settings), run_id=context.run.run_id,
                                       actor=run_actor(context.run.tags))
-        except ValidationGateError as exc:
+        except (ValidationGateError, wh.PeriodLockedError) as exc:  # the month closed meanwhile: the guard's words
             raise dg.Failure(description=str(exc), allow_retries=False) from None
         preview = con.execute(
             """SELECT charge_id, source, file_name, file_row_number, pi_email, project_id, fund_org,

@@ -4,6 +4,7 @@ import dagster as dg
 
 from ocb_pipelines.core.money import format_money
 from ocb_pipelines.defs.metadata import markdown_table, money_metadata
+from ocb_pipelines.defs.month_checks import month_check_spec
 from ocb_pipelines.defs.partitions import WAREHOUSE_POOL, billing_month
 from ocb_pipelines.defs.resources import OcbConfig, Warehouse
 from ocb_pipelines.defs.review.assets import charges_approved
@@ -29,8 +30,10 @@ class StatementsConfig(dg.Config):
     owners=["team:research-computing"],
     pool=WAREHOUSE_POOL,
     deps=[charges_approved],
-    check_specs=[dg.AssetCheckSpec(STATEMENTS_GATE, asset="statements", blocking=True,
-                                   description="Pandera gate: totals equal the approved charges, fund shares 100%")],
+    check_specs=[month_check_spec(STATEMENTS_GATE, asset="statements", blocking=True,
+                                  description="Pandera gate, before anything is rendered: the month's statement totals "
+                                              "equal its approved charges to the cent, fund shares add up to 100%. "
+                                              "Blocking; on failure nothing is written and the run fails.")],
     description=(
         "One PDF statement (and a CSV of every charge line) per PI and project for a closed month with nothing "
         "pending: list price, discount or subsidy, billed amount, fund shares, charges by service and the largest "
@@ -53,8 +56,6 @@ def statements(context: dg.AssetExecutionContext, config: StatementsConfig, ocb:
                                       metadata={"error": dg.MetadataValue.md(f"```\n{exc}\n```")})
             raise dg.Failure(description=str(exc), allow_retries=False) from None
     symbol, code = settings.currency.symbol, settings.currency.code
-    yield dg.AssetCheckResult(check_name=STATEMENTS_GATE, passed=True,
-                              metadata={"statements": dg.MetadataValue.int(len(result.outcomes))})
     rows = [
         {"PI": o.statement.pi_email, "project": o.statement.project_id, "status": o.status,
          "funds": ", ".join(f"{f.fund_org} {f.percent}%" for f in o.statement.funds),
@@ -80,3 +81,7 @@ def statements(context: dg.AssetExecutionContext, config: StatementsConfig, ocb:
             "dagster/table_name": "statements",
         }
     )
+    # After the materialisation, so the result is recorded against it.
+    yield dg.AssetCheckResult(check_name=STATEMENTS_GATE, passed=True, metadata={
+        "statements": dg.MetadataValue.int(len(result.outcomes)),
+        **money_metadata("billed_total", result.billed_total, symbol, code)})
