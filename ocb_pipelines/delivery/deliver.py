@@ -68,7 +68,8 @@ def check_statements_current(con: duckdb.DuckDBPyConnection, settings: OcbSettin
     if current != recorded:
         raise DeliveryError(
             f"the statements of {month} are out of date (the approved charges, a template or the configuration "
-            f"changed since they were generated); run `ocb generate -p {month}` first"
+            f"changed since they were generated); generate them again first (`ocb generate -p {month}`, or "
+            f"materialise statements for {month} in the Dagster UI)"
         )
 
 
@@ -82,7 +83,8 @@ def delivery_plans(con: duckdb.DuckDBPyConnection, settings: OcbSettings, month:
         raise DeliveryError(f"billing month {month} is {status}; statements are sent for closed months only")
     rows = month_statement_rows(con, month)
     if not rows:
-        raise DeliveryError(f"no statements for {month} yet; run `ocb generate -p {month}` first")
+        raise DeliveryError(f"no statements for {month} yet; generate them first (`ocb generate -p {month}`, or "
+                            f"materialise statements for {month} in the Dagster UI)")
     if any(str(r["content_sha256"]).startswith("openchargeback:") for r in rows):  # history/outputs.py
         raise DeliveryError(f"the statements of {month} came from OpenChargeback (`ocb import-history`) and were sent "
                             f"there (`ocb deliveries list -p {month}` shows its email log); they are not sent again")

@@ -114,7 +114,9 @@ def plan_emails(settings: OcbSettings, month: str, rows: Sequence[dict[str, Any]
                 actual = render.file_sha256(path)
                 if actual != f["sha256"]:
                     state = "is missing" if actual is None else "was changed after it was generated"
-                    raise DeliveryError(f"statement file {path.name} {state}; run `ocb generate -p {month}` again")
+                    raise DeliveryError(f"statement file {path.name} {state}; generate the statements again "
+                                        f"(`ocb generate -p {month}`, or materialise statements for {month} "
+                                        "in the Dagster UI)")
                 main, _, sub = f["mime"].partition("/")
                 plan.attachments.append(Attachment(path, path.name, actual, (main, sub or "octet-stream")))
         plans.append(plan)

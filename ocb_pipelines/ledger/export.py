@@ -132,7 +132,8 @@ def check_exportable(con: duckdb.DuckDBPyConnection, month: str, symbol: str = "
     pending, money = pending_count(con, month)
     if period.status == "open":
         steps = [f"decide the {pending} charge(s) ({format_money(money, symbol)}) pending review "
-                 f"(`ocb review list -p {month}`)"] if pending else []
+                 f"(`ocb review list -p {month}`; in the Dagster UI the queue is in review_decisions' metadata "
+                 f"for {month})"] if pending else []
         steps.append(f"close it with `ocb periods close {month}`")
         raise ExportRefused(month, [f"billing month {month} is open: a journal is exported only from a closed or "
                                     f"finalized month; {', then '.join(steps)}"])

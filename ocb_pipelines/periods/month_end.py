@@ -92,7 +92,8 @@ def decide_month_end(con: duckdb.DuckDBPyConnection, month: str, import_run_id: 
     if pending:
         return _stop(con, month, import_run_id,
                      f"{pending} charge(s) ({format_money(money, currency_symbol)}) of {month} are pending review; "
-                     f"decide them (`ocb review list -p {month}`), then close the month (`ocb periods close {month}`)")
+                     f"decide them (`ocb review list -p {month}`; in the Dagster UI the queue is in review_decisions' "
+                     f"metadata for {month}), then close the month (`ocb periods close {month}`)")
     try:
         _, figures = lc.close_reconciled(con, month, SCHEDULE_ACTOR, currency_symbol=currency_symbol,
                                          notes=f"closed by the month-end schedule after import run {import_run_id}")

@@ -29,7 +29,8 @@ from ocb_pipelines.warehouse import database as wh
 MAX_LISTED = 20  # a refusal or a report names at most this many charges, then a count
 MISSING = "{have} no {fields}"
 STILL_MISSING = "would still have no {fields} after the correction"
-REPLACED = "{were} re-imported since the month was validated (validate it again: `ocb ingest` does)"
+REPLACED = ("{were} re-imported since the month was validated (validate it again: `ocb ingest` does, or "
+            "materialise charges_validated for the month in the Dagster UI)")
 
 
 def cause_text(cause: str, count: int) -> str:

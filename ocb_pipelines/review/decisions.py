@@ -167,7 +167,8 @@ def check_decisions(
         row_hash, *original = current[d.charge_id]
         if row_hash is None:
             problems.append(f"{label}: its imported row was replaced since the month was validated; validate "
-                            f"{month} again (`ocb ingest` does) and decide on the new data")
+                            f"{month} again (`ocb ingest` does, or materialise charges_validated for {month} in the "
+                            "Dagster UI) and decide on the new data")
             continue
         if d.row_hash is not None and d.row_hash != row_hash:
             problems.append(f"{label}: the charge changed since it was shown to the reviewer; look at it again")

@@ -165,8 +165,9 @@ def require_statement_period(con: duckdb.DuckDBPyConnection, month: str, *, prev
     pending, _ = pending_count(con, month)
     if pending and not preview:
         raise StatementPeriodError(
-            f"billing month {month} has {pending} charge(s) pending review; decide them (`ocb review list -p {month}`)"
-            ", close the month, then generate statements"
+            f"billing month {month} has {pending} charge(s) pending review; decide them (`ocb review list -p {month}`;"
+            f" in the Dagster UI the queue is in review_decisions' metadata for {month}), close the month, then "
+            "generate statements"
         )
     if period.status != "closed" and not preview:
         raise StatementPeriodError(

@@ -111,7 +111,8 @@ def test_pending_charges_are_named_in_the_refusal(settings):
     with pytest.raises(ExportRefused) as exc:
         _export(settings)
     assert ("is open: a journal is exported only from a closed or finalized month; decide the 1 charge(s) ($5.00) "
-            "pending review (`ocb review list -p 2025-01`), then close it with `ocb periods close 2025-01`"
+            "pending review (`ocb review list -p 2025-01`; in the Dagster UI the queue is in review_decisions' "
+            "metadata for 2025-01), then close it with `ocb periods close 2025-01`"
             ) in str(exc.value)
 
 

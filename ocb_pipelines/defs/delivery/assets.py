@@ -73,9 +73,11 @@ def statement_deliveries(context: dg.AssetExecutionContext, config: DeliveryConf
             for error, to in list(by_error.items())[:10]
         )
         uncertain = any(i["status"] in ("unknown", "uncertain") for i in result.failed)
-        todo = (f"`ocb send -p {month}` retries failed ones" +
+        todo = (f"materialise statement_deliveries for {month} again (in the Dagster UI, or `ocb send -p {month}`) "
+                "to retry failed ones" +
                 (f"; an uncertain one: `ocb deliveries confirm -p {month}` if the mail server's log has its "
-                 f"Message-ID (`ocb deliveries list -p {month}`), else `ocb resend`" if uncertain else ""))
+                 f"Message-ID (`ocb deliveries list -p {month}`), else resend it (`ocb resend`, or `resend` and "
+                 "`resend_reason` in send_job's Launchpad)" if uncertain else ""))
         raise dg.Failure(
             description=(f"{len(result.failed)} email(s) for {month} not delivered (logged in delivery_log; "
                          f"{todo}): {listing}"),
