@@ -3,6 +3,7 @@ of the file."""
 
 import csv
 import io
+import itertools
 import json
 import os
 from pathlib import Path
@@ -183,7 +184,7 @@ def test_record_cuts_land_between_records_for_any_number_of_parts(tmp_path):
         cuts = importer.record_cuts(path, header, parts, block_size=4096, workers=3)
         assert len(cuts) == parts - 1 and [c for c, _ in cuts] == sorted({c for c, _ in cuts})
         offsets = [0, *(c for c, _ in cuts), len(data)]
-        pieces = [data[a:b] for a, b in zip(offsets, offsets[1:], strict=False)]
+        pieces = [data[a:b] for a, b in itertools.pairwise(offsets)]
         records = [list(csv.reader(io.StringIO(p.decode("utf-8-sig"), newline=""))) for p in pieces]
         assert [r for rs in records for r in rs] == whole
         assert [before for _, before in cuts] == [sum(map(len, records[:k])) - 1 for k in range(1, parts)]
