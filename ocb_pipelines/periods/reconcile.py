@@ -158,4 +158,5 @@ def reconciliation_check(con: duckdb.DuckDBPyConnection, month: str, symbol: str
         return CheckOutcome(True, f"{month}: {figures.describe(symbol)}", values)
     todo = (f"validate {month} again (`ocb ingest` of its files, or materialise charges_validated for {month})"
             if figures.needs_validation else f"look at `ocb review list -p {month} --status all`")
-    return CheckOutcome(False, f"{month}: {figures.describe(symbol)}: {'; '.join(problems)}. {todo}", values)
+    return CheckOutcome(False, f"billing month {month} does not reconcile: {figures.describe(symbol)}: "
+                               f"{'; '.join(problems)}. {todo}", values)

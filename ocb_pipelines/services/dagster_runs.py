@@ -124,6 +124,21 @@ def root_cause(error) -> str:
     return re.sub(r"^[\w.]+(?:Error|Failure|Exception): ", "", error.message.strip())
 
 
+def failure_reason(result: dg.ExecuteInProcessResult) -> str:
+    """Why a run failed, in the product's words: the first failed step's root error or, when that step was a
+    blocking check that failed, the check's own description (Dagster's error only names the check)."""
+    failure = next((e for e in result.all_events if e.is_step_failure), None)
+    if failure is None:
+        return "run failed"
+    if failure.step_failure_data.user_failure_data is not None:  # a dg.Failure raised with our own message
+        return root_cause(failure.step_failure_data.error)
+    for evaluation in result.get_asset_check_evaluations():
+        step = f"{evaluation.asset_key.to_python_identifier()}_{evaluation.check_name}"  # the check's op
+        if not evaluation.passed and evaluation.description and failure.step_key == step:
+            return evaluation.description
+    return root_cause(failure.step_failure_data.error)
+
+
 def run_job(settings: OcbSettings, definitions: DefinitionsSource, job_name: str, month: str, actor: str,
             run_config: dict[str, Any] | None = None, trigger: str = "cli") -> RunOutcome:
     """Run a job of the project for one month in the shared Dagster instance (so the UI shows the run).
@@ -139,10 +154,7 @@ def run_job(settings: OcbSettings, definitions: DefinitionsSource, job_name: str
             partition_key=month, run_config=config, instance=instance, raise_on_error=False,
             tags={**run_tags(trigger, actor), **process_tags()},
         )
-    error = ""
-    if not result.success:
-        failure = next((e for e in result.all_events if e.is_step_failure), None)
-        error = root_cause(failure.step_failure_data.error) if failure else "run failed"
+    error = "" if result.success else failure_reason(result)
     metadata = {
         event.asset_key.to_user_string(): {k: v.value for k, v in event.materialization.metadata.items()}
         for event in result.get_asset_materialization_events()

@@ -20,7 +20,7 @@ from ocb_pipelines.defs.partitions import WAREHOUSE_RUN_TAGS
 from ocb_pipelines.periods import lifecycle as lc
 from ocb_pipelines.review import decisions as rd
 from ocb_pipelines.review.fixtures import charge_row, write_focus_csv
-from ocb_pipelines.services.dagster_runs import DAGSTER_YAML
+from ocb_pipelines.services.dagster_runs import DAGSTER_YAML, failure_reason
 from ocb_pipelines.services.imports import import_files, plan_import
 from ocb_pipelines.warehouse import database as wh
 from ocb_pipelines_tests.statements.conftest import month_rows
@@ -194,7 +194,8 @@ def test_each_check_passes_on_the_month_and_fails_on_a_broken_warehouse(
 
 
 def test_a_blocking_check_failing_stops_the_next_step(world, tmp_path):
-    """charges_reconciled fails (a validated charge one cent off): statements are not rendered in that run."""
+    """charges_reconciled fails (a validated charge one cent off): statements are not rendered in that run, and
+    the run's failure reason is the check's description."""
     settings = _copy(world, tmp_path)
     with wh.connect(settings.warehouse_path) as con:
         _cent_off(con)
@@ -206,6 +207,8 @@ def test_a_blocking_check_failing_stops_the_next_step(world, tmp_path):
     failed = {e.asset_check_key.name for e in result.get_asset_check_evaluations() if not e.passed}
     assert "charges_reconciled" in failed
     assert "statements" not in {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    # What a command reports (ocb periods close, ocb generate): the check's own words, not only its name.
+    assert failure_reason(result).startswith(f"billing month {JAN} does not reconcile: imported $")
 
 
 def _validate(settings: OcbSettings, month: str) -> dg.ExecuteInProcessResult:
