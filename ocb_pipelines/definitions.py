@@ -52,10 +52,14 @@ def on_calendar(definition: Any, calendar: dg.PartitionsDefinition) -> Any:
              for s in definition.specs]
     checks = {name: replace(s, partitions_def=calendar) if s.partitions_def == billing_month else s
               for name, s in definition.node_check_specs_by_output_name.items()}
+    attributes = {**definition.get_attributes_dict(), "specs": specs, "check_specs_by_output_name": checks}
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", dg.PreviewWarning)  # partitioned checks are marked preview in Dagster 1.13
-        return dg.AssetsDefinition.dagster_internal_init(
-            **{**definition.get_attributes_dict(), "specs": specs, "check_specs_by_output_name": checks})
+        # Partitioned checks are a preview in Dagster 1.13, and the constructor's execution_type a beta parameter.
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        if isinstance(definition, dg.AssetChecksDefinition):  # stays a check (Dagster would convert it, warning)
+            return dg.AssetChecksDefinition(**attributes)
+        return dg.AssetsDefinition.dagster_internal_init(**attributes)
 
 
 @dg.definitions

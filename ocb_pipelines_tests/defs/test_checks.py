@@ -5,6 +5,7 @@ the warehouse; a closed or finalized month refuses to be validated again, with t
 from __future__ import annotations
 
 import shutil
+import warnings
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -106,12 +107,18 @@ def _run_check(settings: OcbSettings, key: dg.AssetCheckKey, month: str) -> dg.A
 
 def test_every_check_is_evaluated_per_month(tmp_path):
     """Every check has the month partitions of its asset (also after build_definitions moves the assets to the
-    warehouse's calendar): a check without them records no month and leaves its planned row unfilled."""
+    warehouse's calendar): a check without them records no month and leaves its planned row unfilled. Moving
+    them prints no Dagster preview or beta warning."""
     shutil.copy(REPO / "config.example.yaml", tmp_path / "config.yaml")
     text = (tmp_path / "config.yaml").read_text(encoding="utf-8").replace('# first_month: "2024-07"',
                                                                              'first_month: "2025-01"')
     (tmp_path / "config.yaml").write_text(text, encoding="utf-8")
-    graph = build_definitions(tmp_path / "config.yaml").resolve_asset_graph()
+    with warnings.catch_warnings(record=True) as caught:  # what `dg dev` would print at every load
+        warnings.simplefilter("always")
+        defs = build_definitions(tmp_path / "config.yaml")
+        defs.get_repository_def()
+    assert [str(w.message) for w in caught if issubclass(w.category, (dg.PreviewWarning, dg.BetaWarning))] == []
+    graph = defs.resolve_asset_graph()
     found = {}
     for key in graph.asset_check_keys:
         check, asset = graph.get(key), graph.get(key.asset_key)
