@@ -28,8 +28,8 @@ INLINE = re.compile(r"`([^`\n]+)`")
 OCB = re.compile(r"(?<![\w./-])ocb((?:\s+[^\s|;&#)]+)*)")
 DAGSTER_NAME = re.compile(r"`([a-z][a-z0-9_]*_(?:job|sensor|schedule))`")
 # Made by docs/make_screenshots.sh (the browser test, and pdftoppm for the statement).
-SCREENSHOTS = ("asset-graph.png", "asset-plots.png", "run.png", "statement.png", "statements-lineage.png",
-               "statements-metadata.png")
+SCREENSHOTS = ("asset-graph.png", "asset-plots.png", "check-partitions.png", "failed-import.png", "run.png",
+               "statement-lines.png", "statement.png", "statements-lineage.png", "statements-metadata.png")
 
 
 def _text(page: Path) -> str:

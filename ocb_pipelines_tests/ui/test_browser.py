@@ -1,15 +1,19 @@
 """A real browser (Debian's Chromium through Playwright) against `dagster dev` on 127.0.0.1.
 
 A temp project gets the sample files in its inbox; the month-end import runs in the project's own Dagster
-instance, the sample review decisions are recorded and 2025-01 is closed. Then the UI must show the asset
-graph by group, launch the statements of 2025-01 from the asset page (Materialize, partition, Launch) and
-show their metadata. With $OCB_SCREENSHOTS_DIR set it also saves the docs' screenshots there
-(docs/make_screenshots.sh), and a statement rendered with pdftoppm.
+instance, the sample review decisions are recorded and 2025-01 is closed; then `ocb ingest` of a file with a bad
+amount starts an import run that fails. Then the UI must show the asset graph by group, launch the statements
+of 2025-01 from the asset page (Materialize, partition, Launch) and show their metadata, the table of each
+statement's lines by file, sha256 and row, a check's results each with its month in the Partition column, and
+the refused import as a failed run whose message names the file, row, column and value. With
+$OCB_SCREENSHOTS_DIR set it also saves the docs' screenshots there (docs/make_screenshots.sh), and a statement
+rendered with pdftoppm.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -23,16 +27,21 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from click.testing import CliRunner
+from playwright.sync_api import Locator, Page, expect, sync_playwright
 
+from ocb_pipelines.cli.main import cli
 from ocb_pipelines.core.config import OcbSettings, load_config
+from ocb_pipelines.core.money import format_money
 from ocb_pipelines.definitions import build_definitions
-from ocb_pipelines.defs.partitions import WAREHOUSE_RUN_TAGS
 from ocb_pipelines.periods import lifecycle as lc
 from ocb_pipelines.review import decisions as rd
 from ocb_pipelines.review.sample_decisions import demo_decisions
 from ocb_pipelines.services.dagster_runs import DAGSTER_YAML
+from ocb_pipelines.services.run_tags import run_tags
+from ocb_pipelines.statements.lineage import row_ranges
 from ocb_pipelines.warehouse import database as wh
+from ocb_pipelines_tests.conftest import focus_row, write_focus
 from ocb_pipelines_tests.smtp import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -43,6 +52,12 @@ SAMPLES = ("hpc_2025-01.csv", "storage_2025-01.csv", "aws_2025-02.csv")
 MONTH = "2025-01"
 ASSETS = ("focus_raw", "charges_validated", "review_decisions", "charges_approved", "statements", "gl_journal")
 GROUPS = ("ingest", "review", "statements", "ledger", "delivery")
+CLI_TAGS = run_tags("cli", "ui.tester")  # the month end as `ocb` runs it
+REFUSED_MONTH = "2025-03"
+REFUSED_FILE = f"aws_{REFUSED_MONTH}.csv"
+REFUSAL = f"{REFUSED_FILE}: row 1 (line 2), column BilledCost, value '$12'"  # file, row, column and value
+CHECK = dg.AssetCheckKey(dg.AssetKey("charges_approved"), "charges_reconciled")
+WIDE = {"width": 1760, "height": 900}  # the check history and the lineage table, every column in view
 # Processes started in the background may inherit ignored SIGINT/SIGTERM; restore them before exec so
 # `dagster dev` can be stopped cleanly.
 SIGNAL_RESET = ("import os, signal, sys\n[signal.signal(s, signal.SIG_DFL) for s in (signal.SIGINT, signal.SIGTERM)]\n"
@@ -85,18 +100,66 @@ def prepare_project(tmp_path: Path, monkeypatch) -> OcbSettings:
     with dg.DagsterInstance.get() as instance:
         for month in ("2025-01", "2025-02"):
             result = defs.resolve_job_def("month_end_import_job").execute_in_process(
-                partition_key=month, instance=instance, tags=WAREHOUSE_RUN_TAGS)
+                partition_key=month, instance=instance, tags=CLI_TAGS)
             assert result.success, month
         with wh.connect(settings.warehouse_path) as con:
             decisions = demo_decisions(rd.charge_states(con, MONTH), settings.review.fund_org_patterns)
             rd.record_decisions(con, MONTH, decisions, actor="ui.tester", via="cli",
                                 fund_org_patterns=settings.review.fund_org_patterns)
         result = defs.resolve_job_def("review_job").execute_in_process(
-            partition_key=MONTH, instance=instance, tags=WAREHOUSE_RUN_TAGS)
+            partition_key=MONTH, instance=instance, tags=CLI_TAGS)
         assert result.success
     with wh.connect(settings.warehouse_path) as con:
         lc.close_period(con, MONTH, "ui.tester", currency_symbol=settings.currency.symbol)
     return settings
+
+
+def refused_import(settings: OcbSettings) -> str:
+    """A file with a bad amount for a month not imported yet, dropped in the inbox and imported with `ocb ingest`:
+    the run it starts fails (and opens no month). Returns that run's id."""
+    path = write_focus(settings.inbox_dir / REFUSED_FILE, [focus_row(REFUSED_MONTH, billed="$12")])
+    result = CliRunner().invoke(cli, ["ingest", str(path), "--json", "-c", str(settings.config_path)])
+    assert result.exit_code == 1, result.output
+    [run] = json.loads(result.stdout)["runs"]
+    assert run["period"] == REFUSED_MONTH and not run["success"]
+    return run["run_id"]
+
+
+def check_history(check: dg.AssetCheckKey) -> list[tuple[str, str]]:
+    """(run id, the run's month) of each evaluation of the check, newest first: what its history must show."""
+    with dg.DagsterInstance.get() as instance:
+        records = instance.event_log_storage.get_asset_check_execution_history(check, limit=50)
+        return [(r.run_id, instance.get_run_by_id(r.run_id).tags["dagster/partition"]) for r in records]
+
+
+def lineage_row(settings: OcbSettings, month: str) -> list[str]:
+    """The statement_lineage row of the month's first statement and file (by PI, project, file), derived without
+    the code under test: the approved charges' rows, and the sha256 of the sample file itself."""
+    with wh.connect(settings.warehouse_path) as con:
+        pi, project, source, file_name, rows, billed = con.execute(
+            "SELECT pi_email, project_id, source, file_name, list(file_row_number ORDER BY file_row_number), "
+            "sum(billed_cost) FROM charges_approved WHERE billing_month = ? GROUP BY ALL "
+            "ORDER BY pi_email, project_id, file_name LIMIT 1", [month]).fetchall()[0]
+    sha256 = hashlib.sha256((REPO / "data" / "samples" / file_name).read_bytes()).hexdigest()
+    return [pi, project, source, file_name, sha256[:12], row_ranges(rows), str(len(rows)),
+            format_money(billed, settings.currency.symbol)]
+
+
+def table_with_header(page: Page, header: str) -> Locator:
+    """The rendered HTML table that has a column named `header`."""
+    return page.locator(f"xpath=//table[thead/tr/th[normalize-space()='{header}']]")
+
+
+def table_rows(table: Locator) -> list[dict[str, str]]:
+    """A table's body rows as {column: cell text}, plus `run`: the run id its first link to a run names."""
+    return table.evaluate("""table => {
+        const columns = Array.from(table.tHead.rows[0].cells, cell => cell.innerText.trim());
+        return Array.from(table.tBodies[0].rows, row => {
+            const cells = Object.fromEntries(Array.from(row.cells, (cell, i) => [columns[i], cell.innerText.trim()]));
+            const link = row.querySelector("a[href^='/runs/']");
+            return {...cells, run: link ? link.pathname.split("/").pop() : ""};
+        });
+    }""")
 
 
 def start_dagster_dev(settings: OcbSettings, port: int, log_path: Path) -> subprocess.Popen:
@@ -173,8 +236,11 @@ def shown(locator):
 
 
 def test_ui_shows_the_graph_materialises_a_month_and_shows_statement_metadata(tmp_path, monkeypatch):
-    started = time.monotonic()
     settings = prepare_project(tmp_path, monkeypatch)
+    failed_run = refused_import(settings)
+    history = check_history(CHECK)
+    assert {month for _, month in history} == {"2025-01", "2025-02"}
+    first_line = lineage_row(settings, MONTH)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log_path = tmp_path / "dagster_dev.log"
@@ -256,6 +322,50 @@ def test_ui_shows_the_graph_materialises_a_month_and_shows_statement_metadata(tm
                 expect(page.locator("canvas").first).to_be_visible()
                 page.get_by_text("Metadata", exact=True).first.scroll_into_view_if_needed()
                 shots.take(page, "asset-plots.png")
+
+                # 5. A statement's lines by file, sha256 and row: the statement_lineage table of the month's
+                # materialisation (its events page, where the table has room for every column).
+                page.set_viewport_size(WIDE)
+                page.goto(f"{base}/assets/statements?view=events&partition={MONTH}")
+                page.get_by_text("Hide navigation", exact=True).click()  # room for the tables (kept from now on)
+                lineage = table_with_header(page, "sha256")
+                expect(lineage.locator("xpath=./thead/tr/th")).to_have_text(
+                    ["PI", "project", "source", "file", "sha256", "rows", "lines", "billed"])
+                line = lineage.locator("xpath=./tbody/tr").filter(has_text=first_line[1]).filter(
+                    has_text=first_line[3])
+                expect(line.locator("xpath=./td")).to_have_text(first_line)
+                page.get_by_text("statement_lineage", exact=True).first.evaluate(
+                    "key => key.scrollIntoView({block: 'start'})")
+                shots.take(page, "statement-lines.png")
+
+                # 6. A check's results, each with its month in the Partition column: the month of the run that
+                # evaluated it, as the instance records it.
+                page.goto(f"{base}/assets/{CHECK.asset_key.to_user_string()}?view=checks&checkDetail={CHECK.name}")
+                page.get_by_text("Execution history", exact=True).click()
+                results = table_with_header(page, "Partition")
+                expect(results.locator("xpath=./tbody/tr")).to_have_count(len(history))
+                shown_results = table_rows(results)
+                assert [(r["run"], r["Partition"]) for r in shown_results] == history, shown_results
+                for result in shown_results:  # passed, and its description is about its own month
+                    assert result["Evaluation result"] == "Passed", result
+                    assert result["Description"].startswith(f"{result['Partition']}: imported "), result
+                shots.take(page, "check-partitions.png")
+                page.set_viewport_size({"width": 1280, "height": 800})
+
+                # 7. The refused import is a failed run: red in the runs list, and its failure names the file, the
+                # row, the column and the value.
+                page.goto(f"{base}/runs")
+                listed = page.locator("[data-index]").filter(has=page.locator(f"a[href='/runs/{failed_run}']"))
+                expect(listed.get_by_text("Failure", exact=True)).to_be_visible()
+                expect(listed.get_by_text("ingest_job", exact=True)).to_be_visible()
+                expect(listed.get_by_text(f"partition: {REFUSED_MONTH}")).to_be_visible()
+                page.goto(f"{base}/runs/{failed_run}")
+                expect(page.get_by_text("Failure", exact=True).first).to_be_visible()
+                run_failure = page.locator("div").filter(has=page.get_by_text("RUN_FAILURE", exact=True)).filter(
+                    has_text=REFUSAL).last
+                expect(run_failure).to_be_visible()
+                expect(run_failure).to_contain_text(f"No file of this run went in: {REFUSED_MONTH} is unchanged")
+                shots.take(page, "failed-import.png")
             finally:
                 browser.close()
     finally:
@@ -270,10 +380,13 @@ def test_ui_shows_the_graph_materialises_a_month_and_shows_statement_metadata(tm
         assert {k: v for k, v in instance.get_run_by_id(run_id).tags.items() if k.startswith("ocb/") and
                 k not in ("ocb/pid", "ocb/pid_start", "ocb/host")} == {
             "ocb/warehouse": "write", "ocb/trigger": "ui", "ocb/actor": "dagster-ui"}
+        # The refused import: a failed run of `ocb ingest` that opened no month.
+        refused = instance.get_run_by_id(failed_run)
+        assert refused.status == dg.DagsterRunStatus.FAILURE and refused.tags["ocb/trigger"] == "cli"
+        assert REFUSED_MONTH not in instance.get_materialized_partitions(dg.AssetKey("focus_raw"))
     with wh.connect(settings.warehouse_path) as con:
         count = con.execute("SELECT count(*) FROM statements WHERE billing_month = ?", [MONTH]).fetchall()[0][0]
         actors = con.execute("SELECT DISTINCT actor FROM audit_events WHERE run_id = ?", [run_id]).fetchall()
     assert actors == [("dagster-ui",)]
     assert count > 0 and len(list(settings.output.pdf_dir.rglob("*.pdf"))) == count
     shots.statement(settings.output.pdf_dir)
-    assert time.monotonic() - started < 180
