@@ -51,14 +51,20 @@ def project(tmp_path, monkeypatch) -> Path:
     return tmp_path
 
 
-def tick(config: Path, when: datetime) -> list[dg.RunRequest]:
-    repository = build_definitions(config).get_repository_def()
+def schedule_tick(config: Path, when: datetime):
+    """The month-end schedule's tick at `when`, with the warehouse the code location provides."""
+    defs = build_definitions(config)
+    repository = defs.get_repository_def()
     schedule = repository.get_schedule_def("month_end_schedule")
     # Entered as a context manager, an instance whose context is entered again leaves Dagster's current
     # defs-state storage pointing at it once disposed; an ephemeral instance that is not entered avoids that.
     context = dg.build_schedule_context(instance=dg.DagsterInstance.ephemeral(), scheduled_execution_time=when,
-                                        repository_def=repository)
-    return list(schedule.evaluate_tick(context).run_requests or [])
+                                        repository_def=repository, resources={"warehouse": defs.resources["warehouse"]})
+    return schedule.evaluate_tick(context)
+
+
+def tick(config: Path, when: datetime) -> list[dg.RunRequest]:
+    return list(schedule_tick(config, when).run_requests or [])
 
 
 # ------------------------------------------------------------------------------------------------
@@ -94,6 +100,19 @@ def test_day_hour_and_timezone_set_the_cron(project):
     # 2025-04-05 23:00 in Chicago is 2025-04-06 in UTC: the month is still the one before April.
     [request] = tick(config, datetime(2025, 4, 5, 23, tzinfo=ZoneInfo("America/Chicago")))
     assert request.partition_key == "2025-03"
+
+
+def test_the_schedule_skips_a_month_already_closed_by_hand(project):
+    """Its import would be refused (a closed month is never re-validated): the tick says why instead of failing."""
+    config = write_config(project, DEFAULT_SCHEDULE)
+    settings = load_config(config)
+    with wh.connect(settings.warehouse_path) as con:
+        lc.open_period(con, "2025-02", "admin.one")
+        lc.close_period(con, "2025-02", "admin.one")
+    result = schedule_tick(config, datetime(2025, 3, 3, 6, tzinfo=ZoneInfo("UTC")))
+    assert not result.run_requests
+    assert "2025-02 is already closed: nothing to import" in result.skip_message
+    assert tick(config, datetime(2025, 4, 3, 6, tzinfo=ZoneInfo("UTC")))[0].partition_key == "2025-03"
 
 
 def test_schedule_section_defaults_and_a_missing_config(project):

@@ -8,8 +8,10 @@ import dagster as dg
 
 from ocb_pipelines.core.config import ScheduleSettings, load_schedule_settings
 from ocb_pipelines.defs.periods.jobs import month_end_import_job
+from ocb_pipelines.defs.resources import Warehouse
 from ocb_pipelines.periods.month_end import SCHEDULE_ACTOR, cron_for, month_just_ended
 from ocb_pipelines.services.run_tags import run_tags
+from ocb_pipelines.warehouse.database import period_status
 
 MONTH_END_TAGS = run_tags("schedule", SCHEDULE_ACTOR)
 
@@ -34,8 +36,17 @@ def build_month_end_schedule(settings: ScheduleSettings) -> dg.ScheduleDefinitio
             + (" and emails the statements." if settings.send_emails else " (emails only with schedule.send_emails).")
         ),
     )
-    def month_end_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    def month_end_schedule(
+        context: dg.ScheduleEvaluationContext, warehouse: Warehouse
+    ) -> dg.RunRequest | dg.SkipReason:
         month = month_just_ended(context.scheduled_execution_time)
+        with warehouse.get_connection() as con:
+            status = period_status(con, month)
+        if status in ("closed", "finalized"):  # closed by hand before the day: its import would be refused
+            return dg.SkipReason(
+                f"{month} is already {status}: nothing to import. Late data goes into the next open month, or "
+                f"reopen {month} first (ocb periods reopen {month} --reason ...)."
+            )
         return dg.RunRequest(
             run_key=f"month_end:{month}",
             partition_key=month,
