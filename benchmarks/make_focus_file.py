@@ -4,11 +4,11 @@
     pip install focus-data-toolkit==0.14.1   # another project's generator (FOCUS 1.2/1.3, 57 columns)
     python benchmarks/make_focus_file.py --generator focus-toolkit --rows 1000000 --out /data/azure_1m.csv
 
-Both write one header and the rows of `--processes` parts, each generated with its own seed (`--seed` + part)
-and concatenated in part order, so the file is the same on any machine with the same arguments. The
-focus-toolkit part is its `generate` command (pure Python, about 5k rows/s a core), run once per part, by
-default one per core. Ours runs on every core by itself (DuckDB), so by default it is one part: the same file
-as `ingest_benchmark.py --rows N` generates.
+Both write one header and the rows of `--parts` parts, each generated with its own seed (`--seed` + part)
+and concatenated in part order, so the file is the same on any machine with the same arguments; the parts are
+generated on every core at once. The focus-toolkit part is its `generate` command (pure Python, about 5k rows/s
+a core): 16 parts by default. Ours runs on every core by itself (DuckDB), so by default it is one part: the same
+file as `ingest_benchmark.py --rows N` generates.
 An existing `--out` is never overwritten.
 """
 
@@ -49,8 +49,7 @@ def main() -> int:
     parser.add_argument("--generator", choices=["ocb", "focus-toolkit"], required=True)
     parser.add_argument("--rows", type=int, required=True)
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--processes", type=int, help="parts generated at once (default: ocb 1, focus-toolkit "
-                        "one per core)")
+    parser.add_argument("--parts", type=int, help="parts, each with its own seed (default: ocb 1, focus-toolkit 16)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--version", default="1.2", help="FOCUS version (focus-toolkit: 1.2 or 1.3)")
     parser.add_argument("--provider", default="azure", help="focus-toolkit's provider: aws, azure or gcp")
@@ -60,12 +59,11 @@ def main() -> int:
     if args.out.exists():
         parser.error(f"{args.out} exists; it is never overwritten")
     started = time.perf_counter()
-    processes = args.processes or (1 if args.generator == "ocb" else os.cpu_count() or 1)
-    processes = max(1, min(processes, args.rows))
+    processes = max(1, min(args.parts or (1 if args.generator == "ocb" else 16), args.rows))
     sizes = [args.rows // processes + (k < args.rows % processes) for k in range(processes)]
     with tempfile.TemporaryDirectory(dir=args.out.parent) as tmp:
         outs = [Path(tmp) / f"part-{k:03d}.csv" for k in range(processes)]
-        with ProcessPoolExecutor(max_workers=processes) as pool:
+        with ProcessPoolExecutor(max_workers=min(processes, os.cpu_count() or 1)) as pool:
             if args.generator == "ocb":
                 jobs = [pool.submit(_ocb_part, out, n, args.seed + k, args.version)
                         for k, (out, n) in enumerate(zip(outs, sizes, strict=True))]
