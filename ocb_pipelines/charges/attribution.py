@@ -17,7 +17,7 @@ from ocb_pipelines.core.config import OcbSettings
 from ocb_pipelines.core.review_reasons import EMAIL_RE, reason_label, sql_literal
 from ocb_pipelines.ingest.focus import utc_timestamp_sql
 from ocb_pipelines.ingest.legacy_layout import period_end_sql
-from ocb_pipelines.warehouse.database import MONEY
+from ocb_pipelines.warehouse.database import money_from_text
 
 __all__ = ["EMAIL_RE", "AttributionRules", "reason_label", "sql_literal", "validated_select_sql"]
 CANONICAL_CATEGORY = {
@@ -130,8 +130,8 @@ def _ts(column: str) -> str:
     return utc_timestamp_sql(f'"{column}"')
 
 
-def _dec(column: str, scale_type: str = MONEY) -> str:
-    return f'CAST("{column}" AS {scale_type})'
+def _dec(column: str) -> str:
+    return money_from_text(f'"{column}"')
 
 
 def validated_select_sql(rules: AttributionRules) -> str:
@@ -230,7 +230,7 @@ SELECT
     {charge_id_sql("identity_hash", "occurrence")} AS charge_id,
     billing_month, source, file_name, file_row_number, import_id,
     CASE lower("ChargeCategory") {category_case} END AS charge_category,
-    {_dec("PricingQuantity", "DECIMAL(38, 12)")} AS pricing_quantity,
+    {_dec("PricingQuantity")} AS pricing_quantity,
     upper("BillingCurrency") AS billing_currency,
     {_dec("ListCost")} AS list_cost,
     {_dec("ContractedCost")} AS contracted_cost,

@@ -21,7 +21,7 @@ from ocb_pipelines.warehouse import database as wh
 
 COVERAGE_SQL = f"""
 WITH raw AS (
-    SELECT i.import_id, i.source, i.file_name, f.file_row_number, CAST(f."BilledCost" AS {wh.MONEY}) AS billed
+    SELECT i.import_id, i.source, i.file_name, f.file_row_number, {wh.money_from_text('f."BilledCost"')} AS billed
     FROM focus_rows f JOIN imports i ON i.import_key = f.import_key WHERE f.billing_month = $month
 ),
 lines AS (SELECT import_id, source, file_row_number, billed_cost FROM validated_lines WHERE billing_month = $month),
@@ -35,7 +35,7 @@ SELECT (SELECT count(*) FROM raw), (SELECT coalesce(sum(billed), 0) FROM raw),
 
 CULPRITS_SQL = f"""
 SELECT 'not validated' AS problem, i.source, i.file_name AS file, f.file_row_number AS row,
-       CAST(f."BilledCost" AS {wh.MONEY}) AS billed
+       {wh.money_from_text('f."BilledCost"')} AS billed
 FROM focus_rows f JOIN imports i ON i.import_key = f.import_key
 WHERE f.billing_month = $month
   AND NOT EXISTS (SELECT 1 FROM validated_lines v WHERE v.billing_month = $month AND v.import_id = i.import_id

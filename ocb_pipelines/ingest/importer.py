@@ -280,8 +280,8 @@ def import_file(
                     )
                 con.execute("DELETE FROM focus_rows WHERE import_key = ? AND billing_month <> ?", [import_key, month])
                 rows, billed, listed = con.execute(
-                    f"""SELECT count(*), coalesce(sum(CAST("BilledCost" AS {wh.MONEY})), 0),
-                               coalesce(sum(CAST(coalesce("ListCost", "BilledCost") AS {wh.MONEY})), 0)
+                    f"""SELECT count(*), coalesce(sum({wh.money_from_text('"BilledCost"')}), 0),
+                               coalesce(sum({wh.money_from_text('coalesce("ListCost", "BilledCost")')}), 0)
                         FROM focus_rows WHERE import_key = ?""",
                     [import_key],
                 ).fetchall()[0]

@@ -98,7 +98,7 @@ class Reconciliation:
 
 RECONCILE_SQL = f"""
 WITH raw AS (
-    SELECT i.import_id, f.file_row_number, CAST(f."BilledCost" AS {wh.MONEY}) AS billed
+    SELECT i.import_id, f.file_row_number, {wh.money_from_text('f."BilledCost"')} AS billed
     FROM focus_rows f JOIN imports i ON i.import_key = f.import_key WHERE f.billing_month = $month
 ),
 lines AS (SELECT import_id, file_row_number FROM validated_lines WHERE billing_month = $month),

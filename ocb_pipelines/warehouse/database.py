@@ -24,7 +24,7 @@ from ocb_pipelines.warehouse.connection import (
     open_connection,
 )
 from ocb_pipelines.warehouse.period_guard import PeriodLockedError, ensure_period_open, period_status
-from ocb_pipelines.warehouse.schema import MONEY, ensure_schema
+from ocb_pipelines.warehouse.schema import MONEY, ensure_schema, money_from_text
 from ocb_pipelines.warehouse.schema.charges import (
     CHARGES_VALIDATED_VIEW_VERSION,
     DESCRIPTIVE_COLUMNS,
@@ -50,6 +50,7 @@ __all__ = [
     "ensure_period_open",
     "ensure_schema",
     "lock_wait_seconds",
+    "money_from_text",
     "now_utc",
     "open_connection",
     "period_status",

@@ -13,6 +13,7 @@ import duckdb
 
 from ocb_pipelines.warehouse.schema import audit, charges, delivery, ingest, ledger, periods, review, statements
 from ocb_pipelines.warehouse.schema.columns import MONEY as MONEY
+from ocb_pipelines.warehouse.schema.columns import money_from_text as money_from_text
 from ocb_pipelines.warehouse.schema.columns import present_columns
 
 # Upgrades run in this order: charges' view reads ingest's tables, review's table has charges' columns.
