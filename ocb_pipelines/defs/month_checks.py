@@ -11,18 +11,21 @@ definitions move every check, with its asset, from the widest calendar to the wa
 (definitions.on_calendar).
 """
 
-from __future__ import annotations
-
 import warnings
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 import dagster as dg
+import duckdb
 
 from ocb_pipelines.core.checks import CheckOutcome
 from ocb_pipelines.defs.metadata import markdown_table, money_metadata
 from ocb_pipelines.defs.partitions import WAREHOUSE_POOL, billing_month
+from ocb_pipelines.defs.resources import OcbConfig, Warehouse
+
+# A domain's rule for one month: (connection, month, currency symbol) -> its verdict.
+MonthRule = Callable[[duckdb.DuckDBPyConnection, str, str], CheckOutcome]
 
 
 def month_check_spec(name: str, *, asset: str, description: str, blocking: bool = False) -> dg.AssetCheckSpec:
@@ -44,6 +47,21 @@ def month_check(*, asset: Any, name: str, description: str,
                                   partitions_def=billing_month, pool=WAREHOUSE_POOL)(fn)
 
     return decorate
+
+
+def warehouse_month_check(*, asset: Any, name: str, description: str, rule: MonthRule,
+                          blocking: bool = False) -> dg.AssetChecksDefinition:
+    """A check that runs one domain rule on the month's warehouse data and shows its verdict: the rule says what
+    is right, this only runs it for the partition's month."""
+
+    def run_rule(context: dg.AssetCheckExecutionContext, ocb: OcbConfig, warehouse: Warehouse) -> dg.AssetCheckResult:
+        currency = ocb.settings().currency
+        with warehouse.get_connection() as con:
+            outcome = rule(con, context.partition_key, currency.symbol)
+        return check_result(outcome, currency.symbol, currency.code)
+
+    run_rule.__name__ = name
+    return month_check(asset=asset, name=name, description=description, blocking=blocking)(run_rule)
 
 
 def check_result(outcome: CheckOutcome, symbol: str, code: str) -> dg.AssetCheckResult:

@@ -5,17 +5,15 @@ validating them, and it stops charges_approved (and what follows) in the same ru
 that would bill less than was imported. The rule is charges/checks.py's.
 """
 
-import dagster as dg
 
 from ocb_pipelines.charges.checks import validation_coverage
 from ocb_pipelines.defs.charges.assets import charges_validated
-from ocb_pipelines.defs.month_checks import check_result, month_check
-from ocb_pipelines.defs.resources import OcbConfig, Warehouse
+from ocb_pipelines.defs.month_checks import warehouse_month_check
 
 COMPLETE_CHECK = "charges_validated_complete"
 
 
-@month_check(
+charges_validated_complete = warehouse_month_check(
     asset=charges_validated,
     name=COMPLETE_CHECK,
     blocking=True,
@@ -24,10 +22,5 @@ COMPLETE_CHECK = "charges_validated_complete"
         "import a later one replaced, and validated billed = imported billed exactly. Blocking: the approved "
         "charges are not built on a partly validated month."
     ),
+    rule=validation_coverage,
 )
-def charges_validated_complete(context: dg.AssetCheckExecutionContext, ocb: OcbConfig,
-                               warehouse: Warehouse) -> dg.AssetCheckResult:
-    currency = ocb.settings().currency
-    with warehouse.get_connection() as con:
-        outcome = validation_coverage(con, context.partition_key, currency.symbol)
-    return check_result(outcome, currency.symbol, currency.code)

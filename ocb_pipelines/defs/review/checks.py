@@ -5,10 +5,8 @@ charges_approved's own gate (`charges_approved_gate`, its Pandera schema) is yie
 are separate steps that read the warehouse after it. The rules are review/checks.py's and periods/reconcile.py's.
 """
 
-import dagster as dg
 
-from ocb_pipelines.defs.month_checks import check_result, month_check
-from ocb_pipelines.defs.resources import OcbConfig, Warehouse
+from ocb_pipelines.defs.month_checks import warehouse_month_check
 from ocb_pipelines.defs.review.assets import charges_approved, review_decisions
 from ocb_pipelines.periods.reconcile import reconciliation_check
 from ocb_pipelines.review.checks import decisions_on_unknown_charges
@@ -17,7 +15,7 @@ KNOWN_CHARGES_CHECK = "decisions_name_known_charges"
 RECONCILED_CHECK = "charges_reconciled"
 
 
-@month_check(
+decisions_name_known_charges = warehouse_month_check(
     asset=review_decisions,
     name=KNOWN_CHARGES_CHECK,
     description=(
@@ -25,16 +23,11 @@ RECONCILED_CHECK = "charges_reconciled"
         "decision whose charge has gone (a corrected file dropped or changed its line) applies to nothing, and "
         "nothing billed changes; the table lists them."
     ),
+    rule=decisions_on_unknown_charges,
 )
-def decisions_name_known_charges(context: dg.AssetCheckExecutionContext, ocb: OcbConfig,
-                                 warehouse: Warehouse) -> dg.AssetCheckResult:
-    currency = ocb.settings().currency
-    with warehouse.get_connection() as con:
-        outcome = decisions_on_unknown_charges(con, context.partition_key, currency.symbol)
-    return check_result(outcome, currency.symbol, currency.code)
 
 
-@month_check(
+charges_reconciled = warehouse_month_check(
     asset=charges_approved,
     name=RECONCILED_CHECK,
     blocking=True,
@@ -43,10 +36,5 @@ def decisions_name_known_charges(context: dg.AssetCheckExecutionContext, ocb: Oc
         "row validated, and charges_approved holds what the review state approves. Blocking: statements and the "
         "journal are not made from a month that does not add up."
     ),
+    rule=reconciliation_check,
 )
-def charges_reconciled(context: dg.AssetCheckExecutionContext, ocb: OcbConfig,
-                       warehouse: Warehouse) -> dg.AssetCheckResult:
-    currency = ocb.settings().currency
-    with warehouse.get_connection() as con:
-        outcome = reconciliation_check(con, context.partition_key, currency.symbol)
-    return check_result(outcome, currency.symbol, currency.code)
