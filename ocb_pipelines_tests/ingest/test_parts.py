@@ -50,6 +50,22 @@ def _import(tmp_path: Path, path: Path, *, split: bool, monkeypatch, months=("20
     return results, rows
 
 
+def _refusals_of_the_parts(monkeypatch) -> list[str]:
+    """Why each read of the parts was refused (and the import redone from the whole file), as they happen."""
+    refusals: list[str] = []
+    real_insert = importer._insert_parts
+
+    def spy(*args):
+        try:
+            return real_insert(*args)
+        except importer._PartsUnreadable as exc:
+            refusals.append(str(exc))
+            raise
+
+    monkeypatch.setattr(importer, "_insert_parts", spy)
+    return refusals
+
+
 def test_cut_lands_between_records(tmp_path):
     path = write_focus(tmp_path / "aws_2025-01.csv", _rows(400))
     data = path.read_bytes()
@@ -126,17 +142,7 @@ def test_a_fooled_first_half_count_falls_back_to_the_whole_file(tmp_path, monkey
     else:
         real_cuts = importer.record_cuts
         monkeypatch.setattr(importer, "record_cuts", lambda *args: [(c, n + 1) for c, n in real_cuts(*args)])
-    refusals = []
-    real_insert = importer._insert_parts
-
-    def spy(*args):
-        try:
-            return real_insert(*args)
-        except importer._PartsUnreadable as exc:
-            refusals.append(str(exc))
-            raise
-
-    monkeypatch.setattr(importer, "_insert_parts", spy)
+    refusals = _refusals_of_the_parts(monkeypatch)
     results, rows = _import(tmp_path, path, split=True, monkeypatch=monkeypatch)
     _, whole_rows = _import(tmp_path, path, split=False, monkeypatch=monkeypatch)
     assert refusals == ["row numbers 1..301 for 300 rows"], "the halves were read, then refused"
@@ -218,17 +224,7 @@ def test_a_middle_part_counted_wrong_is_never_kept(tmp_path, monkeypatch):
     real_cuts = importer.record_cuts
     monkeypatch.setattr(importer, "record_cuts", lambda *args: [
         (c, n + (k == 1)) for k, (c, n) in enumerate(real_cuts(*args))])
-    refusals = []
-    real_insert = importer._insert_parts
-
-    def spy(*args):
-        try:
-            return real_insert(*args)
-        except importer._PartsUnreadable as exc:
-            refusals.append(str(exc))
-            raise
-
-    monkeypatch.setattr(importer, "_insert_parts", spy)
+    refusals = _refusals_of_the_parts(monkeypatch)
     results, rows, _ = _import_with_threads(tmp_path, path, 4, monkeypatch)
     assert refusals == ["row numbers 1..600 for 600 rows, 1 of them repeated"]
     assert [r[4] for r in rows] == list(range(1, 601)) and results[0].rows == 600
