@@ -84,12 +84,17 @@ def test_ocb_ui_in_the_background_stops_webserver_daemon_and_code_servers_on_sig
         ocb.wait(timeout=120)  # before: ignored, this timed out
         assert alive(started) == [], {pid: started[pid] for pid in alive(started)}
     finally:
-        if ocb.poll() is None:
-            started.update(process_tree(ocb.pid))
-            ocb.kill()
-            ocb.wait()
-        kill_leftovers(started)
+        end_for_sure(ocb, started)
 
+
+
+def end_for_sure(proc: subprocess.Popen, known: dict[int, str]) -> None:
+    """Whatever a test left running: the process, its tree, and every process it was seen to start."""
+    if proc.poll() is None:
+        known.update(process_tree(proc.pid))
+        proc.kill()
+        proc.wait()
+    kill_leftovers(known)
 
 CHILD = """
 import pathlib, signal, subprocess, sys
@@ -127,11 +132,7 @@ def test_a_stopped_group_leaves_nothing_not_even_a_child_that_left_it_and_ignore
         assert runner.wait(timeout=60) == 128 + signum  # the child was ended by the signal passed on
         assert alive(family) == [], {pid: family[pid] for pid in alive(family)}
     finally:
-        if runner.poll() is None:
-            family.update(process_tree(runner.pid))
-            runner.kill()
-            runner.wait()
-        kill_leftovers(family)
+        end_for_sure(runner, family)
 
 
 def test_a_child_that_exits_by_itself_gives_its_status_back(tmp_path):
