@@ -14,10 +14,13 @@ from ocb_pipelines.services.dagster_runs import job_runner
 from ocb_pipelines.warehouse.database import current_actor
 
 
-def app_context(settings: OcbSettings, *, actor: str | None = None, trigger: str = "cli") -> AppContext:
-    """The context a command or a desk request acts in: `actor` defaults to $OCB_ACTOR, else the OS user."""
+def app_context(settings: OcbSettings, *, actor: str | None = None, trigger: str = "cli",
+                lock_wait_seconds: float | None = None) -> AppContext:
+    """The context a command or a desk request acts in: `actor` defaults to $OCB_ACTOR, else the OS user.
+    `lock_wait_seconds` 0: a busy warehouse raises WarehouseBusy at once (the desk's pages never hang)."""
     return AppContext(settings=settings, actor=actor or current_actor(),
-                      run_job=job_runner(settings, _definitions, trigger), trigger=trigger)
+                      run_job=job_runner(settings, _definitions, trigger), trigger=trigger,
+                      lock_wait_seconds=lock_wait_seconds)
 
 
 def _definitions(config_path: Path, month: str):

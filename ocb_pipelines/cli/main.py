@@ -15,6 +15,7 @@ from ocb_pipelines.cli.ingest import ingest_command
 from ocb_pipelines.cli.journal import export_journal_command
 from ocb_pipelines.cli.periods import periods_group
 from ocb_pipelines.cli.review import review_group
+from ocb_pipelines.cli.serve import serve_command, users_group
 from ocb_pipelines.cli.show import show_command
 from ocb_pipelines.cli.sources import sources_group
 from ocb_pipelines.cli.statements import generate_command, resend_command, send_command
@@ -52,6 +53,8 @@ cli.add_command(send_command)
 cli.add_command(resend_command)
 cli.add_command(deliveries_group)
 cli.add_command(import_history_command)
+cli.add_command(serve_command)
+cli.add_command(users_group)
 
 if __name__ == "__main__":
     cli()

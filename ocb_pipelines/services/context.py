@@ -15,7 +15,10 @@ from typing import Any, Protocol
 import duckdb
 
 from ocb_pipelines.core.config import OcbSettings
+from ocb_pipelines.warehouse.connection import WarehouseLockedError
 from ocb_pipelines.warehouse.resource import Warehouse
+
+WarehouseBusy = WarehouseLockedError  # for callers above services (the desk), which never import the warehouse
 
 
 @dataclass(frozen=True)
@@ -50,12 +53,13 @@ class AppContext:
     actor: str
     run_job: JobRunner | None = None
     trigger: str = "cli"
+    lock_wait_seconds: float | None = None  # None: $OCB_LOCK_WAIT_SECONDS; the desk's pages: 0 (WarehouseBusy at once)
 
     @contextmanager
     def connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """The warehouse, opened the one way: the same `Warehouse` resource class as the Dagster runs, with the
         configured path, memory limit and threads (DuckDBResource.get_connection needs no Dagster context)."""
-        with Warehouse.for_settings(self.settings).get_connection() as con:
+        with Warehouse.for_settings(self.settings, self.lock_wait_seconds).get_connection() as con:
             yield con
 
     def job(self, job_name: str, month: str, run_config: dict[str, Any] | None = None) -> RunOutcome:

@@ -166,3 +166,15 @@ def job_runner(settings: OcbSettings, definitions: DefinitionsSource, trigger: s
     """A JobRunner for an AppContext: runs in the shared instance, tagged with the actor and the trigger."""
     runner = partial(run_job, settings, definitions, trigger=trigger)
     return lambda job_name, month, actor, run_config=None: runner(job_name, month, actor, run_config)
+
+
+def unfinished_runs(settings: OcbSettings) -> list[dict[str, Any]]:
+    """The runs not finished yet (queued or running), newest first: what holds, or will hold, the warehouse.
+
+    The desk shows them while the warehouse is busy, each with its job, month, actor and a link target."""
+    prepare_dagster_home(settings)
+    with dg.DagsterInstance.get() as instance:
+        runs = instance.get_runs(filters=dg.RunsFilter(statuses=UNFINISHED), limit=20)
+        return [{"run_id": r.run_id, "job": r.job_name, "status": r.status.value,
+                 "month": r.tags.get("dagster/partition", ""), "actor": r.tags.get("ocb/actor", "")}
+                for r in runs]

@@ -8,6 +8,8 @@ so what the summary shows is what a close would check: imported = approved + pen
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import duckdb
@@ -26,6 +28,10 @@ class MonthSummary:
     files: int
     sources: list[str]
     figures: Reconciliation
+    list_total: Decimal = Decimal(0)  # list price of the imported files (before any subsidy)
+    flagged_rows: int = 0  # charges a review rule flagged (decided or not)
+    flagged_billed: Decimal = Decimal(0)
+    last_import: datetime | None = None
 
     def as_dict(self) -> dict[str, Any]:
         f = self.figures
@@ -35,14 +41,25 @@ class MonthSummary:
             "approved": {"rows": f.approved_rows, "billed": f.approved_billed},
             "pending": {"rows": f.pending_rows, "billed": f.pending_billed},
             "rejected": {"rows": f.rejected_rows, "billed": f.rejected_billed},
+            "list_total": self.list_total, "flagged": {"rows": self.flagged_rows, "billed": self.flagged_billed},
+            "last_import": self.last_import.isoformat() if self.last_import else None,
             "reconciled": f.balanced, "needs_validation": f.needs_validation, "problems": f.problems(),
         }
 
 
-def _imported_months(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, list[str]]]:
-    """Month -> (files, sources) from the import catalog."""
-    return {m: (n, list(s)) for m, n, s in con.execute(
-        "SELECT billing_month, count(*), list(DISTINCT source ORDER BY source) FROM import_files GROUP BY 1"
+def _imported_months(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, list[str], Decimal, datetime]]:
+    """Month -> (files, sources, list price, last import) from the import catalog."""
+    return {m: (n, list(s), lt, last) for m, n, s, lt, last in con.execute(
+        "SELECT billing_month, count(*), list(DISTINCT source ORDER BY source), sum(list_total), max(imported_at) "
+        "FROM import_files GROUP BY 1"
+    ).fetchall()}
+
+
+def _flagged(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, Decimal]]:
+    """Month -> (rows, billed) of the charges a review rule flagged, decided or not."""
+    return {m: (n, b) for m, n, b in con.execute(
+        "SELECT billing_month, count(*), coalesce(sum(billed_cost), 0) FROM charges_validated WHERE needs_review "
+        "GROUP BY 1"
     ).fetchall()}
 
 
@@ -51,10 +68,14 @@ def month_summaries(ctx: AppContext, months: list[str] | None = None) -> list[Mo
     with ctx.connection() as con:
         statuses = {p.period: p.status for p in list_periods(con)}
         imported = _imported_months(con)
+        flagged = _flagged(con)
         wanted = sorted(set(months) if months else set(statuses) | set(imported), reverse=True)
+        nothing = (0, [], Decimal(0), None)
         return [
-            MonthSummary(m, statuses.get(m, "open"), imported.get(m, (0, []))[0], imported.get(m, (0, []))[1],
-                         reconcile(con, m))
+            MonthSummary(m, statuses.get(m, "open"), imported.get(m, nothing)[0], imported.get(m, nothing)[1],
+                         reconcile(con, m), list_total=imported.get(m, nothing)[2] or Decimal(0),
+                         flagged_rows=flagged.get(m, (0, 0))[0], flagged_billed=flagged.get(m, (0, Decimal(0)))[1],
+                         last_import=imported.get(m, nothing)[3])
             for m in wanted
         ]
 

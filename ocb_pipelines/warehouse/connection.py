@@ -81,11 +81,13 @@ def configure(con: duckdb.DuckDBPyConnection, memory_limit: str = "", threads: i
 
 @contextmanager
 def connect(path: str | Path, memory_limit: str = "", threads: int | None = None, *,
-            config: Mapping[str, Any] | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A configured connection to a warehouse file (created with every domain's tables if new)."""
+            config: Mapping[str, Any] | None = None, lock_wait: float | None = None,
+            ) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A configured connection to a warehouse file (created with every domain's tables if new); `lock_wait`
+    overrides $OCB_LOCK_WAIT_SECONDS (the review desk's pages use 0: they answer at once, never wait)."""
     if str(path) != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    con = open_connection(path, config=config)
+    con = open_connection(path, lock_wait, config=config)
     try:
         configure(con, memory_limit, threads)
         ensure_schema(con)

@@ -39,13 +39,17 @@ class Warehouse(DuckDBResource):
         default="", description="Memory DuckDB may use (4GB). Empty: database.memory_limit of the configuration file.")
     threads: int | None = Field(
         default=None, description="Threads DuckDB may use. Empty: database.threads of the configuration file.")
+    lock_wait_seconds: float | None = Field(
+        default=None,
+        description="Seconds to wait for another process's write lock. Empty: $OCB_LOCK_WAIT_SECONDS, else 60.")
     _settings: OcbSettings | None = PrivateAttr(default=None)
 
     @classmethod
-    def for_settings(cls, settings: OcbSettings) -> Warehouse:
+    def for_settings(cls, settings: OcbSettings, lock_wait_seconds: float | None = None) -> Warehouse:
         """The warehouse a loaded configuration names, with its memory limit and threads."""
         return cls(database=str(settings.warehouse_path), config_path=str(settings.config_path),
-                   memory_limit=settings.database.memory_limit, threads=settings.database.threads)
+                   memory_limit=settings.database.memory_limit, threads=settings.database.threads,
+                   lock_wait_seconds=lock_wait_seconds)
 
     def load_settings(self) -> OcbSettings:
         """Read config_path (ConfigError if it is missing or invalid); the Dagster subclass says it as a Failure."""
@@ -68,5 +72,6 @@ class Warehouse(DuckDBResource):
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
         database, memory_limit, threads = self.target()
-        with connect(database, memory_limit, threads, config=self.connection_config) as con:
+        with connect(database, memory_limit, threads, config=self.connection_config,
+                     lock_wait=self.lock_wait_seconds) as con:
             yield con
