@@ -88,7 +88,7 @@ def _add_error_pages(app: FastAPI) -> None:
             return JSONResponse({"ok": False, "busy": True, "error": str(exc), "running": runs},
                                 status_code=503, headers=headers)
         return render(request, "busy.html", {"runs": runs, "refresh": BUSY_REFRESH_SECONDS, "reason": str(exc)},
-                      status_code=503)
+                      status_code=503, headers=headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -30,11 +30,13 @@ def make_templates() -> Jinja2Templates:
     return templates
 
 
-def render(request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200):
+def render(request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200,
+           headers: dict[str, str] | None = None):
     """A page, with the signed-in user, the CSRF token and the Dagster UI's address in its context."""
     templates: Jinja2Templates = request.app.state.templates
     user = current_user(request) if "session" in request.scope else None
     base = {"user": user, "csrf": csrf_token(request) if "session" in request.scope else "",
             "dagster_url": desk_of(request).dagster_url,
             "currency": request.app.state.settings.currency.symbol}
-    return templates.TemplateResponse(request, name, {**base, **(context or {})}, status_code=status_code)
+    return templates.TemplateResponse(request, name, {**base, **(context or {})}, status_code=status_code,
+                                      headers=headers)
