@@ -6,14 +6,13 @@ import json
 import os
 import sys
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import click
 
 from ocb_pipelines.core.config import ConfigError, OcbSettings, load_config
-from ocb_pipelines.core.money import exact_text
+from ocb_pipelines.core.jsonable import to_jsonable
 
 config_option = click.option(
     "-c", "--config", "config_path", type=click.Path(dir_okay=False), default=None,
@@ -137,18 +136,6 @@ def settings_or_exit(config_path: str | None, *, new_warehouse_ok: bool = False)
     report_ignored_keys(settings)
     check_warehouse(settings, create=new_warehouse_ok)
     return settings
-
-
-def to_jsonable(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return exact_text(value)
-    if isinstance(value, dict):
-        return {k: to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    return value
 
 
 def emit_json(payload: dict[str, Any]) -> None:
