@@ -13,7 +13,9 @@ from ocb_pipelines.web.routes import (
     review,
     settings_page,
     statements,
+    status,
 )
 
 ROUTERS = [auth.router, months.router, review.router, charges.router, imports.router, statements.router,
-           journal.router, audit.router, settings_page.router, api.router]
+           journal.router, audit.router, settings_page.router, api.router,
+           status.router]
