@@ -38,6 +38,9 @@ def test_wheel_carries_the_default_templates_and_renders_from_them(tmp_path):
     for template in ("statement.html", "email_summary.html"):
         assert f"ocb_pipelines/statements/templates/{template}" in names
     assert "ocb_pipelines/ledger/templates/journal_gl.csv" in names
+    # the review desk serves its own pages and JavaScript (air-gapped sites: no CDN)
+    for served in ("templates/base.html", "static/desk.css", "static/desk.js", "static/vendor/htmx.min.js"):
+        assert f"ocb_pipelines/web/{served}" in names
 
     site = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)],

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+import ocb_pipelines.web
 
 from ocb_pipelines_tests.web.conftest import MONTH, PASSWORD, csrf, csrf_of
 
@@ -60,3 +65,15 @@ def test_a_busy_warehouse_answers_at_once_with_what_is_running(desk):
         holder.wait(timeout=30)
         holder.stdout.close()
     assert client.get("/").status_code == 200
+
+
+def test_htmx_is_the_pinned_npm_release_served_by_the_desk_itself(desk):
+    """Air-gapped sites: the page loads htmx from the desk, and the file is the version package.json pins."""
+    vendor = Path(ocb_pipelines.web.__file__).parent / "static" / "vendor"
+    pinned = json.loads((vendor / "package.json").read_text())["dependencies"]["htmx.org"]
+    client = desk.client("vic")
+    page = client.get("/").text
+    assert '<script src="/static/vendor/htmx.min.js"' in page
+    assert not re.search(r"<(script|link)[^>]+(src|href)=\"(https?:)?//", page)  # nothing from another host
+    served = client.get("/static/vendor/htmx.min.js")
+    assert served.status_code == 200 and f'version:"{pinned}"' in served.text
