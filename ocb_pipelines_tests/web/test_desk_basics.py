@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import ocb_pipelines.web
-
 from ocb_pipelines_tests.web.conftest import MONTH, PASSWORD, csrf, csrf_of
 
 
