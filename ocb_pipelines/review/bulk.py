@@ -23,6 +23,7 @@ from ocb_pipelines.review.decisions import (
     check_decisions,
     current_attribution,
     insert_decisions,
+    with_origin,
 )
 from ocb_pipelines.warehouse import database as wh
 
@@ -119,9 +120,11 @@ def record_bulk(
     run_id: str | None = None,
     fund_org_patterns: Sequence[str] = (),
     strict: bool = False,
+    origin: str | None = None,
 ) -> BulkOutcome:
     """A bulk decision in one transaction: recorded for every charge it can be, the rest left pending and reported
-    by cause. `strict`: all or nothing (DecisionError naming at most MAX_LISTED charges, then a count)."""
+    by cause. `strict`: all or nothing (DecisionError naming at most MAX_LISTED charges, then a count). `origin`:
+    stamped on the recorded decisions (decisions.with_origin)."""
     decisions = list(decisions)
     if not decisions:
         raise DecisionError(["no charges matched; nothing to decide"], header="no decisions")
@@ -136,6 +139,7 @@ def record_bulk(
                 "nothing was recorded"))
         chosen = [d for d in decisions if d.charge_id not in held]
         if chosen:
-            outcome.decision_ids = insert_decisions(con, month, chosen, actor=actor, via=via, run_id=run_id)
+            outcome.decision_ids = insert_decisions(con, month, with_origin(chosen, origin), actor=actor, via=via,
+                                                    run_id=run_id)
             outcome.recorded = [d.charge_id for d in chosen]
     return outcome

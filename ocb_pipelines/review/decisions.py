@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -39,8 +39,9 @@ from ocb_pipelines.warehouse import database as wh
 __all__ = [  # the state's names stay importable from here (periods, ledger, statements, the CLI read them)
     "CORRECTABLE", "DECISIONS", "STALE_REASON", "STATE_COLUMNS", "STATE_SQL", "STATUSES", "Decision",
     "DecisionError", "ReviewSummary", "charge_states", "check_decisions", "clean_value", "current_attribution",
-    "insert_decisions", "month_decisions", "normalize_decision", "pending_count", "record_decisions",
-    "select_charge_ids", "stale_explanation", "state_relation_sql", "summarize_review",
+    "insert_decisions", "month_decisions", "normalize_decision", "origin_decisions", "pending_count",
+    "record_decisions", "select_charge_ids", "stale_explanation", "state_relation_sql", "summarize_review",
+    "with_origin",
 ]  # fmt: skip
 CORRECTABLE = ("pi_email", "project_id", "fund_org")
 _ALIASES = {
@@ -104,18 +105,22 @@ def select_charge_ids(
     reason: str | None = None,
     pi: str | None = None,
     everything: bool = False,
+    project: str | None = None,
+    service: str | None = None,
+    text: str | None = None,
 ) -> list[str]:
     """The charges a bulk decision applies to.
 
     `--id` names charges directly (any charge of the month, e.g. to reject an unflagged one or to
-    change one's mind); filters and `--all` take the charges still pending review. A call with no
-    selector is refused, so a slip of the keyboard never approves a whole month.
+    change one's mind); filters (those of the queue: source, reason, PI, project, service, free text) and
+    `--all` take the charges still pending review. A call with no selector is refused, so a slip of the
+    keyboard never approves a whole month.
     """
-    if not (ids or source or reason or pi or everything):
+    if not (ids or source or reason or pi or project or service or (text or "").strip() or everything):
         raise DecisionError(["say which charges: --id ID, --source, --reason, --pi, or --all for the whole queue"],
                             header="no charges selected")
     statuses = None if ids else ("pending",)
-    where, params = queue_filters(ids, source, reason, pi, statuses)
+    where, params = queue_filters(ids, source, reason, pi, statuses, project=project, text=text, service=service)
     found = [r[0] for r in con.execute(
         f"SELECT charge_id FROM ({state_relation_sql(where)}) ORDER BY charge_id", {"month": month, **params}
     ).fetchall()]  # fmt: skip
@@ -282,10 +287,12 @@ def record_decisions(
     via: str,
     run_id: str | None = None,
     fund_org_patterns: Sequence[str] = (),
+    origin: str | None = None,
 ) -> list[int]:
     """Check and append decisions in one transaction: all are recorded, or none (DecisionError).
 
-    Refused for a closed or finalized month (PeriodLockedError, whose message says what to do).
+    Refused for a closed or finalized month (PeriodLockedError, whose message says what to do). `origin` is
+    stamped on each decision that has none (after the checks, so problems still name the charge alone).
     """
     decisions = list(decisions)
     if not decisions:
@@ -295,7 +302,22 @@ def record_decisions(
         problems = check_decisions(con, month, decisions, fund_org_patterns=fund_org_patterns)
         if problems:
             raise DecisionError(problems)
-        return insert_decisions(con, month, decisions, actor=actor, via=via, run_id=run_id)
+        return insert_decisions(con, month, with_origin(decisions, origin), actor=actor, via=via, run_id=run_id)
+
+
+def with_origin(decisions: Sequence[Decision], origin: str | None) -> list[Decision]:
+    """The decisions, each without an origin of its own given `origin` (e.g. the desk request they came from)."""
+    return [d if d.origin or not origin else replace(d, origin=origin) for d in decisions]
+
+
+def origin_decisions(con: duckdb.DuckDBPyConnection, month: str, origin: str) -> tuple[int, Decimal]:
+    """How many decisions of the month were recorded from `origin`, and their billed money: whether a request
+    (a desk request key) was already applied, read in the warehouse that recorded them."""
+    count, billed = con.execute(
+        "SELECT count(*), coalesce(sum(billed_cost), 0) FROM review_decisions WHERE billing_month = ? AND origin = ?",
+        [month, origin],
+    ).fetchall()[0]
+    return count, billed
 
 
 def month_decisions(con: duckdb.DuckDBPyConnection, month: str, *, latest: int | None = None) -> list[dict[str, Any]]:

@@ -30,6 +30,7 @@ from ocb_pipelines.core.review_reasons import STALE_DECISION
 from ocb_pipelines.warehouse import database as wh
 
 STATUSES = ("unflagged", "pending", "approved", "corrected", "rejected")
+SORT_ORDERS = ("desc", "asc")  # by billed money: largest first (the default), or smallest first
 STALE_REASON = STALE_DECISION
 DECISIONS = ("approve", "reject", "correct")
 
@@ -78,6 +79,7 @@ def state_relation_sql(where: str = "TRUE") -> str:
 def queue_filters(
     ids: Sequence[str] = (), source: str | None = None, reason: str | None = None, pi: str | None = None,
     statuses: Sequence[str] | None = None, *, project: str | None = None, text: str | None = None,
+    service: str | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """The SQL condition (and its parameters) over the state's columns that the queue's filters make."""
     where, params = ["TRUE"], {}
@@ -96,6 +98,9 @@ def queue_filters(
     if project:
         where.append("lower(coalesce(new_project_id, project_id, '')) = lower(trim($project))")
         params["project"] = project
+    if service:
+        where.append("lower(service_name) = lower(trim($service))")
+        params["service"] = service
     if statuses:
         where.append("list_contains($statuses, review_status)")
         params["statuses"] = list(statuses)
@@ -130,23 +135,27 @@ def charge_states(
     offset: int = 0,
     project: str | None = None,
     text: str | None = None,
+    service: str | None = None,
+    order: str = "desc",
 ) -> list[dict[str, Any]]:
-    """Charges of the month with their review status (default: the queue), largest money first; a page of them
-    with `limit` and `offset`."""
-    where, params = queue_filters(ids, source, reason, pi, statuses, project=project, text=text)
+    """Charges of the month with their review status (default: the queue), largest money first (`order` asc:
+    smallest first); a page of them with `limit` and `offset`, each with its raw Tags text (`tags`)."""
+    if order not in SORT_ORDERS:
+        raise ValueError(f"unknown sort order {order!r}: use {' or '.join(SORT_ORDERS)}")
+    where, params = queue_filters(ids, source, reason, pi, statuses, project=project, text=text, service=service)
     if stale_only:
         where += " AND stale"
     chosen = (
         f"SELECT {', '.join(c for c in STATE_COLUMNS if c != 'row_hash')} FROM ({state_relation_sql(where)}) "
-        f"ORDER BY billed_cost DESC, charge_id" + (f" LIMIT {int(limit)}" if limit else "")
+        f"ORDER BY billed_cost {order.upper()}, charge_id" + (f" LIMIT {int(limit)}" if limit else "")
         + (f" OFFSET {int(offset)}" if offset else "")
     )
-    # The row_hash of the chosen charges only: an md5 of each one's raw row, not of every charge of the month.
+    # The row_hash and Tags of the chosen charges only: an md5 of each one's raw row, not of every charge.
     picked = ", ".join(f"s.{c}" if c != "row_hash" else f"{wh.RAW_ROW_HASH} AS row_hash" for c in STATE_COLUMNS)
     sql = (
-        f"SELECT {picked} FROM ({chosen}) s "
+        f'SELECT {picked}, r."Tags" AS tags FROM ({chosen}) s '
         "JOIN validated_lines v ON v.billing_month = s.billing_month AND v.charge_id = s.charge_id "
-        f"{wh.RAW_ROW_JOIN} ORDER BY s.billed_cost DESC, s.charge_id"
+        f"{wh.RAW_ROW_JOIN} ORDER BY s.billed_cost {order.upper()}, s.charge_id"
     )
     cursor = con.execute(sql, {"month": month, **params})
     names = [d[0] for d in cursor.description]
@@ -246,9 +255,10 @@ def count_states(
     statuses: Sequence[str] | None = ("pending",),
     project: str | None = None,
     text: str | None = None,
+    service: str | None = None,
 ) -> tuple[int, Decimal]:
     """How many charges `charge_states` would list with these filters (every page), and their billed money."""
-    where, params = queue_filters(ids, source, reason, pi, statuses, project=project, text=text)
+    where, params = queue_filters(ids, source, reason, pi, statuses, project=project, text=text, service=service)
     count, billed = con.execute(
         f"SELECT count(*), sum(billed_cost) FROM ({state_relation_sql(where)})", {"month": month, **params}
     ).fetchall()[0]

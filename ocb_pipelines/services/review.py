@@ -20,13 +20,21 @@ from ocb_pipelines.core import review_reasons
 from ocb_pipelines.periods.reconcile import Reconciliation, reconcile
 from ocb_pipelines.review import bulk
 from ocb_pipelines.review import state as rs
-from ocb_pipelines.review.decisions import CORRECTABLE, Decision, DecisionError, record_decisions, select_charge_ids
+from ocb_pipelines.review.decisions import (
+    CORRECTABLE,
+    Decision,
+    DecisionError,
+    origin_decisions,
+    record_decisions,
+    select_charge_ids,
+)
 from ocb_pipelines.review.sheets import SheetRefused, SheetResult, apply_sheet, export_sheet
 from ocb_pipelines.services.context import AppContext, RunOutcome
 from ocb_pipelines.warehouse import database as wh
 
 __all__ = ["MAX_LISTED", "REVIEW_JOB", "STATUSES", "DecisionError", "SheetRefused"]
 STATUSES = rs.STATUSES
+SORT_ORDERS = rs.SORT_ORDERS
 MAX_LISTED = bulk.MAX_LISTED  # a refusal or a report names at most this many charges, then a count
 REVIEW_JOB = "review_job"  # review_decisions (the month's decision state) + charges_approved
 PAST = {"approve": "approved", "reject": "rejected", "correct": "corrected"}
@@ -47,6 +55,7 @@ def list_review_reasons(ctx: AppContext | None = None) -> list[dict[str, str]]:
 def describe_charge(state: dict[str, Any]) -> dict[str, Any]:
     """A charge of the review state as plain data (JSON-ready but for money): why it is stale, in words."""
     out = {k: state[k] for k in rs.STATE_COLUMNS if k != "decided_row_hash"}
+    out["tags"] = state.get("tags")  # the raw Tags text as the file wrote it (a page shows it as text)
     out["decided_at"] = state["decided_at"].isoformat(sep=" ") if state["decided_at"] else None
     if state["stale"]:
         out["stale_explanation"] = rs.stale_explanation(state)
@@ -82,22 +91,33 @@ def review_queue(
     pi: str | None = None,
     project: str | None = None,
     text: str | None = None,
+    service: str | None = None,
+    order: str = "desc",
     limit: int | None = None,
     offset: int = 0,
 ) -> ReviewQueue:
-    """The month's charges of a review status (default: the queue), largest first, filtered by reason, source,
-    PI, project or free text, one page of `limit` from `offset` (the total counts every page)."""
+    """The month's charges of a review status (default: the queue), largest first (`order` asc: smallest
+    first), filtered by reason, source, PI, project, service or free text, one page of `limit` from `offset`
+    (the total counts every page)."""
     if status != "all" and status not in STATUSES:
         raise ValueError(f"unknown review status {status!r}: use one of {', '.join(STATUSES)} or all")
+    if order not in SORT_ORDERS:
+        raise ValueError(f"unknown sort order {order!r}: use {' or '.join(SORT_ORDERS)}")
     filters = {"ids": ids, "source": source, "reason": reason, "pi": pi, "project": project, "text": text,
-               "statuses": None if status == "all" else (status,)}
+               "service": service, "statuses": None if status == "all" else (status,)}
     with ctx.connection() as con:
         total, billed = rs.count_states(con, month, **filters)
-        page = rs.charge_states(con, month, limit=limit or None, offset=max(offset, 0), **filters)
+        page = rs.charge_states(con, month, limit=limit or None, offset=max(offset, 0), order=order, **filters)
         summary = rs.summarize_review(con, month)
         figures = reconcile(con, month)
     return ReviewQueue(month, status, total, billed, [describe_charge(s) for s in page], summary, figures,
                        limit or None, max(offset, 0))
+
+
+def decisions_from(ctx: AppContext, month: str, origin: str) -> tuple[int, Decimal]:
+    """How many decisions of the month came from `origin` (a desk request), and their billed money."""
+    with ctx.connection() as con:
+        return origin_decisions(con, month, origin)
 
 
 def decision_state(ctx: AppContext, month: str) -> rs.DecisionState:
@@ -128,6 +148,7 @@ class DecisionOutcome:
     billed_total: Decimal
     held_billed: Decimal
     rebuild: RunOutcome | None = None
+    held_billed_by_cause: dict[str, Decimal] = field(default_factory=dict)
 
     @property
     def recorded(self) -> list[str]:
@@ -143,8 +164,9 @@ class DecisionOutcome:
         return self.decided and (self.rebuild is None or self.rebuild.success)
 
     def held_by_cause(self) -> list[dict[str, Any]]:
-        """Each cause a charge was left pending for, with its count and every charge id."""
-        return [{"cause": bulk.cause_text(c, len(v)), "count": len(v), "charges": v}
+        """Each cause a charge was left pending for, with its count, billed money and every charge id."""
+        return [{"cause": bulk.cause_text(c, len(v)), "count": len(v),
+                 "billed": self.held_billed_by_cause.get(c, Decimal(0)), "charges": v}
                 for c, v in self.outcome.held.items()]
 
 
@@ -162,27 +184,35 @@ def decide_charges(
     corrections: dict[str, str | None] | None = None,
     strict: bool = False,
     rebuild: bool = True,
+    project: str | None = None,
+    service: str | None = None,
+    text: str | None = None,
+    origin: str | None = None,
 ) -> DecisionOutcome:
     """Approve, reject or correct charges as the context's actor, then rebuild the month (review_job).
 
-    Named charges (`ids`) are all decided or none (DecisionError). A bulk selection (`source`, `reason`, `pi`,
-    `everything`) decides every pending charge it can and leaves the rest pending, by cause; `strict`: all or
-    nothing. A closed or finalized month refuses (PeriodLockedError, saying what to do)."""
+    Named charges (`ids`) are all decided or none (DecisionError). A bulk selection (the queue's filters:
+    `source`, `reason`, `pi`, `project`, `service`, `text`; or `everything`) decides every pending charge it can
+    and leaves the rest pending, by cause with their money; `strict`: all or nothing. A closed or finalized
+    month refuses (PeriodLockedError, saying what to do). `origin` is kept with each decision (the desk's
+    request key: `decisions_from` then tells whether that request was recorded)."""
     fixes = {k: v for k, v in (corrections or {}).items() if k in CORRECTABLE}
     patterns = ctx.settings.review.fund_org_patterns
     with ctx.connection() as con:
-        chosen = select_charge_ids(con, month, ids=ids, source=source, reason=reason, pi=pi, everything=everything)
+        chosen = select_charge_ids(con, month, ids=ids, source=source, reason=reason, pi=pi, everything=everything,
+                                   project=project, service=service, text=text)
         decisions = [Decision(c, decision, note, **fixes) for c in chosen]
         if ids:
             recorded = record_decisions(con, month, decisions, actor=ctx.actor, via=ctx.trigger,
-                                        fund_org_patterns=patterns)
+                                        fund_org_patterns=patterns, origin=origin)
             outcome = bulk.BulkOutcome(recorded, chosen, {})
         else:
             outcome = bulk.record_bulk(con, month, decisions, actor=ctx.actor, via=ctx.trigger, strict=strict,
-                                       fund_org_patterns=patterns)
+                                       fund_org_patterns=patterns, origin=origin)
         billed = rs.billed_of(con, month, outcome.recorded)
-        held = rs.billed_of(con, month, outcome.held_ids)
-    result = DecisionOutcome(month, decision, ctx.actor, strict, outcome, billed, held)
+        by_cause = {cause: rs.billed_of(con, month, held) for cause, held in outcome.held.items()}
+    result = DecisionOutcome(month, decision, ctx.actor, strict, outcome, billed,
+                             sum(by_cause.values(), Decimal(0)), held_billed_by_cause=by_cause)
     if rebuild and outcome.recorded:
         result.rebuild = rebuild_approved(ctx, month)
     return result
