@@ -14,6 +14,7 @@ from typing import Any
 import duckdb
 
 from ocb_pipelines.charges.attribution import reason_label
+from ocb_pipelines.charges.lookup import charge_months
 from ocb_pipelines.review import decisions as rd
 from ocb_pipelines.services.context import AppContext
 
@@ -91,3 +92,10 @@ def charge_detail(ctx: AppContext, month: str, charge_id: str) -> ChargeDetail:
         reasons=[{"code": r, "label": reason_label(r)} for r in state["queue_reasons"]],
         decisions=[{k: _plain(v) for k, v in d.items()} for d in decisions],
     )
+
+
+def charge_month(ctx: AppContext, charge_id: str) -> str | None:
+    """The billing month of the charge `charge_id` (the newest, should two hold it); None when no month does."""
+    with ctx.connection() as con:
+        months = charge_months(con, charge_id)
+    return months[0] if months else None
