@@ -59,3 +59,25 @@ def audit_events(ctx: AppContext, *, period: str | None = None, action: str | No
         for e, at, who, what, p, run, subj, details in reversed(rows)
     ]
     return AuditPage(events, total, limit, offset)
+
+
+@dataclass(frozen=True)
+class AuditChoices:
+    """The values the log holds for each filter (newest month first), so a form offers only ones that match."""
+
+    periods: list[str]
+    actors: list[str]
+    actions: list[str]
+
+    def as_dict(self) -> dict[str, list[str]]:
+        return {"periods": self.periods, "actors": self.actors, "actions": self.actions}
+
+
+def audit_choices(ctx: AppContext) -> AuditChoices:
+    """Every month, actor and action that occurs in the audit log."""
+    with ctx.connection() as con:
+        periods, actors, actions = con.execute(
+            "SELECT list(DISTINCT period ORDER BY period DESC) FILTER (WHERE period IS NOT NULL), "
+            "list(DISTINCT actor ORDER BY actor), list(DISTINCT action ORDER BY action) FROM audit_events"
+        ).fetchall()[0]
+    return AuditChoices(periods or [], actors or [], actions or [])
