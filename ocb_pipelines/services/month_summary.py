@@ -80,6 +80,14 @@ def month_summaries(ctx: AppContext, months: list[str] | None = None) -> list[Mo
         ]
 
 
+def known_months(ctx: AppContext) -> list[str]:
+    """Every month with a period or an import, newest first: any other month is unknown (the desk answers 404)."""
+    with ctx.connection() as con:
+        periods = {p.period for p in list_periods(con)}
+        imported = {m for (m,) in con.execute("SELECT DISTINCT billing_month FROM import_files").fetchall()}
+    return sorted(periods | imported, reverse=True)
+
+
 def month_summary(ctx: AppContext, month: str) -> MonthSummary:
     """One month's summary (a month with nothing imported has every figure zero)."""
     return month_summaries(ctx, [month])[0]

@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -89,6 +90,15 @@ def _add_error_pages(app: FastAPI) -> None:
                                 status_code=503, headers=headers)
         return render(request, "busy.html", {"runs": runs, "refresh": BUSY_REFRESH_SECONDS, "reason": str(exc)},
                       status_code=503, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_input(request: Request, exc: RequestValidationError) -> Response:
+        """A missing or malformed parameter or body: 400 saying which and why, like every other refusal."""
+        problems = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in exc.errors()]
+        message = "bad request: " + "; ".join(problems)
+        if is_api(request):
+            return JSONResponse({"ok": False, "error": message}, status_code=400)
+        return render(request, "error.html", {"title": "Refused", "message": message}, status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
