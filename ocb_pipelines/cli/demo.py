@@ -19,7 +19,8 @@ from ocb_pipelines.cli.common import (
 )
 from ocb_pipelines.cli.process_group import run_in_own_group
 from ocb_pipelines.cli.progress import displaying, wanted
-from ocb_pipelines.core.config import resolve_config_path
+from ocb_pipelines.cli.serve import DESK_PORT
+from ocb_pipelines.core.config import OcbSettings, resolve_config_path
 from ocb_pipelines.services.context import AppContext
 from ocb_pipelines.services.dagster_runs import prepare_dagster_home
 from ocb_pipelines.services.demo import DemoStepError, review_and_close_sample_month
@@ -104,13 +105,22 @@ def demo_command(ctx, config_path, as_json):
     if as_json:
         emit_json(summary)
         return
-    click.echo(f"\nWarehouse:   {settings.warehouse_path}")
-    click.echo(f"Statements:  {settings.output.pdf_dir}")
-    click.echo(f"Journals:    {settings.output.journal_dir}")
-    click.echo(f"Emails:      {settings.output.email_dir} (dev mode: written, not sent)")
-    click.echo(f"Dagster runs recorded in: {summary['dagster_home']}")
-    click.echo("Open the Dagster UI on the same instance with:  ocb ui   (then http://127.0.0.1:3000)")
-    click.echo("Audit trail of the month:  ocb audit -p " + summary["periods"][0])
+    click.echo("\n" + "\n".join(where_to_look(settings, summary)))
+
+
+def where_to_look(settings: OcbSettings, summary: dict) -> list[str]:
+    """The demo's last lines: where its outputs are, and the commands that open the Dagster UI (the operator's
+    console) and the review desk (the page for the people who decide) on the same project."""
+    return [
+        f"Warehouse:   {settings.warehouse_path}",
+        f"Statements:  {settings.output.pdf_dir}",
+        f"Journals:    {settings.output.journal_dir}",
+        f"Emails:      {settings.output.email_dir} (dev mode: written, not sent)",
+        f"Dagster runs recorded in: {summary['dagster_home']}",
+        "Open the Dagster UI on the same instance with:  ocb ui   (then http://127.0.0.1:3000)",
+        f"Review desk:  ocb users add NAME --role admin, then  ocb serve   (then http://127.0.0.1:{DESK_PORT})",
+        "Audit trail of the month:  ocb audit -p " + summary["periods"][0],
+    ]
 
 
 @click.command("ui")

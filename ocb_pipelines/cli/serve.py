@@ -8,10 +8,12 @@ from ocb_pipelines.cli.common import CliError, config_option, emit_json, json_op
 from ocb_pipelines.services import desk_users
 from ocb_pipelines.services.desk_users import ROLES, UserError
 
+DESK_PORT = 8000  # `ocb serve`'s default port (the Dagster UI's is 3000)
+
 
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option("--port", default=DESK_PORT, show_default=True, type=int, help="Port to listen on.")
 @config_option
 def serve_command(host, port, config_path):
     """Run the review desk: the web page for reviewers and admins (add users with `ocb users add`)."""

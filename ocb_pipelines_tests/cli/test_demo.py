@@ -108,3 +108,16 @@ def test_every_step_of_the_demo_month_end_reconciles_to_the_cent(project):
         ocb("export-journal", "-p", month)
         ocb("periods", "finalize", month)
     assert {status for status, _ in month_figures(db).values()} == {"finalized"}
+
+
+def test_the_demo_ends_with_the_commands_of_the_dagster_ui_and_the_review_desk(settings):
+    """The operator's console and the page for the people who decide, side by side, as getting-started shows."""
+    from ocb_pipelines.cli.demo import where_to_look
+
+    lines = where_to_look(settings, {"dagster_home": "/x/dagster_home", "periods": ["2025-01", "2025-02"]})
+    dagster = next(i for i, line in enumerate(lines) if "ocb ui" in line)
+    assert lines[dagster + 1] == ("Review desk:  ocb users add NAME --role admin, then  ocb serve   "
+                                  "(then http://127.0.0.1:8000)")
+    assert lines[-1] == "Audit trail of the month:  ocb audit -p 2025-01"
+    shown = (REPO / "docs" / "getting-started.md").read_text(encoding="utf-8")
+    assert "\n".join(lines[dagster:]) in shown
