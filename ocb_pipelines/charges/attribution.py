@@ -123,7 +123,13 @@ def _any_pattern_hit(rules: AttributionRules) -> str:
 
 def _flagged_by(pattern: str) -> str:
     """SQL: the pattern matches (anywhere, ignoring case) one of the columns review patterns look at."""
-    return " OR ".join(f"coalesce(regexp_matches({c}, {sql_literal(pattern)}, 'i'), false)" for c in FLAGGED_COLUMNS)
+    return pattern_hit_sql(pattern, FLAGGED_COLUMNS)
+
+
+def pattern_hit_sql(pattern: str, columns: Sequence[str]) -> str:
+    """SQL: a review.flag_patterns entry's test, `pattern` found (anywhere, ignoring case, in RE2) in one of
+    `columns` (the raw row's ServiceName, ResourceId, ResourceName, or the charge's columns holding them)."""
+    return " OR ".join(f"coalesce(regexp_matches({c}, {sql_literal(pattern)}, 'i'), false)" for c in columns)
 
 
 def _ts(column: str) -> str:
