@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from ocb_pipelines.web.routes import (
     api,
+    api_decisions,
     audit,
     auth,
     charges,
     imports,
     journal,
+    month_page,
     months,
     review,
     settings_page,
@@ -16,6 +18,6 @@ from ocb_pipelines.web.routes import (
     status,
 )
 
-ROUTERS = [auth.router, months.router, review.router, charges.router, imports.router, statements.router,
-           journal.router, audit.router, settings_page.router, api.router,
-           status.router]
+ROUTERS = [auth.router, months.router, month_page.router, review.router, charges.router, imports.router,
+           statements.router, journal.router, audit.router, settings_page.router, api.router,
+           api_decisions.router, status.router]
