@@ -45,6 +45,10 @@ def test_the_queue_filters_and_pages_like_the_queue_page(desk):
     assert [c["resource_id"] for c in second["charges"]] == ["i-nopi-2"] and second["next_offset"] is None
     text = client.get(f"/api/v1/months/{MONTH}/queue", headers=auth, params={"text": "I-TEST"}).json()
     assert [c["resource_id"] for c in text["charges"]] == ["i-test-1"]
+    smallest = client.get(f"/api/v1/months/{MONTH}/queue", headers=auth, params={"sort": "asc", "limit": 1}).json()
+    assert smallest["charges"][0]["billed_cost"] == "1.010000000000" and smallest["next_offset"] == 1
+    assert client.get(f"/api/v1/months/{MONTH}/queue", headers=auth, params={"service": "Amazon S3"}).json()[
+        "total"] == 0  # S3's one line is not pending
 
 
 def test_a_charge_with_its_lineage(desk):
@@ -63,6 +67,7 @@ def test_a_charge_with_its_lineage(desk):
     (f"/api/v1/months/{MONTH}/queue?limit=many", 400, "query.limit"),
     (f"/api/v1/months/{MONTH}/queue?reason=nosuch", 400, "unknown review reason 'nosuch'"),
     (f"/api/v1/months/{MONTH}/queue?status=maybe", 400, "unknown review status"),
+    (f"/api/v1/months/{MONTH}/queue?sort=up", 400, "unknown sort order"),
     ("/api/v1/charges/0000?month=2025-01", 404, "no such charge"),
     ("/api/v1/charges/0000", 400, "query.month"),
 ])

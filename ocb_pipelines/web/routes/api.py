@@ -16,13 +16,13 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from ocb_pipelines.core.billing_month import BillingMonthError, month_key
 from ocb_pipelines.core.jsonable import to_jsonable
 from ocb_pipelines.services import deliveries, journal, periods, review, statements
 from ocb_pipelines.services.charge_detail import ChargeNotFoundError, charge_detail
 from ocb_pipelines.services.context import AppContext
 from ocb_pipelines.services.desk_users import DeskUser
 from ocb_pipelines.services.month_summary import known_months, month_summaries, month_summary
+from ocb_pipelines.web.page_helpers import path_month
 from ocb_pipelines.web.security import acting, desk_context, role
 
 router = APIRouter(prefix="/api/v1", tags=["api"])
@@ -44,10 +44,7 @@ def failure(status_code: int, error: str, **extra: Any) -> JSONResponse:
 
 def known_month(ctx: AppContext, month: str) -> str:
     """The month's `YYYY-MM` key: 400 when it is not one, 404 when nothing was imported or opened for it."""
-    try:
-        key = month_key(month)
-    except BillingMonthError as exc:
-        raise HTTPException(400, str(exc)) from None
+    key = path_month(month)
     if key not in known_months(ctx):
         raise HTTPException(404, f"billing month {key}: nothing imported and no period opened")
     return key
@@ -81,23 +78,24 @@ def api_month(request: Request, user: Viewer, month: str) -> JSONResponse:
 
 @router.get("/months/{month}/queue")
 def api_queue(request: Request, user: Viewer, month: str, reason: str | None = None, source: str | None = None,
-              pi: str | None = None, project: str | None = None, text: str | None = None, status: str = "pending",
-              limit: int = DEFAULT_PAGE, offset: int = 0) -> JSONResponse:
-    """One page of the month's charges of a review status (default: the pending queue), largest money first,
-    with the same filters and paging as the queue page; `total` and `billed_total` count every page."""
+              pi: str | None = None, project: str | None = None, service: str | None = None, text: str | None = None,
+              status: str = "pending", sort: str = "desc", limit: int = DEFAULT_PAGE, offset: int = 0) -> JSONResponse:
+    """One page of the month's charges of a review status (default: the pending queue), largest money first
+    (`sort=asc`: smallest), with the same filters as the queue page; `total` and `billed_total` count every page,
+    `next_offset` is where the next page starts (null on the last)."""
     ctx = desk_context(request, user)
     key = known_month(ctx, month)
     if not 1 <= limit <= MAX_PAGE or offset < 0:
         raise HTTPException(400, f"limit must be 1 to {MAX_PAGE} and offset 0 or more (got limit={limit}, "
                                  f"offset={offset})")
-    reason = _filter(reason)
+    filters = {k: _filter(v) for k, v in (("reason", reason), ("source", source), ("pi", pi), ("project", project),
+                                           ("service", service), ("text", text))}
     codes = [r["code"] for r in review.list_review_reasons()]
-    if reason is not None and reason not in codes:
-        raise HTTPException(400, f"unknown review reason {reason!r}: one of {', '.join(codes)}")
+    if filters["reason"] is not None and filters["reason"].split(":", 1)[0] not in codes:
+        raise HTTPException(400, f"unknown review reason {filters['reason']!r}: one of {', '.join(codes)}")
     try:
-        queue = review.review_queue(ctx, key, status=status, reason=reason, source=_filter(source), pi=_filter(pi),
-                                    project=_filter(project), text=_filter(text), limit=limit, offset=offset)
-    except ValueError as exc:  # an unknown status
+        queue = review.review_queue(ctx, key, status=status, order=sort, limit=limit, offset=offset, **filters)
+    except ValueError as exc:  # an unknown status or sort order
         raise HTTPException(400, str(exc)) from None
     shown = queue.offset + len(queue.charges)
     return answer({"month": key, "status": queue.status, "total": queue.total, "billed_total": queue.billed_total,
