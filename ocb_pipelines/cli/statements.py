@@ -145,9 +145,12 @@ def generate_command(period, dry_run, send, workers, show_progress, quiet, confi
 def _send(settings: OcbSettings, month: str, as_json: bool, pis: tuple[str, ...] = (),
           reason: str = "") -> None:
     """Send (or resend `pis`), then report every PI in scope: exit 0 only when all of them have the email."""
-    from ocb_pipelines.services.deliveries import send_statements
+    from ocb_pipelines.services.deliveries import DeliveryError, send_statements
 
-    sent = send_statements(_context(settings), month, resend=pis, reason=reason)
+    try:
+        sent = send_statements(_context(settings), month, resend=pis, reason=reason)
+    except DeliveryError as exc:  # refused before any run (a resend without a reason)
+        raise CliError(str(exc)) from None
     run, deliveries = sent.run, [plain(e) for e in sent.emails]
     fields, report = _report(sent)
     if as_json:

@@ -74,7 +74,10 @@ def send_report(ctx: AppContext, month: str, run: RunOutcome, pis: Sequence[str]
 def send_statements(ctx: AppContext, month: str, *, resend: Sequence[str] = (),
                     reason: str = "requested by operator") -> SendReport:
     """Email the month's statements not sent yet (and retry failed ones) as a tagged `send_job` run; with
-    `resend`, send those PIs' email again on purpose, the reason kept in the log."""
+    `resend`, send those PIs' email again on purpose, the reason kept in the log: a resend without a reason is
+    refused here (DeliveryError), before any run starts."""
+    if resend and not reason.strip():
+        raise DeliveryError(f"a resend needs a note saying why the email of {month} is sent again; nothing was sent")
     config = ({"ops": {"statement_deliveries": {"config": {"resend": list(resend), "resend_reason": reason}}}}
               if resend else None)
     return send_report(ctx, month, ctx.job(SEND_JOB, month, config), resend)

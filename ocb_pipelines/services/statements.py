@@ -9,11 +9,13 @@ it records, materialises and sends nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ocb_pipelines.delivery.email import DeliveryError, plan_emails, transport_for
 from ocb_pipelines.services import deliveries
 from ocb_pipelines.services.context import AppContext, RunOutcome
+from ocb_pipelines.services.downloads import Download, DownloadUnavailable, recorded_file, safe_filename
 from ocb_pipelines.statements.generate import (
     GenerateResult,
     StatementPeriodError,
@@ -25,8 +27,8 @@ from ocb_pipelines.statements.generate import (
 from ocb_pipelines.statements.render import TemplateRefused
 from ocb_pipelines.statements.schemas import StatementGateError
 
-STATEMENT_FIELDS = ("pi_email", "project_id", "pdf_path", "csv_path", "billed_total", "list_total", "discount_total",
-                    "content_sha256", "generated_at")
+STATEMENT_FIELDS = ("statement_key", "pi_email", "project_id", "pdf_path", "csv_path", "billed_total", "list_total",
+                    "discount_total", "content_sha256", "generated_at")  # statement_key: the statement's id
 
 
 class StatementsRefused(ValueError):
@@ -66,6 +68,21 @@ def month_statements(ctx: AppContext, month: str) -> list[dict[str, Any]]:
         ensure_tables(con)
         rows = month_statement_rows(con, month)
     return [{k: r[k] for k in STATEMENT_FIELDS} | {"funds": r["funds"], "files": r["files"]} for r in rows]
+
+
+def statement_download(ctx: AppContext, month: str, statement_key: str, fmt: str) -> Download:
+    """One file of a recorded statement, found by its id (`statement_key`) and format among the month's recorded
+    statements, served from output.pdf_dir only; DownloadUnavailable when there is no such statement or file, or
+    the file is not the one recorded."""
+    statement = next((s for s in month_statements(ctx, month) if s["statement_key"] == statement_key), None)
+    if statement is None:
+        raise DownloadUnavailable(f"no statement {statement_key!r} in {month}")
+    file = next((f for f in statement["files"] if f["format"] == fmt), None)
+    if file is None:
+        raise DownloadUnavailable(f"statement {statement_key} of {month} has no {fmt!r} file")
+    path = recorded_file(ctx.settings.output.pdf_dir, file["path"], file["sha256"], f"the {fmt} of statement "
+                         f"{statement_key}", f"render the statements of {month} again")
+    return Download(path, file["mime"], safe_filename(statement_key, Path(file["path"]).suffix))
 
 
 def render_statements(ctx: AppContext, month: str, *, workers: int = 2, send: bool = False) -> RenderReport:

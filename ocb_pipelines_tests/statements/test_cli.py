@@ -32,6 +32,8 @@ def test_generate_dry_run_send_and_resend(closed_month):
 
     again = _run(closed_month, "send", "-p", MONTH)
     assert again.exit_code == 0 and "nothing to send" in again.output
+    blank = _run(closed_month, "resend", "--pi", "pi.two@example.edu", "-p", MONTH, "--reason", " ")
+    assert blank.exit_code == 1 and "a resend needs a note" in blank.output  # refused before any run
     resend = _run(closed_month, "resend", "--pi", "pi.two@example.edu", "-p", MONTH, "--json")
     assert resend.exit_code == 0, resend.output
     assert [e["status"] for e in json.loads(resend.output)["emails"]] == ["written"]
