@@ -34,9 +34,13 @@ CREATE TABLE IF NOT EXISTS desk_decision_requests (
     state           TEXT NOT NULL CHECK (state IN ('queued', 'applied', 'refused')),
     result_json     TEXT,
     received_at     TEXT NOT NULL,
-    applied_at      TEXT
+    applied_at      TEXT,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    last_error      TEXT,
+    rebuild_pending INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS desk_decision_requests_by_state ON desk_decision_requests(state, received_at);
+CREATE INDEX IF NOT EXISTS desk_decision_requests_to_rebuild ON desk_decision_requests(rebuild_pending);
 """
 
 

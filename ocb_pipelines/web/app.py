@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from ocb_pipelines.core.config import OcbSettings
 from ocb_pipelines.services.context import WarehouseBusy
 from ocb_pipelines.services.dagster_runs import unfinished_runs
+from ocb_pipelines.web.decision_worker import QueuedDecisionWorker
 from ocb_pipelines.web.routes import ROUTERS
 from ocb_pipelines.web.security import Forbidden, NotSignedIn, is_api
 from ocb_pipelines.web.settings import DeskSettings
@@ -28,7 +32,10 @@ log = logging.getLogger("ocb.desk")
 def create_app(settings: OcbSettings, desk: DeskSettings | None = None) -> FastAPI:
     """The desk for one configuration: pages, the JSON API under /api/v1, and the vendored static files."""
     desk = desk or DeskSettings.from_settings(settings)
-    app = FastAPI(title="ocb review desk", docs_url="/api/docs", redoc_url=None, openapi_url="/api/v1/openapi.json")
+    # No Swagger page: it loads its script from a CDN, which an air-gapped site lacks and the CSP refuses; the
+    # schema itself is served (docs/review-desk.md).
+    app = FastAPI(title="ocb review desk", docs_url=None, redoc_url=None, openapi_url="/api/v1/openapi.json",
+                  lifespan=_lifespan)
     app.state.settings = settings
     app.state.desk = desk
     app.state.templates = make_templates()
@@ -40,6 +47,18 @@ def create_app(settings: OcbSettings, desk: DeskSettings | None = None) -> FastA
         app.include_router(router)
     _add_error_pages(app)
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """While the desk runs, a thread applies the decisions queued while the warehouse was busy."""
+    worker = QueuedDecisionWorker(app.state.settings)
+    worker.start()
+    app.state.decision_worker = worker
+    try:
+        yield
+    finally:
+        await run_in_threadpool(worker.stop)
 
 
 class _SecurityHeaders:
