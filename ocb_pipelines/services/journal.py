@@ -11,13 +11,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from ocb_pipelines.ledger import layouts
 from ocb_pipelines.ledger.export import ExportRefused, ExportResult, export_journal
+from ocb_pipelines.ledger.history import month_exports
 from ocb_pipelines.ledger.journal import JournalRefused
 from ocb_pipelines.ledger.targets import as_option
 from ocb_pipelines.services.context import AppContext
+from ocb_pipelines.services.downloads import Download, DownloadUnavailable, recorded_file, safe_filename
 
 GL = "gl"
 FORMATS = layouts.FORMATS
@@ -92,3 +95,27 @@ def _export_gl(ctx: AppContext, month: str, out: str) -> JournalExport:
         lines = [line for line in run.error.strip().splitlines() if line.strip()]
         raise JournalExportRefused(run.error, [line.strip().removeprefix("- ") for line in lines[1:]])
     return JournalExport.from_details(month, run.run_id, run.metadata["gl_journal"]["export"])
+
+
+def export_history(ctx: AppContext, month: str) -> list[dict[str, Any]]:
+    """Every recorded export of the month, newest first: format, status, file name, sha256, lines, charges,
+    totals, who exported it, when, and the run (GL). The file's folder is left out: the desk serves it by id."""
+    with ctx.connection() as con:
+        rows = month_exports(con, month)
+    return [{k: v for k, v in r.items() if k != "file_path"} | {"file_name": Path(r["file_path"]).name}
+            for r in rows]
+
+
+def export_download(ctx: AppContext, month: str, export_id: int) -> Download:
+    """The file of one recorded export, found by its id, served from output.journal_dir only and only while it
+    holds the recorded bytes; DownloadUnavailable otherwise (an export written with `-o` elsewhere, a file gone
+    or changed)."""
+    with ctx.connection() as con:
+        rows = month_exports(con, month, export_id)
+    if not rows:
+        raise DownloadUnavailable(f"no journal export {export_id} in {month}")
+    row = rows[0]
+    path = recorded_file(ctx.settings.output.journal_dir, row["file_path"], row["file_sha256"],
+                         f"journal export {export_id} ({row['format']})", f"export the journal of {month} again")
+    media = "text/csv" if path.suffix.lower() == ".csv" else "text/plain"
+    return Download(path, media, safe_filename(f"journal_{row['format']}_{month}_{export_id}", path.suffix))
