@@ -25,6 +25,10 @@ from ocb_pipelines.warehouse.schema import ensure_schema
 CONNECTION_CONFIG = {"custom_user_agent": "dagster"}
 LOCK_RETRY_SECONDS = 60.0
 LOCK_WAIT_ENV = "OCB_LOCK_WAIT_SECONDS"  # how long to wait for another process's write lock (default 60 s)
+# This process's own `read_only` look (one query: the billing calendar when definitions load, as the desk does
+# before each run it starts) makes DuckDB refuse a read-write connection until it closes; waited for even when
+# the lock wait is 0, as it is no other process's lock.
+IN_PROCESS_WAIT_SECONDS = 5.0
 
 
 class WarehouseLockedError(RuntimeError):
@@ -52,6 +56,15 @@ def open_connection(path: str | Path, retry_seconds: float | None = None,
     while True:
         try:
             return duckdb.connect(str(path), read_only=False, config=dict(options))
+        except duckdb.ConnectionException as exc:
+            if "different configuration" not in str(exc):
+                raise
+            waited = time.monotonic() - started
+            if waited >= max(retry_seconds, IN_PROCESS_WAIT_SECONDS):
+                raise WarehouseLockedError(
+                    f"the warehouse {path} is held open read-only by this process; waited {waited:.0f} s. "
+                    f"Nothing was changed; try again.") from None
+            time.sleep(0.02)
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower():
                 raise
