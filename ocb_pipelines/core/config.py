@@ -214,7 +214,8 @@ class OcbSettings(_Strict):
     logging: LoggingSettings = LoggingSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     dagster_home: Path = Path("data/dagster_home")
-    # Accepted for compatibility with OpenChargeback configs; not used by ocb_pipelines.
+    # Accepted for compatibility with OpenChargeback configs; of `web:` only the review desk's keys have an effect
+    # (config_file.DESK_WEB_KEYS, read by web/settings.py).
     web: dict[str, Any] | None = None
     sources: dict[str, Any] | None = None
     # Set by load_config: {key: VAR} for deferred `${VAR}`s that were unset, and the keys with no effect.

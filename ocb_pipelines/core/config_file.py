@@ -23,6 +23,8 @@ ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 CONFIG_ENV_VAR = "OCB_CONFIG"
 # Blocks accepted for OpenChargeback compatibility that have no effect here (reported by `ignored_keys`).
 IGNORED_BLOCKS = ("logging", "web", "sources")
+# ...but for these keys of `web:`, which the review desk (`ocb serve`, web/settings.py) reads.
+DESK_WEB_KEYS = ("secret_key", "session_lifetime_hours", "trusted_user_header", "dagster_url")
 # Values whose unset `${VAR}` reads as "" at load and fails only where the value is needed (require_env).
 DEFERRED_ENV_KEYS = ("smtp.username", "smtp.password")
 
@@ -102,14 +104,15 @@ def read_yaml(config_path: Path) -> Any:
 
 
 def ignored_keys_in(raw: dict[str, Any]) -> tuple[str, ...]:
-    """The keys of IGNORED_BLOCKS written in the file, one level deep (`web.users`, not each user)."""
+    """The keys of IGNORED_BLOCKS written in the file, one level deep (`web.users`, not each user), but for the
+    desk's (DESK_WEB_KEYS)."""
     found: list[str] = []
     for block in IGNORED_BLOCKS:
         if block not in raw:
             continue
         value = raw[block]
         if block != "sources" and isinstance(value, dict) and value:
-            found.extend(f"{block}.{key}" for key in value)
+            found.extend(f"{block}.{key}" for key in value if not (block == "web" and key in DESK_WEB_KEYS))
         else:
             found.append(block)
     return tuple(found)

@@ -1,7 +1,8 @@
 """OpenChargeback's own config.example.yaml (fixtures/openchargeback_config.example.yaml, a verbatim copy of
 github.com/atmarx/OpenChargeback at 2fb6088) loads unchanged: unset secrets read as empty until they are needed,
 `Azure Local` is a source, `currency: "$"` is USD, and its `web:`/`logging:` keys are reported once as having no
-effect. Through the real CLI on a real DuckDB file, and an SMTP server on 127.0.0.1."""
+effect (but for web.secret_key and web.session_lifetime_hours, which the review desk reads). Through the real
+CLI on a real DuckDB file, and an SMTP server on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from click.testing import CliRunner
 
 from ocb_pipelines.cli.main import cli
 from ocb_pipelines.core.config import ConfigError, OcbSettings, load_config
+from ocb_pipelines.core.config_file import DESK_WEB_KEYS
 from ocb_pipelines.review.fixtures import charge_row, write_focus_csv
 from ocb_pipelines.statements.generate import generate_statements
 from ocb_pipelines.warehouse import database as wh
@@ -23,8 +25,8 @@ from ocb_pipelines_tests.delivery.conftest import Sink
 from ocb_pipelines_tests.smtp import running_smtp
 
 OCB_EXAMPLE = Path(__file__).parent / "fixtures" / "openchargeback_config.example.yaml"
-IGNORED = ("logging.level", "logging.format", "logging.file", "web.enabled", "web.host", "web.port",
-           "web.secret_key", "web.session_lifetime_hours", "web.users", "web.password_requirements")
+IGNORED = ("logging.level", "logging.format", "logging.file", "web.enabled", "web.host", "web.port", "web.users",
+           "web.password_requirements")  # web.secret_key and web.session_lifetime_hours: the review desk's
 SECRETS = ("SMTP_USER", "SMTP_PASSWORD", "WEB_SECRET_KEY")
 
 
@@ -70,14 +72,15 @@ def test_every_openchargeback_key_is_used_or_reported():
     """Each key of its example is a key of our model (with an effect) or listed by ignored_keys, never both."""
     keys = flatten(yaml.safe_load(OCB_EXAMPLE.read_text(encoding="utf-8")))
     ours = set(model_keys())
+    desk_keys = {f"web.{k}" for k in DESK_WEB_KEYS}
     settings = load_config(OCB_EXAMPLE, environ={})
     reported = settings.ignored_keys
 
     def ignored(key: str) -> bool:
         return any(key == r or key.startswith(f"{r}.") for r in reported)
 
-    def used(key: str) -> bool:  # `currency: "$"` is our currency.code and currency.symbol
-        return key in ours or any(o.startswith(f"{key}.") for o in ours)
+    def used(key: str) -> bool:  # `currency: "$"` is our currency.code and currency.symbol; web.*: the desk's
+        return key in ours or any(o.startswith(f"{key}.") for o in ours) or key in desk_keys
 
     unaccounted = [k for k in keys if not ignored(k) and not used(k)]
     assert not unaccounted, f"OpenChargeback keys neither used nor reported: {unaccounted}"
