@@ -62,7 +62,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 class _SecurityHeaders:
-    """No framing, no sniffing, scripts only from the desk itself (htmx is vendored: no CDN)."""
+    """Framed only by the desk itself (the statement preview), no sniffing, scripts only from the desk
+    (htmx is vendored: no CDN)."""
 
     def __init__(self, app):
         self.app = app
@@ -74,7 +75,7 @@ class _SecurityHeaders:
         async def with_headers(message):
             if message["type"] == "http.response.start":
                 headers = message.setdefault("headers", [])
-                headers += [(b"x-frame-options", b"DENY"), (b"x-content-type-options", b"nosniff"),
+                headers += [(b"x-frame-options", b"SAMEORIGIN"), (b"x-content-type-options", b"nosniff"),
                             (b"referrer-policy", b"same-origin"),
                             (b"content-security-policy",
                              b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
