@@ -58,6 +58,8 @@ def test_a_charge_with_its_lineage(desk):
     assert detail["ok"] and detail["charge"]["billed_cost"] == "1.010000000000"
     assert detail["lineage"]["file_name"] == "aws_2025-01.csv" and len(detail["lineage"]["file_sha256"]) == 64
     assert detail["tags"]["pi_email"] == "<script>alert(1)</script>@example.edu"  # data, as the file wrote it
+    looked_up = client.get(f"/api/v1/charges/{charge['charge_id']}", headers=auth).json()  # no ?month=
+    assert looked_up["month"] == MONTH and looked_up["lineage"] == detail["lineage"]
 
 
 @pytest.mark.parametrize(("path", "status", "words"), [
@@ -69,7 +71,8 @@ def test_a_charge_with_its_lineage(desk):
     (f"/api/v1/months/{MONTH}/queue?status=maybe", 400, "unknown review status"),
     (f"/api/v1/months/{MONTH}/queue?sort=up", 400, "unknown sort order"),
     ("/api/v1/charges/0000?month=2025-01", 404, "no such charge"),
-    ("/api/v1/charges/0000", 400, "query.month"),
+    ("/api/v1/charges/0000", 404, "no such charge in any billing month"),
+    ("/api/v1/charges/0000?month=2025-1", 400, "not a billing month"),
 ])
 def test_bad_requests_are_refused_in_json_with_their_status(desk, path, status, words):
     answer = desk.client().get(path, headers=bearer(desk, "vic"))
@@ -121,3 +124,11 @@ def test_an_unknown_or_revoked_token_is_not_signed_in(desk):
     desk_users.disable_user(desk.settings, "rita")
     answer = client.get("/api/v1/months", headers=auth)
     assert answer.status_code == 401 and answer.json()["ok"] is False
+
+
+def test_the_api_describes_itself_without_a_page_from_a_cdn(desk):
+    client = desk.client()
+    schema = client.get("/api/v1/openapi.json").json()
+    assert {"/api/v1/months/{month}/queue", "/api/v1/months/{month}/close", "/api/v1/charges/{charge_id}"} <= set(
+        schema["paths"])
+    assert client.get("/api/docs").status_code == 404  # Swagger's page loads its script from a CDN: not served

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from ocb_pipelines.core.jsonable import to_jsonable
 from ocb_pipelines.services import deliveries, journal, periods, review, statements
-from ocb_pipelines.services.charge_detail import ChargeNotFoundError, charge_detail
+from ocb_pipelines.services.charge_detail import ChargeNotFoundError, charge_detail, charge_month
 from ocb_pipelines.services.context import AppContext
 from ocb_pipelines.services.desk_users import DeskUser
 from ocb_pipelines.services.month_summary import known_months, month_summaries, month_summary
@@ -104,15 +104,18 @@ def api_queue(request: Request, user: Viewer, month: str, reason: str | None = N
 
 
 @router.get("/charges/{charge_id}")
-def api_charge(request: Request, user: Viewer, charge_id: str, month: str) -> JSONResponse:
-    """One charge of `?month=`: every FOCUS column, tags, lineage (file, sha256, row), reasons and decisions."""
+def api_charge(request: Request, user: Viewer, charge_id: str, month: str | None = None) -> JSONResponse:
+    """One charge (of `?month=`; without it, the charge's month is looked up): every FOCUS column, tags, lineage
+    (file, sha256, row), reasons and decisions."""
     ctx = desk_context(request, user)
-    key = known_month(ctx, month)
+    key = known_month(ctx, month) if month else charge_month(ctx, charge_id)
+    if key is None:
+        raise HTTPException(404, f"charge {charge_id}: no such charge in any billing month")
     try:
         detail = charge_detail(ctx, key, charge_id)
     except ChargeNotFoundError as exc:
         raise HTTPException(404, str(exc)) from None
-    return answer(detail.as_dict())
+    return answer({"month": key, **detail.as_dict()})
 
 
 @router.get("/months/{month}/statements")
