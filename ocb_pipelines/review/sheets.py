@@ -155,8 +155,9 @@ def _where(name: str, line: int | None, column: str | None = None, value: str | 
     return text
 
 
-def parse_sheet(path: str | Path, period_hint: str | None = None) -> ParsedSheet:
-    """Read a sheet (no database): preamble, header, lines; structural problems are collected."""
+def parse_sheet(path: str | Path, period_hint: str | None = None, signed_in: str | None = None) -> ParsedSheet:
+    """Read a sheet (no database): preamble, header, lines; structural problems are collected. `signed_in`: the
+    user applying it where users sign in (the desk) is its reviewer; a sheet naming someone else is refused."""
     path = Path(path)
     raw = path.read_bytes()
     sheet = ParsedSheet(path.name, hashlib.sha256(raw).hexdigest())
@@ -211,6 +212,13 @@ def parse_sheet(path: str | Path, period_hint: str | None = None) -> ParsedSheet
             sheet.problems.append(f"{path.name}: column reviewer: one sheet, one reviewer; found {names}")
         else:
             (sheet.reviewer, sheet.reviewer_line), = reviewer_column.items()
+    if signed_in:
+        if sheet.reviewer and sheet.reviewer.casefold() != signed_in.casefold():
+            sheet.problems.append(
+                f"{_where(path.name, sheet.reviewer_line, 'reviewer', sheet.reviewer)}: the sheet names another "
+                f"reviewer than {signed_in}, who is signed in and would be recorded as deciding; write {signed_in} "
+                f"on the reviewer line (or leave it empty), or let {sheet.reviewer} apply it")
+        sheet.reviewer = signed_in
     if sheet.decided and not sheet.reviewer:
         sheet.problems.append(f"{_where(path.name, sheet.reviewer_line, 'reviewer', '')}: "
                               "name the reviewer (the person deciding) on the `reviewer` line")
@@ -298,18 +306,19 @@ def apply_sheet(
     fund_org_patterns: Sequence[str] = (),
     run_id: str | None = None,
     fallback_actor: str | None = None,
+    signed_in: str | None = None,
 ) -> SheetResult:
     """Apply a filled-in review sheet: every decision or none (SheetRefused, audited as refused).
 
-    The sheet's reviewer is the actor of its decisions. A sheet with the same content applied before
-    is not applied twice. A sheet for a closed or finalized month is refused.
+    The sheet's reviewer is the actor of its decisions (`signed_in`: that user, see parse_sheet). A sheet with
+    the same content applied before is not applied twice. A sheet for a closed or finalized month is refused.
     """
     path = Path(path)
     if not path.is_file():
         raise SheetRefused(path.name, [f"{path.name}: file not found: {path}"])
     from ocb_pipelines.ingest.focus import period_from_filename
 
-    sheet = parse_sheet(path, period_hint=period_from_filename(path.name))
+    sheet = parse_sheet(path, period_hint=period_from_filename(path.name), signed_in=signed_in)
     actor = sheet.reviewer or fallback_actor or wh.current_actor()
     problems = list(sheet.problems)
     decisions: list[Decision] = []
@@ -349,3 +358,15 @@ def apply_sheet(
                         subject=path.name, details={"sha256": sheet.sha256, "decisions": len(ids)})
     return SheetResult(path.name, sheet.sha256, month, actor, "applied", ids,
                        message=f"{len(ids)} decision(s) recorded for {month} as {actor}")
+
+
+def is_review_sheet(path: str | Path) -> bool:
+    """Whether a CSV file is a review sheet rather than a FOCUS file: its first line is the `ocb_review_sheet`
+    marker, or its header starts with charge_id (where one upload takes both, the content says which)."""
+    with Path(path).open("rb") as handle:
+        head = handle.read(65536).decode("utf-8-sig", errors="replace")
+    for line in head.splitlines():
+        if line.strip():
+            first = next(csv.reader([line]), [""])
+            return bool(first) and unneutralise(first[0]).strip().lower() in (MARKER, "charge_id")
+    return False

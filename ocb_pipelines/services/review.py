@@ -257,12 +257,14 @@ class SheetApplied:
         return self.rebuild is None or self.rebuild.success
 
 
-def apply_review_sheet(ctx: AppContext, sheet: str | Path, *, rebuild: bool = True) -> SheetApplied:
+def apply_review_sheet(ctx: AppContext, sheet: str | Path, *, rebuild: bool = True,
+                       signed_in: bool = False) -> SheetApplied:
     """Apply a filled-in review sheet: every decision or none (SheetRefused, one line per problem). Its reviewer
-    is the actor of its decisions and of the rebuild."""
+    is the actor of its decisions and of the rebuild. `signed_in` (the desk): the context's actor signed in, so
+    they are the reviewer, and a sheet naming someone else is refused."""
     with ctx.connection() as con:
         result = apply_sheet(con, sheet, fund_org_patterns=ctx.settings.review.fund_org_patterns,
-                             fallback_actor=ctx.actor)
+                             fallback_actor=ctx.actor, signed_in=ctx.actor if signed_in else None)
     applied = SheetApplied(result)
     if result.status == "applied" and rebuild:
         applied.rebuild = rebuild_approved(replace(ctx, actor=result.reviewer), result.period)

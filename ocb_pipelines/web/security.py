@@ -97,6 +97,7 @@ async def check_csrf(request: Request) -> None:
     if not sent and "form" in request.headers.get("content-type", ""):
         sent = str((await request.form()).get(CSRF_FIELD, ""))
     if not expected or not sent or not hmac.compare_digest(str(expected), sent):
+        await request.close()  # a refused upload's files (spooled to disk by the form parser) are let go now
         raise Forbidden("this form has expired or did not come from the desk (CSRF token missing or wrong): "
                         "reload the page and try again")
 
