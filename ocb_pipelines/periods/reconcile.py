@@ -26,7 +26,7 @@ import duckdb
 
 from ocb_pipelines.core.checks import CheckOutcome
 from ocb_pipelines.core.money import format_money
-from ocb_pipelines.review.decisions import STATE_SQL
+from ocb_pipelines.review.state import LINES_STATE_SQL
 from ocb_pipelines.warehouse import database as wh
 
 
@@ -103,7 +103,7 @@ WITH raw AS (
 ),
 lines AS (SELECT import_id, file_row_number FROM validated_lines WHERE billing_month = $month),
 unvalidated AS (SELECT * FROM raw ANTI JOIN lines USING (import_id, file_row_number)),
-state AS (SELECT review_status, billed_cost FROM ({STATE_SQL}))
+state AS (SELECT review_status, billed_cost FROM ({LINES_STATE_SQL}))
 SELECT
     (SELECT count(*) FROM raw), (SELECT coalesce(sum(billed), 0) FROM raw),
     (SELECT coalesce(sum(billed_total), 0) FROM import_files WHERE billing_month = $month),

@@ -29,7 +29,7 @@ from ocb_pipelines.review.state import (
     ReviewSummary,
     charge_states,
     pending_count,
-    queue_filters,
+    queue_conditions,
     stale_explanation,
     state_relation_sql,
     summarize_review,
@@ -120,9 +120,9 @@ def select_charge_ids(
         raise DecisionError(["say which charges: --id ID, --source, --reason, --pi, or --all for the whole queue"],
                             header="no charges selected")
     statuses = None if ids else ("pending",)
-    where, params = queue_filters(ids, source, reason, pi, statuses, project=project, text=text, service=service)
+    where, params = queue_conditions(ids, source, reason, pi, statuses, project=project, text=text, service=service)
     found = [r[0] for r in con.execute(
-        f"SELECT charge_id FROM ({state_relation_sql(where)}) ORDER BY charge_id", {"month": month, **params}
+        f"SELECT charge_id FROM ({state_relation_sql(where, statuses)}) ORDER BY charge_id", {"month": month, **params}
     ).fetchall()]  # fmt: skip
     missing = sorted(set(ids) - set(found))
     if missing:
