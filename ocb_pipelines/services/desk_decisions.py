@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -39,6 +40,7 @@ __all__ = ["FILTERS", "DecisionRequest", "RequestConflict", "RequestInvalid", "S
            "apply_queued", "decision_request", "queued_decisions", "submit_decision"]
 FILTERS = ("reason", "source", "pi", "project", "service", "text")  # the queue's filters, as a bulk selection
 MAX_KEY_LENGTH = 200
+KEY_PATTERN = re.compile(rf"[A-Za-z0-9._:-]{{1,{MAX_KEY_LENGTH}}}")  # a uuid fits; a key is safe in any URL path
 ORIGIN_PREFIX = "desk request "
 _APPLYING = threading.Lock()  # one request applied at a time in this process: in order, and never twice
 _REBUILDING = threading.Lock()  # one rebuild pass at a time (a run takes seconds; decisions go on meanwhile)
@@ -241,9 +243,9 @@ def submit_decision(ctx: AppContext, month: str, request: DecisionRequest, key: 
 
     The same key again: the stored request, nothing decided twice (RequestConflict for another body)."""
     key = (key or "").strip()
-    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
-        raise RequestInvalid(f"an idempotency key is required: 1 to {MAX_KEY_LENGTH} printable characters "
-                             "(a new uuid per decision)")
+    if not KEY_PATTERN.fullmatch(key):
+        raise RequestInvalid(f"idempotency key {key[:MAX_KEY_LENGTH]!r}: use 1 to {MAX_KEY_LENGTH} letters, digits, "
+                             "'.', '_', ':' or '-' (a new uuid per decision)")
     path = desk_file(ctx.settings)
     stored, new = store.record_request(path, key, ctx.actor, month, request.canonical())
     if stored.state == "queued" and _APPLYING.acquire(blocking=False):

@@ -88,6 +88,8 @@ def test_the_api_checks_its_caller_and_its_request(desk):
     assert viewer.status_code == 403 and "needs the reviewer role" in viewer.json()["error"]
     auth = bearer(desk, "rita")
     assert "Idempotency-Key header is required" in client.post(API, json=body, headers=auth).json()["error"]
+    odd = client.post(API, json=body, headers={**auth, "Idempotency-Key": "../../x y"})
+    assert odd.status_code == 400 and "idempotency key '../../x y'" in odd.json()["error"]
     for wrong, words in (({**body, "note": " "}, "a note is required"),
                          ({**body, "filter": {}}, "not both"),
                          ({"decision": "approve", "note": "x", "filter": {"colour": "red"}}, "unknown filter"),
