@@ -99,7 +99,7 @@ def held_back(
         else:
             rest.append(d)
     prefix = "charge "
-    for line in check_decisions(con, month, rest, fund_org_patterns=fund_org_patterns):
+    for line in check_decisions(con, month, rest, fund_org_patterns=fund_org_patterns, current=current):
         charge, _, problem = line.removeprefix(prefix).partition(": ")
         if not line.startswith(prefix) or not problem:
             raise DecisionError([line])  # a problem not about one charge: the batch as a whole is wrong

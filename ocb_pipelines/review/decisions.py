@@ -9,7 +9,7 @@ its names are importable from here too, as callers have always imported them.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
@@ -130,18 +130,29 @@ def select_charge_ids(
     return found
 
 
+RAW_ROW_PRESENT = "(raw row present)"  # current_attribution's row_hash of a charge no decision pins a row_hash for
+
+
 def current_attribution(
     con: duckdb.DuckDBPyConnection, month: str, decisions: Sequence[Decision]
 ) -> dict[str, tuple[Any, Any, Any, Any]]:
-    """Each decided charge's row_hash, pi_email, project_id and fund_org as validated now (absent: no such charge)."""
-    return {
-        c: (h, pi, p, f)
-        for c, h, pi, p, f in con.execute(
-            "SELECT charge_id, row_hash, pi_email, project_id, fund_org FROM charges_validated "
-            "WHERE billing_month = ? AND list_contains(?, charge_id)",
-            [month, sorted({d.charge_id for d in decisions})],
-        ).fetchall()
-    }
+    """Each decided charge's row_hash, pi_email, project_id and fund_org as validated now (absent: no such charge).
+
+    The row_hash is None when a later import replaced the charge's raw row. It is an md5 of the raw row only for
+    the decisions that pin one (a review sheet's), else RAW_ROW_PRESENT: a bulk decision of a whole month's queue
+    then reads the raw rows' keys, not every column of each (a third of its time at a million lines)."""
+    present = f"""SELECT v.charge_id, r.import_id IS NOT NULL, v.pi_email, v.project_id, v.fund_org
+        FROM validated_lines v SEMI JOIN (SELECT unnest($ids) AS charge_id) k ON k.charge_id = v.charge_id
+        {wh.RAW_ROW_JOIN} WHERE v.billing_month = $month"""
+    found = con.execute(present, {"month": month, "ids": sorted({d.charge_id for d in decisions})}).fetchall()
+    pinned = sorted({d.charge_id for d in decisions if d.row_hash is not None})
+    hashes = dict(con.execute(
+        f"""SELECT v.charge_id, {wh.RAW_ROW_HASH} FROM validated_lines v
+            SEMI JOIN (SELECT unnest($ids) AS charge_id) k ON k.charge_id = v.charge_id {wh.RAW_ROW_JOIN}
+            WHERE v.billing_month = $month""", {"month": month, "ids": pinned},
+    ).fetchall()) if pinned else {}
+    return {c: ((hashes.get(c) if c in hashes else RAW_ROW_PRESENT) if there else None, pi, p, f)
+            for c, there, pi, p, f in found}
 
 
 def check_decisions(
@@ -150,10 +161,12 @@ def check_decisions(
     decisions: Sequence[Decision],
     *,
     fund_org_patterns: Sequence[str] = (),
+    current: Mapping[str, tuple[Any, Any, Any, Any]] | None = None,
 ) -> list[str]:
-    """Every problem with a batch of decisions (empty when all can be recorded)."""
+    """Every problem with a batch of decisions (empty when all can be recorded). `current`: their
+    current_attribution, when the caller has it already."""
     problems: list[str] = []
-    current = current_attribution(con, month, decisions)
+    current = current_attribution(con, month, decisions) if current is None else current
     seen: set[str] = set()
     for d in decisions:
         where = f"{d.origin}: " if d.origin else ""
@@ -236,18 +249,21 @@ def insert_decisions(
     if not decisions:
         return []
     now = wh.now_utc()
+    fixes = [d.corrections() for d in decisions]
     batch = [{"seq": i, "charge_id": d.charge_id, "row_hash": d.row_hash, "decision": d.decision,
-              "note": d.note.strip(), "origin": d.origin, **{f: d.corrections().get(f) for f in CORRECTABLE}}
+              "note": d.note.strip(), "origin": d.origin, **{f: fixes[i].get(f) for f in CORRECTABLE}}
              for i, d in enumerate(decisions)]
     con.register("decision_batch", pa.Table.from_pylist(batch, schema=_BATCH_SCHEMA))
     try:
+        # The decided lines' raw rows only (the charges_validated view would hash every line of the month first).
         rows = con.execute(
-            """INSERT INTO review_decisions (billing_month, charge_id, row_hash, decision, note, actor, decided_at,
+            f"""INSERT INTO review_decisions (billing_month, charge_id, row_hash, decision, note, actor, decided_at,
                    via, origin, pi_email, project_id, fund_org, billed_cost, review_reasons, run_id)
-               SELECT v.billing_month, v.charge_id, coalesce(b.row_hash, v.row_hash), b.decision, b.note, $actor,
-                      $now, $via, b.origin, b.pi_email, b.project_id, b.fund_org, v.billed_cost, v.review_reasons,
-                      $run_id
-               FROM decision_batch b JOIN charges_validated v ON v.billing_month = $month AND v.charge_id = b.charge_id
+               SELECT v.billing_month, v.charge_id, coalesce(b.row_hash, {wh.RAW_ROW_HASH}), b.decision, b.note,
+                      $actor, $now, $via, b.origin, b.pi_email, b.project_id, b.fund_org, v.billed_cost,
+                      v.review_reasons, $run_id
+               FROM decision_batch b JOIN validated_lines v ON v.billing_month = $month AND v.charge_id = b.charge_id
+               {wh.RAW_ROW_JOIN}
                ORDER BY b.seq
                RETURNING charge_id, decision_id, billed_cost, review_reasons""",
             {"actor": actor, "now": now, "via": via, "run_id": run_id, "month": month},
@@ -263,7 +279,7 @@ def insert_decisions(
     for i, d in enumerate(decisions):
         decision_id, billed, reasons = found[d.charge_id]
         details = {"decision_id": decision_id, "note": d.note.strip(), "via": via, "origin": d.origin,
-                   "billed_cost": billed, "reasons": list(reasons or []), **d.corrections()}
+                   "billed_cost": billed, "reasons": list(reasons or []), **fixes[i]}
         events.append({"seq": i, "action": f"review_{d.decision}", "subject": d.charge_id,
                        "details": json.dumps(details, default=_audit_json)})
     con.register("decision_events", pa.Table.from_pylist(events, schema=_AUDIT_SCHEMA))

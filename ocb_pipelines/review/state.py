@@ -365,7 +365,7 @@ def decision_state(con: duckdb.DuckDBPyConnection, month: str) -> DecisionState:
 def billed_of(con: duckdb.DuckDBPyConnection, month: str, charge_ids: Sequence[str]) -> Decimal:
     """The billed money of some charges of the month (exact; 0 for none)."""
     return con.execute(
-        "SELECT coalesce(sum(billed_cost), 0) FROM charges_validated WHERE billing_month = ? "
-        "AND list_contains(?, charge_id)",
-        [month, list(charge_ids)],
+        "SELECT coalesce(sum(billed_cost), 0) FROM validated_lines v "
+        "SEMI JOIN (SELECT unnest($ids) AS charge_id) k ON k.charge_id = v.charge_id WHERE v.billing_month = $month",
+        {"month": month, "ids": list(charge_ids)},
     ).fetchall()[0][0]

@@ -58,7 +58,7 @@ def _imported_months(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, lis
 def _flagged(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, Decimal]]:
     """Month -> (rows, billed) of the charges a review rule flagged, decided or not."""
     return {m: (n, b) for m, n, b in con.execute(
-        "SELECT billing_month, count(*), coalesce(sum(billed_cost), 0) FROM charges_validated WHERE needs_review "
+        "SELECT billing_month, count(*), coalesce(sum(billed_cost), 0) FROM validated_lines WHERE needs_review "
         "GROUP BY 1"
     ).fetchall()}
 

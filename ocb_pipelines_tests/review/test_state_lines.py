@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from ocb_pipelines.periods.reconcile import reconcile
+from ocb_pipelines.review import bulk
 from ocb_pipelines.review import decisions as rd
 from ocb_pipelines.review import state as rs
 from ocb_pipelines.review.fixtures import charge_row
@@ -23,6 +24,9 @@ class RecordingConnection:
     def execute(self, sql, params=None):
         self.sql.append(sql)
         return self.con.execute(sql, params)
+
+    def __getattr__(self, name):
+        return getattr(self.con, name)
 
 
 @pytest.fixture
@@ -104,3 +108,22 @@ def test_the_queue_and_the_summaries_read_the_raw_rows_only_for_what_they_show(s
         inner, _, outer = raw.rpartition(wh.RAW_ROW_JOIN)  # the raw rows joined to what the other filters kept
         assert "charges_validated" not in raw and "review_status = 'pending'" in inner
         assert outer.endswith("WHERE (lower(service_name) = 'x')")
+
+
+def test_a_bulk_decision_hashes_only_the_raw_rows_of_the_charges_it_records(settings, decided_month):
+    """Recording a month's queue at once never goes through the charges_validated view (which hashes every line
+    of the month); each decision still pins its charge's row_hash, and a sheet's pinned row_hash is still checked."""
+    with wh.connect(settings.warehouse_path) as con:
+        queue = rd.select_charge_ids(con, MONTH, everything=True)
+        recording = RecordingConnection(con)
+        outcome = bulk.record_bulk(recording, MONTH, [rd.Decision(c, "reject", "not ours") for c in queue],
+                                   actor="bob", via="desk")
+        rs.billed_of(recording, MONTH, outcome.recorded)
+        assert sorted(outcome.recorded) == queue and not [s for s in recording.sql if "charges_validated" in s]
+        pinned = dict(con.execute(
+            "SELECT d.charge_id, d.row_hash = v.row_hash FROM review_decisions d JOIN charges_validated v "
+            "USING (charge_id) WHERE d.actor = 'bob'").fetchall())
+        assert sorted(pinned) == queue and all(pinned.values())
+        wrong = rd.Decision(queue[0], "reject", "seen on a sheet", row_hash="0" * 32)
+        assert rd.check_decisions(con, MONTH, [wrong]) == [
+            f"charge {queue[0]}: the charge changed since it was shown to the reviewer; look at it again"]
