@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import threading
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -43,6 +44,11 @@ concurrency:
 telemetry:
   enabled: false
 """
+
+# One run at a time per process: two execute_in_process calls in threads of one process (the desk's decision
+# worker and a page's close) deadlock in Dagster's log setup (logging.config.dictConfig takes the logging lock,
+# then each handler's lock, while the other run's event handler holds its own and waits for the logging lock).
+_IN_PROCESS_RUN = threading.RLock()
 
 PID_TAG = "ocb/pid"
 PID_START_TAG = "ocb/pid_start"
@@ -148,7 +154,7 @@ def run_job(settings: OcbSettings, definitions: DefinitionsSource, job_name: str
     prepare_dagster_home(settings)
     job = definitions(settings.config_path, month).resolve_job_def(job_name)
     config = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}, **(run_config or {})}
-    with dg.DagsterInstance.get() as instance:
+    with _IN_PROCESS_RUN, dg.DagsterInstance.get() as instance:
         release_dead_runs(instance)  # a killed earlier run would otherwise hold the warehouse slot forever
         result = job.execute_in_process(
             partition_key=month, run_config=config, instance=instance, raise_on_error=False,
