@@ -258,10 +258,10 @@ def insert_decisions(
         # The decided lines' raw rows only (the charges_validated view would hash every line of the month first).
         rows = con.execute(
             f"""INSERT INTO review_decisions (billing_month, charge_id, row_hash, decision, note, actor, decided_at,
-                   via, origin, pi_email, project_id, fund_org, billed_cost, review_reasons, run_id)
+                   via, origin, pi_email, project_id, fund_org, billed_cost, review_reasons, run_id, import_id)
                SELECT v.billing_month, v.charge_id, coalesce(b.row_hash, {wh.RAW_ROW_HASH}), b.decision, b.note,
                       $actor, $now, $via, b.origin, b.pi_email, b.project_id, b.fund_org, v.billed_cost,
-                      v.review_reasons, $run_id
+                      v.review_reasons, $run_id, v.import_id
                FROM decision_batch b JOIN validated_lines v ON v.billing_month = $month AND v.charge_id = b.charge_id
                {wh.RAW_ROW_JOIN}
                ORDER BY b.seq

@@ -60,10 +60,19 @@ WITH latest AS (
     ) WHERE rn = 1
 ),
 decided AS (
-    -- The current row_hash of decided charges only (an md5 of the raw row each), not of every charge.
-    SELECT v.charge_id, {wh.RAW_ROW_HASH} AS row_hash
-    FROM validated_lines v SEMI JOIN latest l ON l.charge_id = v.charge_id {wh.RAW_ROW_JOIN}
+    -- Whether each decided line's raw row is still there (read by its keys), and whether the line is validated
+    -- from the import it was decided on: an import's rows never change, so its row_hash is the one decided on.
+    SELECT v.charge_id, r.import_id IS NOT NULL AS present,
+        coalesce(l.import_id = v.import_id, FALSE) AS same_import
+    FROM validated_lines v JOIN latest l ON l.charge_id = v.charge_id {wh.RAW_ROW_JOIN}
     WHERE v.billing_month = $month
+),
+rehashed AS (
+    -- The current row_hash (an md5 of the raw row) of the decided lines validated from another import since
+    -- (or decided before decisions named their import) only: not of every decided line on every read.
+    SELECT v.charge_id, {wh.RAW_ROW_HASH} AS row_hash
+    FROM validated_lines v JOIN latest l ON l.charge_id = v.charge_id {wh.RAW_ROW_JOIN}
+    WHERE v.billing_month = $month AND NOT coalesce(l.import_id = v.import_id, FALSE)
 ),
 joined AS (
     SELECT v.*,
@@ -71,9 +80,10 @@ joined AS (
         l.pi_email AS new_pi_email, l.project_id AS new_project_id, l.fund_org AS new_fund_org,
         l.row_hash AS decided_row_hash,
         -- a charge whose raw row was replaced since it was validated has no row_hash: its decision is stale
-        l.row_hash IS NOT NULL AND l.row_hash IS DISTINCT FROM d.row_hash AS stale
+        l.row_hash IS NOT NULL AND (d.present IS NOT TRUE
+            OR NOT d.same_import AND l.row_hash IS DISTINCT FROM h.row_hash) AS stale
     FROM ({_LINES[only].format(lines=lines)}) v LEFT JOIN latest l ON l.charge_id = v.charge_id
-        LEFT JOIN decided d ON d.charge_id = v.charge_id
+        LEFT JOIN decided d ON d.charge_id = v.charge_id LEFT JOIN rehashed h ON h.charge_id = v.charge_id
 )
 SELECT *,
     CASE

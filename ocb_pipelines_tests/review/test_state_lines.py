@@ -127,3 +127,34 @@ def test_a_bulk_decision_hashes_only_the_raw_rows_of_the_charges_it_records(sett
         wrong = rd.Decision(queue[0], "reject", "seen on a sheet", row_hash="0" * 32)
         assert rd.check_decisions(con, MONTH, [wrong]) == [
             f"charge {queue[0]}: the charge changed since it was shown to the reviewer; look at it again"]
+
+
+def _stale(settings) -> dict[str, bool]:
+    with wh.connect(settings.warehouse_path) as con:
+        return {s["resource_id"]: s["stale"] for s in rs.charge_states(con, MONTH, statuses=None) if s["decision"]}
+
+
+def test_decisions_name_their_import_and_older_ones_are_still_checked_by_hash(settings, month):
+    """A decision keeps the import its line was validated from, so the state hashes a decided line's raw row again
+    only once another import replaced it; decisions from before (no import named) are checked by hash as always."""
+    with wh.connect(settings.warehouse_path) as con:
+        rd.record_decisions(con, MONTH, [rd.Decision(month["test"], "approve", "fine"),
+                                         rd.Decision(month["ok"], "reject", "duplicate")], actor="alice", via="cli")
+        named = con.execute("SELECT count(*) FROM review_decisions d JOIN validated_lines v USING (charge_id) "
+                            "WHERE d.import_id = v.import_id").fetchall()[0][0]
+        assert named == 2
+        con.execute("ALTER TABLE review_decisions DROP COLUMN import_id")  # as an older release wrote them
+    with wh.connect(settings.warehouse_path) as con:  # the upgrade adds the column back, empty
+        assert con.execute("SELECT count(*), count(import_id) FROM review_decisions").fetchall() == [(2, 0)]
+    assert _stale(settings) == {"test": False, "ok": False}
+    load_month(settings, list(reversed(standard_rows())))  # another import, the same rows: the same row_hash
+    assert _stale(settings) == {"test": False, "ok": False}
+    rows = standard_rows()
+    rows[2] = charge_row(resource="test", billed="2250.00", service="test-sandbox")
+    load_month(settings, rows)
+    assert _stale(settings) == {"test": True, "ok": False}
+    with wh.connect(settings.warehouse_path) as con:  # decided again: named import, not stale, not hashed again
+        rd.record_decisions(con, MONTH, [rd.Decision(month["test"], "approve", "checked")], actor="alice", via="cli")
+    assert _stale(settings) == {"test": False, "ok": False}
+    load_month(settings, list(reversed(rows)))
+    assert _stale(settings) == {"test": False, "ok": False}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 
 from ocb_pipelines.warehouse.schema.charges import CHARGE_COLUMNS
-from ocb_pipelines.warehouse.schema.columns import MONEY, Column, drop_columns
+from ocb_pipelines.warehouse.schema.columns import MONEY, Column, add_columns, drop_columns
 
 DDL = f"""
 CREATE SEQUENCE IF NOT EXISTS review_decision_seq;
@@ -25,7 +25,8 @@ CREATE TABLE IF NOT EXISTS review_decisions (
     fund_org VARCHAR,
     billed_cost {MONEY},
     review_reasons VARCHAR[],
-    run_id VARCHAR
+    run_id VARCHAR,
+    import_id VARCHAR
 );
 CREATE TABLE IF NOT EXISTS review_sheets (
     file_sha256 VARCHAR PRIMARY KEY,
@@ -56,8 +57,12 @@ CREATE TABLE IF NOT EXISTS charges_approved (
 # Dropped since a warehouse may have been created: the raw Tags stay in focus_raw (reachable through each
 # charge's lineage), and row_hash is worked out from the raw row when read.
 DROPPED_COLUMNS = (("charges_approved", "tags"), ("charges_approved", "row_hash"))
+# Added since: the import a decided line was validated from when it was decided (its raw row then), so that the
+# review state hashes a decided line's raw row again only when a later import replaced that row.
+ADDED_COLUMNS = (("review_decisions", "import_id", "VARCHAR"),)
 
 
 def migrate(con: duckdb.DuckDBPyConnection, present: set[Column]) -> None:
-    """Drop the columns older warehouses still have."""
+    """Drop the columns older warehouses still have; add those they lack."""
     drop_columns(con, present, DROPPED_COLUMNS)
+    add_columns(con, present, ADDED_COLUMNS)
