@@ -11,7 +11,10 @@ $OCB_SCREENSHOTS_DIR set the docs' screenshots of the desk are saved there (docs
 
 from __future__ import annotations
 
+import csv
+import io
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,12 +23,16 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from pypdf import PdfReader
 
+from ocb_pipelines.app import app_context
 from ocb_pipelines.core.config import OcbSettings, load_config
+from ocb_pipelines.services.month_summary import month_summary
 from ocb_pipelines_tests.smtp import free_port
 from ocb_pipelines_tests.ui.test_browser import CHROMIUM, CHROMIUM_FLAGS
 from ocb_pipelines_tests.web import conftest as web
@@ -37,6 +44,15 @@ AXE = Path(__file__).resolve().parents[1] / "web" / "vendor" / "axe.min.js"
 HOSTILE = web.HOSTILE
 GOOD_FUND = "ASTR-100234"
 SERVER_START_TIMEOUT = 60.0
+RUN_MS = 180_000  # an action that starts a Dagster run (close, render, export) answers when the run has ended
+# The main actions, as their forms post them: a viewer gets 403 on each (the full sweep is test_api's).
+VIEWER_ACTIONS = [
+    (f"/months/{MONTH}/review/decide", {"decision": "approve", "note": "viewer", "scope": "filter"}),
+    (f"/months/{MONTH}/close", {"note": "viewer"}),
+    (f"/months/{MONTH}/statements/render", {}),
+    (f"/months/{MONTH}/statements/send", {}),
+    (f"/months/{MONTH}/journal/export", {"format": "gl"}),
+]
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (.ci/run installs it)")
 
@@ -120,6 +136,14 @@ def served(desk_template: Path, tmp_path_factory) -> Iterator[Served]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def patient_expect() -> Iterator[None]:
+    """Pages on a busy 2-core machine: expect() waits up to 15 s here (Playwright's default is 5 s)."""
+    expect.set_options(timeout=15_000)
+    yield
+    expect.set_options(timeout=5_000)
 
 
 @pytest.fixture(scope="module")
@@ -213,3 +237,215 @@ def test_the_theme_switch_turns_dark_mode_on_and_it_persists(served: Served, aud
         assert auditor.evaluate("getComputedStyle(document.body).backgroundColor") == dark_background
     finally:
         auditor.emulate_media(color_scheme="light")
+
+
+def money_of(text: str) -> Decimal:
+    """An amount as the desk shows it ($1,234.56, or -$1.00) as an exact Decimal."""
+    match = re.search(r"(-?)\$?(-?[\d,]+\.\d+)", text)
+    assert match, f"no amount in {text!r}"
+    return Decimal(match.group(1) + match.group(2).replace(",", ""))
+
+
+# The queue and its decision form, as the review page (routes/review.py, templates/review.html) labels them.
+
+
+def queue_rows(page: Page):
+    return page.locator("table.data tbody tr")
+
+
+def filter_queue(page: Page, **filters: str) -> None:
+    """Fill the queue's filter form (field label -> value; a <select> by option value) and apply it."""
+    form = page.get_by_role("search", name="Filter the queue")
+    for label, value in filters.items():
+        field = form.get_by_label(label, exact=True)
+        if field.evaluate("e => e.tagName") == "SELECT":
+            field.select_option(value)
+        else:
+            field.fill(value)
+    form.get_by_role("button", name="Filter").click()
+
+
+SCOPES = {"checked": "Decide the checked charges", "filter": re.compile(r"^Decide all \d+ charges")}
+
+
+def decide(page: Page, decision: str, note: str, scope: str, **corrections: str) -> None:
+    """Fill the decision form: Approve, Reject or Correct (the corrected fields by label), a note, and send it
+    for `scope`: the checked charges or everything matching the filter. Waits for the result page."""
+    form = page.locator("form#decide")
+    form.get_by_label("Decision", exact=True).select_option(label=decision)
+    for label, value in corrections.items():
+        form.get_by_label(label, exact=True).fill(value)
+    form.get_by_label("Note (required: why)").fill(note)
+    form.get_by_role("button", name=SCOPES[scope]).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Decision applied")
+
+
+def queue_total(page: Page):
+    return page.locator("#queue-total")
+
+
+def test_a_viewer_sees_every_page_but_every_action_is_refused(served: Served):
+    context = served.context("vic")
+    page = context.new_page()
+    try:
+        for path in ("/", f"/months/{MONTH}", f"/months/{MONTH}/review", "/imports", f"/months/{MONTH}/statements",
+                     f"/months/{MONTH}/journal", "/audit", "/settings"):
+            answer = page.goto(path)
+            assert answer is not None and answer.status == 200, f"{path}: {answer and answer.status}"
+            expect(page.locator("h1")).to_have_count(1)
+        page.goto(f"/months/{MONTH}/review")
+        expect(page.locator("form#decide")).to_have_count(0)  # no decision form to a viewer
+        token = csrf_of(page)
+        assert token
+        for path, fields in VIEWER_ACTIONS:
+            answer = page.request.post(path, form={"csrf_token": token, **fields}, max_redirects=0)
+            assert answer.status == 403, f"POST {path} as a viewer: {answer.status}"
+            assert "vic is a viewer" in answer.text(), answer.text()
+        page.reload()
+        expect(queue_total(page)).to_contain_text("6 charges, $64.00")  # nothing was decided
+    finally:
+        context.close()
+
+
+def test_hostile_tag_values_show_as_text_on_the_queue_and_the_charge_page(served: Served, auditor: Page):
+    context = served.context("vic")
+    page = context.new_page()
+    dialogs = no_dialogs(page)
+    try:
+        page.goto(f"/months/{MONTH}/review")
+        check_accessible(auditor, f"/months/{MONTH}/review")
+        row = queue_rows(page).filter(has_text="i-hostile")
+        for value in HOSTILE.values():
+            expect(row.get_by_text(value, exact=False).first).to_be_visible()
+        row.get_by_role("link").first.click()
+        expect(page).to_have_url(re.compile(r"/charges/\w+"))
+        shots.take(page, "charge")
+        check_accessible(auditor, page.url)
+        for value in HOSTILE.values():
+            expect(page.get_by_text(value, exact=False).first).to_be_visible()
+        assert page.locator("script:not([src])").count() == 0  # no element made from a value
+        assert "<script>alert(1)" not in page.content()  # in the DOM as text only (&lt;script&gt;)
+    finally:
+        context.close()
+    assert dialogs == []
+
+
+def test_a_reviewer_empties_the_queue(served: Served, auditor: Page):
+    """rita filters by reason, rejects the ownerless charges by filter, corrects one fund, approves the rest by
+    filter (the charge approval cannot take is reported, then corrected), and the month adds up."""
+    context = served.context("rita")
+    page = context.new_page()
+    queue = f"/months/{MONTH}/review"
+    try:
+        page.goto(queue)
+        filter_queue(page, Reason="missing_pi_email")
+        expect(page).to_have_url(re.compile(r"reason=missing_pi_email"))
+        expect(queue_rows(page)).to_have_count(2)
+        expect(queue_total(page)).to_contain_text("2 charges, $20.00 match the filter")
+        shots.take(page, "review-by-reason")
+        decide(page, "Reject", "no PI: not billed here", "filter")
+        expect(page.get_by_role("status").first).to_contain_text("2 charge(s) rejected ($20.00) as rita")
+
+        page.goto(f"{queue}?reason=invalid_fund_org")
+        expect(queue_rows(page)).to_have_count(2)
+        queue_rows(page).filter(has_text="i-fund-1").get_by_role("checkbox").check()
+        decide(page, "Correct PI / project / fund", "fund from the PI's email", "checked",
+               **{"New fund (correct)": GOOD_FUND})
+        expect(page.get_by_role("status").first).to_contain_text("1 charge(s) corrected ($30.00) as rita")
+
+        page.goto(queue)
+        expect(queue_total(page)).to_contain_text("3 charges, $14.00 pending review")
+        decide(page, "Approve", "checked with the PIs", "filter")
+        expect(page.get_by_role("status").first).to_contain_text("2 charge(s) approved ($12.99) as rita")
+        held = page.locator("table.data tbody tr")  # reported, not silently skipped
+        expect(held).to_have_count(1)
+        expect(held).to_contain_text("1 has no fund_org")
+
+        page.goto(queue)
+        expect(queue_rows(page)).to_have_count(1)
+        queue_rows(page).get_by_role("checkbox").check()
+        decide(page, "Correct PI / project / fund", "fund from the project's grant", "checked",
+               **{"New fund (correct)": GOOD_FUND})
+        page.goto(queue)
+        expect(queue_rows(page)).to_have_count(0)
+        expect(page.get_by_text(f"Nothing is waiting for review in {MONTH}.")).to_be_visible()
+
+        page.goto(f"/months/{MONTH}")
+        totals = page.locator("table#totals")
+        figures = {name: money_of(totals.get_by_role("row", name=name.title()).locator("td").last.inner_text())
+                   for name in ("imported", "approved", "pending", "rejected")}
+        assert figures == {"imported": Decimal("318.84"), "approved": Decimal("298.84"), "pending": 0,
+                           "rejected": Decimal("20.00")}
+        assert figures["imported"] == figures["approved"] + figures["pending"] + figures["rejected"]
+        expect(page.get_by_text("Reconciles: imported = approved + pending + rejected")).to_be_visible()
+    finally:
+        context.close()
+    figures = month_summary(app_context(served.settings, actor="test"), MONTH).figures
+    assert (figures.imported_rows, figures.approved_rows, figures.pending_rows, figures.rejected_rows) == (12, 10, 0, 2)
+    assert figures.imported_billed == figures.approved_billed + figures.rejected_billed == Decimal("318.84")
+
+
+def pdf_text(path: Path | str) -> str:
+    return "\n".join(page.extract_text() for page in PdfReader(path).pages)
+
+
+def test_an_admin_closes_the_month_and_takes_a_statement_and_the_journal(served: Served, auditor: Page):
+    context = served.context("ada", accept_downloads=True)
+    page = context.new_page()
+    try:
+        page.goto(f"/months/{MONTH}")
+        refused = page.request.post(f"/months/{MONTH}/close", form={"note": "no token"}, max_redirects=0)
+        assert refused.status == 403 and "CSRF token missing or wrong" in refused.text()  # a POST without it
+        page.reload()
+        expect(page.locator("h1 .status")).to_have_text("open")
+        shots.take(page, "month")
+        check_accessible(auditor, f"/months/{MONTH}")
+        page.get_by_label("Note (optional)").fill("January reviewed")
+        page.get_by_role("button", name=f"Close {MONTH}").click(timeout=RUN_MS)
+        expect(page.locator("h1 .status")).to_have_text("closed")
+
+        page.goto(f"/months/{MONTH}/statements")
+        page.get_by_role("button", name="Render statements").click(timeout=RUN_MS)
+        statements = page.locator("table#statements tbody tr")
+        expect(statements).to_have_count(3)  # ada's, grace's and the hostile tags' PI's (its fund corrected)
+        shots.take(page, "statements")
+        check_accessible(auditor, f"/months/{MONTH}/statements")
+        ada = statements.filter(has_text="ada.lovelace@example.edu")
+        with page.expect_download() as download_info:
+            ada.get_by_role("link", name="PDF").click()
+        download = download_info.value
+        assert re.fullmatch(r"[\w.-]+\.pdf", download.suggested_filename), download.suggested_filename
+        text = pdf_text(download.path())
+        assert "ada.lovelace@example.edu" in text and "ASTR-100234" in text
+
+        ada.get_by_role("link", name="Preview").click()
+        frame = page.locator("iframe.preview")
+        expect(frame).to_be_visible()
+        opened = context.request.get(frame.get_attribute("src") or "")
+        assert opened.ok and opened.headers["content-type"] == "application/pdf"
+        assert opened.headers["content-disposition"].startswith("inline")
+        assert opened.body() == Path(download.path()).read_bytes()  # the preview shows the file downloaded
+
+        page.goto(f"/months/{MONTH}/journal")
+        page.get_by_role("button", name=re.compile(r"^Export ")).first.click(timeout=RUN_MS)
+        exports = page.locator("table#exports tbody tr")
+        expect(exports).to_have_count(1)
+        check_accessible(auditor, f"/months/{MONTH}/journal")
+        with page.expect_download() as download_info:
+            exports.first.get_by_role("link").first.click()
+        journal = download_info.value
+        assert re.fullmatch(r"[\w.-]+", journal.suggested_filename), journal.suggested_filename
+        lines = list(csv.DictReader(io.StringIO(Path(journal.path()).read_text(encoding="utf-8"))))
+        debits = sum(Decimal(line["Debit"] or 0) for line in lines)
+        credits = sum(Decimal(line["Credit"] or 0) for line in lines)
+        assert debits == credits == Decimal("298.84")  # balanced, and every approved cent
+        assert any((line["Orgn"], line["Fund"]) == ("ASTR", "100234") for line in lines)  # the corrected fund
+    finally:
+        context.close()
+    assert month_summary(app_context(served.settings, actor="test"), MONTH).status == "closed"
+
+
+def test_the_other_pages_pass_axe(auditor: Page):
+    """Imports, audit and settings (the other pages were checked where the month end visits them)."""
+    for path in ("/imports", "/audit", "/settings"):
+        check_accessible(auditor, path)
