@@ -54,30 +54,31 @@ def list_review_reasons(ctx: AppContext | None = None) -> list[dict[str, str]]:
 
 def describe_charge(state: dict[str, Any]) -> dict[str, Any]:
     """A charge of the review state as plain data (JSON-ready but for money): why it is stale, in words."""
-    out = {k: state[k] for k in rs.STATE_COLUMNS if k != "decided_row_hash"}
+    out = {k: state[k] for k in rs.STATE_COLUMNS if k != "decided_row_hash"}  # row_hash None: not worked out
     out["tags"] = state.get("tags")  # the raw Tags text as the file wrote it (a page shows it as text)
     out["decided_at"] = state["decided_at"].isoformat(sep=" ") if state["decided_at"] else None
     if state["stale"]:
         out["stale_explanation"] = rs.stale_explanation(state)
-    elif state["row_hash"] is None:  # the raw row is gone: a later import replaced it, not validated since
+    elif not state["raw_row"]:  # the raw row is gone: a later import replaced it, not validated since
         out["stale"], out["stale_explanation"] = True, OUTDATED
     return out
 
 
 @dataclass(frozen=True)
 class ReviewQueue:
-    """One page of a month's charges by review status, the count and money of every page, and the month's
-    review summary and reconciliation (what the CLI list and the desk show above the charges)."""
+    """One page of a month's charges by review status, the count and money of every page, the month's sources,
+    and (unless asked not to) its review summary and reconciliation (what the CLI list shows above the charges)."""
 
     month: str
     status: str  # a status of STATUSES, or `all`
     total: int
     billed_total: Decimal
     charges: list[dict[str, Any]]
-    summary: rs.ReviewSummary
-    reconciliation: Reconciliation
+    summary: rs.ReviewSummary | None
+    reconciliation: Reconciliation | None
     limit: int | None = None
     offset: int = 0
+    sources: list[str] = field(default_factory=list)
 
 
 def review_queue(
@@ -95,10 +96,16 @@ def review_queue(
     order: str = "desc",
     limit: int | None = None,
     offset: int = 0,
+    summary: bool = True,
+    row_hash: bool = True,
 ) -> ReviewQueue:
     """The month's charges of a review status (default: the queue), largest first (`order` asc: smallest
     first), filtered by reason, source, PI, project, service or free text, one page of `limit` from `offset`
-    (the total counts every page)."""
+    (the total counts every page).
+
+    A page that shows neither can go without the month's summary and reconciliation (`summary=False`: each a
+    pass over every line of the month, seconds at a million) and its charges' row_hash (`row_hash=False`: an md5
+    of every column of each raw row; stale charges keep theirs)."""
     if status != "all" and status not in STATUSES:
         raise ValueError(f"unknown review status {status!r}: use one of {', '.join(STATUSES)} or all")
     if order not in SORT_ORDERS:
@@ -107,11 +114,13 @@ def review_queue(
                "service": service, "statuses": None if status == "all" else (status,)}
     with ctx.connection() as con:
         total, billed = rs.count_states(con, month, **filters)
-        page = rs.charge_states(con, month, limit=limit or None, offset=max(offset, 0), order=order, **filters)
-        summary = rs.summarize_review(con, month)
-        figures = reconcile(con, month)
-    return ReviewQueue(month, status, total, billed, [describe_charge(s) for s in page], summary, figures,
-                       limit or None, max(offset, 0))
+        page = rs.charge_states(con, month, limit=limit or None, offset=max(offset, 0), order=order,
+                                row_hash=row_hash, **filters)
+        review = rs.summarize_review(con, month) if summary else None
+        figures = reconcile(con, month) if summary else None
+        sources = rs.month_sources(con, month)
+    return ReviewQueue(month, status, total, billed, [describe_charge(s) for s in page], review, figures,
+                       limit or None, max(offset, 0), sources)
 
 
 def decisions_from(ctx: AppContext, month: str, origin: str) -> tuple[int, Decimal]:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import pytest
 
+from ocb_pipelines.app import app_context
 from ocb_pipelines.periods.reconcile import reconcile
 from ocb_pipelines.review import bulk
 from ocb_pipelines.review import decisions as rd
 from ocb_pipelines.review import state as rs
 from ocb_pipelines.review.fixtures import charge_row
+from ocb_pipelines.services import review as review_service
 from ocb_pipelines.warehouse import database as wh
 
 from .conftest import MONTH, load_month, standard_rows
@@ -158,3 +160,20 @@ def test_decisions_name_their_import_and_older_ones_are_still_checked_by_hash(se
     assert _stale(settings) == {"test": False, "ok": False}
     load_month(settings, list(reversed(rows)))
     assert _stale(settings) == {"test": False, "ok": False}
+
+
+def test_a_page_without_row_hashes_reads_only_the_columns_it_shows(settings, decided_month):
+    """row_hash=False (the desk's queue page): no md5 of a raw row but a stale charge's (its explanation shows
+    it); the rest as with row hashes. review_queue(summary=False) leaves out the month's summary and figures."""
+    with wh.connect(settings.warehouse_path) as con:
+        full = rs.charge_states(con, MONTH, statuses=None)
+        recording = RecordingConnection(con)
+        lean = rs.charge_states(recording, MONTH, statuses=None, row_hash=False)
+    assert [{**s, "row_hash": None} for s in full if not s["stale"]] == [s for s in lean if not s["stale"]]
+    assert [s for s in full if s["stale"]] == [s for s in lean if s["stale"]] and len(lean) == len(full) == 5
+    shown = recording.sql[0].split(" FROM (", 1)[0]  # what the page reads of its raw rows
+    assert "Tags" in shown and "md5(" not in shown and len(recording.sql) == 2  # then the stale one's row_hash
+    queue = review_service.review_queue(app_context(settings), MONTH, summary=False, row_hash=False)
+    assert queue.summary is None and queue.reconciliation is None and queue.sources == ["aws"]
+    assert [c["charge_id"] for c in queue.charges] == [c["charge_id"] for c in full if c["review_status"] ==
+                                                      "pending"]

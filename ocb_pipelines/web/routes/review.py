@@ -58,7 +58,8 @@ def review_page(request: Request, user: Viewer, month: str, sort: str = "desc", 
         raise HTTPException(400, f"unknown sort {sort!r}: use {' or '.join(review.SORT_ORDERS)}")
     page = max(page, 1)
     ctx = desk_context(request, user)
-    queue = review.review_queue(ctx, key, order=sort, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, **filters)
+    queue = review.review_queue(ctx, key, order=sort, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE,
+                                summary=False, row_hash=False, **filters)  # the page shows neither
     pages = max(1, math.ceil(queue.total / PAGE_SIZE))
     rows = [{**c, "reason_labels": [reason_label(r) for r in c["queue_reasons"] or []]} for c in queue.charges]
     return render(request, "review.html", {
@@ -67,7 +68,7 @@ def review_page(request: Request, user: Viewer, month: str, sort: str = "desc", 
         "prev_url": _queue_url(key, filters, sort, page - 1) if page > 1 else None,
         "next_url": _queue_url(key, filters, sort, page + 1) if page < pages else None,
         "sort_urls": {s: _queue_url(key, filters, s) for s in review.SORT_ORDERS},
-        "reasons": review.list_review_reasons(), "sources": [s["source"] for s in queue.summary.by_source],
+        "reasons": review.list_review_reasons(), "sources": queue.sources,
         "can_decide": user.can("reviewer"), "request_key": uuid.uuid4().hex,
         "queued": desk_decisions.queued_decisions(ctx, key), "notice": pop_notice(request),
     })  # fmt: skip
