@@ -27,9 +27,11 @@ FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
 INLINE = re.compile(r"`([^`\n]+)`")
 OCB = re.compile(r"(?<![\w./-])ocb((?:\s+[^\s|;&#)]+)*)")
 DAGSTER_NAME = re.compile(r"`([a-z][a-z0-9_]*_(?:job|sensor|schedule))`")
-# Made by docs/make_screenshots.sh (the browser test, and pdftoppm for the statement).
+# Made by docs/make_screenshots.sh (the browser tests, and pdftoppm for the statement).
 SCREENSHOTS = ("asset-graph.png", "asset-plots.png", "check-partitions.png", "failed-import.png", "run.png",
-               "statement-lines.png", "statement.png", "statements-lineage.png", "statements-metadata.png")
+               "statement-lines.png", "statement.png", "statements-lineage.png", "statements-metadata.png",
+               "desk-months.png", "desk-review-by-reason.png", "desk-charge.png", "desk-month.png",
+               "desk-statements.png", "desk-months-dark.png")
 
 
 def _text(page: Path) -> str:

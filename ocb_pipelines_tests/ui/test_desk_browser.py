@@ -27,7 +27,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect, sync_playwright
 from pypdf import PdfReader
 
 from ocb_pipelines.app import app_context
@@ -181,9 +181,16 @@ class Screenshots:
         if self.folder:
             self.folder.mkdir(parents=True, exist_ok=True)
 
-    def take(self, page: Page, name: str) -> None:
-        if self.folder:
-            page.screenshot(path=str(self.folder / f"desk-{name}.png"), full_page=True)
+    def take(self, page: Page, name: str, down_to: Locator | None = None) -> None:
+        """The whole page, or its top down to the end of `down_to` (a long page's part worth showing)."""
+        if not self.folder:
+            return
+        clip = None
+        if down_to is not None:
+            box = down_to.bounding_box()
+            assert box is not None
+            clip = {"x": 0, "y": 0, "width": page.viewport_size["width"], "height": box["y"] + box["height"] + 16}
+        page.screenshot(path=str(self.folder / f"desk-{name}.png"), full_page=True, clip=clip)
 
 
 shots = Screenshots()
@@ -319,8 +326,6 @@ def test_hostile_tag_values_show_as_text_on_the_queue_and_the_charge_page(served
             expect(row.get_by_text(value, exact=False).first).to_be_visible()
         row.get_by_role("link").first.click()
         expect(page).to_have_url(re.compile(r"/charges/\w+"))
-        shots.take(page, "charge")
-        check_accessible(auditor, page.url)
         for value in HOSTILE.values():
             expect(page.get_by_text(value, exact=False).first).to_be_visible()
         assert page.locator("script:not([src])").count() == 0  # no element made from a value
@@ -348,10 +353,18 @@ def test_a_reviewer_empties_the_queue(served: Served, auditor: Page):
 
         page.goto(f"{queue}?reason=invalid_fund_org")
         expect(queue_rows(page)).to_have_count(2)
-        queue_rows(page).filter(has_text="i-fund-1").get_by_role("checkbox").check()
+        fund_1 = queue_rows(page).filter(has_text="i-fund-1")
+        charge_page = fund_1.get_by_role("link").first.get_attribute("href") or ""
+        fund_1.get_by_role("checkbox").check()
         decide(page, "Correct PI / project / fund", "fund from the PI's email", "checked",
                **{"New fund (correct)": GOOD_FUND})
         expect(page.get_by_role("status").first).to_contain_text("1 charge(s) corrected ($30.00) as rita")
+        page.goto(charge_page)  # its decision history shows the correction, by rita, with the note
+        history = page.get_by_role("table", name="Every decision on this charge, oldest first")
+        expect(history).to_contain_text("fund_org = ASTR-100234")
+        expect(history).to_contain_text("fund from the PI's email")
+        shots.take(page, "charge", down_to=history)
+        check_accessible(auditor, charge_page)
 
         page.goto(queue)
         expect(queue_total(page)).to_contain_text("3 charges, $14.00 pending review")
