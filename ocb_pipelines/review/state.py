@@ -37,13 +37,13 @@ DECISIONS = ("approve", "reject", "correct")
 
 # Which lines of the month a state is worked out for: all, the flagged or decided ones (any status but unflagged;
 # a tenth of a month or less), or the decided ones. Each a scan DuckDB can filter as it reads.
+# The last two read validated_lines (the decided ones come from the `decided` step: one scan for both).
 ALL_LINES, REVIEWED_ONLY, DECIDED_ONLY = "all", "reviewed", "decided"
 _LINES = {
     ALL_LINES: "SELECT * FROM {lines} WHERE billing_month = $month",
-    REVIEWED_ONLY: "SELECT * FROM {lines} WHERE billing_month = $month AND needs_review UNION ALL "
-                   "SELECT * FROM {lines} WHERE billing_month = $month AND NOT needs_review "
-                   "AND charge_id IN (SELECT charge_id FROM latest)",
-    DECIDED_ONLY: "SELECT * FROM {lines} WHERE billing_month = $month AND charge_id IN (SELECT charge_id FROM latest)",
+    REVIEWED_ONLY: "SELECT * FROM validated_lines WHERE billing_month = $month AND needs_review UNION ALL "
+                   "SELECT * EXCLUDE (present, same_import) FROM decided WHERE NOT needs_review",
+    DECIDED_ONLY: "SELECT * EXCLUDE (present, same_import) FROM decided",
 }
 
 
@@ -51,7 +51,9 @@ def state_sql(lines: str = "charges_validated", only: str = ALL_LINES) -> str:
     """The month's review state (parameter `$month`) over `lines`: `charges_validated` gives every column of a
     charge, its raw row's too (names, lineage, row_hash); `validated_lines` what the statuses, money and reasons
     need, without reading the raw rows (a tenth of the time at a million lines). `only`: the lines worked out
-    (ALL_LINES, REVIEWED_ONLY, DECIDED_ONLY)."""
+    (ALL_LINES; REVIEWED_ONLY and DECIDED_ONLY, of validated_lines)."""
+    if only != ALL_LINES and lines != "validated_lines":
+        raise ValueError(f"{only} lines are worked out from validated_lines, not {lines}")
     return f"""
 WITH latest AS (
     SELECT * EXCLUDE (rn) FROM (
@@ -60,19 +62,17 @@ WITH latest AS (
     ) WHERE rn = 1
 ),
 decided AS (
-    -- Whether each decided line's raw row is still there (read by its keys), and whether the line is validated
-    -- from the import it was decided on: an import's rows never change, so its row_hash is the one decided on.
-    SELECT v.charge_id, r.import_id IS NOT NULL AS present,
-        coalesce(l.import_id = v.import_id, FALSE) AS same_import
+    -- The decided lines, whether each one's raw row is still there (read by its keys), and whether it is
+    -- validated from the import it was decided on: an import's rows never change, so its row_hash is the one
+    -- decided on.
+    SELECT v.*, r.import_id IS NOT NULL AS present, coalesce(l.import_id = v.import_id, FALSE) AS same_import
     FROM validated_lines v JOIN latest l ON l.charge_id = v.charge_id {wh.RAW_ROW_JOIN}
     WHERE v.billing_month = $month
 ),
 rehashed AS (
     -- The current row_hash (an md5 of the raw row) of the decided lines validated from another import since
     -- (or decided before decisions named their import) only: not of every decided line on every read.
-    SELECT v.charge_id, {wh.RAW_ROW_HASH} AS row_hash
-    FROM validated_lines v JOIN latest l ON l.charge_id = v.charge_id {wh.RAW_ROW_JOIN}
-    WHERE v.billing_month = $month AND NOT coalesce(l.import_id = v.import_id, FALSE)
+    SELECT v.charge_id, {wh.RAW_ROW_HASH} AS row_hash FROM decided v {wh.RAW_ROW_JOIN} WHERE NOT v.same_import
 ),
 joined AS (
     SELECT v.*,
