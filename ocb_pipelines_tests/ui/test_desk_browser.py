@@ -50,8 +50,12 @@ VIEWER_ACTIONS = [
     (f"/months/{MONTH}/review/decide", {"decision": "approve", "note": "viewer", "scope": "filter"}),
     (f"/months/{MONTH}/close", {"note": "viewer"}),
     (f"/months/{MONTH}/statements/render", {}),
+    (f"/months/{MONTH}/reopen", {"reason": "viewer"}),
+    (f"/months/{MONTH}/finalize", {"note": "viewer"}),
     (f"/months/{MONTH}/statements/send", {}),
+    (f"/months/{MONTH}/statements/resend", {"pi": "ada.lovelace@example.edu", "note": "viewer"}),
     (f"/months/{MONTH}/journal/export", {"format": "gl"}),
+    ("/imports", {}),
 ]
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (.ci/run installs it)")
