@@ -98,23 +98,44 @@ class Reconciliation:
 
 RECONCILE_SQL = f"""
 WITH raw AS (
-    SELECT i.import_id, f.file_row_number, {wh.money_from_text('f."BilledCost"')} AS billed
+    SELECT f.import_key, f.file_row_number, {wh.money_from_text('f."BilledCost"')} AS billed
     FROM focus_rows f JOIN imports i ON i.import_key = f.import_key WHERE f.billing_month = $month
 ),
-lines AS (SELECT import_id, file_row_number FROM validated_lines WHERE billing_month = $month),
-unvalidated AS (SELECT * FROM raw ANTI JOIN lines USING (import_id, file_row_number)),
-state AS (SELECT review_status, billed_cost FROM ({LINES_STATE_SQL}))
+-- Each line's raw row by the integer key of its import (a line of a replaced import has none): a row's match
+-- on two integers, not on a 32-character import id, for every line of the month.
+lines AS (
+    SELECT i.import_key, v.file_row_number FROM validated_lines v
+    LEFT JOIN imports i ON i.import_id = v.import_id AND i.billing_month = v.billing_month
+    WHERE v.billing_month = $month
+),
+-- Raw rows and lines matched in one pass: a raw row with no line is not validated, a line with no raw row
+-- comes from an import replaced since.
+matched AS (
+    SELECT r.billed, r.import_key IS NOT NULL AS in_raw, l.file_row_number IS NOT NULL AS in_lines
+    FROM raw r FULL JOIN lines l ON l.import_key = r.import_key AND l.file_row_number = r.file_row_number
+),
+unmatched AS (
+    SELECT count(*) FILTER (WHERE NOT in_lines) AS unvalidated_rows,
+        coalesce(sum(billed) FILTER (WHERE NOT in_lines), 0) AS unvalidated_billed,
+        count(*) FILTER (WHERE NOT in_raw) AS outdated_lines
+    FROM matched
+),
+states AS (
+    SELECT count(*) FILTER (WHERE review_status IN ('unflagged', 'approved', 'corrected')) AS approved_rows,
+        coalesce(sum(billed_cost) FILTER (WHERE review_status IN ('unflagged', 'approved', 'corrected')), 0)
+            AS approved_billed,
+        count(*) FILTER (WHERE review_status = 'pending') AS pending_rows,
+        coalesce(sum(billed_cost) FILTER (WHERE review_status = 'pending'), 0) AS pending_billed,
+        count(*) FILTER (WHERE review_status = 'rejected') AS rejected_rows,
+        coalesce(sum(billed_cost) FILTER (WHERE review_status = 'rejected'), 0) AS rejected_billed
+    FROM ({LINES_STATE_SQL})
+)
 SELECT
     (SELECT count(*) FROM raw), (SELECT coalesce(sum(billed), 0) FROM raw),
     (SELECT coalesce(sum(billed_total), 0) FROM import_files WHERE billing_month = $month),
-    (SELECT count(*) FROM unvalidated), (SELECT coalesce(sum(billed), 0) FROM unvalidated),
-    (SELECT count(*) FROM lines ANTI JOIN raw USING (import_id, file_row_number)),
-    (SELECT count(*) FROM state WHERE review_status IN ('unflagged', 'approved', 'corrected')),
-    (SELECT coalesce(sum(billed_cost), 0) FROM state WHERE review_status IN ('unflagged', 'approved', 'corrected')),
-    (SELECT count(*) FROM state WHERE review_status = 'pending'),
-    (SELECT coalesce(sum(billed_cost), 0) FROM state WHERE review_status = 'pending'),
-    (SELECT count(*) FROM state WHERE review_status = 'rejected'),
-    (SELECT coalesce(sum(billed_cost), 0) FROM state WHERE review_status = 'rejected')
+    u.unvalidated_rows, u.unvalidated_billed, u.outdated_lines,
+    s.approved_rows, s.approved_billed, s.pending_rows, s.pending_billed, s.rejected_rows, s.rejected_billed
+FROM unmatched u, states s
 """
 
 

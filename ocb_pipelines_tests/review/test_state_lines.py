@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from ocb_pipelines.app import app_context
-from ocb_pipelines.periods.reconcile import reconcile
+from ocb_pipelines.periods.reconcile import RECONCILE_SQL, reconcile
 from ocb_pipelines.review import bulk
 from ocb_pipelines.review import decisions as rd
 from ocb_pipelines.review import state as rs
@@ -88,6 +88,8 @@ def test_summaries_and_reconciliation_add_up_as_the_full_state_does(settings, de
         assert rs.pending_count(con, MONTH) == full["pending"]
         figures = reconcile(con, MONTH)
         assert figures.balanced and figures.pending_rows == full["pending"][0] and figures.rejected_rows == 1
+        # Every raw row and line matched once, on integers (import key, row number), not twice on an import id.
+        assert "ANTI JOIN" not in RECONCILE_SQL and "l.import_key = r.import_key" in RECONCILE_SQL
         state = rs.decision_state(con, MONTH)
         assert state.stale[0] == 1 and state.by_decision["reject"][0] == 1 and state.by_decision["correct"][0] == 1
 
