@@ -97,3 +97,12 @@ def workdir(tmp_path: Path) -> Path:
 @pytest.fixture
 def settings(workdir: Path) -> OcbSettings:
     return load_config(workdir / "config.yaml")
+
+
+@pytest.fixture(scope="session")
+def desk_template(tmp_path_factory) -> Path:
+    """A project with an open month to review and three desk users, built once per test process
+    (ocb_pipelines_tests/web/conftest.py says what it holds); tests copy it."""
+    from ocb_pipelines_tests.web.conftest import build_desk_template
+
+    return build_desk_template(tmp_path_factory)

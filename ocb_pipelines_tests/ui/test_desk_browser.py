@@ -37,7 +37,6 @@ from ocb_pipelines_tests.smtp import free_port
 from ocb_pipelines_tests.ui.test_browser import CHROMIUM, CHROMIUM_FLAGS
 from ocb_pipelines_tests.web import conftest as web
 
-desk_template = web.desk_template  # the prepared project, built once per test process
 MONTH = web.MONTH
 PASSWORD = web.PASSWORD
 AXE = Path(__file__).resolve().parents[1] / "web" / "vendor" / "axe.min.js"

@@ -94,8 +94,9 @@ def csrf(client: TestClient, path: str = "/") -> str:
     return csrf_of(client.get(path).text)
 
 
-@pytest.fixture(scope="session")
-def desk_template(tmp_path_factory) -> Path:
+def build_desk_template(tmp_path_factory) -> Path:
+    """The prepared project (the `desk_template` session fixture of ocb_pipelines_tests/conftest.py: one per
+    test process, shared by the web and the browser tests)."""
     root = tmp_path_factory.mktemp("desk-template")
     shutil.copy(REPO / "config.example.yaml", root / "config.yaml")
     (root / "data" / "inbox").mkdir(parents=True)
