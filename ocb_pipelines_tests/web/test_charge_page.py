@@ -34,6 +34,14 @@ def test_charge_page_shows_lineage_columns_and_dagster_links(desk):
     assert f'href="http://127.0.0.1:3000/runs/{run_id}"' in html  # the import run the row came from
 
 
+def test_a_corrected_charge_shows_the_fund_it_is_billed_to_and_the_one_imported(desk):
+    charge = charge_of(desk, "i-fund-1")
+    decide_charges(desk.context("rita"), MONTH, "correct", "fund from the grant office", ids=[charge["charge_id"]],
+                   corrections={"fund_org": "ASTR-100234"}, rebuild=False)
+    html = desk.client("vic").get(f"/charges/{charge['charge_id']}?month={MONTH}").text
+    assert "<dt>Fund</dt><dd class=\"wrap\">ASTR-100234 <span class=\"muted\">(corrected; imported as bad fund)" in html
+
+
 def test_hostile_tags_are_shown_as_text(desk):
     charge = charge_of(desk, "i-hostile")
     html = desk.client("vic").get(f"/charges/{charge['charge_id']}").text  # no month: looked up
