@@ -113,9 +113,8 @@ def review_queue(
     filters = {"ids": ids, "source": source, "reason": reason, "pi": pi, "project": project, "text": text,
                "service": service, "statuses": None if status == "all" else (status,)}
     with ctx.connection() as con:
-        total, billed = rs.count_states(con, month, **filters)
-        page = rs.charge_states(con, month, limit=limit or None, offset=max(offset, 0), order=order,
-                                row_hash=row_hash, **filters)
+        total, billed, page = rs.queue_page(con, month, limit=limit or None, offset=max(offset, 0), order=order,
+                                            row_hash=row_hash, **filters)
         review = rs.summarize_review(con, month) if summary else None
         figures = reconcile(con, month) if summary else None
         sources = rs.month_sources(con, month)

@@ -179,3 +179,16 @@ def test_a_page_without_row_hashes_reads_only_the_columns_it_shows(settings, dec
     assert queue.summary is None and queue.reconciliation is None and queue.sources == ["aws"]
     assert [c["charge_id"] for c in queue.charges] == [c["charge_id"] for c in full if c["review_status"] ==
                                                       "pending"]
+
+
+def test_a_queue_page_counts_every_page_in_the_same_pass(settings, decided_month):
+    """queue_page: the page and the count and money of every page in one query; past the last page, the count."""
+    with wh.connect(settings.warehouse_path) as con:
+        for filters in FILTERS:
+            counted = rs.count_states(con, MONTH, **filters)
+            every = rs.charge_states(con, MONTH, **filters)
+            for offset in (0, 1, 5):
+                recording = RecordingConnection(con)
+                total, billed, page = rs.queue_page(recording, MONTH, limit=1, offset=offset, **filters)
+                assert (total, billed) == counted and page == every[offset:offset + 1], (filters, offset)
+                assert len(recording.sql) == (1 if page else 2)
