@@ -24,7 +24,7 @@ CONFIG_ENV_VAR = "OCB_CONFIG"
 # Blocks accepted for OpenChargeback compatibility that have no effect here (reported by `ignored_keys`).
 IGNORED_BLOCKS = ("logging", "web", "sources")
 # ...but for these keys of `web:`, which the review desk (`ocb serve`, web/settings.py) reads.
-DESK_WEB_KEYS = ("secret_key", "session_lifetime_hours", "trusted_user_header", "dagster_url")
+DESK_WEB_KEYS = ("secret_key", "session_lifetime_hours", "trusted_user_header", "dagster_url", "secure_cookie")
 # Values whose unset `${VAR}` reads as "" at load and fails only where the value is needed (require_env).
 DEFERRED_ENV_KEYS = ("smtp.username", "smtp.password")
 

@@ -40,7 +40,7 @@ def create_app(settings: OcbSettings, desk: DeskSettings | None = None) -> FastA
     app.state.desk = desk
     app.state.templates = make_templates()
     app.add_middleware(SessionMiddleware, secret_key=desk.secret_key, session_cookie="ocb_desk",
-                       max_age=int(desk.session_hours * 3600), same_site="strict", https_only=False)
+                       max_age=int(desk.session_hours * 3600), same_site="strict", https_only=desk.secure_cookie)
     app.add_middleware(_SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for router in ROUTERS:

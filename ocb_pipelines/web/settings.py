@@ -19,7 +19,8 @@ class DeskSettings:
     Unset: a random key for this process, so sessions end when the desk restarts (a warning says so).
 
     `trusted_user_header` (e.g. X-Remote-User): sign in the user a reverse proxy names, for single sign-on.
-    Only set it when the desk is reachable through that proxy alone. `dagster_url`: where run links point."""
+    Only set it when the desk is reachable through that proxy alone. `dagster_url`: where run links point.
+    `secure_cookie`: mark the session cookie Secure (sent over HTTPS only): set it behind a TLS proxy."""
 
     secret_key: str
     session_hours: float
@@ -27,6 +28,7 @@ class DeskSettings:
     dagster_url: str
     desk_db: Path
     secret_generated: bool = False
+    secure_cookie: bool = False
 
     @classmethod
     def from_settings(cls, settings: OcbSettings) -> DeskSettings:
@@ -40,4 +42,5 @@ class DeskSettings:
             dagster_url=str(web.get("dagster_url") or "http://127.0.0.1:3000").rstrip("/"),
             desk_db=desk_file(settings),
             secret_generated=not key,
+            secure_cookie=str(web.get("secure_cookie", "")).strip().lower() in ("true", "1", "yes"),
         )

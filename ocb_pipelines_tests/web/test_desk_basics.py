@@ -76,3 +76,12 @@ def test_htmx_is_the_pinned_npm_release_served_by_the_desk_itself(desk):
     assert not re.search(r"<(script|link)[^>]+(src|href)=\"(https?:)?//", page)  # nothing from another host
     served = client.get("/static/vendor/htmx.min.js")
     assert served.status_code == 200 and f'version:"{pinned}"' in served.text
+
+
+def test_the_session_cookie_is_signed_http_only_strict_and_secure_when_asked(desk):
+    """Behind a TLS proxy `web.secure_cookie: true` keeps the session off plain HTTP."""
+    cookie = desk.client().get("/login").headers["set-cookie"]
+    assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower() and "secure" not in cookie.lower()
+    secure = desk.client(secure_cookie=True)
+    cookie = secure.get("/login").headers["set-cookie"].lower()
+    assert "secure" in cookie and "httponly" in cookie

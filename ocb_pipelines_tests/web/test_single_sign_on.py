@@ -57,13 +57,14 @@ def test_the_desk_reads_its_web_keys_from_the_config_and_does_not_call_them_igno
     as OpenChargeback's file has it); OpenChargeback's other `web:` keys are still reported as having no effect."""
     text = (REPO / "config.example.yaml").read_text(encoding="utf-8")
     web = ("\nweb:\n  secret_key: ${WEB_SECRET_KEY}\n  session_lifetime_hours: 2\n"
-           "  trusted_user_header: X-Remote-User\n  dagster_url: http://dagster:3000/\n  port: 8000\n")
+           "  trusted_user_header: X-Remote-User\n  dagster_url: http://dagster:3000/\n  port: 8000\n"
+           "  secure_cookie: true\n")
     (tmp_path / "config.yaml").write_text(text + web, encoding="utf-8")
     settings = load_config(tmp_path / "config.yaml", environ={"WEB_SECRET_KEY": "s" * 40})
     desk = DeskSettings.from_settings(settings)
     assert (desk.secret_key, desk.session_hours, desk.trusted_user_header, desk.dagster_url) == (
         "s" * 40, 2.0, "X-Remote-User", "http://dagster:3000")
-    assert not desk.secret_generated
+    assert not desk.secret_generated and desk.secure_cookie
     assert settings.ignored_keys == ("web.port",) and set(DESK_WEB_KEYS) < set(settings.web)
     unset = DeskSettings.from_settings(load_config(tmp_path / "config.yaml", environ={}))
     assert unset.secret_generated and len(unset.secret_key) == 64  # a random key: sessions end at a restart
