@@ -62,11 +62,13 @@ WITH latest AS (
     ) WHERE rn = 1
 ),
 decided AS (
-    -- The decided lines, whether each one's raw row is still there (read by its keys), and whether it is
-    -- validated from the import it was decided on: an import's rows never change, so its row_hash is the one
-    -- decided on.
-    SELECT v.*, r.import_id IS NOT NULL AS present, coalesce(l.import_id = v.import_id, FALSE) AS same_import
-    FROM validated_lines v JOIN latest l ON l.charge_id = v.charge_id {wh.RAW_ROW_JOIN}
+    -- The decided lines, whether each one's raw row is still there, and whether it is validated from the import
+    -- it was decided on. An import's rows are written in its transaction, never change, and are deleted with
+    -- it (ingest/importer.py): its record in `imports` says its rows are there, and a line of the import it was
+    -- decided on has the row_hash it was decided on (the raw rows themselves are not read).
+    SELECT v.*, i.import_key IS NOT NULL AS present, coalesce(l.import_id = v.import_id, FALSE) AS same_import
+    FROM validated_lines v JOIN latest l ON l.charge_id = v.charge_id
+        LEFT JOIN imports i ON i.import_id = v.import_id AND i.billing_month = v.billing_month
     WHERE v.billing_month = $month
 ),
 rehashed AS (
@@ -108,13 +110,14 @@ def _uses_raw_columns(condition: str) -> bool:
     return any(re.search(rf"\b{name}\b", condition) for name in RAW_COLUMNS)
 
 
-def state_relation_sql(where: str | Sequence[str] = "TRUE", statuses: Sequence[str] | None = None) -> str:
+def state_relation_sql(where: str | Sequence[str] = "TRUE", statuses: Sequence[str] | None = None,
+                       only: str | None = None) -> str:
     """The month's state (parameter `$month`) filtered by SQL conditions over its columns (one text, or a list
     ANDed), worked out from the validated lines; the raw rows are read only for the conditions naming their
     columns (service_name, resource_id ...), after the others have kept what they keep. `statuses` (those the
-    conditions require, if any) lets a queue skip the unflagged lines at once."""
+    conditions require, if any) lets a queue skip the unflagged lines at once; `only` names the lines outright."""
     conditions = [where] if isinstance(where, str) else list(where) or ["TRUE"]
-    only = REVIEWED_ONLY if statuses and "unflagged" not in statuses else ALL_LINES
+    only = only or (REVIEWED_ONLY if statuses and "unflagged" not in statuses else ALL_LINES)
     lean = " AND ".join(f"({c})" for c in conditions if not _uses_raw_columns(c)) or "TRUE"
     raw = [c for c in conditions if _uses_raw_columns(c)]
     relation = f"SELECT * FROM ({state_sql('validated_lines', only)}) s WHERE {lean}"
@@ -214,7 +217,7 @@ def charge_states(
     where, params = queue_conditions(ids, source, reason, pi, statuses, project=project, text=text, service=service)
     if stale_only:
         where.append("stale")  # a stale decision puts its charge back in the queue: pending
-    relation = state_relation_sql(where, statuses or (("pending",) if stale_only else None))
+    relation = state_relation_sql(where, statuses, only=DECIDED_ONLY if stale_only else None)  # stale: decided
     # Every page's count and money from the same rows (a CTE read twice), not a second pass over the month.
     every_page = (", (SELECT count(*) FROM kept) AS total_rows, (SELECT sum(billed_cost) FROM kept) AS total_billed"
                   if totals else "")
