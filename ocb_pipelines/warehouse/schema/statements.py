@@ -68,6 +68,12 @@ _LEGACY_COPY = " UNION ALL ".join(
 
 
 def migrate(con: duckdb.DuckDBPyConnection, present: set[Column]) -> None:
-    """Statements recorded before statement_files get their PDF and CSV rows there (once: the copy skips
-    statements that have files already)."""
+    """The tables need no upgrade; their legacy file columns are copied (`upkeep`)."""
+    upkeep(con)
+
+
+def upkeep(con: duckdb.DuckDBPyConnection) -> None:
+    """On every connection: statements recorded with the legacy file columns only (before statement_files, or by
+    the history import) get their PDF and CSV rows in statement_files (once: the copy skips statements that have
+    files already)."""
     con.execute(f"INSERT INTO statement_files {_LEGACY_COPY}")
