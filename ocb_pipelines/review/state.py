@@ -19,13 +19,16 @@ Statuses of a charge in a month:
 
 from __future__ import annotations
 
+import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from ocb_pipelines.core.review_reasons import STALE_DECISION
 from ocb_pipelines.warehouse import database as wh
@@ -416,10 +419,25 @@ def decision_state(con: duckdb.DuckDBPyConnection, month: str) -> DecisionState:
     return DecisionState(month, by_decision, (stale_rows, stale_billed), logged, fingerprint)
 
 
+@contextmanager
+def charge_id_table(con: duckdb.DuckDBPyConnection, charge_ids: Iterable[str]) -> Iterator[str]:
+    """Charge ids as a table to join (its name): a bulk decision's tens of thousands pass in as Arrow more than
+    twice as fast as a list parameter."""
+    name = f"chosen_charges_{next(_TABLES)}"
+    con.register(name, pa.table({"charge_id": pa.array(list(charge_ids), pa.string())}))
+    try:
+        yield name
+    finally:
+        con.unregister(name)
+
+
+_TABLES = itertools.count()
+
+
 def billed_of(con: duckdb.DuckDBPyConnection, month: str, charge_ids: Sequence[str]) -> Decimal:
     """The billed money of some charges of the month (exact; 0 for none)."""
-    return con.execute(
-        "SELECT coalesce(sum(billed_cost), 0) FROM validated_lines v "
-        "SEMI JOIN (SELECT unnest($ids) AS charge_id) k ON k.charge_id = v.charge_id WHERE v.billing_month = $month",
-        {"month": month, "ids": list(charge_ids)},
-    ).fetchall()[0][0]
+    with charge_id_table(con, charge_ids) as chosen:
+        return con.execute(
+            f"SELECT coalesce(sum(billed_cost), 0) FROM validated_lines v SEMI JOIN {chosen} k "
+            "ON k.charge_id = v.charge_id WHERE v.billing_month = ?", [month],
+        ).fetchall()[0][0]
