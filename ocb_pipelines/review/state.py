@@ -30,7 +30,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from ocb_pipelines.core.review_reasons import STALE_DECISION
+from ocb_pipelines.core.review_reasons import STALE_DECISION, find_reason
 from ocb_pipelines.warehouse import database as wh
 
 STATUSES = ("unflagged", "pending", "approved", "corrected", "rejected")
@@ -157,7 +157,12 @@ def queue_conditions(
         where.append("lower(source) = lower($source)")
         params["source"] = source
     if reason:
-        where.append("len(list_filter(queue_reasons, lambda x: x = $reason OR starts_with(x, $reason || ':'))) > 0")
+        entry = find_reason(reason.strip())
+        if entry is None or (entry.per_pattern and ":" not in reason):  # any of its patterns: `code:pattern`
+            where.append(
+                "len(list_filter(queue_reasons, lambda x: x = $reason OR starts_with(x, $reason || ':'))) > 0")
+        else:  # one code as it is stored (a list lookup, not a lambda over every reason of every line)
+            where.append("list_contains(queue_reasons, $reason)")
         params["reason"] = reason.strip()
     if pi:
         where.append("lower(coalesce(new_pi_email, pi_email, '')) = lower(trim($pi))")
