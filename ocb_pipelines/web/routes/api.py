@@ -94,7 +94,8 @@ def api_queue(request: Request, user: Viewer, month: str, reason: str | None = N
     if filters["reason"] is not None and filters["reason"].split(":", 1)[0] not in codes:
         raise HTTPException(400, f"unknown review reason {filters['reason']!r}: one of {', '.join(codes)}")
     try:
-        queue = review.review_queue(ctx, key, status=status, order=sort, limit=limit, offset=offset, **filters)
+        queue = review.review_queue(ctx, key, status=status, order=sort, limit=limit, offset=offset,
+                                    summary=False, **filters)  # the answer carries no month summary
     except ValueError as exc:  # an unknown status or sort order
         raise HTTPException(400, str(exc)) from None
     shown = queue.offset + len(queue.charges)
