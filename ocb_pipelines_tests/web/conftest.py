@@ -13,6 +13,10 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,6 +78,22 @@ class Desk:
 
     def context(self, actor: str = "test"):
         return app_context(self.settings, actor=actor, trigger="desk")
+
+
+@contextmanager
+def holding_the_warehouse(path: Path) -> Iterator[None]:
+    """Another process holds DuckDB's write lock on `path` (as an import does) until the block ends."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys; con = duckdb.connect(sys.argv[1]); print('held', flush=True); "
+         "sys.stdin.read()", str(path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        yield
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+        holder.stdout.close()
 
 
 def csrf_of(html: str) -> str:

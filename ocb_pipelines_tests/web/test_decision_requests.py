@@ -4,8 +4,6 @@ never applied twice when the desk stopped between recording the decisions and ma
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from decimal import Decimal
 
@@ -14,7 +12,7 @@ from fastapi.testclient import TestClient
 from ocb_pipelines.desk import decision_requests as store
 from ocb_pipelines.services import desk_decisions, desk_users, review
 from ocb_pipelines.services.audit_log import audit_events
-from ocb_pipelines_tests.web.conftest import MONTH, csrf
+from ocb_pipelines_tests.web.conftest import MONTH, csrf, holding_the_warehouse
 
 API = f"/api/v1/months/{MONTH}/decisions"
 
@@ -109,12 +107,7 @@ def test_a_decision_sent_while_another_process_holds_the_warehouse_is_queued_the
     apply_queued applies them in the order they came (the approval last, so it stands), each exactly once."""
     test_box = charge_id(desk, "i-test-1")
     client, auth = desk.client(), bearer(desk, "rita")
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys; con = duckdb.connect(sys.argv[1]); print('held', flush=True); "
-         "sys.stdin.read()", str(desk.settings.warehouse_path)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with holding_the_warehouse(desk.settings.warehouse_path):
         started = time.monotonic()
         first = client.post(API, json={"decision": "reject", "note": "a test box", "ids": [test_box]},
                             headers={**auth, "Idempotency-Key": "q-1"})
@@ -133,10 +126,6 @@ def test_a_decision_sent_while_another_process_holds_the_warehouse_is_queued_the
         assert again.status_code == 202 and again.json()["replayed"]
         assert desk_decisions.apply_queued(desk.context()) == []  # still held: both stay queued
         assert [q.key for q in desk_decisions.queued_decisions(desk.context(), MONTH)] == ["q-1", "q-2"]
-    finally:
-        holder.stdin.close()
-        holder.wait(timeout=30)
-        holder.stdout.close()
     done = desk_decisions.apply_queued(desk.context())
     assert [(d.key, d.state, d.stored.username) for d in done] == [("q-1", "applied", "rita"),
                                                                      ("q-2", "applied", "rita")]

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import ocb_pipelines.web
-from ocb_pipelines_tests.web.conftest import MONTH, PASSWORD, csrf, csrf_of
+from ocb_pipelines_tests.web.conftest import MONTH, PASSWORD, csrf, csrf_of, holding_the_warehouse
 
 
 def test_pages_need_a_signed_in_user(desk):
@@ -47,22 +45,13 @@ def test_a_form_post_without_its_csrf_token_is_refused(desk):
 def test_a_busy_warehouse_answers_at_once_with_what_is_running(desk):
     """Another process holds DuckDB's write lock (as an import does): the page answers 503 at once, says so,
     and refreshes itself; when the holder is gone the same page shows the months."""
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb, sys; con = duckdb.connect(sys.argv[1]); print('held', flush=True); "
-         "sys.stdin.read()", str(desk.settings.warehouse_path)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with holding_the_warehouse(desk.settings.warehouse_path):
         client = desk.client("vic")
         started = time.monotonic()
         page = client.get("/")
         assert time.monotonic() - started < 5  # never the 60 s lock wait of the CLI
         assert page.status_code == 503 and page.headers["retry-after"] == "5"
         assert "The warehouse is busy" in page.text and 'http-equiv="refresh"' in page.text
-    finally:
-        holder.stdin.close()
-        holder.wait(timeout=30)
-        holder.stdout.close()
     assert client.get("/").status_code == 200
 
 
