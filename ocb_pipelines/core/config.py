@@ -32,6 +32,7 @@ from ocb_pipelines.core.config_file import (
 )
 from ocb_pipelines.core.config_file import config_bound_to as config_bound_to
 from ocb_pipelines.core.patterns import check as check_pattern
+from ocb_pipelines.core.pricing_config import FundingSettings, PricingSettings
 
 URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://|^(sqlite|postgres(ql)?):")  # OpenChargeback's database URLs
 # OpenChargeback's `currency:` is a display symbol; these are the symbols whose currency is unambiguous
@@ -41,6 +42,17 @@ CURRENCY_SYMBOLS = {
     "CA$": "CAD", "NZ$": "NZD", "HK$": "HKD", "S$": "SGD", "R$": "BRL", "₹": "INR", "₩": "KRW", "₪": "ILS",
     "zł": "PLN", "₺": "TRY", "R": "ZAR", "Kč": "CZK", "Fr.": "CHF",
 }  # fmt: skip
+
+
+def known_zone(zone: str) -> str:
+    """The zone if IANA knows it, else a ValueError naming it."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {zone!r} (use an IANA name such as UTC or America/Chicago)") from None
+    return zone
 
 
 class _Strict(BaseModel):
@@ -61,6 +73,12 @@ class KnownSource(_Strict):
     fund_org: str = ""
     account_code: str = ""
     strict: bool = False  # refuse files that lack required FOCUS columns instead of filling them (legacy_layout.py)
+    timezone: str = "UTC"  # a Slurm cluster's local time zone (IANA): sacct's Start/End are read in it
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, zone: str) -> str:
+        return known_zone(zone)
 
     @model_validator(mode="after")
     def _default_pattern(self) -> KnownSource:
@@ -188,13 +206,7 @@ class ScheduleSettings(_Strict):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, zone: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {zone!r} (use an IANA name such as UTC or America/Chicago)") from None
-        return zone
+        return known_zone(zone)
 
 
 class OcbSettings(_Strict):
@@ -214,6 +226,8 @@ class OcbSettings(_Strict):
     logging: LoggingSettings = LoggingSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     dagster_home: Path = Path("data/dagster_home")
+    pricing: PricingSettings = PricingSettings()
+    funding: FundingSettings = FundingSettings()
     # Accepted for compatibility with OpenChargeback configs; of `web:` only the review desk's keys have an effect
     # (config_file.DESK_WEB_KEYS, read by web/settings.py).
     web: dict[str, Any] | None = None
@@ -282,6 +296,10 @@ _PATH_FIELDS = (
     ("output", "journal_dir"),
     ("output", "email_dir"),
     ("dagster_home",),
+    ("pricing", "rates_file"),
+    ("pricing", "fees_file"),
+    ("pricing", "accounts_file"),
+    ("funding", "splits_file"),
 )
 
 

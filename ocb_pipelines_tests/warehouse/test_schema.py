@@ -14,6 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "ocb_pipelines"
 # What each domain's module creates (tables and views).
 TABLES = {
     "ingest": {"import_files", "file_catalog", "imports", "focus_rows", "focus_raw"},
+    "pricing": {"usage_rows", "pricing_runs", "subsidy_applications"},
     "charges": {"validated_lines", "charges_validated"},
     "review": {"review_decisions", "review_sheets", "charges_approved"},
     "periods": {"billing_periods"},

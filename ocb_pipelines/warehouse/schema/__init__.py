@@ -12,13 +12,23 @@ from types import ModuleType
 
 import duckdb
 
-from ocb_pipelines.warehouse.schema import audit, charges, delivery, ingest, ledger, periods, review, statements
+from ocb_pipelines.warehouse.schema import (
+    audit,
+    charges,
+    delivery,
+    ingest,
+    ledger,
+    periods,
+    pricing,
+    review,
+    statements,
+)
 from ocb_pipelines.warehouse.schema.columns import MONEY as MONEY
 from ocb_pipelines.warehouse.schema.columns import money_from_text as money_from_text
 from ocb_pipelines.warehouse.schema.columns import present_columns
 
 # Upgrades run in this order: charges' view reads ingest's tables, review's table has charges' columns.
-DOMAINS: tuple[ModuleType, ...] = (ingest, charges, review, periods, statements, ledger, delivery, audit)
+DOMAINS: tuple[ModuleType, ...] = (ingest, pricing, charges, review, periods, statements, ledger, delivery, audit)
 
 
 # What ensure_schema leaves in a warehouse: every table's and view's columns and types, the views' versions,

@@ -1,0 +1,1 @@
+"""Pricing: rates, fees, subsidy rules and funding splits (no Dagster)."""

@@ -1,0 +1,65 @@
+"""The pricing domain's tables: usage read from Slurm and storage reports, and what each month was priced with.
+
+A usage file (sacct --parsable2, a storage usage report) is imported like a FOCUS file: an `imports` row per
+month (its lineage: source, file, sha256) and its lines in `usage_rows` under that import's key. Pricing the
+month turns those lines into FOCUS rows in `focus_rows` under the same import key and line numbers, so every
+priced charge keeps the file, sha256 and line it came from.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from ocb_pipelines.warehouse.schema.columns import MONEY, Column
+
+DDL = f"""
+CREATE TABLE IF NOT EXISTS usage_rows (
+    billing_month VARCHAR NOT NULL,
+    import_key INTEGER NOT NULL,
+    file_row_number BIGINT NOT NULL,
+    usage_kind VARCHAR NOT NULL,
+    account VARCHAR,
+    user_name VARCHAR,
+    job_id VARCHAR,
+    job_name VARCHAR,
+    partition VARCHAR,
+    cluster VARCHAR,
+    started_at TIMESTAMP,
+    ended_at TIMESTAMP,
+    elapsed_hours {MONEY},
+    billing_units {MONEY},
+    cpus {MONEY},
+    gpus {MONEY},
+    mem_gb {MONEY},
+    usage_date DATE,
+    terabytes {MONEY}
+);
+CREATE TABLE IF NOT EXISTS pricing_runs (
+    billing_month VARCHAR NOT NULL,
+    inputs_sha256 VARCHAR NOT NULL,
+    inputs JSON NOT NULL,
+    priced_rows BIGINT NOT NULL,
+    list_total {MONEY} NOT NULL,
+    billed_total {MONEY} NOT NULL,
+    subsidy_total {MONEY} NOT NULL,
+    priced_at TIMESTAMP NOT NULL,
+    priced_by VARCHAR NOT NULL,
+    run_id VARCHAR
+);
+CREATE TABLE IF NOT EXISTS subsidy_applications (
+    billing_month VARCHAR NOT NULL,
+    rule_id VARCHAR NOT NULL,
+    rule_kind VARCHAR NOT NULL,
+    source VARCHAR NOT NULL,
+    pi_email VARCHAR,
+    project_id VARCHAR,
+    fund_org VARCHAR,
+    amount {MONEY} NOT NULL,
+    quantity {MONEY},
+    detail VARCHAR NOT NULL
+);
+"""
+
+
+def migrate(con: duckdb.DuckDBPyConnection, present: set[Column]) -> None:
+    """Nothing to upgrade yet: the tables are new in this release."""
