@@ -24,6 +24,15 @@ Rounding: PI lines are rounded by the largest-remainder rule (ledger/rules.py), 
 rounded approved total exactly; source lines are sums of rounded PI lines, so they are exact in cents
 by construction.
 
+Split funding (`funding.splits_file`, pricing/shares.py): the charges of a project with a split in force
+(`ChargeGroup.funds`) are not booked to their tag's fund. Per project and journal group (source, account,
+reference id) their net is rounded to cents with the other lines (largest remainder, as above), then shared
+between the split's funds with `split_exactly` (whole cents by largest remainder, the parts adding up to that
+net exactly), and each fund's part joins that fund's PI line. So the PI lines still sum to the rounded approved
+total and each source's credit line is built as before. A charge whose fund a reviewer corrected is loaded
+without a split and stays on its corrected fund. A fund of the split that does not match
+`journal.fund_org_regex` refuses the journal like any bad fund.
+
 Descriptions: `journal.debit_description` for PI-side lines and `credit_description` for source-side
 lines (whichever column the amount lands in), with `{source} {period} {fund_org} {pi_email}
 {project_id} {reference_id} {account}`. When several PIs (or projects) share a line, `{pi_email}` is
@@ -42,7 +51,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 
 from ocb_pipelines.core.config import OcbSettings
@@ -60,6 +69,7 @@ from ocb_pipelines.ledger.rules import (
     round_total,
     several,
 )
+from ocb_pipelines.pricing.shares import split_exactly
 
 
 class JournalRefused(ValueError):
@@ -84,6 +94,18 @@ class ChargeGroup:
     project_id: str | None
     billed: Decimal
     charges: int = 1
+    funds: tuple[tuple[str, Decimal], ...] = ()  # the project's funding split [(fund_org, percent)]; () = fund_org
+
+    def shares(self) -> list[tuple[str, Decimal]]:
+        """(fund_org, exact share of `billed`) for each fund of the split."""
+        return exact_shares(self.billed, self.funds)
+
+
+def exact_shares(amount: Decimal, funds: Sequence[tuple[str, Decimal]]) -> list[tuple[str, Decimal]]:
+    """(fund_org, amount x percent / 100) unrounded: what a split fund's line says it books before rounding."""
+    with localcontext() as ctx:
+        ctx.prec = 60  # an amount (38 digits) x a percent (4 decimals) / 100 stays exact
+        return [(fund, amount * percent / 100) for fund, percent in funds]
 
 
 @dataclass
@@ -176,16 +198,23 @@ def build_gl_journal(groups: Iterable[ChargeGroup], settings: OcbSettings, perio
     # Culprits are collected per distinct cause (value, source) with their charge count and money.
     culprits: dict[tuple[str, ...], list[Any]] = defaultdict(lambda: [0, Decimal(0)])
 
-    def culprit(*key: str, group: ChargeGroup) -> None:
+    def culprit(*key: str, group: ChargeGroup, money: Decimal | None = None) -> None:
         culprits[key][0] += group.charges
-        culprits[key][1] += group.billed
+        culprits[key][1] += group.billed if money is None else money
 
-    pi_lines: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    # Pre-lines: the PI lines, except that a split project's money is one line per (source, fund "", account,
+    # reference, project), shared between the split's funds once rounded (see the module doc).
+    pi_lines: dict[tuple[str, str, str, str, str], dict[str, Any]] = {}
     for g in groups:
         fund_org = (g.fund_org or "").strip()
         account, origin = resolve_account(g.account_code, settings, g.source)
         bad = False
-        if not fund_org:
+        if g.funds:
+            for fund, share in g.shares():
+                if parse_fund_org(fund, cfg.fund_org_regex) is None:
+                    culprit("bad_split_fund", fund, (g.project_id or "").strip(), g.source, group=g, money=share)
+                    bad = True
+        elif not fund_org:
             culprit("no_fund", g.source, g.pi_email or "", group=g)
             bad = True
         elif parse_fund_org(fund_org, cfg.fund_org_regex) is None:
@@ -199,9 +228,10 @@ def build_gl_journal(groups: Iterable[ChargeGroup], settings: OcbSettings, perio
             bad = True
         if bad:
             continue
-        key = (g.source, fund_org, account, (g.reference or "").strip())
+        project = (g.project_id or "").strip() if g.funds else ""
+        key = (g.source, "" if g.funds else fund_org, account, (g.reference or "").strip(), project)
         entry = pi_lines.setdefault(key, {"exact": Decimal(0), "charges": 0, "pis": set(), "projects": set(),
-                                          "origin": origin})
+                                          "origin": origin, "funds": g.funds})
         entry["exact"] += g.billed
         entry["charges"] += g.charges
         if g.pi_email:
@@ -236,6 +266,10 @@ def build_gl_journal(groups: Iterable[ChargeGroup], settings: OcbSettings, perio
         elif kind == "bad_fund":
             problems.append(f"fund_org {key[1]!r} (source {key[2]!r}, {what}) does not match journal.fund_org_regex "
                             f"{cfg.fund_org_regex!r}")
+        elif kind == "bad_split_fund":
+            problems.append(f"fund_org {key[1]!r} of project {key[2]!r}'s split in funding.splits_file (source "
+                            f"{key[3]!r}, {what} its share) does not match journal.fund_org_regex "
+                            f"{cfg.fund_org_regex!r}")
         elif kind == "no_account":
             problems.append(f"source {key[1]!r}: {what} have no account: set an account_code tag, "
                             f"imports.known_sources[{key[1]}].account_code or journal.default_account")
@@ -252,8 +286,9 @@ def build_gl_journal(groups: Iterable[ChargeGroup], settings: OcbSettings, perio
     cents = allocate_cents([pi_lines[k]["exact"] for k in keys])
     lines: list[JournalLine] = []
     by_source_account: dict[tuple[str, str], dict[str, Any]] = {}
+    booked: dict[tuple[str, str, str, str], dict[str, Any]] = {}  # the PI lines: pre-lines, splits shared out
     for key, amount in zip(keys, cents, strict=True):
-        source, fund_org, account, reference = key
+        source, fund_org, account, reference, _project = key
         entry = pi_lines[key]
         agg = by_source_account.setdefault((source, account), {"cents": 0, "exact": Decimal(0), "charges": 0,
                                                                "pis": set(), "projects": set()})
@@ -262,6 +297,23 @@ def build_gl_journal(groups: Iterable[ChargeGroup], settings: OcbSettings, perio
         agg["charges"] += entry["charges"]
         agg["pis"] |= entry["pis"]
         agg["projects"] |= entry["projects"]
+        if entry["funds"]:
+            parts = split_exactly(cents_amount(amount), [p for _, p in entry["funds"]])
+            shares = [(fund, int(part.scaleb(2)), exact)
+                      for (fund, exact), part in zip(exact_shares(entry["exact"], entry["funds"]), parts, strict=True)]
+        else:
+            shares = [(fund_org, amount, entry["exact"])]
+        for fund, part_cents, exact in shares:
+            line = booked.setdefault((source, fund, account, reference), {
+                "cents": 0, "exact": Decimal(0), "charges": 0, "pis": set(), "projects": set(),
+                "origin": entry["origin"]})
+            line["cents"] += part_cents
+            line["exact"] += exact
+            line["charges"] += entry["charges"]
+            line["pis"] |= entry["pis"]
+            line["projects"] |= entry["projects"]
+    for (source, fund_org, account, reference), entry in sorted(booked.items()):
+        amount = entry["cents"]
         if amount == 0:
             continue
         pis, projects = tuple(sorted(entry["pis"])), tuple(sorted(entry["projects"]))

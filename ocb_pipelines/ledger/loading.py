@@ -1,6 +1,8 @@
 """What a journal or a listing is built from: the month's approved charges, summed in the warehouse (no Dagster).
 
 Sums stay exact DECIMAL inside DuckDB; the builders (ledger/journal.py, ledger/layouts.py) only round at the end.
+The groups carry their project's funding split in force (`funding.splits_file`), except charges whose fund a
+reviewer corrected (pricing/shares.py).
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from typing import Any
 import duckdb
 
 from ocb_pipelines.core.config import OcbSettings
-from ocb_pipelines.ledger.journal import ChargeGroup
+from ocb_pipelines.ledger.journal import ChargeGroup, JournalRefused
+from ocb_pipelines.pricing.files import PricingFileError
+from ocb_pipelines.pricing.shares import FUND_CORRECTED_SQL, Split, load_splits
 
 REFERENCE_FIELDS = ("reference_1", "reference_2")
 
@@ -21,17 +25,30 @@ def _reference_column(settings: OcbSettings) -> str:
     return field if field in REFERENCE_FIELDS else "NULL"
 
 
+def month_splits(settings: OcbSettings, month: str) -> dict[str, Split]:
+    """The funding splits in force for the month by project_id; a refused splits file refuses the journal."""
+    try:
+        return load_splits(settings.funding.splits_file, month)
+    except PricingFileError as exc:
+        raise JournalRefused(month, [f"funding.splits_file: {exc}"]) from None
+
+
 def load_groups(con: duckdb.DuckDBPyConnection, settings: OcbSettings, month: str) -> list[ChargeGroup]:
-    """Approved charges summed in the warehouse by everything the journal groups on (exact DECIMAL sums)."""
+    """Approved charges summed in the warehouse by everything the journal groups on (exact DECIMAL sums), each
+    group with its project's funding split unless a reviewer corrected its charges' fund."""
     ref = _reference_column(settings)
+    splits = month_splits(settings, month)
+    corrected = FUND_CORRECTED_SQL if splits else "FALSE"
     rows = con.execute(
         f"""SELECT source, fund_org, account_code, {ref} AS reference, pi_email, project_id,
-                   sum(billed_cost), count(*)
+                   {corrected} AS fund_corrected, sum(billed_cost), count(*)
             FROM charges_approved WHERE billing_month = ?
             GROUP BY ALL ORDER BY ALL""",
         [month],
     ).fetchall()
-    return [ChargeGroup(s, f, a, r, p, pr, Decimal(b), int(n)) for s, f, a, r, p, pr, b, n in rows]
+    return [ChargeGroup(s, f, a, r, p, pr, Decimal(b), int(n),
+                        () if fixed else tuple(splits.get((pr or "").strip(" "), ())))
+            for s, f, a, r, p, pr, fixed, b, n in rows]
 
 
 def load_charges(con: duckdb.DuckDBPyConnection, settings: OcbSettings, month: str) -> list[dict[str, Any]]:

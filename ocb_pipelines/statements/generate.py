@@ -26,6 +26,8 @@ from ocb_pipelines.core import progress
 from ocb_pipelines.core.config import OcbSettings
 from ocb_pipelines.periods.lifecycle import check_period_key, get_period
 from ocb_pipelines.periods.reconcile import MonthNotReconciledError, require_reconciled
+from ocb_pipelines.pricing.files import PricingFileError
+from ocb_pipelines.pricing.shares import SplitLine, read_splits, splits_in_force
 from ocb_pipelines.review.decisions import pending_count
 from ocb_pipelines.statements import naming, render, writers
 from ocb_pipelines.statements.lines import (
@@ -179,22 +181,32 @@ def require_statement_period(con: duckdb.DuckDBPyConnection, month: str, *, prev
 
 @dataclass(frozen=True)
 class Renderer:
-    """Everything that shapes a PDF besides its lines: templates and configuration values."""
+    """Everything that shapes a PDF besides its lines: templates, configuration values and the funding splits
+    (a project's split in force is part of its statements' content hashes, so a changed split re-renders them)."""
 
     env: Any
     ctx: render.RenderContext
     fingerprint: tuple[str, ...]
+    splits: tuple[SplitLine, ...] = ()
 
     @classmethod
     def from_settings(cls, settings: OcbSettings) -> Renderer:
         ctx = render.context_from(settings)
         env = render.make_env(render.template_dirs(settings.config_path), ctx.currency_symbol)
         templates = render.template_fingerprint(env, render.STATEMENT_TEMPLATE)
-        return cls(env, ctx, (HASH_VERSION, templates, *ctx.fingerprint()))
+        splits: tuple[SplitLine, ...] = ()
+        if settings.funding.splits_file is not None:
+            try:
+                splits = tuple(read_splits(settings.funding.splits_file))
+            except PricingFileError as exc:
+                raise StatementGateError(f"funding.splits_file refused; nothing was rendered: {exc}",
+                                         [str(exc)]) from None
+        return cls(env, ctx, (HASH_VERSION, templates, *ctx.fingerprint()), splits)
 
 
 def current_statements(con: duckdb.DuckDBPyConnection, month: str, renderer: Renderer) -> list[Statement]:
-    return load_statements(con, month, context=renderer.fingerprint)
+    return load_statements(con, month, context=renderer.fingerprint,
+                           splits=splits_in_force(renderer.splits, month))
 
 
 def gated_statements(con: duckdb.DuckDBPyConnection, month: str, renderer: Renderer) -> list[Statement]:

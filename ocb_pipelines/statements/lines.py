@@ -7,6 +7,9 @@ and grouped in Python into `Statement` objects holding everything a PDF and its 
   price means list = billed, so no discount; discount % = (list - billed) / list when list > 0);
 * a fund share per fund_org the project's charges carry (not the first charge's fund): amounts are
   exact, percentages are rounded to 0.01 by largest remainder so they always add up to 100.00;
+* or, for a project with a funding split in force (pricing/shares.py), the split's funds: the money in whole
+  cents by largest remainder (adding up to the billed total rounded to the cent), except charges whose fund a
+  reviewer corrected, which keep that fund;
 * charges by service, the largest resources, credits (negative lines) kept apart from charges;
 * `content_sha256`: a hash of the statement's input lines (and what else shapes the PDF), the key of
   incremental rendering and of "never send the same content twice".
@@ -15,13 +18,15 @@ and grouped in Python into `Statement` objects holding everything a PDF and its 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 import duckdb
+
+from ocb_pipelines.pricing.shares import FUND_CORRECTED_SQL, Split, cents_keeping_total, split_exactly
 
 NO_PROJECT = "(no project)"
 NO_FUND = "(no fund)"
@@ -39,9 +44,10 @@ LINE_COLUMNS = (
     "cost_center", "reference_1", "reference_2", "review_status", "file_name", "file_sha256", "file_row_number",
 )  # fmt: skip
 _KEY_COLUMNS = ("pi_email", "project_id")
+FUND_CORRECTED = "fund_corrected"  # a reviewer set this charge's fund: a funding split leaves it there
 
 LINES_SQL = f"""
-SELECT {", ".join(_KEY_COLUMNS)}, {", ".join(LINE_COLUMNS)}
+SELECT {", ".join(_KEY_COLUMNS)}, {FUND_CORRECTED_SQL} AS {FUND_CORRECTED}, {", ".join(LINE_COLUMNS)}
 FROM charges_approved
 WHERE billing_month = ?
 ORDER BY pi_email NULLS FIRST, project_id NULLS FIRST, charge_id
@@ -97,6 +103,7 @@ class Statement:
     first_charge: datetime | None = None
     last_charge: datetime | None = None
     content_sha256: str = ""
+    split: Split = field(default_factory=list)  # the project's funding split in force: [(fund_org, percent)]
 
     @property
     def key(self) -> tuple[str, str | None, str]:
@@ -113,6 +120,11 @@ class Statement:
     @property
     def line_count(self) -> int:
         return len(self.lines)
+
+    @property
+    def funds_total(self) -> Decimal:
+        """What the fund shares add up to: the billed total, in whole cents when a funding split shares it."""
+        return self.billed_total.quantize(PCT, rounding=ROUND_HALF_EVEN) if self.split else self.billed_total
 
 
 def discount_percent(list_total: Decimal, billed_total: Decimal) -> Decimal:
@@ -167,10 +179,55 @@ def content_hash(statement: Statement, context: Iterable[str] = ()) -> str:
     digest = hashlib.sha256()
     for part in (*context, statement.billing_month, _canonical(statement.pi_email), statement.project_id):
         digest.update(part.encode("utf-8", "surrogatepass") + b"\x1f")
+    # A split (and which charges keep a corrected fund) shapes the fund shares; without one the hash is as before.
+    split = [f"split {fund}={_canonical(percent)}" for fund, percent in statement.split]
+    for part in split:
+        digest.update(part.encode("utf-8", "surrogatepass") + b"\x1f")
     for line in statement.lines:
         digest.update("\x1e".join(_canonical(line[c]) for c in LINE_COLUMNS).encode("utf-8", "surrogatepass"))
+        if split and line.get(FUND_CORRECTED):
+            digest.update(b"\x1e" + FUND_CORRECTED.encode())
         digest.update(b"\x1d")
     return digest.hexdigest()
+
+
+def _split_funds(statement: Statement) -> list[FundShare]:
+    """The fund shares of a statement with a funding split: the money of charges whose fund a reviewer corrected
+    stays on that fund, the rest is shared by the split (split_exactly). Each part is rounded to whole cents
+    first (largest remainder, so they add up to the total rounded to the cent), then the split's part is shared.
+    Percentages: the split's own when it shares everything, else each fund's part of the billed total."""
+    buckets: dict[str | None, list] = {}  # a corrected fund -> [list, billed, lines]; None: the split's money
+    for line in statement.lines:
+        billed = line["billed_cost"]
+        fund = ((line["fund_org"] or "").strip() or NO_FUND) if line.get(FUND_CORRECTED) else None
+        acc = buckets.setdefault(fund, [ZERO, ZERO, 0])
+        acc[0] += effective_list(line["list_cost"], billed)
+        acc[1] += billed
+        acc[2] += 1
+    keys = list(buckets)
+    listed = dict(zip(keys, cents_keeping_total([buckets[k][0] for k in keys]), strict=True))
+    billed = dict(zip(keys, cents_keeping_total([buckets[k][1] for k in keys]), strict=True))
+    funds: dict[str, list] = {}
+
+    def add(fund: str, list_total: Decimal, billed_total: Decimal, lines: int) -> None:
+        acc = funds.setdefault(fund, [ZERO, ZERO, 0])
+        acc[0] += list_total
+        acc[1] += billed_total
+        acc[2] += lines
+
+    percents = [p for _, p in statement.split]
+    for key in keys:
+        if key is None:
+            for (fund, _), list_part, billed_part in zip(
+                    statement.split, split_exactly(listed[key], percents), split_exactly(billed[key], percents),
+                    strict=True):
+                add(fund, list_part, billed_part, buckets[key][2])
+        else:
+            add(key, listed[key], billed[key], buckets[key][2])
+    names = sorted(funds, key=lambda f: (-funds[f][1], f))
+    weights = dict(statement.split) if keys == [None] else {f: funds[f][1] for f in names}
+    shares = fund_percentages([weights[f] for f in names])
+    return [FundShare(f, funds[f][0], funds[f][1], p, funds[f][2]) for f, p in zip(names, shares, strict=True)]
 
 
 def _finish(statement: Statement, top: int) -> Statement:
@@ -210,10 +267,13 @@ def _finish(statement: Statement, top: int) -> Statement:
         if start is not None:
             first = start if first is None or start < first else first
             last = start if last is None or start > last else last
-    fund_names = sorted(funds, key=lambda f: (-funds[f][1], f))
-    percents = fund_percentages([funds[f][1] for f in fund_names])
-    statement.funds = [FundShare(f, funds[f][0], funds[f][1], p, funds[f][2])
-                       for f, p in zip(fund_names, percents, strict=True)]
+    if statement.split:
+        statement.funds = _split_funds(statement)
+    else:
+        fund_names = sorted(funds, key=lambda f: (-funds[f][1], f))
+        percents = fund_percentages([funds[f][1] for f in fund_names])
+        statement.funds = [FundShare(f, funds[f][0], funds[f][1], p, funds[f][2])
+                           for f, p in zip(fund_names, percents, strict=True)]
     statement.services = [Breakdown(s, "", v[0], v[1], v[2])
                           for s, v in sorted(services.items(), key=lambda kv: (-kv[1][1], kv[0]))]
     ranked = sorted(resources.items(), key=lambda kv: (-kv[1][1], kv[0]))
@@ -229,12 +289,14 @@ def _finish(statement: Statement, top: int) -> Statement:
 
 
 def group_lines(month: str, rows: Iterable[Sequence[Any]], *, top: int = TOP_RESOURCES,
-                context: Iterable[str] = ()) -> list[Statement]:
-    """Rows of LINES_SQL (sorted by PI, project) -> one Statement per (PI, project), with content hashes."""
+                context: Iterable[str] = (), splits: Mapping[str, Split] | None = None) -> list[Statement]:
+    """Rows of LINES_SQL (sorted by PI, project) -> one Statement per (PI, project), with content hashes.
+    `splits`: the funding splits in force for the month by project_id (pricing.shares.splits_in_force)."""
     context = tuple(context)
+    splits = splits or {}
     statements: list[Statement] = []
     current: Statement | None = None
-    names = (*_KEY_COLUMNS, *LINE_COLUMNS)
+    names = (*_KEY_COLUMNS, FUND_CORRECTED, *LINE_COLUMNS)
     for row in rows:
         record = dict(zip(names, row, strict=True))
         pi = record.pop("pi_email")
@@ -254,6 +316,8 @@ def group_lines(month: str, rows: Iterable[Sequence[Any]], *, top: int = TOP_RES
     out = []
     for s in merged.values():
         s.lines.sort(key=lambda line: line["charge_id"])
+        if s.project_id != NO_PROJECT:
+            s.split = list(splits.get(s.project_id, []))
         _finish(s, top)
         s.content_sha256 = content_hash(s, context)
         out.append(s)
@@ -261,10 +325,10 @@ def group_lines(month: str, rows: Iterable[Sequence[Any]], *, top: int = TOP_RES
 
 
 def load_statements(con: duckdb.DuckDBPyConnection, month: str, *, top: int = TOP_RESOURCES,
-                    context: Iterable[str] = ()) -> list[Statement]:
-    """The month's statements from charges_approved (read in one query, fully fetched)."""
+                    context: Iterable[str] = (), splits: Mapping[str, Split] | None = None) -> list[Statement]:
+    """The month's statements from charges_approved (read in one query, fully fetched), funds shared by `splits`."""
     rows = con.execute(LINES_SQL, [month]).fetchall()
-    return group_lines(month, rows, top=top, context=context)
+    return group_lines(month, rows, top=top, context=context, splits=splits)
 
 
 def approved_totals(con: duckdb.DuckDBPyConnection, month: str) -> dict[tuple[str | None, str], Decimal]:

@@ -4,7 +4,8 @@ Two frames, both with money as Python Decimals (object columns; no float ever):
 
 * one row per statement: PI and project present, (PI, project) unique, the statement's billed total
   equal to the approved charges of that PI and project (summed independently, in DuckDB), list -
-  discount = billed, the fund amounts adding up to the billed total and the fund percentages to 100.00;
+  discount = billed, the fund amounts adding up to the billed total (to the cent when a funding split shares
+  it in whole cents) and the fund percentages to 100.00;
 * one row per fund share: a fund name, a percentage, an amount.
 
 A month-level check compares the sum of all statements with the month's approved total.
@@ -47,6 +48,7 @@ def statement_frame(statements: Sequence[Statement], approved: Mapping[tuple, De
             "fund_count": [len(s.funds) for s in statements],
             "fund_billed_sum": pd.Series([sum((f.billed_total for f in s.funds), ZERO) for s in statements],
                                          dtype=object),
+            "funds_total": pd.Series([s.funds_total for s in statements], dtype=object),
             "fund_percent_sum": pd.Series([sum((f.percent for f in s.funds), ZERO) for s in statements],
                                           dtype=object),
         }
@@ -74,6 +76,7 @@ STATEMENT_SCHEMA = pa.DataFrameSchema(
         "discount_total": pa.Column(object, checks=pa.Check(_is_decimal, error="money must be a Decimal")),
         "approved_billed": pa.Column(object, nullable=True),
         "fund_billed_sum": pa.Column(object),
+        "funds_total": pa.Column(object),
         "fund_percent_sum": pa.Column(object),
         "fund_count": pa.Column(int, checks=pa.Check.ge(1, error="a statement needs one fund share set")),
     },
@@ -84,7 +87,7 @@ STATEMENT_SCHEMA = pa.DataFrameSchema(
                  error="the statement total differs from the approved charges of its PI and project"),
         pa.Check(lambda df: df["list_total"] - df["discount_total"] == df["billed_total"], name="list_minus_discount",
                  error="list - discount must equal billed"),
-        pa.Check(lambda df: df["fund_billed_sum"] == df["billed_total"], name="fund_shares_sum_to_total",
+        pa.Check(lambda df: df["fund_billed_sum"] == df["funds_total"], name="fund_shares_sum_to_total",
                  error="the fund shares do not add up to the statement total"),
         pa.Check(lambda df: df["fund_percent_sum"] == HUNDRED, name="fund_shares_sum_to_100_percent",
                  error="the fund percentages do not add up to 100%"),

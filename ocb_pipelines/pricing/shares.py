@@ -1,0 +1,202 @@
+"""Split funding: a project's approved money shared between funds by percentage (no Dagster).
+
+The splits file (`funding.splits_file`) is a CSV finance edits in a spreadsheet:
+
+    project_id,fund_org,percent,valid_from
+    proj-a,ABC-123456,60,2025-01-01
+    proj-a,XYZ-654321,40,2025-01-01
+
+Each (project_id, valid_from) is one split: its percents add up to exactly 100 and name a fund once. The split in
+force for a billing month is the project's latest valid_from on or before the month's first day. Statements and the
+GL journal share a project's approved money between the split's funds with `split_exactly` (whole cents by largest
+remainder, so the parts always add up to the whole); a charge whose fund a reviewer corrected keeps that fund
+(`FUND_CORRECTED_SQL`): a person decided where that charge goes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, InvalidOperation
+from fractions import Fraction
+from pathlib import Path
+
+from ocb_pipelines.pricing.files import PricingFileError
+
+COLUMNS = ("project_id", "fund_org", "percent", "valid_from")
+HUNDRED = Decimal(100)
+CENT = Decimal("0.01")
+MAX_PERCENT_PLACES = 4
+
+# True for a charges_approved row whose fund_org a reviewer set with a correction (the decision gave a new fund;
+# a correction of the PI or project alone leaves the fund to the split). Used as a column expression over
+# charges_approved, whose decision_id is the effective decision.
+FUND_CORRECTED_SQL = (
+    "coalesce(review_status = 'corrected' AND decision_id IN "
+    "(SELECT decision_id FROM review_decisions WHERE decision = 'correct' AND fund_org IS NOT NULL), FALSE)"
+)
+
+
+@dataclass(frozen=True)
+class SplitLine:
+    """One fund's share of a project's money from a date on."""
+
+    line: int
+    project_id: str
+    fund_org: str
+    percent: Decimal
+    valid_from: date
+
+
+Split = list[tuple[str, Decimal]]  # (fund_org, percent) in the file's order; the percents add up to 100
+
+
+def _error(path: Path, line: int, column: str, value: str, why: str) -> PricingFileError:
+    return PricingFileError(f"{path.name} line {line}, column {column}: {value!r} {why}")
+
+
+def _rows(path: Path) -> Iterable[tuple[int, dict[str, str]]]:
+    """The file's data lines as (line number, {column: value}); the header is line 1. BOM and CRLF are fine."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise PricingFileError(f"funding.splits_file {path}: cannot be read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise PricingFileError(f"{path.name}: not UTF-8 text (byte {exc.start})") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header: list[str] | None = None
+    for row in reader:
+        line = reader.line_num
+        if not any(cell.strip() for cell in row):
+            continue
+        if header is None:
+            header = [cell.strip().lower() for cell in row]
+            unknown = [c for c in header if c not in COLUMNS]
+            if unknown:
+                raise _error(path, line, unknown[0], unknown[0], f"is not a column of a splits file "
+                                                                 f"(columns: {', '.join(COLUMNS)})")
+            missing = [c for c in COLUMNS if c not in header]
+            if missing:
+                raise PricingFileError(f"{path.name} line {line}: the header lacks column(s) {', '.join(missing)} "
+                                       f"(columns: {', '.join(COLUMNS)})")
+            repeated = sorted({c for c in header if header.count(c) > 1})
+            if repeated:
+                raise _error(path, line, repeated[0], repeated[0], "is a column named twice")
+            continue
+        if len(row) != len(header):
+            raise PricingFileError(f"{path.name} line {line}: {len(row)} values for {len(header)} columns")
+        yield line, {c: v.strip() for c, v in zip(header, row, strict=True)}
+    if header is None:
+        raise PricingFileError(f"{path.name}: empty; a splits file needs the header {','.join(COLUMNS)}")
+
+
+def _percent(path: Path, line: int, text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise _error(path, line, "percent", text, "is not a number") from None
+    if not value.is_finite() or not 0 < value <= HUNDRED:
+        raise _error(path, line, "percent", text, "must be more than 0 and at most 100")
+    if -value.normalize().as_tuple().exponent > MAX_PERCENT_PLACES:  # type: ignore[operator]
+        raise _error(path, line, "percent", text, f"has more than {MAX_PERCENT_PLACES} decimals")
+    return value
+
+
+def _date(path: Path, line: int, text: str) -> date:
+    try:
+        if len(text) != 10:
+            raise ValueError
+        return date.fromisoformat(text)
+    except ValueError:
+        raise _error(path, line, "valid_from", text, "is not a date (YYYY-MM-DD)") from None
+
+
+def read_splits(path: str | Path) -> list[SplitLine]:
+    """The splits file's lines, checked: every percent in (0, 100] with at most 4 decimals, each split's percents
+    adding up to exactly 100, no fund twice in one split. PricingFileError names the file, line, column, value."""
+    path = Path(path)
+    lines: list[SplitLine] = []
+    for line, row in _rows(path):
+        for column in ("project_id", "fund_org"):
+            if not row[column]:
+                raise _error(path, line, column, row[column], "is empty")
+        lines.append(SplitLine(line, row["project_id"], row["fund_org"], _percent(path, line, row["percent"]),
+                               _date(path, line, row["valid_from"])))
+    splits: dict[tuple[str, date], list[SplitLine]] = {}
+    for s in lines:
+        split = splits.setdefault((s.project_id, s.valid_from), [])
+        twice = next((o for o in split if o.fund_org.casefold() == s.fund_org.casefold()), None)
+        if twice is not None:
+            raise _error(path, s.line, "fund_org", s.fund_org, f"is already in project {s.project_id}'s split from "
+                                                               f"{s.valid_from} (line {twice.line})")
+        split.append(s)
+    for (project, valid_from), split in splits.items():
+        total = sum((s.percent for s in split), Decimal(0))
+        if total != HUNDRED:
+            where = ", ".join(str(s.line) for s in split)
+            raise PricingFileError(f"{path.name} lines {where}: project {project}'s split from {valid_from} adds up "
+                                   f"to {total}%, not 100%")
+    return lines
+
+
+def month_start(month: str | date) -> date:
+    """The first day of a billing month given as 'YYYY-MM' (or any date in it)."""
+    if isinstance(month, date):
+        return month.replace(day=1)
+    year, _, mon = month.partition("-")
+    return date(int(year), int(mon), 1)
+
+
+def splits_in_force(lines: Iterable[SplitLine], month: str | date) -> dict[str, Split]:
+    """project_id -> [(fund_org, percent)] of the split in force for the month: the latest valid_from on or before
+    the month's first day (a project whose splits all start later has none)."""
+    first = month_start(month)
+    lines = list(lines)
+    latest: dict[str, date] = {}
+    for s in lines:
+        if s.valid_from <= first and s.valid_from > latest.get(s.project_id, date.min):
+            latest[s.project_id] = s.valid_from
+    out: dict[str, Split] = {}
+    for s in lines:
+        if latest.get(s.project_id) == s.valid_from:
+            out.setdefault(s.project_id, []).append((s.fund_org, s.percent))
+    return out
+
+
+def load_splits(path: Path | None, month: str | date) -> dict[str, Split]:
+    """The splits in force for the month from `funding.splits_file` (none when it is not set)."""
+    return {} if path is None else splits_in_force(read_splits(path), month)
+
+
+def split_exactly(amount: Decimal, percents: Sequence[Decimal]) -> list[Decimal]:
+    """The amount (rounded half-even to the cent) in whole-cent parts by the percents, by largest remainder
+    (Hamilton): each exact share is floored to the cent and the cents left over go one by one to the largest
+    remainders, ties to the earlier part. The parts add up to the rounded amount exactly. A negative amount (a
+    credit) is split as its opposite, negated, so a charge and its refund split alike."""
+    if not percents:
+        raise ValueError("a split needs at least one share")
+    if any(p <= 0 for p in percents) or sum(percents, Decimal(0)) != HUNDRED:
+        raise ValueError(f"split percents must be positive and add up to 100, not {list(percents)}")
+    cents = int(Decimal(amount).scaleb(2).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+    sign, whole = (-1 if cents < 0 else 1), abs(cents)
+    exact = [Fraction(whole) * Fraction(p) / 100 for p in percents]
+    parts = [e.numerator // e.denominator for e in exact]
+    order = sorted(range(len(exact)), key=lambda i: (-(exact[i] - parts[i]), i))
+    for i in order[: whole - sum(parts)]:
+        parts[i] += 1
+    return [(Decimal(sign * p) * CENT).quantize(CENT) for p in parts]
+
+
+def cents_keeping_total(amounts: Sequence[Decimal]) -> list[Decimal]:
+    """Each amount in whole cents such that they add up to their total rounded half-even to the cent (largest
+    remainder: floor each, the missing cents to the largest remainders, ties to the earlier one)."""
+    scaled = [Decimal(a).scaleb(2) for a in amounts]
+    floors = [int(s.to_integral_value(rounding=ROUND_FLOOR)) for s in scaled]
+    total = int(sum(scaled, Decimal(0)).to_integral_value(rounding=ROUND_HALF_EVEN))
+    order = sorted(range(len(scaled)), key=lambda i: (-(scaled[i] - floors[i]), i))
+    for i in order[: total - sum(floors)]:
+        floors[i] += 1
+    return [(Decimal(f) * CENT).quantize(CENT) for f in floors]
