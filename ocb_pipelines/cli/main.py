@@ -14,6 +14,7 @@ from ocb_pipelines.cli.history import import_history_command
 from ocb_pipelines.cli.ingest import ingest_command
 from ocb_pipelines.cli.journal import export_journal_command
 from ocb_pipelines.cli.periods import periods_group
+from ocb_pipelines.cli.pricing import pricing_group
 from ocb_pipelines.cli.review import review_group
 from ocb_pipelines.cli.serve import serve_command, users_group
 from ocb_pipelines.cli.show import show_command
@@ -42,6 +43,7 @@ cli.add_command(version_command)
 cli.add_command(ingest_command)
 cli.add_command(show_command)
 cli.add_command(sources_group)
+cli.add_command(pricing_group)
 cli.add_command(demo_command)
 cli.add_command(ui_command)
 cli.add_command(review_group)

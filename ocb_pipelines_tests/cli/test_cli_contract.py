@@ -35,6 +35,7 @@ COVERED_ELSEWHERE = {
     "demo": "ocb_pipelines_tests/cli/test_demo.py runs `ocb demo --json` twice",
     "deliveries confirm": "ocb_pipelines_tests/delivery/test_delivery.py confirms an interrupted SMTP send",
     "import-history": "ocb_pipelines_tests/history/test_import_history.py imports an OpenChargeback billing.db",
+    "pricing check": "ocb_pipelines_tests/cli/test_pricing_cli.py checks good and refused pricing files with --json",
     **{f"users {name}": "ocb_pipelines_tests/cli/test_serve.py runs each `ocb users` command with --json"
        for name in ("add", "list", "disable", "token")},
 }
@@ -141,7 +142,7 @@ def test_every_reporting_command_emits_one_json_object(workdir, monkeypatch):
 # Minimal valid arguments for each command, so that only the one thing under test is wrong.
 ARGS = {
     "ingest": ["aws_2025-01.csv"], "show": [PI_TWO, "-p", MONTH], "sources list": [], "sources add": ["lab"],
-    "sources sync-status": [], "version": [],
+    "sources sync-status": [], "version": [], "pricing check": [],
     "demo": [], "ui": [], "review list": ["-p", MONTH], "review approve": ["-p", MONTH, "--all", "--note", "n"],
     "review reject": ["-p", MONTH, "--all", "--note", "n"],
     "review correct": ["-p", MONTH, "--all", "--note", "n", "--set-project", "p"], "review export": ["-p", MONTH],
