@@ -41,7 +41,7 @@ class RateLine:
     """One rate: a unit's list and billed price for a source and service, dated, optionally tiered and by group."""
 
     line: int
-    source: str
+    source: str  # lower-cased, as sources are stored with every row
     service_name: str  # "*": any service (Slurm partition) without a line of its own
     unit: str
     list_unit_price: Decimal
@@ -64,7 +64,7 @@ class FeeLine:
     frequency: str  # monthly | quarterly | yearly | once
     valid_from: date
     valid_to: date | None  # inclusive
-    source: str = "fees"
+    source: str = "fees"  # lower-cased, as sources are stored with every row
 
     def bills_in(self, month: str) -> bool:
         """Whether billing month YYYY-MM has a charge of this fee: counted in months from valid_from's month
@@ -239,7 +239,7 @@ def _rate(row: CsvLine) -> RateLine:
     tier_to = row.optional_number("tier_to")
     if tier_to is not None and tier_to <= tier_from:
         raise row.refuse("tier_to", f"is not above tier_from {tier_from} (tier_to is exclusive)")
-    return RateLine(line=row.line, source=row.text("source"), service_name=row.text("service_name"),
+    return RateLine(line=row.line, source=row.text("source").lower(), service_name=row.text("service_name"),
                     unit=row.text("unit"), list_unit_price=list_price, billed_unit_price=billed,
                     valid_from=valid_from, valid_to=valid_to, tier_from=tier_from, tier_to=tier_to,
                     group=row.text("group", required=False))
@@ -325,7 +325,7 @@ def _fee(row: CsvLine) -> FeeLine:
         raise row.refuse("valid_to", f"is before valid_from {valid_from} (valid_to is the last day, inclusive)")
     return FeeLine(line=row.line, project_id=row.text("project_id"), service_name=row.text("service_name"),
                    amount=amount, frequency=frequency, valid_from=valid_from, valid_to=valid_to,
-                   source=row.text("source", required=False) or "fees")
+                   source=row.text("source", required=False).lower() or "fees")
 
 
 def read_fees(path: str | Path) -> list[FeeLine]:

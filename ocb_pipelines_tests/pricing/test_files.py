@@ -77,7 +77,7 @@ def test_a_spreadsheets_bom_crlf_spaces_case_and_blank_rows_are_accepted(tmp_pat
     path = _write(tmp_path, "rates.csv", [
         " Valid_From , SOURCE,Service_Name,UNIT,List_Unit_Price,Billed_Unit_Price",
         "",
-        " 2026-01-01 , hpc , cpu , cpu-hour , 0.05 , 0.04 ",
+        " 2026-01-01 , HPC , cpu , cpu-hour , 0.05 , 0.04 ",
         ",,,,,",
         '2026-01-01,hpc,"gpu",gpu-hour,2.5,2.5',
     ], bom=True, crlf=True)
@@ -97,7 +97,7 @@ def test_good_fees_and_accounts(tmp_path):
     fees = _write(tmp_path, "fees.csv", [
         FEES_HEADER,
         "astro-survey,co-location,250.00,Monthly,2026-01-01,,",
-        "astro-survey,support contract,1200,yearly,2025-07-01,2027-06-30,support",
+        "astro-survey,support contract,1200,yearly,2025-07-01,2027-06-30,Support",  # sources are lower-case
         "genomics,setup,75.5,ONCE,2026-02-15,,",
     ])
     assert read_fees(fees) == [
@@ -226,7 +226,7 @@ def test_text_that_is_not_utf8_and_a_missing_file_are_refused(tmp_path):
      "rates.csv line 3, column valid_from: '2026-04-02' leaves a gap after line 2 (2026-01-01 to 2026-03-31) for "
      "source hpc, service *, unit cpu-hour, group (default): it must start 2026-04-01"),
     ("HPC,*,CPU-hour,0.06,0.05,2026-02-01,2026-02-28,,,",  # names compared ignoring case
-     "rates.csv line 3, column valid_from: '2026-02-01' overlaps line 2 (2026-01-01 to 2026-03-31) for source HPC, "
+     "rates.csv line 3, column valid_from: '2026-02-01' overlaps line 2 (2026-01-01 to 2026-03-31) for source hpc, "
      "service *, unit CPU-hour, group (default): one rate per day"),
 ])
 def test_dated_rates_that_overlap_or_leave_a_gap_are_refused_naming_both_lines(tmp_path, second, message):
