@@ -304,6 +304,8 @@ def build_gl_journal(groups: Iterable[ChargeGroup], settings: OcbSettings, perio
         else:
             shares = [(fund_org, amount, entry["exact"])]
         for fund, part_cents, exact in shares:
+            if not part_cents and entry["funds"]:
+                continue  # a split fund whose share rounds to nothing gets no line (and is not named on one)
             line = booked.setdefault((source, fund, account, reference), {
                 "cents": 0, "exact": Decimal(0), "charges": 0, "pis": set(), "projects": set(),
                 "origin": entry["origin"]})

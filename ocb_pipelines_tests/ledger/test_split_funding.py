@@ -1,0 +1,137 @@
+"""The GL journal of split projects: each fund debited its share (whole cents, largest remainder), balanced to the
+cent; a corrected fund kept; a split fund the journal cannot book refused like any bad fund."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import replace
+from decimal import Decimal
+
+import pytest
+
+from ocb_pipelines.core.config import OcbSettings
+from ocb_pipelines.core.pricing_config import FundingSettings
+from ocb_pipelines.ledger import journal as jr
+from ocb_pipelines.ledger.export import export_journal
+from ocb_pipelines.ledger.loading import load_groups
+from ocb_pipelines.review.decisions import Decision, record_decisions
+from ocb_pipelines.review.fixtures import charge_row
+from ocb_pipelines.warehouse import database as wh
+
+from .conftest import MONTH, approve_and_close, load_source
+from .helpers import group, make_settings
+
+D = Decimal
+THIRDS = (("ABC-111111", D("33.33")), ("DEF-222222", D("33.33")), ("GHI-333333", D("33.34")))
+
+
+def _rows(journal):
+    return [(x.side, x.party, x.fund_org, x.reference_id, x.amount, x.project_ids) for x in journal.lines]
+
+
+def test_each_fund_is_debited_its_share_per_journal_group_and_the_journal_balances():
+    groups = [
+        replace(group("100.01", reference="NSF-1"), funds=THIRDS),  # 33.33 + 33.33 + 33.35
+        replace(group("-0.01"), funds=THIRDS),  # a credit: its cent goes to the largest remainder, GHI
+        replace(group("7.00", fund_org=None, source="hpc"), funds=THIRDS),  # no tag fund: the split decides
+        group("5.00", fund_org="ABC-111111", pi="bob@example.edu", project="proj-b"),  # its own tag fund
+    ]
+    journal = jr.build_gl_journal(groups, make_settings(), MONTH)
+    assert _rows(journal) == [
+        ("debit", "pi", "ABC-111111", "", D("5.00"), ("proj-b",)),  # proj-a's credit gives ABC no cent
+        ("debit", "pi", "ABC-111111", "NSF-1", D("33.33"), ("proj-a",)),
+        ("debit", "pi", "DEF-222222", "NSF-1", D("33.33"), ("proj-a",)),
+        ("credit", "pi", "GHI-333333", "", D("0.01"), ("proj-a",)),
+        ("debit", "pi", "GHI-333333", "NSF-1", D("33.35"), ("proj-a",)),
+        ("debit", "pi", "ABC-111111", "", D("2.33"), ("proj-a",)),  # hpc: 7.00 = 2.33 + 2.33 + 2.34
+        ("debit", "pi", "DEF-222222", "", D("2.33"), ("proj-a",)),
+        ("debit", "pi", "GHI-333333", "", D("2.34"), ("proj-a",)),
+        ("credit", "source", "RCIT-900001", "", D("105.00"), ("proj-a", "proj-b")),
+        ("credit", "source", "RCIT-900010", "", D("7.00"), ("proj-a",)),
+    ]
+    assert journal.debit_total == journal.credit_total == D("112.01")
+    assert journal.approved_total == D("112.00") and journal.charges == 4  # debits - PI credits
+    # the source side is what it is without the split
+    plain = jr.build_gl_journal([replace(g, funds=(), fund_org=g.fund_org or "ABC-123456") for g in groups],
+                                make_settings(), MONTH)
+    assert [x for x in _rows(plain) if x[1] == "source"] == [x for x in _rows(journal) if x[1] == "source"]
+
+
+def test_sub_cent_money_is_rounded_with_the_other_lines_before_it_is_shared():
+    groups = [replace(group("10.004"), funds=THIRDS), replace(group("0.003", project="proj-c"), funds=THIRDS),
+              group("20.005", fund_org="XYZ-654321", project="proj-b")]
+    journal = jr.build_gl_journal(groups, make_settings(), MONTH)
+    pi = [x for x in journal.lines if x.party == "pi"]
+    assert sum(x.amount_cents for x in pi) == 3001  # 30.012 rounds to 30.01, and the PI lines add up to it
+    assert journal.debit_total == journal.credit_total == D("30.01")
+    assert {x.fund_org: x.amount for x in pi} == {"ABC-111111": D("3.33"), "DEF-222222": D("3.33"),
+                                                  "GHI-333333": D("3.34"), "XYZ-654321": D("20.01")}
+
+
+def test_a_split_fund_that_does_not_match_the_fund_regex_is_refused_like_any_bad_fund():
+    bad = (("ABC-111111", D(50)), ("not a fund", D(50)))
+    groups = [replace(group("10.00"), funds=bad), replace(group("3.00", source="hpc"), funds=bad),
+              group("1.00", fund_org="also bad", project="proj-b")]
+    with pytest.raises(jr.JournalRefused) as err:
+        jr.build_gl_journal(groups, make_settings(), MONTH)
+    assert err.value.problems == [
+        "fund_org 'also bad' (source 'aws', 1 charge(s), $1.00) does not match journal.fund_org_regex "
+        "'^(?P<orgn>[A-Z]+)-(?P<fund>[0-9]+)$'",
+        "fund_org 'not a fund' of project 'proj-a''s split in funding.splits_file (source 'aws', 1 charge(s), "
+        "$5.00 its share) does not match journal.fund_org_regex '^(?P<orgn>[A-Z]+)-(?P<fund>[0-9]+)$'",
+        "fund_org 'not a fund' of project 'proj-a''s split in funding.splits_file (source 'hpc', 1 charge(s), "
+        "$1.50 its share) does not match journal.fund_org_regex '^(?P<orgn>[A-Z]+)-(?P<fund>[0-9]+)$'",
+    ]
+
+
+def _with_splits(settings: OcbSettings, text: str) -> OcbSettings:
+    path = settings.config_path.parent / "splits.csv"
+    path.write_text("project_id,fund_org,percent,valid_from\n" + text, encoding="utf-8")
+    return settings.model_copy(update={"funding": FundingSettings(splits_file=path)})
+
+
+def _split_month(settings: OcbSettings) -> None:
+    """proj-a: 100.01 on tag funds, and 10.00 without a fund that a reviewer corrects to ZZZ-999999; proj-b: 40.00."""
+    load_source(settings, [
+        charge_row(MONTH, resource="vm-a", billed="90.00"),
+        charge_row(MONTH, resource="bucket", billed="15.01", fund_org="XYZ-654321"),
+        charge_row(MONTH, resource="vm-a", billed="-5.00", ChargeCategory="Credit"),
+        charge_row(MONTH, resource="no-fund", billed="10.00", fund_org=None),
+        charge_row(MONTH, resource="hpc-1", billed="40.00", pi_email="pi.two@example.edu", project_id="proj-b"),
+    ], "aws")
+    with wh.connect(settings.warehouse_path) as con:
+        (charge_id,) = con.execute("SELECT charge_id FROM charges_validated WHERE needs_review").fetchone()
+        record_decisions(con, MONTH, [Decision(charge_id, "correct", "the lab's grant", fund_org="ZZZ-999999")],
+                         actor="tester", via="test")
+    approve_and_close(settings)
+
+
+def test_the_exported_journal_debits_each_fund_its_share_and_keeps_a_corrected_fund(settings):
+    _split_month(settings)
+    split = _with_splits(settings, "proj-a,ABC-111111,33.33,2025-01-01\nproj-a,DEF-222222,33.33,2025-01-01\n"
+                                   "proj-a,GHI-333333,33.34,2025-01-01\nproj-a,OLD-000001,100,2024-01-01\n")
+    with wh.connect(settings.warehouse_path) as con:
+        fixed = [g for g in load_groups(con, split, MONTH) if g.fund_org == "ZZZ-999999"]
+        result = export_journal(con, split, MONTH, "gl")
+    assert [g.funds for g in fixed] == [()]  # the corrected charge is loaded without the split
+    rows = list(csv.reader(io.StringIO(result.file_path.read_text(encoding="utf-8"), newline="")))
+    assert [(r[1] + "-" + r[0], r[6], r[7], r[8]) for r in rows[1:]] == [
+        ("ABC-111111", "33.33", "", "aws 2025-01 proj-a"),
+        ("ABC-123456", "40.00", "", "aws 2025-01 proj-b"),  # no split: its tag fund
+        ("DEF-222222", "33.33", "", "aws 2025-01 proj-a"),
+        ("GHI-333333", "33.35", "", "aws 2025-01 proj-a"),
+        ("ZZZ-999999", "10.00", "", "aws 2025-01 proj-a"),  # the reviewer's fund, not the split's
+        ("RCIT-900001", "", "150.01", "aws 2025-01 recovery"),
+    ]
+    assert result.debit_total == result.credit_total == result.approved_total == D("150.01")
+
+
+def test_a_refused_splits_file_refuses_the_journal(settings):
+    _split_month(settings)
+    broken = _with_splits(settings, "proj-a,ABC-111111,50,2025-01-01\nproj-a,ABC-111111,50,2025-01-01\n")
+    with wh.connect(settings.warehouse_path) as con, pytest.raises(jr.JournalRefused) as err:
+        export_journal(con, broken, MONTH, "gl")
+    (problem,) = err.value.problems
+    assert problem.startswith("funding.splits_file: splits.csv line 3, column fund_org: 'ABC-111111' is already")
+    assert not list(settings.output.journal_dir.glob("*.csv"))
