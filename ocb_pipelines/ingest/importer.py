@@ -184,7 +184,13 @@ def import_file(
     The whole file passes the FOCUS gate first, or nothing is written. Required columns the file lacks
     (OpenChargeback's layout) are filled from the source's `defaults`; without them such a file is refused.
     """
+    from ocb_pipelines.ingest import usage  # it imports FileImport from here
+
     path = Path(path)
+    if kind := usage.usage_kind(path):  # Slurm sacct output or a storage report: usage lines, not FOCUS rows
+        return usage.import_usage(con, path, kind, months=months, source=source, expected_period=expected_period,
+                                  run_id=run_id, actor=actor, max_errors=max_errors,
+                                  timezone=defaults.timezone if defaults else "UTC")
     actor = actor or wh.current_actor()
     months = [month_key(m) for m in months]
     try:

@@ -32,6 +32,7 @@ class SourceDefaults:
     provider_rule: str
     category: str = DEFAULT_CATEGORY
     strict: bool = False
+    timezone: str = "UTC"  # the source's local time zone: a usage file's (sacct's) times are read in it
 
     @classmethod
     def of(cls, settings: OcbSettings, source: str) -> SourceDefaults:
@@ -45,7 +46,8 @@ class SourceDefaults:
         else:
             provider, rule = source, "source name"
         return cls(source=source, account=source, currency=settings.currency.code, provider=provider,
-                   provider_rule=rule, strict=bool(known and known.strict))
+                   provider_rule=rule, strict=bool(known and known.strict),
+                   timezone=known.timezone if known else "UTC")
 
     def fill(self, column: str) -> ColumnFill:
         if column == "EffectiveCost":

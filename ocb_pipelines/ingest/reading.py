@@ -56,6 +56,7 @@ class FileFacts:
     header: HeaderMapping
     months: tuple[str, ...]
     row_count: int
+    notes: tuple[str, ...] = ()  # what the import should report beside its rows (a usage file's skipped lines)
 
 
 # sha256 (and whether a NUL byte is in them) of files already read in this process, by (path, size, mtime):
@@ -249,11 +250,18 @@ def month_expr(value: str) -> str:
     )
 
 
-def inspect_file(path: str | Path, con: duckdb.DuckDBPyConnection | None = None) -> FileFacts:
-    """Header, version, sha256 and the billing months a file's rows fall in (reads the file once)."""
+def inspect_file(path: str | Path, con: duckdb.DuckDBPyConnection | None = None, *,
+                 timezone: str = "UTC") -> FileFacts:
+    """Header, version, sha256 and the billing months a file's rows fall in (reads the file once). A usage file
+    (sacct output, a storage report) is inspected by ingest.usage; `timezone` is its source's (sacct's local
+    times)."""
+    from ocb_pipelines.ingest import usage  # it reads with this module's helpers
+
     path = Path(path)
     if not path.is_file():
         raise ImportRefused(path.name, f"file not found: {path}")
+    if kind := usage.usage_kind(path):
+        return usage.inspect_usage(path, kind, timezone, con)
     try:
         fmt = file_format(path)
     except ValueError as exc:

@@ -19,6 +19,7 @@ from ocb_pipelines.core.config import OcbSettings
 from ocb_pipelines.ingest import importer
 from ocb_pipelines.ingest.focus import expected_month, is_supported_file, months_named_in, source_from_filename
 from ocb_pipelines.ingest.legacy_layout import SourceDefaults
+from ocb_pipelines.ingest.usage import is_usage_file
 from ocb_pipelines.warehouse import database as wh
 
 
@@ -50,13 +51,24 @@ def source_for(path: Path, settings: OcbSettings, override: str | None = None) -
     return found
 
 
-def file_months(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[str, tuple[str, ...]]:
-    """(sha256, months) of a file, from the catalog when it is unchanged since it was inspected."""
+def source_timezone(settings: OcbSettings, path: Path, override: str | None = None) -> str:
+    """The local time zone of the file's source (a Slurm cluster's, for its sacct times); UTC when the source is
+    unknown (the import then refuses the file for that)."""
+    try:
+        known = settings.source(source_for(path, settings, override))
+    except importer.ImportRefused:
+        return "UTC"
+    return known.timezone if known else "UTC"
+
+
+def file_months(con: duckdb.DuckDBPyConnection, path: Path, timezone: str = "UTC") -> tuple[str, tuple[str, ...]]:
+    """(sha256, months) of a file, from the catalog when it is unchanged since it was inspected. `timezone`: its
+    source's (a sacct file's months are those of its jobs' UTC ends)."""
     if entry := importer.catalogued(con, path):
         return entry
     stat = path.stat()
     checked_at = wh.now_utc()  # before reading: a write during the inspection leaves the entry racy
-    facts = importer.inspect_file(path)
+    facts = importer.inspect_file(path, timezone=timezone)
     con.execute(
         "INSERT OR REPLACE INTO file_catalog VALUES (?, ?, ?, ?, ?, ?)",
         [str(path), stat.st_size, stat.st_mtime_ns, facts.sha256, list(facts.months), checked_at],
@@ -68,7 +80,7 @@ def inbox_files(settings: OcbSettings) -> list[Path]:
     inbox = settings.inbox_dir
     if not inbox.is_dir():
         return []
-    return sorted(p for p in inbox.iterdir() if p.is_file() and is_supported_file(p))
+    return sorted(p for p in inbox.iterdir() if p.is_file() and (is_supported_file(p) or is_usage_file(p)))
 
 
 def files_for_month(con: duckdb.DuckDBPyConnection, settings: OcbSettings, month: str) -> tuple[list[Path], dict]:
@@ -81,7 +93,7 @@ def files_for_month(con: duckdb.DuckDBPyConnection, settings: OcbSettings, month
         "SELECT DISTINCT file_name FROM import_files WHERE billing_month = ?", [month]).fetchall()}
     for path in inbox_files(settings):
         try:
-            _, months = file_months(con, path)
+            _, months = file_months(con, path, source_timezone(settings, path))
         except importer.ImportRefused as exc:
             if month in months_named_in(path.name):
                 unreadable[path.name] = str(exc)

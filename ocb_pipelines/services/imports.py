@@ -25,7 +25,7 @@ from ocb_pipelines.ingest import importer
 from ocb_pipelines.ingest.billing_months import calendar_problem
 from ocb_pipelines.ingest.focus import expected_month, quarter_from_filename
 from ocb_pipelines.ingest.legacy_layout import SourceDefaults
-from ocb_pipelines.ingest.service import source_for
+from ocb_pipelines.ingest.service import source_for, source_timezone
 from ocb_pipelines.periods.lifecycle import list_periods
 from ocb_pipelines.services.calendar import before_first_month
 from ocb_pipelines.services.context import AppContext
@@ -38,6 +38,7 @@ class ImportPlan:
 
     files: dict[Path, tuple[str, list[str]]] = field(default_factory=dict)
     refused: dict[str, str] = field(default_factory=dict)  # file name -> why nothing of it is imported
+    notes: dict[Path, tuple[str, ...]] = field(default_factory=dict)  # what inspecting a file found to report
     source: str | None = None  # the source named for every file (`-s`), else each file's from its name
 
     def steps(self, dry_run: bool = False) -> int:
@@ -65,7 +66,7 @@ def plan_import(ctx: AppContext, files: Sequence[Path], source: str | None = Non
             continue
         try:
             file_source = source_for(path, ctx.settings, source)
-            facts = importer.inspect_file(path)
+            facts = importer.inspect_file(path, timezone=source_timezone(ctx.settings, path, source))
         except importer.ImportRefused as exc:
             plan.refused[path.name] = str(exc)
             continue
@@ -79,6 +80,7 @@ def plan_import(ctx: AppContext, files: Sequence[Path], source: str | None = Non
                                        "nothing of it was imported (reopen the month, or split the file by month)")
             continue
         plan.files[path] = (file_source, months)
+        plan.notes[path] = facts.notes
     return plan
 
 
@@ -158,7 +160,7 @@ def _summary(ctx: AppContext, con: duckdb.DuckDBPyConnection, plan: ImportPlan, 
             "rows": rows[0], "billed_total": rows[1], "list_total": rows[2],
             "flagged_rows": rows[3], "flagged_billed": rows[4], "errors": [],
             "filled_columns": json.loads(filled[0][0]) if filled else {},
-            "notes": _name_notes(path.name),
+            "notes": _name_notes(path.name) + list(plan.notes.get(path, ())),
         })
         counts["rows"] += rows[0]
         counts["flagged_rows"] += rows[3]

@@ -11,18 +11,20 @@ from ocb_pipelines.defs.ingest.jobs import ingest_job
 from ocb_pipelines.defs.resources import OcbConfig
 from ocb_pipelines.ingest.focus import months_named_in
 from ocb_pipelines.ingest.importer import ImportRefused, inspect_file
-from ocb_pipelines.ingest.service import inbox_files
+from ocb_pipelines.ingest.service import inbox_files, source_timezone
 from ocb_pipelines.services.calendar import billing_calendar
 from ocb_pipelines.services.run_tags import run_tags
 
 INBOX_ACTOR = "inbox_sensor"  # who imported a file dropped into the inbox: the audit log and the run's tags say so
 
 
-def plan_inbox_runs(files, cursor: dict, valid_months: set[str], log=None) -> tuple[list[dg.RunRequest], dict]:
+def plan_inbox_runs(files, cursor: dict, valid_months: set[str], log=None,
+                    timezone_of=lambda path: "UTC") -> tuple[list[dg.RunRequest], dict]:
     """Compare the inbox with the cursor ({file name: size, mtime, sha256, months}); plan runs per month.
 
     A changed file re-runs the months it has rows in now and the months it had rows in before, so a
-    corrected file that dropped a month removes its old rows there too.
+    corrected file that dropped a month removes its old rows there too. `timezone_of(path)`: the file's source's
+    time zone (a sacct file's jobs belong to the months of their UTC ends).
     """
     new_cursor = dict(cursor)
     by_month: dict[str, list[tuple[str, str]]] = defaultdict(list)
@@ -32,7 +34,7 @@ def plan_inbox_runs(files, cursor: dict, valid_months: set[str], log=None) -> tu
         if previous.get("size") == stat.st_size and previous.get("mtime_ns") == stat.st_mtime_ns:
             continue
         try:
-            facts = inspect_file(path)
+            facts = inspect_file(path, timezone=timezone_of(path))
             sha, months, error = facts.sha256, set(facts.months), ""
         except ImportRefused as exc:
             with open(path, "rb") as handle:
@@ -75,7 +77,8 @@ def focus_inbox_sensor(context: dg.SensorEvaluationContext, ocb: OcbConfig):
     settings = ocb.settings()
     cursor = json.loads(context.cursor) if context.cursor else {}
     valid = set(billing_calendar(settings))
-    requests, new_cursor = plan_inbox_runs(inbox_files(settings), cursor, valid, context.log)
+    requests, new_cursor = plan_inbox_runs(inbox_files(settings), cursor, valid, context.log,
+                                           lambda path: source_timezone(settings, path))
     if not requests:
         return dg.SensorResult(skip_reason=dg.SkipReason(f"no new or changed files in {settings.inbox_dir}"),
                                cursor=json.dumps(new_cursor, sort_keys=True))
