@@ -47,11 +47,11 @@ _KEY_COLUMNS = ("pi_email", "project_id")
 FUND_CORRECTED = "fund_corrected"  # a reviewer set this charge's fund: a funding split leaves it there
 
 LINES_SQL = f"""
-SELECT {", ".join(_KEY_COLUMNS)}, {FUND_CORRECTED_SQL} AS {FUND_CORRECTED}, {", ".join(LINE_COLUMNS)}
+SELECT {", ".join(_KEY_COLUMNS)}, {{corrected}} AS {FUND_CORRECTED}, {", ".join(LINE_COLUMNS)}
 FROM charges_approved
 WHERE billing_month = ?
 ORDER BY pi_email NULLS FIRST, project_id NULLS FIRST, charge_id
-"""
+"""  # {corrected}: FUND_CORRECTED_SQL when a split is in force, else FALSE (no look-up of the decisions)
 
 
 @dataclass(frozen=True)
@@ -327,7 +327,8 @@ def group_lines(month: str, rows: Iterable[Sequence[Any]], *, top: int = TOP_RES
 def load_statements(con: duckdb.DuckDBPyConnection, month: str, *, top: int = TOP_RESOURCES,
                     context: Iterable[str] = (), splits: Mapping[str, Split] | None = None) -> list[Statement]:
     """The month's statements from charges_approved (read in one query, fully fetched), funds shared by `splits`."""
-    rows = con.execute(LINES_SQL, [month]).fetchall()
+    corrected = FUND_CORRECTED_SQL if splits else "FALSE"
+    rows = con.execute(LINES_SQL.format(corrected=corrected), [month]).fetchall()
     return group_lines(month, rows, top=top, context=context, splits=splits)
 
 
