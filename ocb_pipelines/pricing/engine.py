@@ -48,7 +48,7 @@ from ocb_pipelines.warehouse import database as wh
 
 __all__ = ["PricingRefused", "PricingSummary", "months_affected", "price_month", "pricing_inputs"]
 TEMP_TABLES = ("pricing_rates", "pricing_accounts", "pricing_usage", "pricing_demand", "pricing_rate_keys",
-               "pricing_parts", rating.COSTS_TABLE, CHARGES_TABLE, "pricing_net", "pricing_credit")
+               "pricing_rate_sets", "pricing_parts", rating.COSTS_TABLE, CHARGES_TABLE, "pricing_net", "pricing_credit")
 
 
 @dataclass
@@ -95,6 +95,8 @@ def price_month(
                 else "A finalized month never changes: book the difference in an open month")
         raise PricingRefused(f"billing month {month} is {status}, so pricing it again is refused: "
                              f"{'; '.join(changed)} changed since. {todo}.")
+    # Priced rows carry their import key and line: they need no insertion order, so DuckDB may write in parallel.
+    con.execute("SET preserve_insertion_order = false")
     try:
         with wh.transaction(con):
             wh.ensure_period_open(con, month, actor, action="pricing")
@@ -111,6 +113,7 @@ def price_month(
                                      "list_total": summary.list_total, "billed_total": summary.billed_total,
                                      "subsidy_total": summary.subsidy_total, **priced})
     finally:
+        con.execute("SET preserve_insertion_order = true")  # as every connection is configured
         for table in TEMP_TABLES:
             con.execute(f"DROP TABLE IF EXISTS temp.{table}")
     return summary

@@ -56,12 +56,16 @@ def _quantity(product: str) -> str:
     return f"CAST(round({product}, 12) AS {MONEY})"
 
 
+# A usage line's rate key: the values a rate is chosen by (source, service, group, date); its tier owner: the project,
+# or the account when unmapped. Hashed, so that the million-row steps join and sort on integers, not strings; the
+# hashes of a month's distinct keys are checked to be distinct (a collision is refused, never priced).
+RATE_KEY = "hash(lower(source), lower(service_name), group_key, rate_date)"
+OWNER_KEY = "hash(coalesce('p:' || lower(project_id), 'a:' || lower(account)))"
+
+
 def build_demand(con: duckdb.DuckDBPyConnection) -> int:
     """pricing_demand: per charge, each unit it consumed and how much; the number of demand lines."""
-    select = """SELECT import_key, file_row_number, file_name, source, lower(source) AS source_key,
-            CASE WHEN project_id IS NOT NULL THEN 'p:' || lower(project_id) ELSE 'a:' || lower(account) END
-                AS tier_owner,
-            service_name, lower(service_name) AS service_key, group_key, rate_date, order_at"""
+    select = f"SELECT import_key, file_row_number, order_at, {RATE_KEY} AS rate_key, {OWNER_KEY} AS owner_key"
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE pricing_demand AS
         {select}, 'billing-hour' AS unit, 1 AS part, {_quantity('billing_units * hours')} AS quantity
@@ -78,37 +82,44 @@ def build_demand(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def choose_rates(con: duckdb.DuckDBPyConnection, inputs: PricingInputs) -> None:
-    """pricing_rate_keys: for each distinct (source, service, unit, group, date) of the demand, the rate lines'
-    service and group that apply (most specific first); PricingRefused naming the first usage line of each
-    combination no rate covers."""
-    con.execute("""
+    """pricing_rate_sets: for each rate key and unit of the demand, the rate lines that price it (the tiers of the
+    most specific line: the usage's own service before `*`, its group before the default, valid on its date) and
+    the schedule its tiers are counted in; PricingRefused naming the first usage line of each key no rate covers."""
+    con.execute(f"""
         CREATE OR REPLACE TEMP TABLE pricing_rate_keys AS
-        WITH keys AS (
-            SELECT DISTINCT source_key, service_key, lower(unit) AS unit_key, group_key, rate_date FROM pricing_demand
+        WITH usage_keys AS (
+            SELECT DISTINCT {RATE_KEY} AS rate_key, lower(source) AS source_key, lower(service_name) AS service_key,
+                group_key, rate_date
+            FROM {USAGE_TABLE}
+        ),
+        keys AS (
+            SELECT k.*, d.unit, lower(d.unit) AS unit_key
+            FROM (SELECT DISTINCT rate_key, unit FROM pricing_demand) d JOIN usage_keys k USING (rate_key)
         ),
         candidates AS (
-            SELECT k.*, r.service_key AS rate_service, r.group_key AS rate_group,
-                row_number() OVER (PARTITION BY k.source_key, k.service_key, k.unit_key, k.group_key, k.rate_date
+            SELECT k.rate_key, k.unit, r.service_key AS rate_service, r.group_key AS rate_group,
+                row_number() OVER (PARTITION BY k.rate_key, k.unit
                                    ORDER BY r.service_key = k.service_key DESC, r.group_key = k.group_key DESC)
                     AS preference
             FROM keys k JOIN pricing_rates r ON r.source_key = k.source_key AND r.unit_key = k.unit_key
                 AND r.service_key IN (k.service_key, '*') AND r.group_key IN (k.group_key, '')
                 AND k.rate_date BETWEEN r.valid_from AND r.valid_to
         )
-        SELECT k.*, c.rate_service, c.rate_group
-        FROM keys k LEFT JOIN candidates c ON c.preference = 1 AND c.source_key = k.source_key
-            AND c.service_key = k.service_key AND c.unit_key = k.unit_key AND c.group_key = k.group_key
-            AND c.rate_date = k.rate_date
+        SELECT k.*, c.rate_service, c.rate_group, hash(k.source_key, c.rate_service, k.unit_key) AS schedule_key
+        FROM keys k LEFT JOIN candidates c ON c.preference = 1 AND c.rate_key = k.rate_key AND c.unit = k.unit
     """)
-    missing = con.execute("""
-        SELECT d.file_name, d.file_row_number, d.source, d.service_name, d.unit, d.group_key, d.rate_date
-        FROM pricing_demand d JOIN pricing_rate_keys k ON k.source_key = d.source_key
-            AND k.service_key = d.service_key AND k.unit_key = lower(d.unit) AND k.group_key = d.group_key
-            AND k.rate_date = d.rate_date
+    keys, distinct = con.execute(
+        "SELECT count(*), count(DISTINCT (rate_key, unit)) FROM pricing_rate_keys").fetchall()[0]
+    if keys != distinct:
+        raise PricingRefused("pricing refused, nothing was written: two rate keys of the month hash alike; "
+                             "report this (it should never happen)")
+    missing = con.execute(f"""
+        SELECT u.file_name, u.file_row_number, u.source, u.service_name, k.unit, u.group_key, u.rate_date
+        FROM pricing_demand d JOIN pricing_rate_keys k USING (rate_key, unit)
+            JOIN {USAGE_TABLE} u USING (import_key, file_row_number)
         WHERE k.rate_service IS NULL
-        QUALIFY row_number() OVER (PARTITION BY k.source_key, k.service_key, k.unit_key, k.group_key, k.rate_date
-                                   ORDER BY d.file_name, d.file_row_number) = 1
-        ORDER BY d.file_name, d.file_row_number
+        QUALIFY row_number() OVER (PARTITION BY d.rate_key, d.unit ORDER BY u.file_name, u.file_row_number) = 1
+        ORDER BY u.file_name, u.file_row_number
     """).fetchall()
     if missing:
         rates = inputs.rates_file or "the rates (pricing.rates_file is not set)"
@@ -118,31 +129,48 @@ def choose_rates(con: duckdb.DuckDBPyConnection, inputs: PricingInputs) -> None:
         more = f"; and {len(missing) - 5} more combinations" if len(missing) > 5 else ""
         raise PricingRefused("pricing refused, nothing was written: " + "; ".join(shown) + more
                              + ". Add a rate line for it (a service of '*' covers every service without its own).")
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE pricing_rate_sets AS
+        SELECT k.rate_key, k.unit, k.schedule_key, r.line, r.tier_from, r.tier_to, r.list_unit_price,
+            r.billed_unit_price
+        FROM pricing_rate_keys k JOIN pricing_rates r ON r.source_key = k.source_key AND r.unit_key = k.unit_key
+            AND r.service_key = k.rate_service AND r.group_key = k.rate_group
+            AND k.rate_date BETWEEN r.valid_from AND r.valid_to
+    """)
 
 
 def price_parts(con: duckdb.DuckDBPyConnection, tiered: bool) -> None:
-    """pricing_parts: each demand line priced in the tier(s) it falls in (one part without tiers)."""
-    before = ("coalesce(sum(d.quantity) OVER (PARTITION BY d.tier_owner, d.source_key, k.rate_service, k.unit_key "
-              "ORDER BY d.order_at, d.file_name, d.file_row_number, d.part "
-              "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)") if tiered else "0"
+    """pricing_parts: each demand line priced in the tier(s) it falls in (one part without tiers). The quantity
+    consumed before a line (its tier position) is counted per owner and schedule in order of end time, import and
+    line, on integers only."""
+    if tiered:
+        owners, hashed = con.execute(
+            f"SELECT count(DISTINCT coalesce('p:' || lower(project_id), 'a:' || lower(account))), "
+            f"count(DISTINCT {OWNER_KEY}) FROM {USAGE_TABLE}").fetchall()[0]
+        if owners != hashed:
+            raise PricingRefused("pricing refused, nothing was written: two projects of the month hash alike; "
+                                 "report this (it should never happen)")
+        placed = """
+            WITH scheduled AS (
+                SELECT d.*, k.schedule_key FROM pricing_demand d JOIN pricing_rate_keys k USING (rate_key, unit)
+            )
+            SELECT * EXCLUDE (schedule_key), coalesce(sum(quantity) OVER (PARTITION BY owner_key, schedule_key
+                ORDER BY order_at, import_key, file_row_number, part
+                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS q_start
+            FROM scheduled"""
+    else:
+        placed = "SELECT *, 0 AS q_start FROM pricing_demand"
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE {PARTS_TABLE} AS
-        WITH placed AS (
-            SELECT d.*, k.unit_key, k.rate_service, k.rate_group, CAST({before} AS {MONEY}) AS q_start
-            FROM pricing_demand d JOIN pricing_rate_keys k ON k.source_key = d.source_key
-                AND k.service_key = d.service_key AND k.unit_key = lower(d.unit) AND k.group_key = d.group_key
-                AND k.rate_date = d.rate_date
-        ),
+        WITH placed AS ({placed}),
         split AS (
-            SELECT p.import_key, p.file_row_number, p.part, p.unit, p.quantity, p.source, p.service_name,
-                p.order_at, p.file_name, r.line, r.tier_from, r.tier_to, r.list_unit_price, r.billed_unit_price,
-                CASE WHEN p.quantity = 0 THEN p.quantity
+            SELECT p.import_key, p.file_row_number, p.part, p.unit, p.quantity, r.line, r.tier_from, r.tier_to,
+                r.list_unit_price, r.billed_unit_price,
+                CAST(CASE WHEN p.quantity = 0 THEN p.quantity
                      ELSE least(p.q_start + p.quantity, coalesce(r.tier_to, p.q_start + p.quantity))
-                          - greatest(p.q_start, r.tier_from) END AS part_quantity
-            FROM placed p JOIN pricing_rates r ON r.source_key = p.source_key AND r.service_key = p.rate_service
-                AND r.unit_key = p.unit_key AND r.group_key = p.rate_group
-                AND p.rate_date BETWEEN r.valid_from AND r.valid_to
-                AND (r.tier_to IS NULL OR r.tier_to > p.q_start)
+                          - greatest(p.q_start, r.tier_from) END AS {MONEY}) AS part_quantity
+            FROM placed p JOIN pricing_rate_sets r USING (rate_key, unit)
+            WHERE (r.tier_to IS NULL OR r.tier_to > p.q_start)
                 AND CASE WHEN p.quantity = 0 THEN r.tier_from <= p.q_start
                          ELSE r.tier_from < p.q_start + p.quantity END
         )

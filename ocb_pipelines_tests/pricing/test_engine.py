@@ -247,3 +247,36 @@ def test_nothing_to_price_opens_no_month(settings: OcbSettings, tmp_path: Path, 
     summary = price_month(con, priced_settings(settings, tmp_path, rates=RATE_CHANGE), MONTH)
     assert summary.unchanged and summary.priced_rows == 0
     assert wh.period_status(con, MONTH) is None
+
+
+def test_two_clusters_and_a_storage_report_imported_then_priced(settings: OcbSettings, tmp_path: Path, con) -> None:
+    """Through the real usage import: sacct files of two clusters (New York and Los Angeles time) and a storage
+    report in bytes, priced into one month."""
+    from ocb_pipelines.ingest import usage
+
+    priced = priced_settings(settings, tmp_path, rates=[
+        "hpc,*,billing-hour,0.02,0.01,2026-01-01,,,,", "cryo,*,cpu-hour,0.04,0.03,2026-01-01,,,,",
+        "cryo,*,mem-gb-hour,0,0,2026-01-01,,,,", "store,*,TB-month,20,10,2026-01-01,,,,"])
+    header = "JobID|JobName|User|Account|Partition|Cluster|Start|End|ElapsedRaw|AllocTRES|State"
+    hpc = write_csv(tmp_path / "hpc-2026-03.txt", header, [
+        "7|a|u|astro|gpu|hpc|2026-03-10T08:00:00|2026-03-10T10:00:00|7200|billing=16,cpu=8,mem=8G|COMPLETED",
+        "7.batch|batch|u|astro|||2026-03-10T08:00:00|2026-03-10T10:00:00|7200|cpu=8|COMPLETED"])
+    cryo = write_csv(tmp_path / "cryo-2026-03.txt", header, [
+        "7|b|u|chem|cpu|cryo|2026-03-31T15:00:00|2026-03-31T16:30:00|5400|cpu=4,mem=2G|COMPLETED",
+        "8|c|u|chem|cpu|cryo|2026-03-31T16:00:00|2026-03-31T17:30:00|5400|cpu=4,mem=2G|COMPLETED"])
+    store = write_csv(tmp_path / "store-2026-03.csv", "date,path_or_project,bytes",
+                      ["2026-03-01,/proj/bio-lab,2500000000000", "2026-03-02,/proj/bio-lab,1500000000000"])
+    for path, source, zone in ((hpc, "hpc", "America/New_York"), (cryo, "cryo", "America/Los_Angeles"),
+                               (store, "store", "UTC")):
+        usage.import_usage(con, path, usage.usage_kind(path), months=[MONTH], source=source, timezone=zone)
+    price_month(con, priced, MONTH)
+    rows = {(r["source"], r["file_row_number"]): r for r in focus(con, MONTH)}
+    assert set(rows) == {("cryo", 1), ("hpc", 1), ("store", 1)}  # the step line is not a job
+    assert (rows["hpc", 1]["ChargePeriodEnd"], rows["hpc", 1]["BilledCost"]) == ("2026-03-10T14:00:00Z", "0.32")
+    # 16:30 in Los Angeles on 31 March is 23:30 UTC; job 8's 17:30 is 00:30 UTC on 1 April: April's, not priced here
+    assert rows["cryo", 1]["ChargePeriodEnd"] == "2026-03-31T23:30:00Z"
+    assert (rows["cryo", 1]["PricingUnit"], rows["cryo", 1]["BilledCost"]) == ("job", "0.18")  # 6 cpu-hours
+    assert (rows["store", 1]["PricingQuantity"], rows["store", 1]["BilledCost"]) == ("2", "20")
+    summary = build_validated(con, MONTH, rules_from(priced))
+    assert (summary.rows, summary.flagged_rows, summary.billed_total) == (3, 0, Decimal("20.5"))
+    assert not reconcile(con, MONTH).problems()
