@@ -53,8 +53,9 @@ TEMP_TABLES = ("pricing_rates", "pricing_accounts", "pricing_usage", "pricing_de
 
 @dataclass
 class PricingSummary:
-    """A month's pricing: rows written, totals (subsidy = list - billed: the rates' subsidy and the rules'
-    credits), per source and unit, per rule; `unchanged`: priced already with the same inputs, nothing written."""
+    """A month's pricing: rows written, totals (billed: after the rules' credit lines; subsidy: those credits, the
+    rules' part of the discount list - billed), per source and unit, per rule; `unchanged`: priced already with
+    the same inputs, nothing written."""
 
     month: str
     priced_rows: int = 0
@@ -215,10 +216,11 @@ def summarize(con: duckdb.DuckDBPyConnection, month: str, sha: str, *, unchanged
         summary.priced_rows += count
         summary.list_total += listed
         summary.billed_total += billed
-        if not credit:
+        if credit:
+            summary.subsidy_total -= billed
+        else:
             summary.by_source.append({"source": source, "rows": count, "quantity": quantity, "unit": unit,
                                       "list": listed, "billed": billed})
-    summary.subsidy_total = summary.list_total - summary.billed_total
     summary.by_rule = [
         {"rule": rule, "kind": kind, "lines": lines, "amount": amount}
         for rule, kind, lines, amount in con.execute(
