@@ -27,6 +27,8 @@ from ocb_pipelines.ingest.focus import expected_month, quarter_from_filename
 from ocb_pipelines.ingest.legacy_layout import SourceDefaults
 from ocb_pipelines.ingest.service import source_for, source_timezone
 from ocb_pipelines.periods.lifecycle import list_periods
+from ocb_pipelines.pricing.engine import PricingRefused, price_month
+from ocb_pipelines.pricing.files import PricingFileError
 from ocb_pipelines.services.calendar import before_first_month
 from ocb_pipelines.services.context import AppContext
 from ocb_pipelines.warehouse import database as wh
@@ -212,6 +214,13 @@ def _dry_run(ctx: AppContext, plan: ImportPlan, refused: dict[str, str], expecte
             progress.report("import_file_done", month=label, file=path.name, rows=rows, status="checked",
                             error=refused.get(path.name, ""))
         for month in sorted(months):
+            try:  # priced as the real run prices it: a usage line without a rate is refused here too
+                price_month(con, settings, month, actor=ctx.actor)
+            except (PricingRefused, PricingFileError) as exc:
+                for path, (_source, file_months) in plan.files.items():
+                    if month in file_months and path.name not in refused:
+                        refused[path.name] = f"{path.name}: {month}: not priced: {exc}"
+                continue
             build_validated(con, month, rules_from(settings), actor=ctx.actor)
         summary = _summary(ctx, con, plan, refused, statuses, runs=[])
     summary["dry_run"] = True

@@ -132,6 +132,7 @@ def test_every_reporting_command_emits_one_json_object(workdir, monkeypatch):
     assert ok("periods reopen", "2025-02", "--reason", "late credit")["status"] == "open"
     assert [p["period"] for p in ok("periods list")["periods"]] == [MONTH, "2025-02"]
     assert ok("sources sync-status")["sources"] == ok("sources list")["sources"]
+    assert ok("pricing months")["affected"] == []  # no pricing configured: nothing to price
     actions = {e["action"] for e in ok("audit", "-p", MONTH)["events"]}
     assert {"import", "review_approve", "review_reject", "review_correct", "period_close", "statements_generate",
             "journal_export", "period_finalize"} <= actions, actions
@@ -142,7 +143,7 @@ def test_every_reporting_command_emits_one_json_object(workdir, monkeypatch):
 # Minimal valid arguments for each command, so that only the one thing under test is wrong.
 ARGS = {
     "ingest": ["aws_2025-01.csv"], "show": [PI_TWO, "-p", MONTH], "sources list": [], "sources add": ["lab"],
-    "sources sync-status": [], "version": [], "pricing check": [],
+    "sources sync-status": [], "version": [], "pricing check": [], "pricing months": [],
     "demo": [], "ui": [], "review list": ["-p", MONTH], "review approve": ["-p", MONTH, "--all", "--note", "n"],
     "review reject": ["-p", MONTH, "--all", "--note", "n"],
     "review correct": ["-p", MONTH, "--all", "--note", "n", "--set-project", "p"], "review export": ["-p", MONTH],

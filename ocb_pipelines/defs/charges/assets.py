@@ -10,6 +10,7 @@ from ocb_pipelines.core.money import format_money
 from ocb_pipelines.defs.ingest.assets import focus_raw
 from ocb_pipelines.defs.metadata import markdown_table, money_metadata
 from ocb_pipelines.defs.partitions import WAREHOUSE_POOL, billing_month
+from ocb_pipelines.defs.pricing.assets import charges_priced
 from ocb_pipelines.defs.resources import OcbConfig, Warehouse
 from ocb_pipelines.services.run_tags import run_actor
 from ocb_pipelines.warehouse import database as wh
@@ -21,7 +22,7 @@ from ocb_pipelines.warehouse import database as wh
     kinds={"duckdb", "pandera"},
     owners=["team:research-computing"],
     pool=WAREHOUSE_POOL,
-    deps=[focus_raw],
+    deps=[focus_raw, charges_priced],
     description=(
         "Typed charges of the month: ListCost, ContractedCost, BilledCost, EffectiveCost as DECIMAL(38,12); "
         "tags mapped to pi_email, project_id, fund_org, cost_center, account_code, reference_1/2; every reason "

@@ -7,12 +7,13 @@ from ocb_pipelines.defs.delivery.assets import statement_deliveries
 from ocb_pipelines.defs.ingest.assets import focus_raw
 from ocb_pipelines.defs.ledger.assets import gl_journal
 from ocb_pipelines.defs.partitions import WAREHOUSE_RUN_TAGS
+from ocb_pipelines.defs.pricing.assets import charges_priced
 from ocb_pipelines.defs.review.assets import charges_approved
 from ocb_pipelines.defs.statements.assets import statements
 
 month_end_import_job = dg.define_asset_job(
     "month_end_import_job",
-    selection=dg.AssetSelection.assets(focus_raw, charges_validated, charges_approved),
+    selection=dg.AssetSelection.assets(focus_raw, charges_priced, charges_validated, charges_approved),
     tags=WAREHOUSE_RUN_TAGS,
     description=(
         "Month end, step 1 (the monthly schedule launches it): import the inbox's files for the month and rebuild "
