@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 
 import duckdb
@@ -24,6 +25,7 @@ from ocb_pipelines.core.money import exact_text
 from ocb_pipelines.core.step_timer import timed_step
 from ocb_pipelines.pricing import fees as fee_charges
 from ocb_pipelines.pricing import rating, storage, subsidies
+from ocb_pipelines.pricing.files import FeeLine
 from ocb_pipelines.pricing.focus_out import CHARGES_TABLE, create_charges_table, write_focus_rows
 from ocb_pipelines.pricing.inputs import (
     SUBSIDY_FILE_NAME,
@@ -121,7 +123,7 @@ def price_month(
 
 
 def _price(con: duckdb.DuckDBPyConnection, settings: OcbSettings, inputs: PricingInputs, month: str,
-           due: list, run_id: str | None, actor: str) -> dict:
+           due: list[FeeLine], run_id: str | None, actor: str) -> dict:
     """Delete what pricing wrote for the month, then price and write it again (in the caller's transaction)."""
     # New import keys are taken before the old ones are deleted: never the same key twice in one transaction.
     next_key = con.execute("SELECT coalesce(max(import_key), 0) + 1 FROM imports").fetchall()[0][0]
@@ -173,13 +175,14 @@ def _delete_priced(con: duckdb.DuckDBPyConnection, month: str) -> None:
 
 
 def _new_import(con: duckdb.DuckDBPyConnection, key: int, month: str, source: str, file_name: str, sha: str,
-                version: str, now, run_id: str | None) -> None:
+                version: str, now: datetime, run_id: str | None) -> None:
     con.execute("INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, NULL)",
                 [key, uuid.uuid4().hex, month, source, file_name, sha, version, now, run_id])
 
 
 def _record_files(con: duckdb.DuckDBPyConnection, month: str, inputs: PricingInputs, settings: OcbSettings,
-                  fee_keys: dict[str, int], credit_keys: dict[str, int], now, actor: str, run_id: str | None) -> None:
+                  fee_keys: dict[str, int], credit_keys: dict[str, int], now: datetime, actor: str,
+                  run_id: str | None) -> None:
     """import_files: the usage imports' totals as priced; a record for each fees and subsidy import, so the
     import catalog's totals equal the month's raw rows (the reconciliation checks it)."""
     con.execute(f"""
