@@ -7,7 +7,7 @@ the terabytes (bytes / 10^12, exactly, or the TB as written). The billing month 
 
 from __future__ import annotations
 
-from ocb_pipelines.ingest.usage_sql import NUMBER_PATTERN, USAGE_NUMBER, exact_ratio, problem_case, text_column
+from ocb_pipelines.ingest.usage_sql import NUMBER_PATTERN, USAGE_NUMBER, problem_case, text_column
 
 KIND = "storage-usage"
 COLUMNS = ("date", "path_or_project")
@@ -16,7 +16,8 @@ AMOUNTS = ("bytes", "TB")  # one of them, not both
 
 def rows_sql(reader: str, columns: dict[str, str]) -> str:
     """SQL over `reader`: one row per line with usage_rows' columns, `skip` (always NULL), and the line's first
-    problem. `columns` maps date, path_or_project and bytes or TB to the file's column names."""
+    problem. `columns` maps date, path_or_project and bytes or TB to the file's column names. Nothing in it can
+    fail: a value that does not read is NULL and named in `_problem`."""
     in_bytes = "bytes" in columns
     amount_column = "bytes" if in_bytes else "TB"
     amount_pattern = "[0-9]{1,26}" if in_bytes else NUMBER_PATTERN
@@ -29,8 +30,9 @@ def rows_sql(reader: str, columns: dict[str, str]) -> str:
         (f"NOT regexp_full_match(coalesce(amount_txt, ''), '{amount_pattern}')", amount_column, "amount_txt",
          amount_hint),
     ]
-    terabytes = (f"{exact_ratio('TRY_CAST(amount_txt AS HUGEINT)', 1)}" if in_bytes
-                 else f"TRY_CAST(amount_txt AS {USAGE_NUMBER})")
+    # A TB is 10^12 bytes: a whole number of bytes is a number of TB with 12 decimals, exactly.
+    terabytes = (f"CAST(TRY_CAST(amount_txt AS DECIMAL(38, 0)) * CAST('0.000000000001' AS DECIMAL(13, 12)) "
+                 f"AS {USAGE_NUMBER})" if in_bytes else f"TRY_CAST(amount_txt AS {USAGE_NUMBER})")
     return f"""
 WITH raw AS (
     SELECT row_number() OVER () AS file_row_number,
@@ -48,7 +50,7 @@ SELECT file_row_number, CAST(NULL AS VARCHAR) AS skip, 'storage_day' AS usage_ki
     strftime(usage_date, '%Y-%m') AS billing_month,
     CAST(NULL AS {USAGE_NUMBER}) AS elapsed_hours, CAST(NULL AS {USAGE_NUMBER}) AS billing_units,
     CAST(NULL AS {USAGE_NUMBER}) AS cpus, CAST(NULL AS {USAGE_NUMBER}) AS gpus, CAST(NULL AS {USAGE_NUMBER}) AS mem_gb,
-    usage_date, CASE WHEN _problem IS NULL THEN {terabytes} END AS terabytes,
+    usage_date, {terabytes} AS terabytes,
     _problem
 FROM checked
 """

@@ -175,23 +175,25 @@ def parse_usage(con: duckdb.DuckDBPyConnection, path: Path, kind: str, timezone:
             total = con.execute(f"SELECT count(*) FROM {table} WHERE _problem IS NOT NULL").fetchall()[0][0]
             more = f" ({total:,} bad lines; the first {len(bad)} shown)" if total > len(bad) else ""
             raise ImportRefused(path.name, f"refused: a line cannot be read; nothing was imported{more}", failures)
-        lines, steps, unfinished = con.execute(
-            f"SELECT count(*), count(*) FILTER (WHERE skip = 'step'), count(*) FILTER (WHERE skip = 'unfinished') "
-            f"FROM {table}").fetchall()[0]
-        months = tuple(m for (m,) in con.execute(
-            f"SELECT DISTINCT billing_month FROM {table} WHERE skip IS NULL ORDER BY 1").fetchall())
+        stats = con.execute(f"SELECT skip, billing_month, count(*) FROM {table} GROUP BY ALL").fetchall()
+        return _counted(path, table, header.file_format, stats)
     except duckdb.Error as exc:
         drop_parsed(con, table)
         raise explain_read_error(path.name, exc, path, "csv") from None
     except ImportRefused:
         drop_parsed(con, table)
         raise
+
+
+def _counted(path: Path, table: str, file_format: str, stats: list[tuple]) -> ParsedUsage:
+    """The file's lines counted from (skip, billing_month, count) groups; refused when it has nothing to import."""
+    lines = sum(n for _, _, n in stats)
     if lines == 0:
-        drop_parsed(con, table)
         raise ImportRefused(path.name, "the file has a header but no data rows")
-    parsed = ParsedUsage(table, header.file_format, lines, months, steps, unfinished)
-    if not months:
-        drop_parsed(con, table)
+    parsed = ParsedUsage(
+        table, file_format, lines, tuple(sorted({m for skip, m, _ in stats if skip is None and m})),
+        sum(n for skip, _, n in stats if skip == "step"), sum(n for skip, _, n in stats if skip == "unfinished"))
+    if not parsed.months:
         raise ImportRefused(path.name, "no finished job to bill: " + "; ".join(parsed.notes()))
     return parsed
 
@@ -203,14 +205,22 @@ def drop_parsed(con: duckdb.DuckDBPyConnection, table: str) -> None:
 
 def inspect_usage(path: Path, kind: str, timezone: str = "UTC",
                   con: duckdb.DuckDBPyConnection | None = None) -> FileFacts:
-    """A usage file's sha256, months and line count, as inspect_file gives a FOCUS file's (the file read once,
-    checked whole: a bad line is refused here already)."""
+    """A usage file's sha256, months and line count, as inspect_file gives a FOCUS file's: one light pass (the
+    times and job ids only; the import checks every value). A kept line without a month (a bad End or date) is
+    refused here already, naming it."""
     own = con is None
     con = con or duckdb.connect()
     try:
         wh.configure(con)
-        parsed = parse_usage(con, path, kind, timezone)
-        drop_parsed(con, parsed.table)
+        header = read_header(con, path, kind)
+        try:
+            stats = con.execute(f"SELECT skip, billing_month, count(*) FROM ({header.rows_sql(timezone)}) "
+                                "GROUP BY ALL").fetchall()
+        except duckdb.Error as exc:
+            raise explain_read_error(path.name, exc, path, "csv") from None
+        if any(skip is None and month is None for skip, month, _ in stats):
+            drop_parsed(con, parse_usage(con, path, kind, timezone).table)  # refuses, naming the lines
+        parsed = _counted(path, "", header.file_format, stats)
     finally:
         if own:
             con.close()
@@ -288,7 +298,7 @@ def _import_month(con: duckdb.DuckDBPyConnection, path: Path, kind: str, month: 
                 columns = ", ".join(USAGE_COLUMNS)
                 con.execute(
                     f"INSERT INTO usage_rows ({columns}) SELECT {columns.replace('import_key', '? AS import_key')} "
-                    f"FROM {parsed.table} WHERE skip IS NULL AND billing_month = ? ORDER BY file_row_number",
+                    f"FROM {parsed.table} WHERE skip IS NULL AND billing_month = ?",
                     [import_key, month])
                 con.execute("INSERT INTO import_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?)",
                             [source, path.name, month, sha, str(path), parsed.file_format, kind, expected_period, rows,

@@ -42,8 +42,19 @@ HPC_LINES = [
 ]
 
 
+RATES = """source,service_name,unit,list_unit_price,billed_unit_price,valid_from
+hpc,*,billing-hour,0.10,0.08,2026-01-01
+hpc,*,cpu-hour,0.02,0.02,2026-01-01
+hpc,*,gpu-hour,1.00,1.00,2026-01-01
+hpc,*,mem-gb-hour,0.001,0.001,2026-01-01
+cryo,*,billing-hour,0.10,0.10,2026-01-01
+storage,*,TB-month,5.00,4.00,2026-01-01
+"""
+
+
 def _config(workdir: Path) -> Path:
-    """The example config with hpc on New York time and a second cluster, cryo, on Los Angeles time."""
+    """The example config with hpc on New York time, a second cluster, cryo, on Los Angeles time, and the rates
+    that price their jobs and storage (`ocb ingest` prices the usage it imports)."""
     config = workdir / "config.yaml"
     text = config.read_text()
     if "name: cryo" in text:
@@ -52,7 +63,8 @@ def _config(workdir: Path) -> Path:
     assert hpc in text
     text = text.replace(hpc, hpc[:-1] + ", timezone: America/New_York}\n"
                         "    - {name: cryo, pattern: cryo, fund_org: RCIT-900011, timezone: America/Los_Angeles}")
-    config.write_text(text)
+    config.write_text(text + "\npricing:\n  rates_file: rates.csv\n")
+    (workdir / "rates.csv").write_text(RATES)
     return config
 
 
@@ -98,12 +110,14 @@ def test_ocb_ingest_reads_sacct_jobs_into_the_month_of_their_utc_end(workdir, mo
     # The total gres/gpu, not the typed count again; typed counts summed when there is no total.
     assert [j[7:] for j in jobs] == [(D("5.5"), D(16), D(8), D(2), D(64)),
                                      (D("2.5"), None, D(4), None, D("0.48828125")), (D(2), None, D(2), D(3), None)]
-    files = _rows(workdir, "SELECT billing_month, focus_version, file_format, row_count, billed_total, list_total "
-                           "FROM import_files ORDER BY billing_month")
-    assert files == [("2026-03", "slurm-sacct", "sacct", 1, 0, 0), ("2026-04", "slurm-sacct", "sacct", 2, 0, 0)]
+    files = _rows(workdir, "SELECT billing_month, focus_version, file_format, row_count FROM import_files "
+                           "ORDER BY billing_month")
+    assert files == [("2026-03", "slurm-sacct", "sacct", 1), ("2026-04", "slurm-sacct", "sacct", 2)]
     assert _rows(workdir, "SELECT count(*) FROM imports WHERE focus_version = 'slurm-sacct' AND run_id IS NOT NULL "
                           "AND file_sha256 <> ''") == [(2,)]
-    assert _rows(workdir, "SELECT count(*) FROM focus_rows") == [(0,)]  # FOCUS rows come from pricing
+    # Priced, each job is a FOCUS row under its usage import's key and line number.
+    assert _rows(workdir, "SELECT f.file_row_number FROM focus_rows f JOIN usage_rows u "
+                          "USING (import_key, file_row_number) ORDER BY 1") == [(1,), (4,), (5,)]
     again = _invoke(workdir, monkeypatch, "ingest", str(path), "--json")
     assert again.exit_code == 0 and json.loads(again.stdout)["files"][0]["status"] == ["unchanged"]
     assert _rows(workdir, "SELECT count(*), min(import_key) FROM usage_rows") == [(3, 1)]
@@ -193,6 +207,7 @@ def test_a_corrected_file_replaces_its_own_lines_and_a_closed_month_refuses(work
     with wh.connect(settings.warehouse_path) as con:
         assert [r.status for r in _import(con, path, settings, "hpc")] == ["imported"]
         _import(con, other, settings, "storage")
+        assert con.execute("SELECT DISTINCT billed_total, list_total FROM import_files").fetchall() == [(0, 0)]
         key = con.execute("SELECT import_key FROM imports WHERE file_name = ?", [path.name]).fetchall()
         assert [(r.status, r.rows) for r in _import(con, path, settings, "hpc")] == [("unchanged", 0)]
         assert con.execute("SELECT import_key FROM imports WHERE file_name = ?", [path.name]).fetchall() == key
