@@ -65,7 +65,9 @@ OWNER_KEY = "hash(coalesce('p:' || lower(project_id), 'a:' || lower(account)))"
 
 def build_demand(con: duckdb.DuckDBPyConnection) -> int:
     """pricing_demand: per charge, each unit it consumed and how much; the number of demand lines."""
-    select = f"SELECT import_key, file_row_number, order_at, {RATE_KEY} AS rate_key, {OWNER_KEY} AS owner_key"
+    several = "kind = 'job' AND billing_units IS NULL AND (gpus > 0 OR mem_gb > 0)"  # priced in several units
+    select = (f"SELECT import_key, file_row_number, order_at, {RATE_KEY} AS rate_key, {OWNER_KEY} AS owner_key, "
+              f"{several} AS several_units")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE pricing_demand AS
         {select}, 'billing-hour' AS unit, 1 AS part, {_quantity('billing_units * hours')} AS quantity
@@ -164,7 +166,8 @@ def price_parts(con: duckdb.DuckDBPyConnection, tiered: bool) -> None:
         CREATE OR REPLACE TEMP TABLE {PARTS_TABLE} AS
         WITH placed AS ({placed}),
         split AS (
-            SELECT p.import_key, p.file_row_number, p.part, p.unit, p.quantity, r.line, r.tier_from, r.tier_to,
+            SELECT p.import_key, p.file_row_number, p.part, p.unit, p.quantity, p.several_units, r.line, r.tier_from,
+                r.tier_to,
                 r.list_unit_price, r.billed_unit_price,
                 CAST(CASE WHEN p.quantity = 0 THEN p.quantity
                      ELSE least(p.q_start + p.quantity, coalesce(r.tier_to, p.q_start + p.quantity))
@@ -174,8 +177,9 @@ def price_parts(con: duckdb.DuckDBPyConnection, tiered: bool) -> None:
                 AND CASE WHEN p.quantity = 0 THEN r.tier_from <= p.q_start
                          ELSE r.tier_from < p.q_start + p.quantity END
         )
-        SELECT *, {_quantity('part_quantity * list_unit_price')} AS list_part,
-            {_quantity('part_quantity * billed_unit_price')} AS billed_part
+        SELECT * EXCLUDE (several_units), {_quantity('part_quantity * list_unit_price')} AS list_part,
+            {_quantity('part_quantity * billed_unit_price')} AS billed_part,
+            part_quantity = quantity AND NOT several_units AS alone  -- the charge's only part
         FROM split
     """)
     demand, priced = con.execute(
@@ -191,20 +195,17 @@ COSTS_TABLE = "pricing_costs"
 
 def build_costs(con: duckdb.DuckDBPyConnection) -> None:
     """pricing_costs: one row per usage charge, its parts summed. Most charges have one part and are taken as they
-    are; only those split across tiers or units are aggregated (and list their parts in x_ocb_tiers)."""
+    are (no grouping of a million rows); only those split across tiers or units are aggregated (and list their
+    parts in x_ocb_tiers)."""
     part_json = (f"{{'unit': unit, 'quantity': {money_text('part_quantity')}, 'tier_from': {money_text('tier_from')}, "
                  f"'tier_to': {money_text('tier_to')}, 'line': line, 'list_cost': {money_text('list_part')}, "
                  f"'billed_cost': {money_text('billed_part')}}}")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE {COSTS_TABLE} AS
-        WITH several AS (
-            SELECT import_key, file_row_number FROM {PARTS_TABLE} GROUP BY import_key, file_row_number
-            HAVING count(*) > 1
-        )
         SELECT import_key, file_row_number, list_part AS list_cost, billed_part AS billed_cost, unit AS pricing_unit,
             part_quantity AS pricing_quantity, list_unit_price, billed_unit_price, '[' || line || ']' AS rate_lines,
             CAST(NULL AS VARCHAR) AS tiers
-        FROM {PARTS_TABLE} ANTI JOIN several USING (import_key, file_row_number)
+        FROM {PARTS_TABLE} WHERE alone
         UNION ALL
         SELECT import_key, file_row_number, sum(list_part), sum(billed_part),
             CASE WHEN count(DISTINCT part) = 1 THEN any_value(unit) ELSE 'job' END,
@@ -213,7 +214,7 @@ def build_costs(con: duckdb.DuckDBPyConnection) -> None:
             CASE WHEN count(DISTINCT part) > 1 THEN sum(billed_part) END,
             CAST(to_json(list_sort(list_distinct(list(line)))) AS VARCHAR),
             CAST(to_json(list({part_json} ORDER BY part, tier_from)) AS VARCHAR)
-        FROM {PARTS_TABLE} SEMI JOIN several USING (import_key, file_row_number)
+        FROM {PARTS_TABLE} WHERE NOT alone
         GROUP BY import_key, file_row_number
     """)
 

@@ -35,7 +35,7 @@ from ocb_pipelines.warehouse.database import MONEY
 
 KIND_ORDER = ("allowance", "percent", "cap", "credit")
 NET_TABLE = "pricing_net"
-ORDER = "order_at, file_name, file_row_number"
+ORDER = "order_at, import_key, file_row_number"  # end time, then import and line (as tiers count)
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def apply_rules(con: duckdb.DuckDBPyConnection, month: str, rules: list[SubsidyR
     applicable = rules_for(rules, month)
     if not applicable:
         return []
-    columns = ("import_key, file_row_number, file_name, source, account, pi_email, project_id, fund_org, group_key, "
+    columns = ("import_key, file_row_number, source, account, pi_email, project_id, fund_org, group_key, "
                "service_name, order_at, billed_cost")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE {NET_TABLE} AS
@@ -129,7 +129,7 @@ def _credit_table(con: duckdb.DuckDBPyConnection, rule: SubsidyRule, left: Decim
         sql = f"""
             WITH eligible AS (
                 SELECT p.import_key, p.file_row_number, p.part_quantity, p.billed_unit_price, {owner} AS owner,
-                    n.order_at, n.file_name, p.part, p.tier_from, n.net
+                    n.order_at, p.part, p.tier_from, n.net
                 FROM {PARTS_TABLE} p JOIN {NET_TABLE} n USING (import_key, file_row_number)
                 WHERE lower(p.unit) = {sql_literal(rule.unit.lower())} AND {_filters(rule)}
             ),
@@ -160,7 +160,7 @@ def _credit_table(con: duckdb.DuckDBPyConnection, rule: SubsidyRule, left: Decim
             credit, keep = f"least(net, {limit} - billed_before)", f"billed_before < {limit}"
         sql = f"""
             WITH eligible AS (
-                SELECT import_key, file_row_number, net, {pool} AS owner, order_at, file_name
+                SELECT import_key, file_row_number, net, {pool} AS owner, order_at
                 FROM {NET_TABLE} n WHERE {_filters(rule)}
             ),
             counted AS (SELECT *, {before.format(v='net', o=ORDER)} AS billed_before FROM eligible)
