@@ -3,10 +3,7 @@ job, sensor and schedule named exists, sample FOCUS rows import, and the example
 
 from __future__ import annotations
 
-import csv
-import io
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -167,26 +164,6 @@ def test_sample_focus_rows_in_the_docs_import(tmp_path):
         path.write_text(body, encoding="utf-8")
         results = _import_check(path)
         assert sum(r.rows for r in results) == len(body.strip().splitlines()) - 1
-
-
-def test_sacct_example_makes_a_focus_file_that_imports(tmp_path):
-    (tmp_path / "accounts.csv").write_text("account,pi_email,project_id,fund_org\n"
-                                           "lovelace-lab,ada.lovelace@example.edu,cs-robotics-sim,CSCI-422361\n")
-    sacct = ("1001|md_run|lovelace-lab|alovelace|standard|normal|2025-03-04T10:00:00|2025-03-04T12:30:00|36000|c1\n"
-             "1002|test|unmapped|bob|debug|normal|2025-03-05T10:00:00|2025-03-05T10:10:00|600|c1\n"
-             "1003|never|lovelace-lab|alovelace|debug|normal|Unknown|2025-03-05T10:10:00|0|c1\n"
-             "1004|late|lovelace-lab|alovelace|standard|normal|2025-03-31T10:00:00|2025-04-01T10:00:00|3600|c1\n")
-    out = subprocess.run([sys.executable, str(DOCS / "examples" / "sacct_to_focus.py"), "2025-03",
-                          str(tmp_path / "accounts.csv")], input=sacct, capture_output=True, text=True, check=True,
-                         env={"TZ": "UTC", "PATH": "/usr/bin:/bin"})
-    rows = list(csv.DictReader(io.StringIO(out.stdout)))
-    assert [r["ResourceId"] for r in rows] == ["slurm:c1:job/1001", "slurm:c1:job/1002"]
-    assert (rows[0]["PricingQuantity"], rows[0]["ListCost"], rows[0]["BilledCost"]) == ("10.0000", "0.4500000",
-                                                                                         "0.1500000")
-    assert rows[1]["Tags"] == "{}"  # unmapped account: imported, then routed to review
-    path = tmp_path / "hpc_2025-03.csv"
-    path.write_text(out.stdout, encoding="utf-8")
-    assert [(r.month, r.rows) for r in _import_check(path)] == [("2025-03", 2)]
 
 
 def test_backup_example_gives_a_consistent_restorable_copy(tmp_path):
