@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import re
 import uuid
 import zlib
 from collections.abc import Sequence
@@ -87,43 +88,52 @@ class UsageHeader:
         return storage_report.rows_sql(self.reader, self.columns)
 
 
-def _reader(path: Path, kind: str) -> str:
-    """read_csv with every column as text: pipes and no quoting for sacct (a job name may hold a quote)."""
+def _reader(path: Path, kind: str, width: int) -> str:
+    """read_csv of `width` text columns c0, c1, ... (named by us, not guessed: a line with more or fewer fields is
+    an error naming it), pipes and no quoting for sacct (a job name may hold a quote), a plain CSV otherwise."""
     compression = "gzip" if path.name.lower().endswith(".gz") else "none"
     delim, quote = ("|", "") if kind == SACCT else (",", '"')
-    return (f"read_csv({sql_text(str(path))}, all_varchar = true, header = true, delim = {sql_text(delim)}, "
-            f"quote = {sql_text(quote)}, escape = {sql_text(quote)}, compression = '{compression}', "
-            f"strict_mode = true, max_line_size = {MAX_CELL_BYTES})")
+    columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(width)) + "}"
+    return (f"read_csv({sql_text(str(path))}, auto_detect = false, header = true, columns = {columns}, "
+            f"delim = {sql_text(delim)}, quote = {sql_text(quote)}, escape = {sql_text(quote)}, "
+            f"compression = '{compression}', strict_mode = true, max_line_size = {MAX_CELL_BYTES})")
 
 
-def read_header(con: duckdb.DuckDBPyConnection, path: Path, kind: str) -> UsageHeader:
+def explain(path: Path, kind: str, exc: duckdb.Error) -> ImportRefused:
+    """DuckDB's reader error in words, naming the row and line (never the file's content)."""
+    fmt = "csv.gz" if path.name.lower().endswith(".gz") else "csv"
+    if kind == STORAGE:
+        return explain_read_error(path.name, exc, path, fmt)
+    line = re.search(r"CSV Error on Line: (\d+)", str(exc))
+    fields = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", str(exc))
+    if line and fields:
+        row = int(line.group(1)) - 1  # DuckDB counts the header as a line
+        return ImportRefused(path.name, f"is not well-formed sacct --parsable2 output: row {row} (line {row + 1}) "
+                                        f"has {fields.group(2)} fields where the header has {fields.group(1)} (a '|' "
+                                        "in a job name? sacct --delimiter can choose another)")
+    return explain_read_error(path.name, exc, path, None)
+
+
+def read_header(path: Path, kind: str) -> UsageHeader:
     """The file's columns checked against its kind: the required ones present, none repeated, none unknown."""
-    reader = _reader(path, kind)
     fmt = ("sacct" if kind == SACCT else "csv") + (".gz" if path.name.lower().endswith(".gz") else "")
-    try:
-        read = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()]
-    except duckdb.Error as exc:
-        raise explain_read_error(path.name, exc, path, "csv") from None
     split = (_first_line(path) or "").split("|" if kind == SACCT else ",")
     written = [n.strip().strip('"') for n in split]
-    if kind == SACCT and len(written) == len(read) + 1 and not written[-1]:
-        written.pop()  # `sacct --parsable` ends every line with a pipe: no column there
-    if len(written) != len(read):
-        raise ImportRefused(path.name, f"the header has {len(written)} names but {len(read)} columns were read")
+    reader = _reader(path, kind, len(written))  # `sacct --parsable` ends each line with a pipe: an empty column
     known = {c.lower(): c for c in ((*sacct.REQUIRED, *sacct.OPTIONAL) if kind == SACCT
                                     else (*storage_report.COLUMNS, *storage_report.AMOUNTS))}
     what = "a Slurm sacct --parsable2 file" if kind == SACCT else "a storage usage report"
     columns: dict[str, str] = {}
     unknown: list[str] = []
-    for name, as_read in zip(written, read, strict=True):
+    for index, name in enumerate(written):
         canonical = known.get(name.lower())
         if canonical is None:
-            if kind == STORAGE:
+            if kind == STORAGE and (name or index < len(written) - 1):
                 unknown.append(name)
             continue  # sacct prints what it was asked for: columns we do not use are ignored
         if canonical in columns:
             raise ImportRefused(path.name, f"{what}: column {name!r} appears twice")
-        columns[canonical] = as_read
+        columns[canonical] = f"c{index}"
     required = sacct.REQUIRED if kind == SACCT else storage_report.COLUMNS
     missing = [c for c in required if c not in columns]
     if kind == STORAGE:
@@ -163,7 +173,7 @@ def parse_usage(con: duckdb.DuckDBPyConnection, path: Path, kind: str, timezone:
                 max_errors: int = 20) -> ParsedUsage:
     """Read the whole file into a temporary table of typed usage lines, or refuse it naming its bad lines. The
     caller drops the table (drop_parsed)."""
-    header = read_header(con, path, kind)
+    header = read_header(path, kind)
     table = f"usage_parsed_{uuid.uuid4().hex}"
     try:
         con.execute(f"CREATE TEMP TABLE {table} AS {header.rows_sql(timezone)}")
@@ -179,7 +189,7 @@ def parse_usage(con: duckdb.DuckDBPyConnection, path: Path, kind: str, timezone:
         return _counted(path, table, header.file_format, stats)
     except duckdb.Error as exc:
         drop_parsed(con, table)
-        raise explain_read_error(path.name, exc, path, "csv") from None
+        raise explain(path, kind, exc) from None
     except ImportRefused:
         drop_parsed(con, table)
         raise
@@ -212,12 +222,12 @@ def inspect_usage(path: Path, kind: str, timezone: str = "UTC",
     con = con or duckdb.connect()
     try:
         wh.configure(con)
-        header = read_header(con, path, kind)
+        header = read_header(path, kind)
         try:
             stats = con.execute(f"SELECT skip, billing_month, count(*) FROM ({header.rows_sql(timezone)}) "
                                 "GROUP BY ALL").fetchall()
         except duckdb.Error as exc:
-            raise explain_read_error(path.name, exc, path, "csv") from None
+            raise explain(path, kind, exc) from None
         if any(skip is None and month is None for skip, month, _ in stats):
             drop_parsed(con, parse_usage(con, path, kind, timezone).table)  # refuses, naming the lines
         parsed = _counted(path, "", header.file_format, stats)
@@ -310,7 +320,7 @@ def _import_month(con: duckdb.DuckDBPyConnection, path: Path, kind: str, month: 
                                      "lines": parsed.lines, "skipped_steps": parsed.steps,
                                      "skipped_unfinished": parsed.unfinished, "timezone": timezone})
     except duckdb.Error as exc:
-        raise explain_read_error(path.name, exc, path, "csv") from None
+        raise explain(path, kind, exc) from None
     finally:
         if parsed is not None:
             drop_parsed(con, parsed.table)
