@@ -6,7 +6,7 @@ billing TRES is `billing-hour`; without, `cpu-hour`, `gpu-hour` and `mem-gb-hour
 the job's one charge). Each demand line finds its rate: same source and unit, the line's own service before `*`,
 the account's group before the default, valid on the line's date (a job's UTC end). A tiered rate splits the
 demand by the quantity the same project (or unmapped account) consumed before it in the month, per source, rate
-service and unit, in order of end time and line: a job crossing a tier boundary is priced part in each tier.
+service and unit, in order of end time, import and line: a job crossing a tier boundary is priced part in each tier.
 """
 
 from __future__ import annotations
