@@ -131,3 +131,18 @@ def test_largest_remainder_keeps_the_rounded_total() -> None:
     parts = [Decimal("0.335"), Decimal("0.335"), Decimal("0.33")]
     assert largest_remainder(parts, Decimal("1.00")) == [Decimal("0.34"), Decimal("0.33"), Decimal("0.33")]
     assert sum(largest_remainder([Decimal("1.005")] * 3, Decimal("3.02"))) == Decimal("3.02")
+
+
+def test_rule_filters_and_a_cap_per_pi(settings: OcbSettings, tmp_path: Path, con) -> None:
+    accounts = ["astro,ada@example.edu,astro-survey,ASTR-100100,", "astro2,ada@example.edu,astro-deep,ASTR-100100,",
+                "chem,carl@example.edu,chem-sim,CHEM-300300,"]
+    priced = priced_settings(settings, tmp_path, rates=RATES, accounts=accounts, subsidies=[
+        {"id": "other-cluster", "kind": "allowance", "unit": "billing-hour", "quantity": "1000", "sources": ["cryo"]},
+        {"id": "chem-only", "kind": "percent", "percent": "10", "project_id": "chem-sim"},
+        {"id": "pi-cap", "kind": "cap", "amount": "5", "per": "pi"},
+        {"id": "later", "kind": "cap", "amount": "1", "valid_from": "2026-04"},
+    ])
+    jobs(con, MONTH, ("astro", "02", "30"), ("astro2", "03", "30"), ("chem", "02", "40"))  # ada 3 + 3, carl 4
+    price_month(con, priced, MONTH)
+    assert [(c["ChargeDescription"].split(":")[0], c["BilledCost"], json.loads(c["Tags"])["project_id"])
+            for c in credits(con)] == [("chem-only", "-0.4", "chem-sim"), ("pi-cap", "-1", "astro-deep")]
