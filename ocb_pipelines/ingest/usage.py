@@ -108,9 +108,11 @@ def explain(path: Path, kind: str, exc: duckdb.Error) -> ImportRefused:
     fields = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", str(exc))
     if line and fields:
         row = int(line.group(1)) - 1  # DuckDB counts the header as a line
+        expected, found = int(fields.group(1)), int(fields.group(2))  # DuckDB stops counting at one too many
+        has = (f"more fields than the header's {expected}" if found > expected
+               else f"{found} field(s) where the header has {expected}")
         return ImportRefused(path.name, f"is not well-formed sacct --parsable2 output: row {row} (line {row + 1}) "
-                                        f"has {fields.group(2)} fields where the header has {fields.group(1)} (a '|' "
-                                        "in a job name? sacct --delimiter can choose another)")
+                                        f"has {has} (a '|' in a job name? sacct --delimiter can choose another)")
     return explain_read_error(path.name, exc, path, None)
 
 

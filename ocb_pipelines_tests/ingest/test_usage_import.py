@@ -253,3 +253,26 @@ def test_detection_is_by_header_not_name(tmp_path):
     assert [usage.usage_kind(p) for p in (sacct, storage, focus)] == ["slurm-sacct", "storage-usage", None]
     with pytest.raises(ImportRefused, match="header but no data rows"):
         inspect_file(sacct)
+
+
+def test_a_line_with_more_fields_than_the_header_is_refused_by_row(tmp_path):
+    path = _write(tmp_path / "hpc.sacct", "JobID|Account|End|AllocTRES",
+                  ["1|a|2026-04-01T00:00:00|cpu=1", "2|a|2026-04-01T00:00:00|cpu=1|secret|x"])
+    with pytest.raises(ImportRefused) as refused:
+        inspect_file(path)
+    assert str(refused.value) == (
+        "hpc.sacct: is not well-formed sacct --parsable2 output: row 2 (line 3) has more fields than the header's 4 "
+        "(a '|' in a job name? sacct --delimiter can choose another)")
+    _write(path, "JobID|Account|End|AllocTRES", ["1|a|2026-04-01T00:00:00"])
+    with pytest.raises(ImportRefused, match=r"row 1 \(line 2\) has 3 field\(s\) where the header has 4"):
+        inspect_file(path)
+
+
+def test_sacct_parsable_with_its_trailing_pipe_and_a_gzip_file_are_read(tmp_path):
+    import gzip
+
+    trailing = _write(tmp_path / "a.sacct", "JobID|Account|End|AllocTRES|", ["1|a|2026-04-01T00:00:00|cpu=1|"])
+    packed = tmp_path / "b.sacct.gz"
+    with gzip.open(packed, "wt", encoding="utf-8") as out:
+        out.write("JobID|Account|End|AllocTRES\n1|a|2026-04-01T00:00:00|cpu=1\n")
+    assert [(f.months, f.row_count) for f in map(inspect_file, (trailing, packed))] == [(("2026-04",), 1)] * 2
