@@ -12,6 +12,7 @@ An existing `--out` is never overwritten.
 from __future__ import annotations
 
 import argparse
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -70,7 +71,7 @@ def write_pricing_files(out: Path, accounts: int) -> tuple[Path, Path]:
     for unit, price in (("billing-hour", "0.02"), ("cpu-hour", "0.015"), ("gpu-hour", "0.90"),
                         ("mem-gb-hour", "0.001")):
         rates.append(f"hpc,*,{unit},{price},{price},2020-01-01,,0,100000,")
-        rates.append(f"hpc,*,{unit},{price},0.005,2020-01-01,,100000,,")
+        rates.append(f"hpc,*,{unit},{price},{Decimal(price) / 2},2020-01-01,,100000,,")
         rates.append(f"hpc,*,{unit},{price},{price},2020-01-01,,0,,external")
     rates_csv.write_text("\n".join(rates) + "\n")
     return accounts_csv, rates_csv

@@ -101,7 +101,10 @@ def apply_rules(con: duckdb.DuckDBPyConnection, month: str, rules: list[SubsidyR
 
 
 def _filters(rule: SubsidyRule) -> str:
-    conditions = ["n.net > 0"]
+    # Only attributed charges: a charge without a PI or project goes to review, and a subsidy line made for it
+    # would have no owner either (a reviewer would have to reject both). Once its account is in the accounts file,
+    # re-pricing the open month gives it its subsidies.
+    conditions = ["n.net > 0", "n.pi_email IS NOT NULL", "n.project_id IS NOT NULL"]
     if rule.sources:
         conditions.append(f"lower(n.source) IN ({', '.join(sql_literal(s.lower()) for s in rule.sources)})")
     if rule.pi_email:
