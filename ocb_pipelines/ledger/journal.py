@@ -25,13 +25,15 @@ rounded approved total exactly; source lines are sums of rounded PI lines, so th
 by construction.
 
 Split funding (`funding.splits_file`, pricing/shares.py): the charges of a project with a split in force
-(`ChargeGroup.funds`) are not booked to their tag's fund. Per project and journal group (source, account,
-reference id) their net is rounded to cents with the other lines (largest remainder, as above), then shared
-between the split's funds with `split_exactly` (whole cents by largest remainder, the parts adding up to that
-net exactly), and each fund's part joins that fund's PI line. So the PI lines still sum to the rounded approved
-total and each source's credit line is built as before. A charge whose fund a reviewer corrected is loaded
-without a split and stays on its corrected fund. A fund of the split that does not match
-`journal.fund_org_regex` refuses the journal like any bad fund.
+(`ChargeGroup.split_line`) are booked as their statement (PI, project) says, by the one rule statements use,
+`pricing.shares.allocate_split`: the statement's money per line and corrected fund is rounded to whole cents
+on its own (adding up to the statement's total rounded half-even to the cent), each line's split money is
+shared between the split's funds (`ChargeGroup.funds`), and each fund's part joins that fund's PI line. So each
+fund is debited exactly what the statement tells it. A charge whose fund a reviewer corrected (no `funds`) stays
+on its corrected fund. The other charges are rounded together as above; so the PI lines add up to
+`Journal.approved_total`: the rest of the money rounded, plus each split statement's rounded total (half a
+cent at most from its exact total). A fund of the split that does not match `journal.fund_org_regex` refuses
+the journal like any bad fund.
 
 Descriptions: `journal.debit_description` for PI-side lines and `credit_description` for source-side
 lines (whichever column the amount lands in), with `{source} {period} {fund_org} {pi_email}
@@ -51,7 +53,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal, localcontext
+from decimal import Decimal
 from typing import Any
 
 from ocb_pipelines.core.config import OcbSettings
@@ -69,7 +71,7 @@ from ocb_pipelines.ledger.rules import (
     round_total,
     several,
 )
-from ocb_pipelines.pricing.shares import split_exactly
+from ocb_pipelines.pricing.shares import LineKey, allocate_split, exact_shares, split_line_key
 
 
 class JournalRefused(ValueError):
@@ -95,17 +97,20 @@ class ChargeGroup:
     billed: Decimal
     charges: int = 1
     funds: tuple[tuple[str, Decimal], ...] = ()  # the project's funding split [(fund_org, percent)]; () = fund_org
+    # The line of its statement's split allocation (pricing.shares.split_line_key) when its project has a split
+    # in force, its fund corrected or not; () otherwise (with `funds`: the line of source, account and reference).
+    split_line: LineKey | tuple[()] = ()
 
     def shares(self) -> list[tuple[str, Decimal]]:
         """(fund_org, exact share of `billed`) for each fund of the split."""
-        return exact_shares(self.billed, self.funds)
+        return list(zip([f for f, _ in self.funds], exact_shares(self.billed, [p for _, p in self.funds]),
+                        strict=True))
 
-
-def exact_shares(amount: Decimal, funds: Sequence[tuple[str, Decimal]]) -> list[tuple[str, Decimal]]:
-    """(fund_org, amount x percent / 100) unrounded: what a split fund's line says it books before rounding."""
-    with localcontext() as ctx:
-        ctx.prec = 60  # an amount (38 digits) x a percent (4 decimals) / 100 stays exact
-        return [(fund, amount * percent / 100) for fund, percent in funds]
+    def allocation_line(self) -> LineKey | None:
+        """Its line in its statement's split allocation, or None when its project has no split in force."""
+        if self.split_line:
+            return self.split_line
+        return split_line_key(self.source, self.account_code, self.reference, None) if self.funds else None
 
 
 @dataclass
@@ -161,10 +166,13 @@ class Journal:
     charges: int
     component_names: tuple[str, ...] = COMPONENTS
     rows: list[dict[str, Any]] = field(default_factory=list)  # standard / summary rows
+    booked_cents: int | None = None  # what the PI lines add up to, when split statements are rounded on their own
 
     @property
     def approved_total(self) -> Decimal:
-        return round_total(self.approved_exact)
+        """The approved total in cents, as the PI lines book it: the exact total rounded half-even, except that
+        the money of split statements is rounded per statement (module doc), within half a cent each."""
+        return round_total(self.approved_exact) if self.booked_cents is None else cents_amount(self.booked_cents)
 
     @property
     def debit_total(self) -> Decimal:
@@ -202,9 +210,10 @@ def build_gl_journal(groups: Iterable[ChargeGroup], settings: OcbSettings, perio
         culprits[key][0] += group.charges
         culprits[key][1] += group.billed if money is None else money
 
-    # Pre-lines: the PI lines, except that a split project's money is one line per (source, fund "", account,
-    # reference, project), shared between the split's funds once rounded (see the module doc).
-    pi_lines: dict[tuple[str, str, str, str, str], dict[str, Any]] = {}
+    # Pre-lines: the PI lines of the money without a split; a split project's money is gathered per statement
+    # (PI, project) and allocated by pricing.shares.allocate_split (see the module doc).
+    pi_lines: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    statements: dict[tuple[str, str], list[tuple[ChargeGroup, str, str]]] = defaultdict(list)
     for g in groups:
         fund_org = (g.fund_org or "").strip()
         account, origin = resolve_account(g.account_code, settings, g.source)
@@ -228,10 +237,12 @@ def build_gl_journal(groups: Iterable[ChargeGroup], settings: OcbSettings, perio
             bad = True
         if bad:
             continue
-        project = (g.project_id or "").strip() if g.funds else ""
-        key = (g.source, "" if g.funds else fund_org, account, (g.reference or "").strip(), project)
+        if g.allocation_line() is not None:  # keyed like its statement (statements/lines.py group_lines)
+            statements[((g.pi_email or "").strip(" "), (g.project_id or "").strip(" "))].append((g, account, origin))
+            continue
+        key = (g.source, fund_org, account, (g.reference or "").strip())
         entry = pi_lines.setdefault(key, {"exact": Decimal(0), "charges": 0, "pis": set(), "projects": set(),
-                                          "origin": origin, "funds": g.funds})
+                                          "origin": origin})
         entry["exact"] += g.billed
         entry["charges"] += g.charges
         if g.pi_email:
@@ -286,34 +297,62 @@ def build_gl_journal(groups: Iterable[ChargeGroup], settings: OcbSettings, perio
     cents = allocate_cents([pi_lines[k]["exact"] for k in keys])
     lines: list[JournalLine] = []
     by_source_account: dict[tuple[str, str], dict[str, Any]] = {}
-    booked: dict[tuple[str, str, str, str], dict[str, Any]] = {}  # the PI lines: pre-lines, splits shared out
+    booked: dict[tuple[str, str, str, str], dict[str, Any]] = {}  # the PI lines: (source, fund, account, reference)
+
+    def add(target: dict[str, Any], amount: int, exact: Decimal, entry: dict[str, Any]) -> None:
+        target["cents"] += amount
+        target["exact"] += exact
+        target["charges"] += entry["charges"]
+        target["pis"] |= entry["pis"]
+        target["projects"] |= entry["projects"]
+
+    def to_source(source: str, account: str, amount: int, exact: Decimal, entry: dict[str, Any]) -> None:
+        add(by_source_account.setdefault((source, account), {"cents": 0, "exact": Decimal(0), "charges": 0,
+                                                             "pis": set(), "projects": set()}),
+            amount, exact, entry)
+
+    def to_fund(key: tuple[str, str, str, str], amount: int, exact: Decimal, entry: dict[str, Any]) -> None:
+        add(booked.setdefault(key, {"cents": 0, "exact": Decimal(0), "charges": 0, "pis": set(), "projects": set(),
+                                    "origin": entry["origin"]}),
+            amount, exact, entry)
+
     for key, amount in zip(keys, cents, strict=True):
-        source, fund_org, account, reference, _project = key
-        entry = pi_lines[key]
-        agg = by_source_account.setdefault((source, account), {"cents": 0, "exact": Decimal(0), "charges": 0,
-                                                               "pis": set(), "projects": set()})
-        agg["cents"] += amount
-        agg["exact"] += entry["exact"]
-        agg["charges"] += entry["charges"]
-        agg["pis"] |= entry["pis"]
-        agg["projects"] |= entry["projects"]
-        if entry["funds"]:
-            parts = split_exactly(cents_amount(amount), [p for _, p in entry["funds"]])
-            shares = [(fund, int(part.scaleb(2)), exact)
-                      for (fund, exact), part in zip(exact_shares(entry["exact"], entry["funds"]), parts, strict=True)]
-        else:
-            shares = [(fund_org, amount, entry["exact"])]
-        for fund, part_cents, exact in shares:
-            if not part_cents and entry["funds"]:
-                continue  # a split fund whose share rounds to nothing gets no line (and is not named on one)
-            line = booked.setdefault((source, fund, account, reference), {
-                "cents": 0, "exact": Decimal(0), "charges": 0, "pis": set(), "projects": set(),
-                "origin": entry["origin"]})
-            line["cents"] += part_cents
-            line["exact"] += exact
-            line["charges"] += entry["charges"]
-            line["pis"] |= entry["pis"]
-            line["projects"] |= entry["projects"]
+        to_source(key[0], key[2], amount, pi_lines[key]["exact"], pi_lines[key])
+        to_fund(key, amount, pi_lines[key]["exact"], pi_lines[key])
+    booked_cents = sum(cents)
+    for unit in sorted(statements):
+        members = statements[unit]
+        split = next((list(g.funds) for g, _, _ in members if g.funds), [])
+        # per (allocation line, corrected fund or None): where it is on the journal, its money, who is behind it
+        parts_of: dict[tuple[LineKey, str | None], dict[str, Any]] = {}
+        money: list[tuple[LineKey, str | None, Decimal]] = []
+        for g, account, origin in members:
+            line_key = g.allocation_line()
+            assert line_key is not None
+            corrected = None if g.funds else (g.fund_org or "").strip()
+            money.append((line_key, corrected, g.billed))
+            entry = parts_of.setdefault((line_key, corrected), {
+                "where": (g.source, account, (g.reference or "").strip()), "origin": origin, "cents": 0,
+                "exact": Decimal(0), "charges": 0, "pis": set(), "projects": set(), "parts": []})
+            entry["exact"] += g.billed
+            entry["charges"] += g.charges
+            if g.pi_email:
+                entry["pis"].add(g.pi_email)
+            if g.project_id:
+                entry["projects"].add(g.project_id)
+        for part in allocate_split(money, split):
+            entry = parts_of[(part.line, None if part.shared else part.fund_org)]
+            entry["cents"] += int(part.cents.scaleb(2))
+            entry["parts"].append(part)
+        for entry in parts_of.values():
+            source, account, reference = entry["where"]
+            to_source(source, account, entry["cents"], entry["exact"], entry)
+            booked_cents += entry["cents"]
+            for part in entry["parts"]:
+                part_cents = int(part.cents.scaleb(2))
+                if not part_cents and part.shared:
+                    continue  # a split fund whose share rounds to nothing gets no line (and is not named on one)
+                to_fund((source, part.fund_org, account, reference), part_cents, part.exact, entry)
     for (source, fund_org, account, reference), entry in sorted(booked.items()):
         amount = entry["cents"]
         if amount == 0:
@@ -343,7 +382,8 @@ def build_gl_journal(groups: Iterable[ChargeGroup], settings: OcbSettings, perio
             reference_id="", pi_emails=pis, project_ids=projects, charges=agg["charges"],
         ))  # fmt: skip
     approved = sum((g.billed for g in groups), Decimal(0))
-    journal = Journal(period, "gl", lines, approved, sum(g.charges for g in groups), component_names)
+    journal = Journal(period, "gl", lines, approved, sum(g.charges for g in groups), component_names,
+                      booked_cents=booked_cents if statements else None)
     check_balanced(journal)
     return journal
 

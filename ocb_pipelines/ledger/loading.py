@@ -2,7 +2,7 @@
 
 Sums stay exact DECIMAL inside DuckDB; the builders (ledger/journal.py, ledger/layouts.py) only round at the end.
 The groups carry their project's funding split in force (`funding.splits_file`), except charges whose fund a
-reviewer corrected (pricing/shares.py).
+reviewer corrected, and the line of their statement's split allocation (pricing/shares.py).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import duckdb
 from ocb_pipelines.core.config import OcbSettings
 from ocb_pipelines.ledger.journal import ChargeGroup, JournalRefused
 from ocb_pipelines.pricing.files import PricingFileError
-from ocb_pipelines.pricing.shares import FUND_CORRECTED_SQL, Split, load_splits
+from ocb_pipelines.pricing.shares import FUND_CORRECTED_SQL, Split, load_splits, split_line_key
 
 REFERENCE_FIELDS = ("reference_1", "reference_2")
 
@@ -35,20 +35,24 @@ def month_splits(settings: OcbSettings, month: str) -> dict[str, Split]:
 
 def load_groups(con: duckdb.DuckDBPyConnection, settings: OcbSettings, month: str) -> list[ChargeGroup]:
     """Approved charges summed in the warehouse by everything the journal groups on (exact DECIMAL sums), each
-    group with its project's funding split unless a reviewer corrected its charges' fund."""
+    group with its project's funding split unless a reviewer corrected its charges' fund. With splits in force,
+    also by both references, the split allocation's lines (pricing.shares.split_line_key, as statements)."""
     ref = _reference_column(settings)
     splits = month_splits(settings, month)
-    corrected = FUND_CORRECTED_SQL if splits else "FALSE"
+    corrected, refs = ((FUND_CORRECTED_SQL, "reference_1, reference_2") if splits else ("FALSE", "NULL, NULL"))
     rows = con.execute(
         f"""SELECT source, fund_org, account_code, {ref} AS reference, pi_email, project_id,
-                   {corrected} AS fund_corrected, sum(billed_cost), count(*)
+                   {corrected} AS fund_corrected, {refs}, sum(billed_cost), count(*)
             FROM charges_approved WHERE billing_month = ?
             GROUP BY ALL ORDER BY ALL""",
         [month],
     ).fetchall()
-    return [ChargeGroup(s, f, a, r, p, pr, Decimal(b), int(n),
-                        () if fixed else tuple(splits.get((pr or "").strip(" "), ())))
-            for s, f, a, r, p, pr, fixed, b, n in rows]
+    groups = []
+    for s, f, a, r, p, pr, fixed, r1, r2, b, n in rows:
+        split = splits.get((pr or "").strip(" "), []) if (pr or "").strip(" ") else []
+        groups.append(ChargeGroup(s, f, a, r, p, pr, Decimal(b), int(n), () if fixed else tuple(split),
+                                  split_line_key(s, a, r1, r2) if split else ()))
+    return groups
 
 
 def load_charges(con: duckdb.DuckDBPyConnection, settings: OcbSettings, month: str) -> list[dict[str, Any]]:

@@ -7,10 +7,16 @@ The splits file (`funding.splits_file`) is a CSV finance edits in a spreadsheet:
     proj-a,XYZ-654321,40,2025-01-01
 
 Each (project_id, valid_from) is one split: its percents add up to exactly 100 and name a fund once. The split in
-force for a billing month is the project's latest valid_from on or before the month's first day. Statements and the
-GL journal share a project's approved money between the split's funds with `split_exactly` (whole cents by largest
-remainder, so the parts always add up to the whole); a charge whose fund a reviewer corrected keeps that fund
-(`FUND_CORRECTED_SQL`): a person decided where that charge goes.
+force for a billing month is the project's latest valid_from on or before the month's first day. A charge whose fund
+a reviewer corrected keeps that fund (`FUND_CORRECTED_SQL`): a person decided where that charge goes.
+
+One allocation, `allocate_split`, decides what each fund pays for a statement (PI, project) of a split project, and
+both the statement and the GL journal call it, so a statement always tells each fund what the journal debits it:
+the statement's money per line (`split_line_key`: source, account tag, references, finer than any journal line)
+and per corrected fund is rounded to whole cents by largest remainder (adding up to the statement's total rounded
+half-even to the cent), then each line's cents of the split's money are shared with `split_exactly`. A fund's
+amount on the statement is the sum of its parts; the journal books each part on its (fund, source, account,
+reference) line.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
 from fractions import Fraction
 from pathlib import Path
 
@@ -200,3 +206,55 @@ def cents_keeping_total(amounts: Sequence[Decimal]) -> list[Decimal]:
     for i in order[: total - sum(floors)]:
         floors[i] += 1
     return [(Decimal(f) * CENT).quantize(CENT) for f in floors]
+
+
+LineKey = tuple[str, str, str, str]  # (source, account_code, reference_1, reference_2) of a split statement's money
+
+
+def split_line_key(source: object, account_code: object, reference_1: object, reference_2: object) -> LineKey:
+    """The line of a split statement's money a charge belongs to: every column the GL journal may group on (its
+    account comes from the account tag and source, its reference id from reference_1 or reference_2), so each
+    journal line is a sum of whole lines. Raw values, NULL as ''; statements and the journal use the same ones."""
+    return ("" if source is None else str(source), "" if account_code is None else str(account_code),
+            "" if reference_1 is None else str(reference_1), "" if reference_2 is None else str(reference_2))
+
+
+@dataclass(frozen=True)
+class SplitPart:
+    """A fund's part of one line of a split statement's money: whole cents, and its exact amount before rounding."""
+
+    line: LineKey
+    fund_org: str
+    cents: Decimal  # whole cents (two places)
+    exact: Decimal
+    shared: bool  # True: a share of the split; False: money whose fund a reviewer corrected
+
+
+def exact_shares(amount: Decimal, percents: Sequence[Decimal]) -> list[Decimal]:
+    """amount x percent / 100 for each percent, unrounded."""
+    with localcontext() as ctx:
+        ctx.prec = 60  # an amount (38 digits) x a percent (4 decimals) / 100 stays exact
+        return [Decimal(amount) * p / HUNDRED for p in percents]
+
+
+def allocate_split(money: Iterable[tuple[LineKey, str | None, Decimal]], split: Split) -> list[SplitPart]:
+    """What each fund pays for ONE statement (PI, project) of a project with a funding split in force: the one rule
+    statements and the GL journal share (module doc). `money`: (line key, corrected fund or None for the split's
+    money, amount), in any order and grouping. The (corrected fund, line) totals are rounded to whole cents by
+    largest remainder in a fixed order (the split's money first, then by fund and line), so they add up to the
+    statement's total rounded half-even; each line's cents of the split's money are shared with `split_exactly`
+    (every fund of the split gets a part, possibly 0.00). The parts add up to the rounded total exactly."""
+    totals: dict[tuple[str | None, LineKey], Decimal] = {}
+    for line, fund, amount in money:
+        totals[(fund, line)] = totals.get((fund, line), Decimal(0)) + Decimal(amount)
+    keys = sorted(totals, key=lambda k: (k[0] is not None, k[0] or "", k[1]))
+    percents = [p for _, p in split]
+    parts: list[SplitPart] = []
+    for (fund, line), cents in zip(keys, cents_keeping_total([totals[k] for k in keys]), strict=True):
+        if fund is not None:
+            parts.append(SplitPart(line, fund, cents, totals[(fund, line)], False))
+            continue
+        for (split_fund, _), part, exact in zip(split, split_exactly(cents, percents),
+                                                exact_shares(totals[(fund, line)], percents), strict=True):
+            parts.append(SplitPart(line, split_fund, part, exact, True))
+    return parts

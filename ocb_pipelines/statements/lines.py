@@ -7,9 +7,9 @@ and grouped in Python into `Statement` objects holding everything a PDF and its 
   price means list = billed, so no discount; discount % = (list - billed) / list when list > 0);
 * a fund share per fund_org the project's charges carry (not the first charge's fund): amounts are
   exact, percentages are rounded to 0.01 by largest remainder so they always add up to 100.00;
-* or, for a project with a funding split in force (pricing/shares.py), the split's funds: the money in whole
-  cents by largest remainder (adding up to the billed total rounded to the cent), except charges whose fund a
-  reviewer corrected, which keep that fund;
+* or, for a project with a funding split in force, the split's funds (and corrected funds) with the amounts of
+  pricing.shares.allocate_split, the rule the GL journal books by: whole cents adding up to the billed total
+  rounded to the cent, each fund exactly what the journal debits it for this statement;
 * charges by service, the largest resources, credits (negative lines) kept apart from charges;
 * `content_sha256`: a hash of the statement's input lines (and what else shapes the PDF), the key of
   incremental rendering and of "never send the same content twice".
@@ -26,7 +26,7 @@ from typing import Any
 
 import duckdb
 
-from ocb_pipelines.pricing.shares import FUND_CORRECTED_SQL, Split, cents_keeping_total, split_exactly
+from ocb_pipelines.pricing.shares import FUND_CORRECTED_SQL, Split, allocate_split, split_line_key
 
 NO_PROJECT = "(no project)"
 NO_FUND = "(no fund)"
@@ -45,9 +45,10 @@ LINE_COLUMNS = (
 )  # fmt: skip
 _KEY_COLUMNS = ("pi_email", "project_id")
 FUND_CORRECTED = "fund_corrected"  # a reviewer set this charge's fund: a funding split leaves it there
+ACCOUNT_CODE = "account_code"  # a split's money is allocated per journal line, whose account the tag decides
 
 LINES_SQL = f"""
-SELECT {", ".join(_KEY_COLUMNS)}, {{corrected}} AS {FUND_CORRECTED}, {", ".join(LINE_COLUMNS)}
+SELECT {", ".join(_KEY_COLUMNS)}, {{corrected}} AS {FUND_CORRECTED}, {ACCOUNT_CODE}, {", ".join(LINE_COLUMNS)}
 FROM charges_approved
 WHERE billing_month = ?
 ORDER BY pi_email NULLS FIRST, project_id NULLS FIRST, charge_id
@@ -185,47 +186,39 @@ def content_hash(statement: Statement, context: Iterable[str] = ()) -> str:
         digest.update(part.encode("utf-8", "surrogatepass") + b"\x1f")
     for line in statement.lines:
         digest.update("\x1e".join(_canonical(line[c]) for c in LINE_COLUMNS).encode("utf-8", "surrogatepass"))
-        if split and line.get(FUND_CORRECTED):
-            digest.update(b"\x1e" + FUND_CORRECTED.encode())
+        if split:  # the account tag decides the split's journal lines, so their cents
+            digest.update(b"\x1e" + _canonical(line.get(ACCOUNT_CODE)).encode("utf-8", "surrogatepass"))
+            if line.get(FUND_CORRECTED):
+                digest.update(b"\x1e" + FUND_CORRECTED.encode())
         digest.update(b"\x1d")
     return digest.hexdigest()
 
 
 def _split_funds(statement: Statement) -> list[FundShare]:
-    """The fund shares of a statement with a funding split: the money of charges whose fund a reviewer corrected
-    stays on that fund, the rest is shared by the split (split_exactly). Each part is rounded to whole cents
-    first (largest remainder, so they add up to the total rounded to the cent), then the split's part is shared.
-    Percentages: the split's own when it shares everything, else each fund's part of the billed total."""
-    buckets: dict[str | None, list] = {}  # a corrected fund -> [list, billed, lines]; None: the split's money
+    """The fund shares of a statement with a funding split, by pricing.shares.allocate_split (the GL journal's
+    rule): the money of charges whose fund a reviewer corrected stays on that fund, the rest is shared by the
+    split line by line (journal lines), so each fund's amount is what the journal debits it for this statement.
+    The list price is allocated by the same rule. Percentages: the split's own when it shares everything, else
+    each fund's part of the billed total."""
+    billed_money: list[tuple] = []
+    list_money: list[tuple] = []
+    counts: dict[str | None, int] = {}  # a corrected fund -> its lines; None: the split's lines
     for line in statement.lines:
         billed = line["billed_cost"]
         fund = ((line["fund_org"] or "").strip() or NO_FUND) if line.get(FUND_CORRECTED) else None
-        acc = buckets.setdefault(fund, [ZERO, ZERO, 0])
-        acc[0] += effective_list(line["list_cost"], billed)
-        acc[1] += billed
-        acc[2] += 1
-    keys = list(buckets)
-    listed = dict(zip(keys, cents_keeping_total([buckets[k][0] for k in keys]), strict=True))
-    billed = dict(zip(keys, cents_keeping_total([buckets[k][1] for k in keys]), strict=True))
-    funds: dict[str, list] = {}
-
-    def add(fund: str, list_total: Decimal, billed_total: Decimal, lines: int) -> None:
-        acc = funds.setdefault(fund, [ZERO, ZERO, 0])
-        acc[0] += list_total
-        acc[1] += billed_total
-        acc[2] += lines
-
-    percents = [p for _, p in statement.split]
-    for key in keys:
-        if key is None:
-            for (fund, _), list_part, billed_part in zip(
-                    statement.split, split_exactly(listed[key], percents), split_exactly(billed[key], percents),
-                    strict=True):
-                add(fund, list_part, billed_part, buckets[key][2])
-        else:
-            add(key, listed[key], billed[key], buckets[key][2])
+        key = split_line_key(line["source"], line.get(ACCOUNT_CODE), line["reference_1"], line["reference_2"])
+        billed_money.append((key, fund, billed))
+        list_money.append((key, fund, effective_list(line["list_cost"], billed)))
+        counts[fund] = counts.get(fund, 0) + 1
+    funds: dict[str, list] = {}  # fund -> [list, billed, lines]
+    for index, money in ((0, list_money), (1, billed_money)):
+        for part in allocate_split(money, statement.split):
+            funds.setdefault(part.fund_org, [ZERO, ZERO, 0])[index] += part.cents
+    shared = {fund for fund, _ in statement.split} if None in counts else set()
+    for fund, acc in funds.items():
+        acc[2] = (counts[None] if fund in shared else 0) + counts.get(fund, 0)
     names = sorted(funds, key=lambda f: (-funds[f][1], f))
-    weights = dict(statement.split) if keys == [None] else {f: funds[f][1] for f in names}
+    weights = dict(statement.split) if list(counts) == [None] else {f: funds[f][1] for f in names}
     shares = fund_percentages([weights[f] for f in names])
     return [FundShare(f, funds[f][0], funds[f][1], p, funds[f][2]) for f, p in zip(names, shares, strict=True)]
 
@@ -296,7 +289,7 @@ def group_lines(month: str, rows: Iterable[Sequence[Any]], *, top: int = TOP_RES
     splits = splits or {}
     statements: list[Statement] = []
     current: Statement | None = None
-    names = (*_KEY_COLUMNS, FUND_CORRECTED, *LINE_COLUMNS)
+    names = (*_KEY_COLUMNS, FUND_CORRECTED, ACCOUNT_CODE, *LINE_COLUMNS)
     for row in rows:
         record = dict(zip(names, row, strict=True))
         pi = record.pop("pi_email")

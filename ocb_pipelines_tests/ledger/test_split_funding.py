@@ -15,11 +15,14 @@ from ocb_pipelines.core.pricing_config import FundingSettings
 from ocb_pipelines.ledger import journal as jr
 from ocb_pipelines.ledger.export import export_journal
 from ocb_pipelines.ledger.loading import load_groups
+from ocb_pipelines.pricing.shares import load_splits
 from ocb_pipelines.review.decisions import Decision, record_decisions
 from ocb_pipelines.review.fixtures import charge_row
+from ocb_pipelines.statements.lines import approved_totals, load_statements, month_approved_total
+from ocb_pipelines.statements.schemas import gate_statements
 from ocb_pipelines.warehouse import database as wh
 
-from .conftest import MONTH, approve_and_close, load_source
+from .conftest import MONTH, approve_and_close, load_source, tagged, write_config
 from .helpers import group, make_settings
 
 D = Decimal
@@ -58,15 +61,18 @@ def test_each_fund_is_debited_its_share_per_journal_group_and_the_journal_balanc
     assert [x for x in _rows(plain) if x[1] == "source"] == [x for x in _rows(journal) if x[1] == "source"]
 
 
-def test_sub_cent_money_is_rounded_with_the_other_lines_before_it_is_shared():
+def test_sub_cent_money_of_a_split_statement_is_rounded_as_its_statement_rounds_it():
+    """A split statement's money is booked in the cents its statement shows (10.004 -> 10.00, 0.003 -> 0.00); the
+    rest is rounded together (20.005 -> 20.00, half-even), so the journal books 30.00 of the exact 30.012."""
     groups = [replace(group("10.004"), funds=THIRDS), replace(group("0.003", project="proj-c"), funds=THIRDS),
               group("20.005", fund_org="XYZ-654321", project="proj-b")]
     journal = jr.build_gl_journal(groups, make_settings(), MONTH)
     pi = [x for x in journal.lines if x.party == "pi"]
-    assert sum(x.amount_cents for x in pi) == 3001  # 30.012 rounds to 30.01, and the PI lines add up to it
-    assert journal.debit_total == journal.credit_total == D("30.01")
+    assert sum(x.amount_cents for x in pi) == 3000
+    assert journal.debit_total == journal.credit_total == journal.approved_total == D("30.00")
+    assert journal.approved_exact == D("30.012")
     assert {x.fund_org: x.amount for x in pi} == {"ABC-111111": D("3.33"), "DEF-222222": D("3.33"),
-                                                  "GHI-333333": D("3.34"), "XYZ-654321": D("20.01")}
+                                                  "GHI-333333": D("3.34"), "XYZ-654321": D("20.00")}
 
 
 def test_a_split_fund_that_does_not_match_the_fund_regex_is_refused_like_any_bad_fund():
@@ -135,3 +141,67 @@ def test_a_refused_splits_file_refuses_the_journal(settings):
     (problem,) = err.value.problems
     assert problem.startswith("funding.splits_file: splits.csv line 3, column fund_org: 'ABC-111111' is already")
     assert not list(settings.output.journal_dir.glob("*.csv"))
+
+
+PHYS_SIM = ("phys-sim,ENGR-500600,33.34,2025-01-01\nphys-sim,PHYS-300400,33.33,2025-01-01\n"
+            "phys-sim,PHYS-300401,33.33,2025-01-01\n")
+FEES_SOURCE = ('    - {name: fees, pattern: fees, display_name: "Fees", fund_org: "RCIT-900030", '
+               'account_code: "54400"}\n')
+
+
+def _with_fees_source(text: str) -> str:
+    anchor = "    - {name: storage,"
+    at = text.index(anchor)
+    return text[:at] + FEES_SOURCE + text[at:]
+
+
+@pytest.mark.parametrize(("money", "expected"), [
+    # phys-sim's real month: the journal splits each (source, account, reference) line, 126.03 to ENGR-500600
+    # (26.67 + 83.35 + 5.34 + 10.67), and the statement now says so, not 126.02 (378.00 split once)
+    ({"aws": ["80.00"], "fees": ["250.00"], "hpc": ["16.00"], "storage": ["32.00"]},
+     {"ENGR-500600": D("126.03"), "PHYS-300400": D("126.00"), "PHYS-300401": D("125.97")}),
+    # sub-cent amounts over several charges, an odd-cent total (378.0169 -> 378.02), a grant of its own on hpc
+    ({"aws": ["40.004", "40.003"], "fees": ["250.00"], "hpc": ["10.0049", "6.00 NSF-1"],
+      "storage": ["20.00", "12.005"]},
+     {"ENGR-500600": D("126.03"), "PHYS-300400": D("126.00"), "PHYS-300401": D("125.99")}),
+    # and an account tag of its own on aws (another journal line)
+    ({"aws": ["40.004", "40.003 - 54999"], "fees": ["250.00"], "hpc": ["10.0049", "6.00 NSF-1"],
+      "storage": ["20.00", "12.005"]},
+     {"ENGR-500600": D("126.04"), "PHYS-300400": D("126.00"), "PHYS-300401": D("125.98")}),
+])
+def test_a_split_projects_statement_tells_each_fund_what_the_journal_debits_it(tmp_path, monkeypatch, money,
+                                                                                 expected):
+    monkeypatch.setenv("OCB_ACTOR", "tester")
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    settings = _with_splits(write_config(tmp_path, _with_fees_source), PHYS_SIM)
+    for source, amounts in money.items():
+        rows = []
+        for n, text in enumerate(amounts):
+            billed, grant, account = (*text.split(" "), "-", "-")[:3]  # "billed [grant|-] [account]"
+            rows.append(tagged(MONTH, billed=billed, resource=f"{source}-{n}", grant=None if grant == "-" else grant,
+                               account=None if account == "-" else account,
+                               pi_email="pi.sim@example.edu", project_id="phys-sim", fund_org="PHYS-300400"))
+        # another project, no split, on its own fund: its sub-cent money is rounded with the rest of the month
+        rows.append(charge_row(MONTH, billed="5.005", resource=f"{source}-other", project_id="other",
+                               fund_org="XYZ-654321"))
+        load_source(settings, rows, source)
+    approve_and_close(settings)
+    with wh.connect(settings.warehouse_path) as con:
+        statements = load_statements(con, MONTH, splits=load_splits(settings.funding.splits_file, MONTH))
+        assert gate_statements(statements, approved_totals(con, MONTH), month_approved_total(con, MONTH)) == []
+        journal = jr.build_gl_journal(load_groups(con, settings, MONTH), settings, MONTH)
+    (sim,) = [s for s in statements if s.project_id == "phys-sim"]
+    on_statement = {f.fund_org: f.billed_total for f in sim.funds}
+    assert on_statement == expected
+    assert [f.percent for f in sim.funds] == [D("33.34"), D("33.33"), D("33.33")]  # the split's own
+    assert sum(on_statement.values()) == sim.funds_total == sim.billed_total.quantize(D("0.01"))
+    assert sum(f.list_total for f in sim.funds) == sim.list_total.quantize(D("0.01"))  # list = billed here
+    debited: dict[str, Decimal] = {}
+    for line in journal.lines:
+        if line.party == "pi" and line.fund_org in expected:
+            assert line.project_ids == ("phys-sim",)
+            debited[line.fund_org] = debited.get(line.fund_org, D(0)) + (line.debit or -line.amount)
+    assert debited == on_statement  # each fund: the statement's amount is what the journal debits it
+    assert journal.debit_total == journal.credit_total
+    pi_net = sum((x.debit or -x.amount for x in journal.lines if x.party == "pi"), D(0))
+    assert pi_net == journal.approved_total == sim.funds_total + D("20.02")  # other: 4 lines of 5.005

@@ -12,10 +12,13 @@ from hypothesis import strategies as st
 
 from ocb_pipelines.pricing.files import PricingFileError
 from ocb_pipelines.pricing.shares import (
+    SplitPart,
+    allocate_split,
     cents_keeping_total,
     load_splits,
     read_splits,
     split_exactly,
+    split_line_key,
     splits_in_force,
 )
 
@@ -74,6 +77,61 @@ def test_cents_keeping_total_rounds_each_and_keeps_the_sum():
     assert cents_keeping_total([D("100.004"), D("50.003"), D("12.505"), D("-0.004")]) == [
         D("100.00"), D("50.00"), D("12.51"), D("0.00")]
     assert sum(cents_keeping_total([D("0.333")] * 3)) == D("1.00")
+
+
+PHYS_SIM = [("ENGR-500600", D("33.34")), ("PHYS-300400", D("33.33")), ("PHYS-300401", D("33.33"))]
+
+
+def _by_fund(parts: list[SplitPart]) -> dict[str, Decimal]:
+    out: dict[str, Decimal] = {}
+    for part in parts:
+        out[part.fund_org] = out.get(part.fund_org, D(0)) + part.cents
+    return out
+
+
+def test_allocate_split_shares_each_line_so_a_fund_gets_the_sum_of_its_line_parts():
+    """phys-sim: 378.00 over four sources. Each line is split (what the journal books), so ENGR-500600 pays
+    26.67 + 83.35 + 5.34 + 10.67 = 126.03, not the 126.02 of splitting 378.00 once."""
+    money = [(split_line_key(source, None, None, None), None, D(amount))
+             for source, amount in (("aws", "80.00"), ("fees", "250.00"), ("hpc", "16.00"), ("storage", "32.00"))]
+    parts = allocate_split(money, PHYS_SIM)
+    assert [(p.line[0], p.fund_org, p.cents) for p in parts if p.fund_org == "ENGR-500600"] == [
+        ("aws", "ENGR-500600", D("26.67")), ("fees", "ENGR-500600", D("83.35")), ("hpc", "ENGR-500600", D("5.34")),
+        ("storage", "ENGR-500600", D("10.67"))]
+    assert _by_fund(parts) == {"ENGR-500600": D("126.03"), "PHYS-300400": D("126.00"), "PHYS-300401": D("125.97")}
+    assert split_exactly(D("378.00"), [q for _, q in PHYS_SIM]) == [D("126.02"), D("125.99"), D("125.99")]
+    assert all(p.shared for p in parts) and sum(p.exact for p in parts) == D("378.00")
+    # the same money in another order or grouping gives the same parts
+    halves = [(line, fund, amount / 2) for line, fund, amount in money for _ in range(2)]
+    assert allocate_split(list(reversed(halves)), PHYS_SIM) == parts
+
+
+def test_allocate_split_rounds_the_statement_once_and_keeps_a_corrected_fund():
+    aws, hpc = split_line_key("aws", "54100", "NSF-1", None), split_line_key("hpc", None, None, "R-7")
+    money = [(aws, None, D("10.004")), (hpc, None, D("0.005")), (aws, "ZZZ-999999", D("2.005")),
+             (hpc, None, D("0.001"))]
+    parts = allocate_split(money, PHYS_SIM)
+    # 12.015 -> 12.02: 10.004 -> 10.00, 0.006 -> 0.01 and 2.005 -> 2.01 (largest remainders), then shared
+    assert sum(p.cents for p in parts) == D("12.02")
+    assert [(p.line, p.fund_org, p.cents, p.shared) for p in parts if not p.shared] == [
+        (aws, "ZZZ-999999", D("2.01"), False)]
+    assert [p.cents for p in parts if p.shared and p.line == hpc] == [D("0.01"), D("0.00"), D("0.00")]
+    assert _by_fund(parts) == {"ENGR-500600": D("3.35"), "PHYS-300400": D("3.33"), "PHYS-300401": D("3.33"),
+                               "ZZZ-999999": D("2.01")}
+
+
+@settings(max_examples=200, deadline=None)
+@given(amounts=st.lists(st.tuples(st.sampled_from("abc"), st.booleans(), st.integers(-10**7, 10**7)),
+                        min_size=1, max_size=8))
+def test_allocate_split_parts_add_up_to_the_statement_total_rounded(amounts):
+    money = [(split_line_key(line, None, None, None), "ZZZ-999999" if fixed else None, D(mills).scaleb(-3))
+             for line, fixed, mills in amounts]
+    parts = allocate_split(money, PHYS_SIM)
+    total = sum((amount for _, _, amount in money), D(0))
+    assert sum(p.cents for p in parts) == total.quantize(D("0.01"))  # half-even, as a statement's total
+    for line in {p.line for p in parts if p.shared}:  # each line's split parts: split_exactly of its cents
+        shared = [p.cents for p in parts if p.shared and p.line == line]
+        assert shared == split_exactly(sum(shared, D(0)), [q for _, q in PHYS_SIM])
 
 
 def test_read_splits_takes_bom_crlf_any_header_case_and_blank_lines(tmp_path):

@@ -3,6 +3,7 @@ in statement_fund_shares; a changed split re-renders; a charge whose fund a revi
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from pathlib import Path
 
@@ -146,3 +147,23 @@ def test_a_charge_whose_fund_a_reviewer_corrected_keeps_it_and_the_rest_is_split
         "ZZZ-999999": (D("10.00"), 1)}
     assert sum(f.billed_total for f in a.funds) == a.billed_total
     assert sum(f.percent for f in a.funds) == 100  # each fund's part of the statement, as without a split
+
+
+def test_a_split_is_shared_line_by_line_as_the_journal_books_it(settings):
+    """phys-sim: four grants (four journal lines) of 80.00 (list 100.00), 250.00, 16.00 and 32.00. Each fund gets
+    the sum of its shares of each line, as the GL journal debits it (pricing.shares.allocate_split): 126.03 to
+    ENGR-500600, not 126.02 (378.00 split once); the list price is allocated the same way."""
+    rows = []
+    for grant, billed, listed in (("G-1", "80.00", "100.00"), ("G-2", "250.00", "250.00"), ("G-3", "16.00", "16.00"),
+                                  ("G-4", "32.00", "32.00")):
+        row = charge_row(MONTH, resource=f"r-{grant}", billed=billed, ListCost=listed, project_id="phys-sim")
+        row["Tags"] = json.dumps({**json.loads(row["Tags"]), "grant_number": grant})
+        rows.append(row)
+    load_month(settings, rows)
+    split = [("ENGR-500600", D("33.34")), ("PHYS-300400", D("33.33")), ("PHYS-300401", D("33.33"))]
+    sim = _statements(settings, {"phys-sim": split})["phys-sim"]
+    assert _funds(sim) == [("ENGR-500600", D("126.03"), D("33.34"), 4), ("PHYS-300400", D("126.00"), D("33.33"), 4),
+                           ("PHYS-300401", D("125.97"), D("33.33"), 4)]
+    assert [f.list_total for f in sim.funds] == [D("132.70"), D("132.66"), D("132.64")]
+    assert sum(f.billed_total for f in sim.funds) == sim.billed_total == D("378.00")
+    assert sum(f.list_total for f in sim.funds) == sim.list_total == D("398.00")
