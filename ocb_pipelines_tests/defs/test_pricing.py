@@ -72,8 +72,9 @@ def test_a_rate_change_reprices_open_months_and_never_a_closed_one(workdir):
     from ocb_pipelines.definitions import build_definitions
 
     defs = build_definitions(workdir / "config.yaml")
-    result = defs.resolve_job_def("pricing_job").execute_in_process(
-        partition_key="2026-02", instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    with dg.instance_for_test(temp_dir=env["DAGSTER_HOME"]) as instance:
+        result = defs.resolve_job_def("pricing_job").execute_in_process(
+            partition_key="2026-02", instance=instance, raise_on_error=False)
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     message = failure.step_failure_data.error.message
