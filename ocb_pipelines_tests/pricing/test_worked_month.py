@@ -150,3 +150,5 @@ def test_the_month_reconciles_and_the_journal_balances_debiting_each_fund_its_sh
         shares = dict(con.execute("SELECT fund_org, billed_total FROM statement_fund_shares WHERE billing_month = ? "
                                   "AND project_id = 'phys-sim'", [MONTH]).fetchall())
     assert debits == shares  # the statement tells each fund what the journal debits it
+    stated_shares = re.search(r"as its\s+statement shows: ([^)]*)\)", PAGE).group(1)
+    assert shares == {f: _money(a) for f, a in (part.split() for part in stated_shares.split(", "))}
