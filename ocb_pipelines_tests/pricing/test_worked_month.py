@@ -152,3 +152,22 @@ def test_the_month_reconciles_and_the_journal_balances_debiting_each_fund_its_sh
     assert debits == shares  # the statement tells each fund what the journal debits it
     stated_shares = re.search(r"as its\s+statement shows: ([^)]*)\)", PAGE).group(1)
     assert shares == {f: _money(a) for f, a in (part.split() for part in stated_shares.split(", "))}
+
+
+def test_a_changed_split_lists_the_month_whose_statements_it_changes(month):
+    """Runs last: it edits the page's splits file. Nothing is re-rendered on its own (the month is closed)."""
+    root = month["root"]
+    env = {"DAGSTER_HOME": str(root / "dagster_home")}
+
+    def affected() -> list[tuple[str, str, str]]:
+        result = CliRunner(env=env).invoke(cli, ["pricing", "months", "-c", str(root / "config.yaml"), "--json"])
+        assert result.exit_code == 0, result.output
+        return [(m["month"], m["status"], m["reason"]) for m in json.loads(result.stdout)["affected"]
+                if m["month"] == MONTH]  # later months are listed too: phys-sim's monthly fee is due, not yet priced
+
+    assert affected() == []
+    splits = root / "pricing" / "splits.csv"
+    splits.write_text(splits.read_text(encoding="utf-8").replace("33.33,2026-01-01\nphys-sim,ENGR-500600,33.34",
+                                                                 "50.00,2026-01-01\nphys-sim,ENGR-500600,16.67"))
+    [(when, status, why)] = affected()
+    assert (when, status) == (MONTH, "closed") and "grace@example.edu/phys-sim" in why
