@@ -23,6 +23,7 @@ from ocb_pipelines.ingest.importer import ImportRefused, import_file, inspect_fi
 from ocb_pipelines.ingest.legacy_layout import SourceDefaults
 from ocb_pipelines.ingest.service import import_month, inbox_files
 from ocb_pipelines.services.import_catalog import import_history
+from ocb_pipelines.services.month_summary import month_summaries
 from ocb_pipelines.warehouse import database as wh
 
 HEADER = "JobID|JobName|User|Account|Partition|Cluster|Start|End|ElapsedRaw|AllocTRES|State"
@@ -242,8 +243,14 @@ def test_the_inbox_sensor_and_focus_raw_take_a_sacct_file_into_the_month_it_ende
 def test_usage_imports_are_listed_with_the_other_imports(workdir, monkeypatch):
     path = _write(workdir / "hpc_2026-04.txt", HEADER, [HPC_LINES[0]])
     assert _invoke(workdir, monkeypatch, "ingest", str(path)).exit_code == 0
-    history = import_history(app_context(load_config(workdir / "config.yaml")))
+    ctx = app_context(load_config(workdir / "config.yaml"))
+    history = import_history(ctx)
     assert [(e["file_name"], e["row_count"]) for e in history.entries] == [("hpc_2026-04.txt", 1)]
+    assert [(m.period, m.files, m.sources) for m in month_summaries(ctx)] == [("2026-04", 1, ["hpc"])]
+    listed = _invoke(workdir, monkeypatch, "sources", "list", "--json")
+    assert listed.exit_code == 0
+    assert [(s["files"], s["rows"], s["months"]) for s in json.loads(listed.stdout) if s["name"] == "hpc"] == [
+        (1, 1, ["2026-04"])]
 
 
 def test_detection_is_by_header_not_name(tmp_path):
