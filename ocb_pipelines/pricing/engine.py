@@ -46,6 +46,7 @@ from ocb_pipelines.pricing.runs import (
     month_state,
     versions_sql,
 )
+from ocb_pipelines.pricing.schemas import gate_priced
 from ocb_pipelines.warehouse import database as wh
 
 __all__ = ["PricingRefused", "PricingSummary", "months_affected", "price_month", "pricing_inputs"]
@@ -156,6 +157,11 @@ def _price(con: duckdb.DuckDBPyConnection, settings: OcbSettings, inputs: Pricin
         _new_import(con, key, month, source, inputs.fees_file, inputs.fees_sha256, FEES_VERSION, now, run_id)
     for source, key in credit_keys.items():
         _new_import(con, key, month, source, SUBSIDY_FILE_NAME, inputs.rules_sha256, SUBSIDY_VERSION, now, run_id)
+    with timed_step("pricing: gate"):
+        problems = gate_priced(con, [rating.USAGE_CHARGES_SQL, CHARGES_TABLE])
+    if problems:
+        details = "\n  - ".join(problems)
+        raise PricingRefused(f"the priced charges of {month} failed their schema; nothing was written:\n  - {details}")
     with timed_step("pricing: write FOCUS rows"):
         write_focus_rows(con, month, inputs, rating.USAGE_CHARGES_SQL)
         write_focus_rows(con, month, inputs)
