@@ -249,8 +249,8 @@ def test_usage_imports_are_listed_with_the_other_imports(workdir, monkeypatch):
     assert [(m.period, m.files, m.sources) for m in month_summaries(ctx)] == [("2026-04", 1, ["hpc"])]
     listed = _invoke(workdir, monkeypatch, "sources", "list", "--json")
     assert listed.exit_code == 0
-    assert [(s["files"], s["rows"], s["months"]) for s in json.loads(listed.stdout)["sources"] if s["name"] == "hpc"] == [
-        (1, 1, ["2026-04"])]
+    sources = json.loads(listed.stdout)["sources"]
+    assert [(s["files"], s["rows"], s["months"]) for s in sources if s["name"] == "hpc"] == [(1, 1, ["2026-04"])]
 
 
 def test_detection_is_by_header_not_name(tmp_path):
