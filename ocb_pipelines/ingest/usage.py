@@ -258,6 +258,9 @@ def import_usage(
     importer.import_file does for a FOCUS file (same unchanged, duplicate and closed-month rules)."""
     actor = actor or wh.current_actor()
     months = [month_key(m) for m in months]
+    # A usage line's month is its own time's (a job's UTC End, a report's date), never the file name's: a March
+    # export of a cluster in New York holds jobs that end on 1 April in UTC, which are April's by rule, not strays.
+    del expected_period
     sha = file_digest(path, con)
     results: list[FileImport] = []
     pending: list[str] = []
@@ -278,7 +281,7 @@ def import_usage(
             continue
         pending.append(month)
     for month in pending:
-        results.append(_import_month(con, path, kind, month, source, sha, expected_period, run_id, actor,
+        results.append(_import_month(con, path, kind, month, source, sha, None, run_id, actor,
                                      max_errors, timezone))
     return results
 

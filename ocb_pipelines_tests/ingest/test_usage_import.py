@@ -119,6 +119,9 @@ def test_ocb_ingest_reads_sacct_jobs_into_the_month_of_their_utc_end(workdir, mo
     # Priced, each job is a FOCUS row under its usage import's key and line number.
     assert _rows(workdir, "SELECT f.file_row_number FROM focus_rows f JOIN usage_rows u "
                           "USING (import_key, file_row_number) ORDER BY 1") == [(1,), (4,), (5,)]
+    # April's jobs of a file named for March are April's by rule (their UTC End), not strays: no period_mismatch.
+    assert _rows(workdir, "SELECT count(*) FROM validated_lines WHERE list_contains(review_reasons, "
+                          "'period_mismatch')") == [(0,)]
     again = _invoke(workdir, monkeypatch, "ingest", str(path), "--json")
     assert again.exit_code == 0 and json.loads(again.stdout)["files"][0]["status"] == ["unchanged"]
     assert _rows(workdir, "SELECT count(*), min(import_key) FROM usage_rows") == [(3, 1)]
