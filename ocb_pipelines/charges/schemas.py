@@ -10,6 +10,7 @@ from __future__ import annotations
 import pandas as pd
 import pandera.pandas as pa
 
+from ocb_pipelines.core.gates import describe_schema_failures
 from ocb_pipelines.ingest.focus import ALLOWED_VALUES
 
 GATED_COLUMNS = (
@@ -42,11 +43,4 @@ def validated_schema(month: str) -> pa.DataFrameSchema:
 
 
 def describe_failures(error: pa.errors.SchemaErrors, frame: pd.DataFrame, limit: int = 20) -> list[str]:
-    out: list[str] = []
-    for case in error.failure_cases.head(limit).itertuples(index=False):
-        idx = getattr(case, "index", None)
-        where = ""
-        if idx is not None and not pd.isna(idx) and idx in frame.index:
-            where = f"{frame.at[idx, 'file_name']} row {frame.at[idx, 'file_row_number']}: "
-        out.append(f"{where}column {case.column}, value {case.failure_case!r}: failed {case.check}")
-    return out
+    return describe_schema_failures(error, frame, limit, row_word="row")

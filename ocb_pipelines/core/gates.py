@@ -82,3 +82,17 @@ def repeated_keys(con: duckdb.DuckDBPyConnection, table: str, key: str, month: s
         [month],
     ).fetchall()
     return [r[0] for r in rows]
+
+
+def describe_schema_failures(error: pa.errors.SchemaErrors, frame: pd.DataFrame, limit: int = 20, *,
+                             row_word: str = "row") -> list[str]:
+    """Pandera's failure cases as `<file> <row_word> <n>: column C, value V: failed CHECK` (the frame has
+    file_name and file_row_number), the first `limit` of them."""
+    out: list[str] = []
+    for case in error.failure_cases.head(limit).itertuples(index=False):
+        idx = getattr(case, "index", None)
+        where = ""
+        if idx is not None and not pd.isna(idx) and idx in frame.index:
+            where = f"{frame.at[idx, 'file_name']} {row_word} {frame.at[idx, 'file_row_number']}: "
+        out.append(f"{where}column {case.column}, value {case.failure_case!r}: failed {case.check}")
+    return out

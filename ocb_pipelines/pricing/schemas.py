@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 import pandera.pandas as pa
 
-from ocb_pipelines.core.gates import validate_in_chunks
+from ocb_pipelines.core.gates import describe_schema_failures, validate_in_chunks
 
 GATED_COLUMNS = ("import_key", "file_row_number", "file_name", "kind", "pricing_quantity", "list_cost", "billed_cost")
 
@@ -48,14 +48,7 @@ def priced_schema() -> pa.DataFrameSchema:
 
 
 def describe_failures(error: pa.errors.SchemaErrors, frame: pd.DataFrame, limit: int = 20) -> list[str]:
-    out: list[str] = []
-    for case in error.failure_cases.head(limit).itertuples(index=False):
-        idx = getattr(case, "index", None)
-        where = ""
-        if idx is not None and not pd.isna(idx) and idx in frame.index:
-            where = f"{frame.at[idx, 'file_name']} line {frame.at[idx, 'file_row_number']}: "
-        out.append(f"{where}column {case.column}, value {case.failure_case!r}: failed {case.check}")
-    return out
+    return describe_schema_failures(error, frame, limit, row_word="line")
 
 
 def gate_priced(con, relations: list[str], limit: int = 20) -> list[str]:

@@ -21,16 +21,14 @@ reference) line.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
+from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, localcontext
 from fractions import Fraction
 from pathlib import Path
 
-from ocb_pipelines.pricing.files import PricingFileError
+from ocb_pipelines.pricing.files import CsvLine, PricingFileError, read_csv_lines
 
 COLUMNS = ("project_id", "fund_org", "percent", "valid_from")
 HUNDRED = Decimal(100)
@@ -60,84 +58,28 @@ class SplitLine:
 Split = list[tuple[str, Decimal]]  # (fund_org, percent) in the file's order; the percents add up to 100
 
 
-def _error(path: Path, line: int, column: str, value: str, why: str) -> PricingFileError:
-    return PricingFileError(f"{path.name} line {line}, column {column}: {value!r} {why}")
-
-
-def _rows(path: Path) -> Iterable[tuple[int, dict[str, str]]]:
-    """The file's data lines as (line number, {column: value}); the header is line 1. BOM and CRLF are fine."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise PricingFileError(f"funding.splits_file {path}: cannot be read ({exc.strerror or exc})") from None
-    except UnicodeDecodeError as exc:
-        raise PricingFileError(f"{path.name}: not UTF-8 text (byte {exc.start})") from None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header: list[str] | None = None
-    for row in reader:
-        line = reader.line_num
-        if not any(cell.strip() for cell in row):
-            continue
-        if header is None:
-            header = [cell.strip().lower() for cell in row]
-            unknown = [c for c in header if c not in COLUMNS]
-            if unknown:
-                raise _error(path, line, unknown[0], unknown[0], f"is not a column of a splits file "
-                                                                 f"(columns: {', '.join(COLUMNS)})")
-            missing = [c for c in COLUMNS if c not in header]
-            if missing:
-                raise PricingFileError(f"{path.name} line {line}: the header lacks column(s) {', '.join(missing)} "
-                                       f"(columns: {', '.join(COLUMNS)})")
-            repeated = sorted({c for c in header if header.count(c) > 1})
-            if repeated:
-                raise _error(path, line, repeated[0], repeated[0], "is a column named twice")
-            continue
-        if len(row) != len(header):
-            raise PricingFileError(f"{path.name} line {line}: {len(row)} values for {len(header)} columns")
-        yield line, {c: v.strip() for c, v in zip(header, row, strict=True)}
-    if header is None:
-        raise PricingFileError(f"{path.name}: empty; a splits file needs the header {','.join(COLUMNS)}")
-
-
-def _percent(path: Path, line: int, text: str) -> Decimal:
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise _error(path, line, "percent", text, "is not a number") from None
-    if not value.is_finite() or not 0 < value <= HUNDRED:
-        raise _error(path, line, "percent", text, "must be more than 0 and at most 100")
+def _percent(row: CsvLine) -> Decimal:
+    value = row.number("percent")
+    if not 0 < value <= HUNDRED:
+        raise row.refuse("percent", "must be more than 0 and at most 100")
     if -value.normalize().as_tuple().exponent > MAX_PERCENT_PLACES:  # type: ignore[operator]
-        raise _error(path, line, "percent", text, f"has more than {MAX_PERCENT_PLACES} decimals")
+        raise row.refuse("percent", f"has more than {MAX_PERCENT_PLACES} decimals")
     return value
-
-
-def _date(path: Path, line: int, text: str) -> date:
-    try:
-        if len(text) != 10:
-            raise ValueError
-        return date.fromisoformat(text)
-    except ValueError:
-        raise _error(path, line, "valid_from", text, "is not a date (YYYY-MM-DD)") from None
 
 
 def read_splits(path: str | Path) -> list[SplitLine]:
     """The splits file's lines, checked: every percent in (0, 100] with at most 4 decimals, each split's percents
     adding up to exactly 100, no fund twice in one split. PricingFileError names the file, line, column, value."""
     path = Path(path)
-    lines: list[SplitLine] = []
-    for line, row in _rows(path):
-        for column in ("project_id", "fund_org"):
-            if not row[column]:
-                raise _error(path, line, column, row[column], "is empty")
-        lines.append(SplitLine(line, row["project_id"], row["fund_org"], _percent(path, line, row["percent"]),
-                               _date(path, line, row["valid_from"])))
+    lines = [SplitLine(row.line, row.text("project_id"), row.text("fund_org"), _percent(row), row.day("valid_from"))
+             for row in read_csv_lines(path, COLUMNS)]
     splits: dict[tuple[str, date], list[SplitLine]] = {}
     for s in lines:
         split = splits.setdefault((s.project_id, s.valid_from), [])
         twice = next((o for o in split if o.fund_org.casefold() == s.fund_org.casefold()), None)
         if twice is not None:
-            raise _error(path, s.line, "fund_org", s.fund_org, f"is already in project {s.project_id}'s split from "
-                                                               f"{s.valid_from} (line {twice.line})")
+            raise PricingFileError(f"{path.name} line {s.line}, column fund_org: {s.fund_org!r} is already in project "
+                                   f"{s.project_id}'s split from {s.valid_from} (line {twice.line})")
         split.append(s)
     for (project, valid_from), split in splits.items():
         total = sum((s.percent for s in split), Decimal(0))
