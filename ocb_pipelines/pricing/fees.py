@@ -13,6 +13,7 @@ from datetime import datetime
 
 import duckdb
 
+from ocb_pipelines.pricing.bulk import insert_rows
 from ocb_pipelines.pricing.files import AccountLine, FeeLine
 from ocb_pipelines.pricing.focus_out import CHARGES_TABLE
 from ocb_pipelines.pricing.inputs import PricingInputs
@@ -58,12 +59,11 @@ def insert_fee_charges(con: duckdb.DuckDBPyConnection, month: str, inputs: Prici
             start, end, start, "Purchase", FEE_FREQUENCY[fee.frequency], "fee", 1, fee.amount, fee.amount,
             fee.amount, fee.amount, _json(extras),
         ])
-    con.executemany(
-        f"INSERT INTO {CHARGES_TABLE} (import_key, file_row_number, source, file_name, kind, account, pi_email, "
+    insert_rows(
+        con, f"{CHARGES_TABLE} (import_key, file_row_number, source, file_name, kind, account, pi_email, "
         "project_id, fund_org, group_key, service_name, service_category, resource_id, resource_name, "
         "resource_type, description, charge_start, charge_end, order_at, category, frequency, pricing_unit, "
-        "pricing_quantity, list_unit_price, billed_unit_price, list_cost, billed_cost, x_columns) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "pricing_quantity, list_unit_price, billed_unit_price, list_cost, billed_cost, x_columns)",
         rows,
     )
 

@@ -13,6 +13,7 @@ import duckdb
 from ocb_pipelines.core.review_reasons import sql_literal
 from ocb_pipelines.pricing.inputs import PricingInputs
 from ocb_pipelines.warehouse.database import MONEY
+from ocb_pipelines.warehouse.schema.columns import NARROW_MONEY
 
 CHARGES_TABLE = "pricing_charges"
 
@@ -32,8 +33,11 @@ def create_charges_table(con: duckdb.DuckDBPyConnection) -> None:
 
 def money_text(value: str) -> str:
     """SQL: an amount as plain decimal text, trailing zeros dropped (MONEY always has a point, so `10.0...` ends
-    as `10` and zero as `0`)."""
-    return f"rtrim(rtrim(CAST({value} AS VARCHAR), '0'), '.')"
+    as `10` and zero as `0`). An amount under a million is written through the 64-bit DECIMAL(18, 12), the same
+    digits at a third of the 128-bit cast's cost (money_from_text does the same the other way)."""
+    text = (f"CASE WHEN abs({value}) < 1000000 THEN CAST(CAST({value} AS {NARROW_MONEY}) AS VARCHAR) "
+            f"ELSE CAST({value} AS VARCHAR) END")
+    return f"rtrim(rtrim({text}, '0'), '.')"
 
 
 def json_value(value: str) -> str:

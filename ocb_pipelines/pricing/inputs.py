@@ -18,6 +18,7 @@ import duckdb
 from ocb_pipelines.core.config import OcbSettings
 from ocb_pipelines.core.pricing_config import SubsidyRule
 from ocb_pipelines.pricing import files as pricing_files
+from ocb_pipelines.pricing.bulk import insert_rows
 from ocb_pipelines.pricing.files import AccountLine, FeeLine, RateLine
 from ocb_pipelines.warehouse.database import MONEY
 
@@ -112,11 +113,12 @@ def load_rate_table(con: duckdb.DuckDBPyConnection, rates: list[RateLine]) -> No
         list_unit_price {MONEY}, billed_unit_price {MONEY}, valid_from DATE, valid_to DATE,
         tier_from {MONEY}, tier_to {MONEY})""")
     if rates:
-        con.executemany(
-            "INSERT INTO pricing_rates VALUES (?, lower(?), lower(?), lower(?), lower(?), ?, ?, ?, "
-            "coalesce(?, DATE '9999-12-31'), ?, ?)",
+        insert_rows(
+            con, "pricing_rates",
             [[r.line, r.source, r.service_name, r.unit, r.group, r.list_unit_price, r.billed_unit_price,
               r.valid_from, r.valid_to, r.tier_from, r.tier_to] for r in rates],
+            "c1, lower(c2), lower(c3), lower(c4), lower(c5), c6, c7, c8, "
+            "coalesce(CAST(c9 AS DATE), DATE '9999-12-31'), c10, c11",
         )
 
 
@@ -127,8 +129,9 @@ def load_account_table(con: duckdb.DuckDBPyConnection, accounts: list[AccountLin
         line INTEGER, account VARCHAR, account_key VARCHAR, project_key VARCHAR, pi_email VARCHAR,
         project_id VARCHAR, fund_org VARCHAR, group_key VARCHAR)""")
     if accounts:
-        con.executemany(
-            "INSERT INTO pricing_accounts VALUES (?, ?, lower(?), lower(?), ?, ?, ?, lower(?))",
+        insert_rows(
+            con, "pricing_accounts",
             [[a.line, a.account, a.account, a.project_id, a.pi_email, a.project_id, a.fund_org, a.group]
              for a in accounts],
+            "c1, c2, lower(c3), lower(c4), c5, c6, c7, lower(c8)",
         )

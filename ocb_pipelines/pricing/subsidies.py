@@ -29,6 +29,7 @@ import duckdb
 from ocb_pipelines.core.money import CENT
 from ocb_pipelines.core.pricing_config import SubsidyRule
 from ocb_pipelines.core.review_reasons import sql_literal
+from ocb_pipelines.pricing.bulk import insert_rows
 from ocb_pipelines.pricing.focus_out import CHARGES_TABLE
 from ocb_pipelines.pricing.rating import PARTS_TABLE
 from ocb_pipelines.warehouse.database import MONEY
@@ -231,12 +232,11 @@ def insert_credit_charges(con: duckdb.DuckDBPyConnection, month: str, lines: lis
             "One-Time" if rule.kind == "credit" else "Recurring", rule.unit if rule.kind == "allowance" else None,
             line.quantity, None, None, Decimal(0), -line.amount, json.dumps(extras, separators=(",", ":")),
         ])
-    con.executemany(
-        f"INSERT INTO {CHARGES_TABLE} (import_key, file_row_number, source, file_name, kind, account, pi_email, "
+    insert_rows(
+        con, f"{CHARGES_TABLE} (import_key, file_row_number, source, file_name, kind, account, pi_email, "
         "project_id, fund_org, group_key, service_name, service_category, resource_id, resource_name, "
         "resource_type, description, charge_start, charge_end, order_at, category, frequency, pricing_unit, "
-        "pricing_quantity, list_unit_price, billed_unit_price, list_cost, billed_cost, x_columns) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "pricing_quantity, list_unit_price, billed_unit_price, list_cost, billed_cost, x_columns)",
         rows,
     )
 
@@ -244,8 +244,8 @@ def insert_credit_charges(con: duckdb.DuckDBPyConnection, month: str, lines: lis
 def record_applications(con: duckdb.DuckDBPyConnection, month: str, lines: list[CreditLine]) -> None:
     """One subsidy_applications row per credit line: what each rule gave whom (credit rules read it back)."""
     if lines:
-        con.executemany(
-            "INSERT INTO subsidy_applications VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        insert_rows(
+            con, "subsidy_applications",
             [[month, line.rule.id, line.rule.kind, line.source, line.pi_email, line.project_id, line.fund_org,
               line.amount, line.quantity, what(line.rule)] for line in lines],
         )
