@@ -69,6 +69,7 @@ class PricingSummary:
     by_rule: list[dict] = field(default_factory=list)  # {"rule", "kind", "lines", "amount"}
     inputs_sha256: str = ""
     unchanged: bool = False
+    duplicate_jobs: int = 0  # Slurm jobs found in another file of the month too: billed once, from that file
 
 
 def price_month(
@@ -230,6 +231,11 @@ def summarize(con: duckdb.DuckDBPyConnection, month: str, sha: str, *, unchanged
         else:
             summary.by_source.append({"source": source, "rows": count, "quantity": quantity, "unit": unit,
                                       "list": listed, "billed": billed})
+    (summary.duplicate_jobs,) = con.execute("""
+        SELECT count(*) FROM usage_rows u JOIN imports i ON i.import_key = u.import_key
+        WHERE u.billing_month = ? AND i.focus_version = 'slurm-sacct' AND NOT EXISTS (
+            SELECT 1 FROM focus_rows f WHERE f.billing_month = u.billing_month AND f.import_key = u.import_key
+            AND f.file_row_number = u.file_row_number)""", [month]).fetchall()[0]
     summary.by_rule = [
         {"rule": rule, "kind": kind, "lines": lines, "amount": amount}
         for rule, kind, lines, amount in con.execute(

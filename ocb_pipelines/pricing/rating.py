@@ -48,6 +48,10 @@ def load_slurm(con: duckdb.DuckDBPyConnection, month: str) -> None:
         FROM usage_rows u JOIN imports i ON i.import_key = u.import_key
             LEFT JOIN pricing_accounts a ON a.account_key = lower(u.account)
         WHERE u.billing_month = $month AND i.focus_version = 'slurm-sacct'
+        -- A job in two files of the month (two overlapping exports) is one job: billed once, from the file whose
+        -- name sorts first; the other line is counted as a duplicate (engine.summarize), never priced twice.
+        QUALIFY row_number() OVER (PARTITION BY lower(i.source), coalesce(u.cluster, ''), u.job_id
+                                   ORDER BY i.file_name, u.file_row_number) = 1
     """, {"month": month})
 
 

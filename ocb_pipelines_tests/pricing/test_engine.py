@@ -280,3 +280,19 @@ def test_two_clusters_and_a_storage_report_imported_then_priced(settings: OcbSet
     summary = build_validated(con, MONTH, rules_from(priced))
     assert (summary.rows, summary.flagged_rows, summary.billed_total) == (3, 0, Decimal("20.5"))
     assert not reconcile(con, MONTH).problems()
+
+
+def test_a_job_in_two_overlapping_exports_is_billed_once(settings: OcbSettings, tmp_path: Path, con) -> None:
+    """sacct without --state lists a job that ran across the 1st in both months' exports; both go to the month it
+    ended. Same source, cluster and JobID: one job, billed from the file whose name sorts first."""
+    priced = priced_settings(settings, tmp_path, rates=RATE_CHANGE)
+    march = usage_import(con, MONTH, file_name="hpc_2026-03.sacct")
+    april = usage_import(con, MONTH, file_name="hpc_2026-02.sacct")  # sorts first
+    job(con, march, 2, "2026-03-20 10:00:00", billing="16", job_id="77")
+    job(con, march, 3, "2026-03-21 10:00:00", billing="16", job_id="78")
+    job(con, april, 5, "2026-03-20 10:00:00", billing="16", job_id="77")
+    summary = price_month(con, priced, MONTH)
+    rows = focus(con, MONTH, 'file_name, file_row_number, "BilledCost"')
+    assert [(r["file_name"], r["file_row_number"]) for r in rows] == [
+        ("hpc_2026-02.sacct", 5), ("hpc_2026-03.sacct", 3)]
+    assert (summary.priced_rows, summary.duplicate_jobs) == (2, 1)

@@ -47,6 +47,7 @@ def charges_priced(context: dg.AssetExecutionContext, ocb: OcbConfig, warehouse:
             **money_metadata("discount_total", summary.list_total - summary.billed_total, symbol, code),
             **money_metadata("subsidy_rules_total", summary.subsidy_total, symbol, code),
             "unchanged": dg.MetadataValue.bool(summary.unchanged),
+            "duplicate_jobs": dg.MetadataValue.int(summary.duplicate_jobs),
             "inputs_sha256": dg.MetadataValue.text(summary.inputs_sha256),
             "by_source": dg.MetadataValue.md(markdown_table([
                 {**row, **{k: format_money(row[k], symbol) for k in ("list", "billed") if k in row}}
