@@ -34,7 +34,7 @@ def jobs(con, month: str, *specs: tuple[str, str, str], file_name: str = "jobs.t
     key = usage_import(con, month, file_name=file_name)
     for line, (account, day, units) in enumerate(specs, start=2):
         add_job(con, key, month, line, account=account, start=f"{month}-{day} 00:00:00",
-                end=f"{month}-{day} 10:00:00", hours="10", billing=units)
+                end=f"{month}-{day} 10:00:00", hours="10", billing=units, job_id=f"{file_name}:{line}")
 
 
 def credits(con, month: str = MONTH) -> list[dict]:
