@@ -18,7 +18,7 @@ from ocb_pipelines.review.fixtures import charge_row, write_focus_csv
 from ocb_pipelines.warehouse import database as wh
 
 REPO = Path(__file__).resolve().parents[1]
-GROUPS = {"focus_raw": "ingest", "charges_priced": "pricing", "charges_validated": "ingest",
+GROUPS = {"focus_raw": "ingest", "charges_priced": "ingest", "charges_validated": "ingest",
           "review_decisions": "review", "charges_approved": "review", "statements": "statements",
           "statement_deliveries": "delivery", "gl_journal": "ledger"}
 MONEY_KEYS = ("billed_total", "list_total", "discount_total")

@@ -306,10 +306,10 @@ def test_ui_shows_the_graph_materialises_a_month_and_shows_statement_metadata(tm
                 page.goto(f"{base}/assets/statements?view=lineage")
                 page.get_by_role("button", name=re.compile("Upstream$")).click()
                 page.get_by_role("button", name="All", exact=True).click()
-                for asset in ("focus_raw", "charges_validated", "charges_approved"):  # back to the files
+                for asset in ("charges_priced", "charges_validated", "charges_approved"):  # back to the files
                     expect(page.get_by_text(asset, exact=True).last).to_be_attached()
                 expect(page.get_by_text("Loading…")).to_have_count(0)
-                for _ in range(3):
+                for _ in range(4):  # the graph draws what is in view: focus_raw, four steps up, once zoomed out
                     page.get_by_role("button", name="zoom_out", exact=True).click()
                 expect(shown(page.get_by_text("focus_raw", exact=True))).to_be_visible()
                 shots.take(page, "statements-lineage.png")

@@ -15,7 +15,7 @@ from ocb_pipelines.warehouse.period_guard import PeriodLockedError
 
 @dg.asset(
     partitions_def=billing_month,
-    group_name="pricing",
+    group_name="ingest",
     kinds={"duckdb"},
     owners=["team:research-computing"],
     pool=WAREHOUSE_POOL,
