@@ -15,7 +15,7 @@ import duckdb
 
 from ocb_pipelines.pricing.bulk import insert_rows
 from ocb_pipelines.pricing.files import AccountLine, FeeLine
-from ocb_pipelines.pricing.focus_out import CHARGES_TABLE
+from ocb_pipelines.pricing.focus_out import CHARGES_INSERT_TARGET
 from ocb_pipelines.pricing.inputs import PricingInputs
 
 FEE_FREQUENCY = {"monthly": "Recurring", "quarterly": "Recurring", "yearly": "Recurring", "once": "One-Time"}
@@ -60,10 +60,7 @@ def insert_fee_charges(con: duckdb.DuckDBPyConnection, month: str, inputs: Prici
             fee.amount, fee.amount, _json(extras),
         ])
     insert_rows(
-        con, f"{CHARGES_TABLE} (import_key, file_row_number, source, file_name, kind, account, pi_email, "
-        "project_id, fund_org, group_key, service_name, service_category, resource_id, resource_name, "
-        "resource_type, description, charge_start, charge_end, order_at, category, frequency, pricing_unit, "
-        "pricing_quantity, list_unit_price, billed_unit_price, list_cost, billed_cost, x_columns)",
+        con, CHARGES_INSERT_TARGET,
         rows,
     )
 

@@ -27,6 +27,15 @@ CHARGES_DDL = f"""CREATE OR REPLACE TEMP TABLE {CHARGES_TABLE} (
 )"""
 
 
+# Every column of pricing_charges, in order: what fees and subsidy credit lines insert (pricing.bulk.insert_rows).
+CHARGES_INSERT_TARGET = (
+    f"{CHARGES_TABLE} (import_key, file_row_number, source, file_name, kind, account, pi_email, project_id, "
+    "fund_org, group_key, service_name, service_category, resource_id, resource_name, resource_type, description, "
+    "charge_start, charge_end, order_at, category, frequency, pricing_unit, pricing_quantity, list_unit_price, "
+    "billed_unit_price, list_cost, billed_cost, x_columns)"
+)
+
+
 def create_charges_table(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(CHARGES_DDL)
 

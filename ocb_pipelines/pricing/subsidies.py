@@ -30,7 +30,7 @@ from ocb_pipelines.core.money import CENT
 from ocb_pipelines.core.pricing_config import SubsidyRule
 from ocb_pipelines.core.review_reasons import sql_literal
 from ocb_pipelines.pricing.bulk import insert_rows
-from ocb_pipelines.pricing.focus_out import CHARGES_TABLE
+from ocb_pipelines.pricing.focus_out import CHARGES_INSERT_TARGET, CHARGES_TABLE
 from ocb_pipelines.pricing.rating import PARTS_TABLE
 from ocb_pipelines.warehouse.database import MONEY
 
@@ -233,10 +233,7 @@ def insert_credit_charges(con: duckdb.DuckDBPyConnection, month: str, lines: lis
             line.quantity, None, None, Decimal(0), -line.amount, json.dumps(extras, separators=(",", ":")),
         ])
     insert_rows(
-        con, f"{CHARGES_TABLE} (import_key, file_row_number, source, file_name, kind, account, pi_email, "
-        "project_id, fund_org, group_key, service_name, service_category, resource_id, resource_name, "
-        "resource_type, description, charge_start, charge_end, order_at, category, frequency, pricing_unit, "
-        "pricing_quantity, list_unit_price, billed_unit_price, list_cost, billed_cost, x_columns)",
+        con, CHARGES_INSERT_TARGET,
         rows,
     )
 
