@@ -4,7 +4,8 @@ Each entry gives the reason's code, its label and help text (CLI, sheets, the Da
 SQL condition that detects it and its level:
   tag       judged on a line's Tags alone (worked out once per distinct Tags text): the columns tags_invalid,
             pi_email, project_id, fund_org, cost_center, account_code, reference_1, reference_2;
-  line      judged on the line's own columns (the FOCUS columns, billing_month, expected_period, any_pattern_hit);
+  line      judged on the line's own columns (the FOCUS columns, billing_month, expected_period, any_pattern_hit,
+            adjusts_month: the closed month an adjustment line corrects);
   decision  not a property of the data but of the review state (a decision made on data that has since changed):
             the review state adds it, validation does not.
 The attribution SQL (charges/attribution.py), its prefilter and every label read this registry, so a new reason
@@ -50,6 +51,7 @@ class ReviewReason:
 
 
 STALE_DECISION = "stale_decision"
+LATE_FOR_CLOSED_MONTH = "late_for_closed_month"
 
 REASONS: tuple[ReviewReason, ...] = (
     ReviewReason(
@@ -87,6 +89,12 @@ REASONS: tuple[ReviewReason, ...] = (
         "The line's billing month is not the one its file was expected to hold: check the file, then approve or "
         "reject.",
         "line", "expected_period IS NOT NULL AND expected_period <> billing_month"),
+    ReviewReason(
+        LATE_FOR_CLOSED_MONTH, "adjusts a closed month (late data)",
+        "A file for a month already closed or finalized came in late: the difference from what that month billed "
+        "is booked here, in the next open month (ingest/late.py). Check it against the origin month, file and row, "
+        "then approve it to bill it now, or reject it.",
+        "line", "adjusts_month IS NOT NULL"),
     ReviewReason(
         "currency_mismatch", "billed in another currency than configured",
         "The line is billed in another currency than currency.code: it cannot be added to the others as is.",

@@ -47,6 +47,7 @@ from ocb_pipelines.periods.reconcile import MonthNotReconciledError, reconcile, 
 from ocb_pipelines.review.approve import approved_select_sql, gate_approved
 from ocb_pipelines.review.decisions import summarize_review
 from ocb_pipelines.warehouse import database as wh
+from ocb_pipelines.warehouse.schema.ingest import IMPORTS_INSERT
 
 IMPORTABLE = ("closed", "finalized")
 FILE_FORMAT = "openchargeback-sqlite"
@@ -228,7 +229,7 @@ def _write_raw(con: duckdb.DuckDBPyConnection, settings: OcbSettings, db: OcbDat
             raise HistoryError(f"{db.path.name}: refused by the FOCUS structure check: {listing}")
         sha = hashlib.sha256(f"{month.digest}\x1f{source_id}".encode()).hexdigest()
         import_id = uuid.uuid4().hex
-        con.execute("INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, NULL, ?)",
+        con.execute(f"{IMPORTS_INSERT} VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, NULL, ?)",
                     [key, import_id, month.period, source, file_name, sha, base.version, now, fills_json(mapping)])
         count, billed, listed = con.execute(
             f"""SELECT count(*), coalesce(sum(CAST("BilledCost" AS {wh.MONEY})), 0),

@@ -23,7 +23,7 @@ import duckdb
 
 from ocb_pipelines.core.billing_month import month_key
 from ocb_pipelines.core.step_timer import timed_step
-from ocb_pipelines.ingest import splits
+from ocb_pipelines.ingest import late, splits
 from ocb_pipelines.ingest.focus import HeaderMapping, NotFocusError, file_format
 from ocb_pipelines.ingest.gate import gate_rows, nul_failures
 from ocb_pipelines.ingest.legacy_layout import SourceDefaults, fills_json, with_fills
@@ -42,6 +42,7 @@ from ocb_pipelines.ingest.reading import (
 )
 from ocb_pipelines.ingest.schemas import ROW_INDEX
 from ocb_pipelines.warehouse import database as wh
+from ocb_pipelines.warehouse.schema.ingest import IMPORTS_INSERT
 
 # Callers import these from here; they live in reading.py, gate.py and parts.py.
 __all__ = [
@@ -68,7 +69,7 @@ class FileImport:
     file_name: str
     source: str
     month: str
-    status: str  # imported | unchanged | duplicate | removed | refused
+    status: str  # imported | unchanged | duplicate | removed | refused | late (kept apart, adjusted later)
     sha256: str = ""
     focus_version: str = ""
     rows: int = 0
@@ -184,13 +185,16 @@ def import_file(
     The whole file passes the FOCUS gate first, or nothing is written. Required columns the file lacks
     (OpenChargeback's layout) are filled from the source's `defaults`; without them such a file is refused.
     """
-    from ocb_pipelines.ingest import usage  # it imports FileImport from here
+    from ocb_pipelines.ingest import invoices, usage  # they import FileImport from here
 
     path = Path(path)
     if kind := usage.usage_kind(path):  # Slurm sacct output or a storage report: usage lines, not FOCUS rows
         return usage.import_usage(con, path, kind, months=months, source=source, expected_period=expected_period,
                                   run_id=run_id, actor=actor, max_errors=max_errors,
                                   timezone=defaults.timezone if defaults else "UTC")
+    if invoices.is_invoice_file(path):  # a FOCUS 1.4 InvoiceDetail file: invoice lines, compared, never billed
+        return invoices.import_invoices(con, path, months=months, source=source, run_id=run_id, actor=actor,
+                                        max_errors=max_errors)
     actor = actor or wh.current_actor()
     months = [month_key(m) for m in months]
     try:
@@ -213,7 +217,9 @@ def import_file(
             "SELECT file_sha256 FROM import_files WHERE source = ? AND file_name = ? AND billing_month = ?",
             [source, path.name, month],
         ).fetchall()
-        if previous and previous[0][0] == sha:
+        # A closed month's file is compared with its latest late version, if any (a late file can be reverted).
+        latest = late.latest_late_sha(con, source, path.name, month) if late.is_locked(con, month) else None
+        if (latest or (previous[0][0] if previous else None)) == sha:
             results.append(FileImport(path.name, source, month, "unchanged", sha, mapping.version,
                                       message="identical to the file already imported", filled=filled))
             continue
@@ -253,14 +259,17 @@ def import_file(
         import_id = uuid.uuid4().hex
         try:
             with wh.transaction(con):
-                wh.ensure_period_open(con, month, actor, action=f"importing {path.name}")
+                locked = late.is_locked(con, month)  # a closed month keeps its rows: this file's go to late_rows
+                if not locked:
+                    wh.ensure_period_open(con, month, actor, action=f"importing {path.name}")
                 # A new key, taken before the replaced import's key is deleted: never the same key in one transaction.
                 import_key = con.execute("SELECT coalesce(max(import_key), 0) + 1 FROM imports").fetchall()[0][0]
                 replaced = "SELECT import_key FROM imports WHERE billing_month = ? AND source = ? AND file_name = ?"
-                con.execute(f"DELETE FROM focus_rows WHERE import_key IN ({replaced})", [month, source, path.name])
-                con.execute(f"DELETE FROM imports WHERE import_key IN ({replaced})", [month, source, path.name])
+                if not locked:
+                    con.execute(f"DELETE FROM focus_rows WHERE import_key IN ({replaced})", [month, source, path.name])
+                    con.execute(f"DELETE FROM imports WHERE import_key IN ({replaced})", [month, source, path.name])
                 con.execute(
-                    "INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"{IMPORTS_INSERT} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [import_key, import_id, month, source, path.name, sha, mapping.version, expected_period,
                      wh.now_utc(), run_id, fills_json(mapping)],
                 )
@@ -291,6 +300,12 @@ def import_file(
                         FROM focus_rows WHERE import_key = ?""",
                     [import_key],
                 ).fetchall()[0]
+                if locked:
+                    booking = late.book_late_rows(
+                        con, staged_key=import_key, month=month, source=source, file_name=path.name, sha=sha,
+                        file_format=fmt, focus_version=mapping.version, actor=actor, run_id=run_id)
+                    return FileImport(path.name, source, month, "late", sha, mapping.version, rows, billed, listed,
+                                      message=booking.describe(), filled=filled)
                 if not rows:
                     con.execute("DELETE FROM imports WHERE import_key = ?", [import_key])
                 con.execute("DELETE FROM import_files WHERE source = ? AND file_name = ? AND billing_month = ?",

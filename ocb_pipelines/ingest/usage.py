@@ -31,6 +31,7 @@ from ocb_pipelines.ingest.reading import MAX_CELL_BYTES, FileFacts, ImportRefuse
 from ocb_pipelines.ingest.schemas import GateFailure
 from ocb_pipelines.ingest.usage_sql import sql_text
 from ocb_pipelines.warehouse import database as wh
+from ocb_pipelines.warehouse.schema.ingest import IMPORTS_INSERT
 
 SACCT = sacct.KIND
 STORAGE = storage_report.KIND
@@ -307,7 +308,7 @@ def _import_month(con: duckdb.DuckDBPyConnection, path: Path, kind: str, month: 
             rows = con.execute(f"SELECT count(*) FROM {parsed.table} WHERE skip IS NULL AND billing_month = ?",
                                [month]).fetchall()[0][0]
             if rows:
-                con.execute("INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+                con.execute(f"{IMPORTS_INSERT} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
                             [import_key, import_id, month, source, path.name, sha, kind, expected_period,
                              wh.now_utc(), run_id])
                 columns = ", ".join(USAGE_COLUMNS)

@@ -48,6 +48,7 @@ from ocb_pipelines.pricing.runs import (
 )
 from ocb_pipelines.pricing.schemas import gate_priced
 from ocb_pipelines.warehouse import database as wh
+from ocb_pipelines.warehouse.schema.ingest import IMPORTS_INSERT
 
 __all__ = ["PricingRefused", "PricingSummary", "months_affected", "price_month", "pricing_inputs"]
 TEMP_TABLES = ("pricing_rates", "pricing_accounts", "pricing_usage", "pricing_demand", "pricing_rate_keys",
@@ -183,7 +184,7 @@ def _delete_priced(con: duckdb.DuckDBPyConnection, month: str) -> None:
 
 def _new_import(con: duckdb.DuckDBPyConnection, key: int, month: str, source: str, file_name: str, sha: str,
                 version: str, now: datetime, run_id: str | None) -> None:
-    con.execute("INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, NULL)",
+    con.execute(f"{IMPORTS_INSERT} VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, NULL)",
                 [key, uuid.uuid4().hex, month, source, file_name, sha, version, now, run_id])
 
 

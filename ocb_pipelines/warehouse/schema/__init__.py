@@ -13,10 +13,12 @@ from types import ModuleType
 import duckdb
 
 from ocb_pipelines.warehouse.schema import (
+    adjustments,
     audit,
     charges,
     delivery,
     ingest,
+    invoices,
     ledger,
     periods,
     pricing,
@@ -28,7 +30,9 @@ from ocb_pipelines.warehouse.schema.columns import money_from_text as money_from
 from ocb_pipelines.warehouse.schema.columns import present_columns
 
 # Upgrades run in this order: charges' view reads ingest's tables, review's table has charges' columns.
-DOMAINS: tuple[ModuleType, ...] = (ingest, pricing, charges, review, periods, statements, ledger, delivery, audit)
+DOMAINS: tuple[ModuleType, ...] = (
+    ingest, adjustments, invoices, pricing, charges, review, periods, statements, ledger, delivery, audit,
+)
 
 
 # What ensure_schema leaves in a warehouse: every table's and view's columns and types, the views' versions,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import duckdb
 
-from ocb_pipelines.core.focus_columns import FOCUS_COLUMNS
+from ocb_pipelines.core.focus_columns import FOCUS_1_4_ADDED, FOCUS_COLUMNS, FOCUS_COLUMNS_1_3
 from ocb_pipelines.warehouse.schema.columns import MONEY, Column, add_columns
 from ocb_pipelines.warehouse.transaction import transaction
 
@@ -66,34 +66,47 @@ CREATE TABLE IF NOT EXISTS focus_rows (
 # Columns added since a warehouse may have been created: (table, column, type), appended as the DDL has them last.
 # imports.filled_columns: the required columns a file lacked, filled from its source's configuration
 # (ingest/legacy_layout.py); NULL when the file had them all.
-ADDED_COLUMNS = (("imports", "filled_columns", "JSON"),)
+# imports.adjusts_month: set on the import of adjustment lines booked for late data of that closed month
+# (warehouse/schema/adjustments.py); NULL for every file imported as such.
+# focus_rows: the FOCUS 1.4 columns (core/focus_columns.py), text as every FOCUS column.
+ADDED_COLUMNS = (("imports", "filled_columns", "JSON"), ("imports", "adjusts_month", "VARCHAR"),
+                 *(("focus_rows", c, "VARCHAR") for c in FOCUS_1_4_ADDED))
+# Columns of the focus_raw view added since: a view without one of them is replaced.
+VIEW_ADDED_COLUMNS = ("adjusts_month", *FOCUS_1_4_ADDED)
+# The columns every import writes, by name: a column added later is not in every warehouse's same place.
+IMPORTS_INSERT = (
+    "INSERT INTO imports (import_key, import_id, billing_month, source, file_name, file_sha256, focus_version, "
+    "expected_period, imported_at, run_id, filled_columns)"
+)
 
 
 def focus_raw_view() -> str:
     focus = ", ".join(f'r."{c}"' for c in FOCUS_COLUMNS)
     return (
-        "CREATE VIEW IF NOT EXISTS focus_raw AS SELECT r.billing_month, i.source, i.file_name, i.file_sha256, "
+        "CREATE OR REPLACE VIEW focus_raw AS SELECT r.billing_month, i.source, i.file_name, i.file_sha256, "
         "r.file_row_number, i.focus_version, i.expected_period, i.imported_at, i.run_id, i.import_id, "
-        f"{focus}, r.x_columns FROM focus_rows r JOIN imports i ON i.import_key = r.import_key"
+        f"{focus}, r.x_columns, i.adjusts_month FROM focus_rows r JOIN imports i ON i.import_key = r.import_key"
     )
 
 
 def migrate(con: duckdb.DuckDBPyConnection, present: set[Column]) -> None:
-    """Added columns; a focus_raw table from before the view becomes imports + focus_rows; the view."""
+    """Added columns; a focus_raw table from before the view becomes imports + focus_rows; the view (replaced when
+    it lacks a column added since)."""
     add_columns(con, present, ADDED_COLUMNS)
     kind = con.execute(
         "SELECT table_type FROM information_schema.tables WHERE table_schema = 'main' AND table_name = 'focus_raw'"
     ).fetchall()
     if kind and kind[0][0] == "BASE TABLE":
         _focus_raw_table_to_view(con)
-    con.execute(focus_raw_view())
+    elif not kind or any(("focus_raw", c) not in present for c in VIEW_ADDED_COLUMNS):
+        con.execute(focus_raw_view())
 
 
 def _focus_raw_table_to_view(con: duckdb.DuckDBPyConnection) -> None:
     """A warehouse from before the view: each import's lineage moves to `imports`, its rows to `focus_rows`
     (extras as a JSON object), in one transaction."""
     lineage = "source, file_name, file_sha256, focus_version, expected_period, import_id"
-    focus = ", ".join(f'f."{c}"' for c in FOCUS_COLUMNS)
+    focus = ", ".join(f'f."{c}"' for c in FOCUS_COLUMNS_1_3)  # that table predates FOCUS 1.4
     with transaction(con):
         con.execute(
             f"INSERT INTO imports BY NAME SELECT CAST(row_number() OVER (ORDER BY imported_at, import_id) AS INTEGER) "

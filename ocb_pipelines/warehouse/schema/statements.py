@@ -1,4 +1,5 @@
-"""The statements domain's tables: one row per statement (PI x project), its fund shares and its files."""
+"""The statements domain's tables: one row per statement (PI x project), its fund shares and its files; and
+`pi_history`, each PI and project's last 12 months as of a billing month (the `pi_history` asset's slices)."""
 
 from __future__ import annotations
 
@@ -52,6 +53,19 @@ CREATE TABLE IF NOT EXISTS statement_files (
     sha256 VARCHAR NOT NULL,
     mime VARCHAR NOT NULL,
     PRIMARY KEY (billing_month, pi_email, project_id, format)
+);
+CREATE TABLE IF NOT EXISTS pi_history (
+    billing_month VARCHAR NOT NULL,
+    month VARCHAR NOT NULL,
+    pi_email VARCHAR,
+    project_id VARCHAR NOT NULL,
+    billed_total {MONEY} NOT NULL,
+    list_total {MONEY} NOT NULL,
+    subsidy_total {MONEY} NOT NULL,
+    line_count BIGINT NOT NULL,
+    gap BOOLEAN NOT NULL,
+    built_at TIMESTAMP NOT NULL,
+    run_id VARCHAR
 );
 """
 
