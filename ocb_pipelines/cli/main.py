@@ -20,6 +20,7 @@ from ocb_pipelines.cli.serve import serve_command, users_group
 from ocb_pipelines.cli.show import show_command
 from ocb_pipelines.cli.sources import sources_group
 from ocb_pipelines.cli.statements import generate_command, resend_command, send_command
+from ocb_pipelines.cli.unbilled import unbilled_command
 
 
 @click.group("ocb", cls=OcbGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -50,6 +51,7 @@ cli.add_command(review_group)
 cli.add_command(periods_group)
 cli.add_command(audit_command)
 cli.add_command(export_journal_command)
+cli.add_command(unbilled_command)
 cli.add_command(generate_command)
 cli.add_command(send_command)
 cli.add_command(resend_command)

@@ -6,6 +6,7 @@ from ocb_pipelines.defs.charges.assets import charges_validated
 from ocb_pipelines.defs.delivery.assets import statement_deliveries
 from ocb_pipelines.defs.ingest.assets import focus_raw
 from ocb_pipelines.defs.ledger.assets import gl_journal
+from ocb_pipelines.defs.ledger.unbilled import unbilled_report
 from ocb_pipelines.defs.partitions import WAREHOUSE_RUN_TAGS
 from ocb_pipelines.defs.pricing.assets import charges_priced
 from ocb_pipelines.defs.review.assets import charges_approved
@@ -25,17 +26,19 @@ month_end_import_job = dg.define_asset_job(
 # charges_approved is rebuilt first: decisions made between the import and the close must be in the statements.
 month_end_outputs_job = dg.define_asset_job(
     "month_end_outputs_job",
-    selection=dg.AssetSelection.assets(charges_approved, statements, gl_journal),
+    selection=dg.AssetSelection.assets(charges_approved, statements, gl_journal, unbilled_report),
     tags=WAREHOUSE_RUN_TAGS,
-    description="Month end, step 2 (closed month): approved charges, statements and the GL journal; no email.",
+    description=("Month end, step 2 (closed month): approved charges, statements, the GL journal and the unbilled "
+                 "report; no email."),
 )
 
 month_end_outputs_and_send_job = dg.define_asset_job(
     "month_end_outputs_and_send_job",
-    selection=dg.AssetSelection.assets(charges_approved, statements, statement_deliveries, gl_journal),
+    selection=dg.AssetSelection.assets(charges_approved, statements, statement_deliveries, gl_journal,
+                                       unbilled_report),
     tags=WAREHOUSE_RUN_TAGS,
     description=(
-        "Month end, step 2 with `schedule.send_emails: true`: approved charges, statements, the emails to the PIs "
-        "and the GL journal."
+        "Month end, step 2 with `schedule.send_emails: true`: approved charges, statements, the emails to the PIs, "
+        "the GL journal and the unbilled report."
     ),
 )
