@@ -75,14 +75,23 @@ def open_command(period, notes, config_path, as_json):
 @periods_group.command("close")
 @click.argument("period")
 @notes_option
+@click.option("--allow-provisional", is_flag=True, default=False,
+              help="Close although provisional rows (FOCUS 1.4 BillingPeriodStatus Open) remain; needs --reason.")
+@click.option("--reason", "-r", default=None, help="Why the month closes with provisional rows (kept and audited).")
 @config_option
 @json_option
-def close_command(period, notes, config_path, as_json):
-    """Close a billing month: nothing may be pending review; imports and decisions stop. Its approved charges
-    are rebuilt first, so statements and the journal see every import and decision made before the close."""
+def close_command(period, notes, allow_provisional, reason, config_path, as_json):
+    """Close a billing month: nothing may be pending review and no row provisional (FOCUS 1.4 BillingPeriodStatus
+    Open) unless --allow-provisional --reason "..."; imports and decisions stop. Its approved charges are rebuilt
+    first, so statements and the journal see every import and decision made before the close."""
+    if allow_provisional and not (reason or "").strip():
+        raise CliError(f"--allow-provisional needs a reason: ocb periods close {period} --allow-provisional "
+                       "--reason \"why the month closes before the provider's final data\"")
+    if reason and not allow_provisional:
+        raise CliError("--reason goes with --allow-provisional (a note on the close is --notes)")
     ctx = app_context(settings_or_exit(config_path))
     try:
-        closed = svc.close_period(ctx, period, notes)
+        closed = svc.close_period(ctx, period, notes, provisional_reason=reason if allow_provisional else None)
     except svc.PeriodTransitionError as exc:
         raise CliError(str(exc)) from None
     if as_json:  # the reconciliation the close was checked on, in its own transaction

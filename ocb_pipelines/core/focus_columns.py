@@ -1,4 +1,4 @@
-"""The FOCUS specification's column names, 1.0 to 1.3 (see shared/reference/focus.md).
+"""The FOCUS specification's column names, 1.0 to 1.4 (see shared/reference/focus.md).
 
 A fact of the specification, kept in core because two layers need it: the warehouse's `focus_rows` table has
 one column per name, and ingest reads files by them.
@@ -29,4 +29,14 @@ FOCUS_1_3_ADDED = (
     "AllocatedTags", "ContractApplied", "ServiceProviderName", "HostProviderName",
 )  # fmt: skip
 
-FOCUS_COLUMNS: tuple[str, ...] = FOCUS_1_0 + FOCUS_1_1_ADDED + FOCUS_1_2_ADDED + FOCUS_1_3_ADDED
+# 1.4 (Cost and Usage): InvoiceDetailId links a row to its InvoiceDetail line, TagDetails and
+# CommitmentProgramEligibilityDetails are JSON. BillingPeriodStatus (Open/Closed) belongs to the BillingPeriod
+# dataset; a cost file that carries it on its rows says which rows are still provisional (Open).
+# 1.4 also removes ProviderName and PublisherName (ServiceProviderName and HostProviderName stand for them); they
+# stay in FOCUS_COLUMNS for the files of 1.0 to 1.3.
+FOCUS_1_4_ADDED = ("BillingPeriodStatus", "CommitmentProgramEligibilityDetails", "InvoiceDetailId", "TagDetails")
+FOCUS_1_4_REMOVED = ("ProviderName", "PublisherName")
+
+# The columns of a warehouse made before 1.4 (its focus_rows gains the 1.4 ones when upgraded).
+FOCUS_COLUMNS_1_3: tuple[str, ...] = FOCUS_1_0 + FOCUS_1_1_ADDED + FOCUS_1_2_ADDED + FOCUS_1_3_ADDED
+FOCUS_COLUMNS: tuple[str, ...] = FOCUS_COLUMNS_1_3 + FOCUS_1_4_ADDED

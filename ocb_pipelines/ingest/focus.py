@@ -1,6 +1,6 @@
 """FOCUS facts and file-name rules, as plain functions (no Dagster, no database).
 
-Column lists follow the FinOps FOCUS specification 1.0 to 1.3 (see shared/reference/focus.md).
+Column lists follow the FinOps FOCUS specification 1.0 to 1.4 (see shared/reference/focus.md).
 """
 
 from __future__ import annotations
@@ -15,7 +15,14 @@ from ocb_pipelines.core.billing_month import month_key as month_key  # the one b
 
 # The specification's names live in core (the warehouse's focus_rows table needs them too); re-exported.
 from ocb_pipelines.core.focus_columns import FOCUS_1_0 as FOCUS_1_0
-from ocb_pipelines.core.focus_columns import FOCUS_1_1_ADDED, FOCUS_1_2_ADDED, FOCUS_1_3_ADDED, FOCUS_COLUMNS
+from ocb_pipelines.core.focus_columns import (
+    FOCUS_1_1_ADDED,
+    FOCUS_1_2_ADDED,
+    FOCUS_1_3_ADDED,
+    FOCUS_1_4_ADDED,
+    FOCUS_1_4_REMOVED,
+    FOCUS_COLUMNS,
+)
 
 FOCUS_COLUMNS_BY_LOWER = {c.lower(): c for c in FOCUS_COLUMNS}
 
@@ -26,10 +33,12 @@ DECIMAL_COLUMNS = (
     "PricingCurrencyListUnitPrice",
 )  # fmt: skip
 DATETIME_COLUMNS = ("BillingPeriodStart", "BillingPeriodEnd", "ChargePeriodStart", "ChargePeriodEnd")
-JSON_COLUMNS = ("Tags", "SkuPriceDetails", "AllocatedTags", "AllocatedMethodDetails", "ContractApplied")
+JSON_COLUMNS = ("Tags", "SkuPriceDetails", "AllocatedTags", "AllocatedMethodDetails", "ContractApplied", "TagDetails",
+                "CommitmentProgramEligibilityDetails")
 
 # The columns a file must have for us to bill from it (FOCUS 1.0 mandatory core that chargeback uses).
-# ProviderName may be replaced by ServiceProviderName (1.3+); PublisherName is not needed to bill.
+# ProviderName may be replaced by ServiceProviderName (1.3+; 1.4 removes ProviderName); PublisherName is not needed
+# to bill.
 REQUIRED_COLUMNS = (
     "BilledCost", "BillingAccountId", "BillingCurrency", "BillingPeriodStart", "BillingPeriodEnd",
     "ChargeCategory", "ChargePeriodStart", "ChargePeriodEnd", "EffectiveCost", "ListCost", "ServiceName",
@@ -47,6 +56,7 @@ ALLOWED_VALUES: dict[str, tuple[str, ...]] = {
     "CommitmentDiscountStatus": ("Used", "Unused"),
     "CommitmentDiscountCategory": ("Spend", "Usage"),
     "CapacityReservationStatus": ("Used", "Unused"),
+    "BillingPeriodStatus": ("Open", "Closed"),  # 1.4: Open rows are provisional (ingest/provisional.py)
     "ServiceCategory": (
         "AI and Machine Learning", "Analytics", "Business Applications", "Compute", "Databases",
         "Developer Tools", "Multicloud", "Identity", "Integration", "Internet of Things",
@@ -145,7 +155,7 @@ def canonical_header(columns: Sequence[str]) -> HeaderMapping:
     if unfillable:
         for description, markers in NON_FOCUS_SIGNATURES:
             if sum(m in lowered for m in markers) >= 2:
-                raise NotFocusError(f"this file looks like {description}; export FOCUS 1.0-1.3 instead")
+                raise NotFocusError(f"this file looks like {description}; export FOCUS 1.0-1.4 instead")
         # Most of the columns no configuration can supply are absent: some other kind of file.
         if len(unfillable) * 2 > len([c for c in REQUIRED_COLUMNS if c not in FILLABLE_COLUMNS]):
             raise NotFocusError(
@@ -159,8 +169,12 @@ def canonical_header(columns: Sequence[str]) -> HeaderMapping:
 
 
 def detect_version(columns: Iterable[str]) -> str:
-    """The lowest FOCUS version whose marker columns are present (no file states its version)."""
+    """The lowest FOCUS version whose marker columns are present (no file states its version). 1.4 is told by a
+    column it added (InvoiceDetailId, BillingPeriodStatus, ...) or by ServiceProviderName without the ProviderName
+    and PublisherName it removed."""
     present = set(columns)
+    if present & set(FOCUS_1_4_ADDED) or ("ServiceProviderName" in present and not present & set(FOCUS_1_4_REMOVED)):
+        return "1.4"
     if present & set(FOCUS_1_3_ADDED):
         return "1.3"
     if present & set(FOCUS_1_2_ADDED):

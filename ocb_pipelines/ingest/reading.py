@@ -255,13 +255,15 @@ def inspect_file(path: str | Path, con: duckdb.DuckDBPyConnection | None = None,
     """Header, version, sha256 and the billing months a file's rows fall in (reads the file once). A usage file
     (sacct output, a storage report) is inspected by ingest.usage; `timezone` is its source's (sacct's local
     times)."""
-    from ocb_pipelines.ingest import usage  # it reads with this module's helpers
+    from ocb_pipelines.ingest import invoices, usage  # they read with this module's helpers
 
     path = Path(path)
     if not path.is_file():
         raise ImportRefused(path.name, f"file not found: {path}")
     if kind := usage.usage_kind(path):
         return usage.inspect_usage(path, kind, timezone, con)
+    if invoices.is_invoice_file(path):  # FOCUS 1.4 InvoiceDetail: compared with the month's charges, not billed
+        return invoices.inspect_invoices(path, con)
     try:
         fmt = file_format(path)
     except ValueError as exc:

@@ -4,7 +4,8 @@
     closed    nothing may change; statements are generated from the approved charges
     finalized terminal: never changes again
 
-Transitions: open -> closed (nothing pending review), closed -> open (reopen, a reason is required),
+Transitions: open -> closed (nothing pending review, no provisional FOCUS 1.4 rows unless allowed with a
+reason), closed -> open (reopen, a reason is required),
 closed -> finalized (see `finalize_preconditions`). Anything else is refused with a one-line
 PeriodTransitionError. Every change records who and when in billing_periods and an audit event, and
 notes are appended (timestamped, with the actor), never overwritten.
@@ -20,6 +21,7 @@ import duckdb
 
 from ocb_pipelines.core.billing_month import BillingMonthError, month_key
 from ocb_pipelines.core.money import format_money
+from ocb_pipelines.ingest.invoice_check import provisional_rows
 from ocb_pipelines.periods.reconcile import MonthNotReconciledError, Reconciliation, require_reconciled
 from ocb_pipelines.review.decisions import pending_count
 from ocb_pipelines.warehouse import database as wh
@@ -137,16 +139,19 @@ def open_period(con: duckdb.DuckDBPyConnection, period: str, actor: str, notes: 
 
 
 def close_period(con: duckdb.DuckDBPyConnection, period: str, actor: str, notes: str | None = None,
-                 currency_symbol: str = "$") -> Period:
+                 currency_symbol: str = "$", *, provisional_reason: str | None = None) -> Period:
     """open -> closed, only when the month reconciles and no charge is pending review (see `close_reconciled`)."""
-    return close_reconciled(con, period, actor, notes, currency_symbol)[0]
+    return close_reconciled(con, period, actor, notes, currency_symbol, provisional_reason=provisional_reason)[0]
 
 
 def close_reconciled(con: duckdb.DuckDBPyConnection, period: str, actor: str, notes: str | None = None,
-                     currency_symbol: str = "$") -> tuple[Period, Reconciliation]:
+                     currency_symbol: str = "$", *,
+                     provisional_reason: str | None = None) -> tuple[Period, Reconciliation]:
     """open -> closed, with the reconciliation it was closed on. Checked in the closing transaction: every raw
     row of the month validated and imported = approved + pending + rejected to the cent (periods/reconcile.py),
-    then no charge pending review (flagged or stale and undecided)."""
+    then no charge pending review (flagged or stale and undecided), then no provisional row (FOCUS 1.4
+    BillingPeriodStatus Open: the provider may still change it) unless `provisional_reason` says why the month
+    closes anyway (kept in the notes and the audit). Every close (CLI, desk, month end) passes here."""
     with wh.transaction(con):
         existing = _require(con, period)
         if existing.status != "open":
@@ -158,10 +163,27 @@ def close_reconciled(con: duckdb.DuckDBPyConnection, period: str, actor: str, no
                 f"billing month {period} has {pending} charge(s) ({format_money(money, currency_symbol)}) pending "
                 f"review; decide them first (`ocb review list -p {period}`)"
             )
+        provisional = provisional_rows(con, period)
+        reason = (provisional_reason or "").strip()
+        if provisional.rows and not reason:
+            raise PeriodTransitionError(
+                f"billing month {period} has {provisional.rows:,} provisional row(s) "
+                f"({format_money(provisional.billed, currency_symbol)}) whose BillingPeriodStatus is Open: the "
+                f"provider may still change them. Import the provider's final file (BillingPeriodStatus Closed) under "
+                f"the same file name to replace them, or close anyway with `ocb periods close {period} "
+                f"--allow-provisional --reason \"...\"`"
+            )
         con.execute("UPDATE billing_periods SET status = 'closed', closed_at = ?, closed_by = ? WHERE period = ?",
                     [wh.now_utc(), actor, period])
         _append_note(con, period, actor, "closed", notes)
-        _audit(con, period, actor, "period_close", "open", "closed", notes=notes, reconciliation=figures.as_dict())
+        allowed = None
+        if provisional.rows:
+            allowed = {**provisional.as_dict(), "reason": reason}
+            _append_note(con, period, actor, "closed with provisional rows",
+                         f"{provisional.rows:,} provisional row(s) "
+                         f"({format_money(provisional.billed, currency_symbol)}): {reason}")
+        _audit(con, period, actor, "period_close", "open", "closed", notes=notes, reconciliation=figures.as_dict(),
+               provisional=allowed)
     return get_period(con, period), figures  # type: ignore[return-value]
 
 

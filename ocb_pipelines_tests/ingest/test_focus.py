@@ -47,7 +47,8 @@ def test_missing_required_column_named():
 
 
 def test_detect_version_and_formats():
-    assert detect_version(FOCUS_COLUMNS) == "1.3"
+    assert detect_version(FOCUS_COLUMNS) == "1.4"  # the 1.4 columns are among them
+    assert detect_version(VERSION_COLUMNS["1.3"]) == "1.3"
     assert file_format("a.CSV") == "csv" and file_format("a.csv.gz") == "csv.gz"
     assert file_format("x.snappy.parquet") == "parquet"
     with pytest.raises(ValueError, match="unsupported"):
