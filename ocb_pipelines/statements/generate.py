@@ -30,12 +30,14 @@ from ocb_pipelines.pricing.files import PricingFileError
 from ocb_pipelines.pricing.shares import SplitLine, read_splits, splits_in_force
 from ocb_pipelines.review.decisions import pending_count
 from ocb_pipelines.statements import naming, render, writers
+from ocb_pipelines.statements.adjustments import month_origins
 from ocb_pipelines.statements.lines import (
     Statement,
     approved_totals,
     load_statements,
     month_approved_total,
 )
+from ocb_pipelines.statements.pi_history import statement_history
 from ocb_pipelines.statements.schemas import StatementGateError, gate_statements
 from ocb_pipelines.warehouse import database as wh
 from ocb_pipelines.warehouse.schema import ensure_domain
@@ -205,8 +207,9 @@ class Renderer:
 
 
 def current_statements(con: duckdb.DuckDBPyConnection, month: str, renderer: Renderer) -> list[Statement]:
-    return load_statements(con, month, context=renderer.fingerprint,
-                           splits=splits_in_force(renderer.splits, month))
+    """The month's statements as they would be rendered now: lines, funds, the 6-month history, adjustments."""
+    return load_statements(con, month, context=renderer.fingerprint, splits=splits_in_force(renderer.splits, month),
+                           history=statement_history(con, month), origins=month_origins(con, month))
 
 
 def gated_statements(con: duckdb.DuckDBPyConnection, month: str, renderer: Renderer) -> list[Statement]:

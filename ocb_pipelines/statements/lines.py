@@ -27,6 +27,7 @@ from typing import Any
 import duckdb
 
 from ocb_pipelines.pricing.shares import FUND_CORRECTED_SQL, Split, allocate_split, split_line_key
+from ocb_pipelines.statements.adjustments import AdjustmentLine, LineKey, Origin, adjustment_lines
 
 NO_PROJECT = "(no project)"
 NO_FUND = "(no fund)"
@@ -105,6 +106,10 @@ class Statement:
     last_charge: datetime | None = None
     content_sha256: str = ""
     split: Split = field(default_factory=list)  # the project's funding split in force: [(fund_org, percent)]
+    # The PI x project's recent months (statements/pi_history.HistoryMonth, oldest first) and the lines that adjust
+    # earlier months (statements/adjustments.py): both printed, both part of the content hash.
+    history: list[Any] = field(default_factory=list)
+    adjustments: list[AdjustmentLine] = field(default_factory=list)
 
     @property
     def key(self) -> tuple[str, str | None, str]:
@@ -191,6 +196,8 @@ def content_hash(statement: Statement, context: Iterable[str] = ()) -> str:
             if line.get(FUND_CORRECTED):
                 digest.update(b"\x1e" + FUND_CORRECTED.encode())
         digest.update(b"\x1d")
+    for item in (*statement.history, *statement.adjustments):  # none: the hash is as before them
+        digest.update(item.hash_text().encode("utf-8", "surrogatepass") + b"\x1c")
     return digest.hexdigest()
 
 
@@ -282,9 +289,13 @@ def _finish(statement: Statement, top: int) -> Statement:
 
 
 def group_lines(month: str, rows: Iterable[Sequence[Any]], *, top: int = TOP_RESOURCES,
-                context: Iterable[str] = (), splits: Mapping[str, Split] | None = None) -> list[Statement]:
+                context: Iterable[str] = (), splits: Mapping[str, Split] | None = None,
+                history: Mapping[tuple, Sequence[Any]] | None = None,
+                origins: Mapping[LineKey, Origin] | None = None) -> list[Statement]:
     """Rows of LINES_SQL (sorted by PI, project) -> one Statement per (PI, project), with content hashes.
-    `splits`: the funding splits in force for the month by project_id (pricing.shares.splits_in_force)."""
+    `splits`: the funding splits in force for the month by project_id (pricing.shares.splits_in_force);
+    `history`: each (PI, project)'s recent months (pi_history.statement_history); `origins`: the month's adjustment
+    lines by line key (adjustments.month_origins)."""
     context = tuple(context)
     splits = splits or {}
     statements: list[Statement] = []
@@ -312,17 +323,22 @@ def group_lines(month: str, rows: Iterable[Sequence[Any]], *, top: int = TOP_RES
         if s.project_id != NO_PROJECT:
             s.split = list(splits.get(s.project_id, []))
         _finish(s, top)
+        s.history = list((history or {}).get((s.pi_email, s.project_id), ()))
+        s.adjustments = adjustment_lines(s.lines, origins or {})
         s.content_sha256 = content_hash(s, context)
         out.append(s)
     return sorted(out, key=lambda s: (s.pi_email or "", s.project_id))
 
 
 def load_statements(con: duckdb.DuckDBPyConnection, month: str, *, top: int = TOP_RESOURCES,
-                    context: Iterable[str] = (), splits: Mapping[str, Split] | None = None) -> list[Statement]:
-    """The month's statements from charges_approved (read in one query, fully fetched), funds shared by `splits`."""
+                    context: Iterable[str] = (), splits: Mapping[str, Split] | None = None,
+                    history: Mapping[tuple, Sequence[Any]] | None = None,
+                    origins: Mapping[LineKey, Origin] | None = None) -> list[Statement]:
+    """The month's statements from charges_approved (read in one query, fully fetched), funds shared by `splits`,
+    with their `history` and adjustment lines (`origins`) when given."""
     corrected = FUND_CORRECTED_SQL if splits else "FALSE"
     rows = con.execute(LINES_SQL.format(corrected=corrected), [month]).fetchall()
-    return group_lines(month, rows, top=top, context=context, splits=splits)
+    return group_lines(month, rows, top=top, context=context, splits=splits, history=history, origins=origins)
 
 
 def approved_totals(con: duckdb.DuckDBPyConnection, month: str) -> dict[tuple[str | None, str], Decimal]:

@@ -31,7 +31,9 @@ from jinja2.sandbox import SandboxedEnvironment, SecurityError
 from markupsafe import Markup
 
 from ocb_pipelines.core.money import format_money
+from ocb_pipelines.statements.adjustments import adjustments_total, shown_months
 from ocb_pipelines.statements.lines import Breakdown, Statement
+from ocb_pipelines.statements.pi_history import history_bars
 from ocb_pipelines.statements.worker_life import tie_to_parent
 
 DEFAULT_TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
@@ -158,6 +160,9 @@ def statement_html(env: Environment, statement: Statement, ctx: RenderContext, *
         period_label=datetime.strptime(statement.billing_month, "%Y-%m").strftime("%B %Y"),
         csv_name=csv_name,
         generated_at=f"{generated_at:%Y-%m-%d %H:%M}",
+        history=history_bars(statement.history, statement.billing_month),
+        adjustment_months=shown_months(statement.adjustments),
+        adjustments_total=adjustments_total(statement.adjustments),
     )
 
 

@@ -1,5 +1,7 @@
 """The CSV statement: every line of the statement, exact money, text cells neutralised (no cell runs as a
-formula), UTF-8 with a BOM so spreadsheets read it correctly."""
+formula), UTF-8 with a BOM so spreadsheets read it correctly. A line that adjusts an earlier month (late data,
+statements/adjustments.py) names its origin month, file, row, the charge it corrects and the kind of change in the
+last columns; they are empty on the other lines. (The 6-month history is on the PDF only: a CSV holds one table.)"""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from ocb_pipelines.statements.writers.base import Page, StatementWriter
 TEXT_COLUMNS = {c for c in LINE_COLUMNS if c not in ("pricing_quantity", "list_cost", "billed_cost",
                                                      "file_row_number")}
 FORMULA_CHARS = ("=", "+", "-", "@", "\t", "\r")
+ADJUSTMENT_COLUMNS = ("adjusts_month", "origin_file", "origin_row", "corrects_charge_id", "adjustment_kind")
 
 
 def neutralise(text: object) -> str:
@@ -31,7 +34,9 @@ def statement_csv_bytes(statement: Statement) -> bytes:
     """Every line of the statement (csv module; text cells neutralised so no cell runs as a formula)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(["billing_month", "pi_email", "project_id", *LINE_COLUMNS, "list_price_used", "discount"])
+    writer.writerow(["billing_month", "pi_email", "project_id", *LINE_COLUMNS, "list_price_used", "discount",
+                     *ADJUSTMENT_COLUMNS])
+    origins = {a.charge_id: a.origin for a in statement.adjustments}
     for line in statement.lines:
         listed = effective_list(line["list_cost"], line["billed_cost"])
         out: list[str] = [statement.billing_month, neutralise(statement.pi_email or ""),
@@ -46,6 +51,12 @@ def statement_csv_bytes(statement: Statement) -> bytes:
             else:
                 out.append("" if value is None else str(value))
         out += [decimal_text(listed), decimal_text(listed - line["billed_cost"])]
+        origin = origins.get(line["charge_id"])
+        if origin is None:
+            out += [""] * len(ADJUSTMENT_COLUMNS)
+        else:
+            out += [neutralise(origin.origin_month), neutralise(origin.origin_file), str(origin.origin_row),
+                    neutralise(origin.corrects_charge_id), neutralise(origin.kind)]
         writer.writerow(out)
     return buffer.getvalue().encode("utf-8-sig")  # BOM: spreadsheets then read UTF-8 correctly
 
