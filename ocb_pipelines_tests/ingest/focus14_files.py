@@ -107,7 +107,8 @@ def invoice_line(shape: str, n: int, billed: str, month: str = "2026-05", invoic
     nxt = f"{year + (mon == 12):04d}-{mon % 12 + 1:02d}"
     return {
         "InvoiceId": invoice or spec["invoice"], "InvoiceDetailId": f"{shape}-inv-{n}",
-        "InvoiceIssuerName": spec["common"]["InvoiceIssuerName"], "BillingAccountId": spec["common"]["BillingAccountId"],
+        "InvoiceIssuerName": spec["common"]["InvoiceIssuerName"],
+        "BillingAccountId": spec["common"]["BillingAccountId"],
         "BillingCurrency": "USD", "BillingPeriodStart": f"{month}-01T00:00:00Z",
         "BillingPeriodEnd": f"{nxt}-01T00:00:00Z", "ChargeCategory": "Usage", "BilledCost": billed,
         "InvoiceDetailCreated": f"{nxt}-02T00:00:00Z", "InvoiceDetailDescription": f"line {n}",
