@@ -32,6 +32,9 @@ class Provisional:
         return {"rows": self.rows, "billed": self.billed}
 
 
+NO_PROVISIONAL = Provisional(0, Decimal(0))
+
+
 def provisional_rows(con: duckdb.DuckDBPyConnection, month: str) -> Provisional:
     """The month's raw cost rows whose BillingPeriodStatus is Open (any case, as the gate allows)."""
     rows, billed = con.execute(

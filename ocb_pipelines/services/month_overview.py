@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from ocb_pipelines.core.review_reasons import reason_help, reason_label
+from ocb_pipelines.ingest.invoice_check import InvoiceCheck, invoice_checks
 from ocb_pipelines.periods.lifecycle import Period, get_period
 from ocb_pipelines.review.state import ReviewSummary, summarize_review
 from ocb_pipelines.services.context import AppContext
@@ -30,6 +31,12 @@ class MonthOverview:
     summary: MonthSummary
     period: Period | None
     review: ReviewSummary
+    invoices: tuple[InvoiceCheck, ...] = ()  # each InvoiceDetail invoice against our charges of its InvoiceId
+
+    @property
+    def invoice_differences(self) -> list[InvoiceCheck]:
+        """The invoices our charges do not match to the cent (or that have no invoice)."""
+        return [c for c in self.invoices if not c.matches]
 
     @property
     def known(self) -> bool:
@@ -65,4 +72,5 @@ def month_overview(ctx: AppContext, month: str) -> MonthOverview:
     """The month's overview (`known` is False for a month nothing was imported or opened for)."""
     summary = month_summary(ctx, month)
     with ctx.connection() as con:
-        return MonthOverview(summary, get_period(con, month), summarize_review(con, month))
+        return MonthOverview(summary, get_period(con, month), summarize_review(con, month),
+                             tuple(invoice_checks(con, month)))

@@ -14,6 +14,7 @@ from typing import Any
 
 import duckdb
 
+from ocb_pipelines.ingest.invoice_check import NO_PROVISIONAL, Provisional, provisional_by_month
 from ocb_pipelines.periods.lifecycle import list_periods
 from ocb_pipelines.periods.reconcile import Reconciliation, reconcile
 from ocb_pipelines.services.context import AppContext
@@ -32,6 +33,7 @@ class MonthSummary:
     flagged_rows: int = 0  # charges a review rule flagged (decided or not)
     flagged_billed: Decimal = Decimal(0)
     last_import: datetime | None = None
+    provisional: Provisional = NO_PROVISIONAL  # FOCUS 1.4 rows still Open: the close waits for them
 
     def as_dict(self) -> dict[str, Any]:
         f = self.figures
@@ -44,6 +46,7 @@ class MonthSummary:
             "list_total": self.list_total, "flagged": {"rows": self.flagged_rows, "billed": self.flagged_billed},
             "last_import": self.last_import.isoformat() if self.last_import else None,
             "reconciled": f.balanced, "needs_validation": f.needs_validation, "problems": f.problems(),
+            "provisional": self.provisional.as_dict(),
         }
 
 
@@ -69,13 +72,15 @@ def month_summaries(ctx: AppContext, months: list[str] | None = None) -> list[Mo
         statuses = {p.period: p.status for p in list_periods(con)}
         imported = _imported_months(con)
         flagged = _flagged(con)
+        provisional = provisional_by_month(con)
         wanted = sorted(set(months) if months else set(statuses) | set(imported), reverse=True)
         nothing = (0, [], Decimal(0), None)
         return [
             MonthSummary(m, statuses.get(m, "open"), imported.get(m, nothing)[0], imported.get(m, nothing)[1],
                          reconcile(con, m), list_total=imported.get(m, nothing)[2] or Decimal(0),
                          flagged_rows=flagged.get(m, (0, 0))[0], flagged_billed=flagged.get(m, (0, Decimal(0)))[1],
-                         last_import=imported.get(m, nothing)[3])
+                         last_import=imported.get(m, nothing)[3],
+                         provisional=provisional.get(m, NO_PROVISIONAL))
             for m in wanted
         ]
 

@@ -12,6 +12,7 @@ from ocb_pipelines.defs.metadata import markdown_table, money_metadata
 from ocb_pipelines.defs.partitions import WAREHOUSE_POOL, billing_month
 from ocb_pipelines.defs.pricing.assets import charges_priced
 from ocb_pipelines.defs.resources import OcbConfig, Warehouse
+from ocb_pipelines.ingest.invoice_check import invoice_checks, invoice_differences, provisional_rows
 from ocb_pipelines.services.run_tags import run_actor
 from ocb_pipelines.warehouse import database as wh
 
@@ -50,6 +51,8 @@ def charges_validated(context: dg.AssetExecutionContext, ocb: OcbConfig, warehou
                ORDER BY billed_cost DESC, charge_id LIMIT 10""",
             [month],
         ).fetchall()
+        provisional = provisional_rows(con, month)  # FOCUS 1.4 BillingPeriodStatus Open: the close waits
+        invoices = invoice_checks(con, month)  # InvoiceDetail invoices against our charges per InvoiceId
     symbol, code = settings.currency.symbol, settings.currency.code
     preview_rows = [
         {"charge": c, "source": s, "file": f, "row": r, "PI": pi, "project": p, "fund": fo,
@@ -75,6 +78,16 @@ def charges_validated(context: dg.AssetExecutionContext, ocb: OcbConfig, warehou
                 for r in summary.by_reason
             ])),
             "largest_flagged": dg.MetadataValue.md(markdown_table(preview_rows)),
+            "provisional_rows": dg.MetadataValue.int(provisional.rows),
+            **money_metadata("provisional_billed", provisional.billed, symbol, code),
+            "invoices_checked": dg.MetadataValue.int(len(invoices)),
+            "invoice_differences": dg.MetadataValue.int(len(invoice_differences(invoices))),
+            "invoice_reconciliation": dg.MetadataValue.md(markdown_table([
+                {"invoice": c.invoice_id, "issuer": c.issuer or "", "invoice total":
+                 format_money(c.invoice_total, symbol) if c.invoice_total is not None else "no invoice",
+                 "our total": format_money(c.our_total, symbol), "difference": format_money(c.difference, symbol)}
+                for c in invoices
+            ])),
             "dagster/table_name": "charges_validated",
         }
     )
