@@ -19,8 +19,9 @@ from ocb_pipelines.warehouse import database as wh
 
 REPO = Path(__file__).resolve().parents[1]
 GROUPS = {"focus_raw": "ingest", "charges_priced": "ingest", "charges_validated": "ingest",
-          "review_decisions": "review", "charges_approved": "review", "statements": "statements",
-          "statement_deliveries": "delivery", "gl_journal": "ledger"}
+          "review_decisions": "review", "charges_approved": "review", "pi_history": "statements",
+          "statements": "statements",
+          "statement_deliveries": "delivery", "gl_journal": "ledger", "unbilled_report": "ledger"}
 MONEY_KEYS = ("billed_total", "list_total", "discount_total")
 
 

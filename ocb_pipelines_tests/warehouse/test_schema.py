@@ -14,11 +14,13 @@ PACKAGE = Path(__file__).resolve().parents[2] / "ocb_pipelines"
 # What each domain's module creates (tables and views).
 TABLES = {
     "ingest": {"import_files", "file_catalog", "imports", "focus_rows", "focus_raw"},
+    "adjustments": {"late_imports", "late_rows", "adjustment_lines"},
+    "invoices": {"invoice_lines"},
     "pricing": {"usage_rows", "pricing_runs", "subsidy_applications"},
     "charges": {"validated_lines", "charges_validated"},
     "review": {"review_decisions", "review_sheets", "charges_approved"},
     "periods": {"billing_periods"},
-    "statements": {"statements", "statement_fund_shares", "statement_files"},
+    "statements": {"statements", "statement_fund_shares", "statement_files", "pi_history"},
     "ledger": {"journal_exports"},
     "delivery": {"delivery_log"},
     "audit": {"audit_events"},

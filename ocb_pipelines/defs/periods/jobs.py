@@ -11,6 +11,7 @@ from ocb_pipelines.defs.partitions import WAREHOUSE_RUN_TAGS
 from ocb_pipelines.defs.pricing.assets import charges_priced
 from ocb_pipelines.defs.review.assets import charges_approved
 from ocb_pipelines.defs.statements.assets import statements
+from ocb_pipelines.defs.statements.history import pi_history
 
 month_end_import_job = dg.define_asset_job(
     "month_end_import_job",
@@ -26,19 +27,19 @@ month_end_import_job = dg.define_asset_job(
 # charges_approved is rebuilt first: decisions made between the import and the close must be in the statements.
 month_end_outputs_job = dg.define_asset_job(
     "month_end_outputs_job",
-    selection=dg.AssetSelection.assets(charges_approved, statements, gl_journal, unbilled_report),
+    selection=dg.AssetSelection.assets(charges_approved, pi_history, statements, gl_journal, unbilled_report),
     tags=WAREHOUSE_RUN_TAGS,
-    description=("Month end, step 2 (closed month): approved charges, statements, the GL journal and the unbilled "
-                 "report; no email."),
+    description=("Month end, step 2 (closed month): approved charges, PI history, statements, the GL journal and "
+                 "the unbilled report; no email."),
 )
 
 month_end_outputs_and_send_job = dg.define_asset_job(
     "month_end_outputs_and_send_job",
-    selection=dg.AssetSelection.assets(charges_approved, statements, statement_deliveries, gl_journal,
+    selection=dg.AssetSelection.assets(charges_approved, pi_history, statements, statement_deliveries, gl_journal,
                                        unbilled_report),
     tags=WAREHOUSE_RUN_TAGS,
     description=(
-        "Month end, step 2 with `schedule.send_emails: true`: approved charges, statements, the emails to the PIs, "
-        "the GL journal and the unbilled report."
+        "Month end, step 2 with `schedule.send_emails: true`: approved charges, PI history, statements, the emails "
+        "to the PIs, the GL journal and the unbilled report."
     ),
 )

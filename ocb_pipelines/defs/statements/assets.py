@@ -8,6 +8,7 @@ from ocb_pipelines.defs.month_checks import month_check_spec
 from ocb_pipelines.defs.partitions import WAREHOUSE_POOL, billing_month
 from ocb_pipelines.defs.resources import OcbConfig, Warehouse
 from ocb_pipelines.defs.review.assets import charges_approved
+from ocb_pipelines.defs.statements.history import pi_history
 from ocb_pipelines.defs.statements.lineage import lineage_metadata
 from ocb_pipelines.services.run_tags import run_actor
 from ocb_pipelines.statements.generate import StatementPeriodError, generate_statements
@@ -29,7 +30,7 @@ class StatementsConfig(dg.Config):
     kinds={"duckdb", "pandera", "pdf"},
     owners=["team:research-computing"],
     pool=WAREHOUSE_POOL,
-    deps=[charges_approved],
+    deps=[charges_approved, pi_history],  # in a run with both, the history is stored first (same numbers)
     check_specs=[month_check_spec(STATEMENTS_GATE, asset="statements", blocking=True,
                                   description="Pandera gate, before anything is rendered: the month's statement totals "
                                               "equal its approved charges to the cent, fund shares add up to 100%. "
@@ -37,7 +38,9 @@ class StatementsConfig(dg.Config):
     description=(
         "One PDF statement (and a CSV of every charge line) per PI and project for a closed month with nothing "
         "pending: list price, discount or subsidy, billed amount, fund shares, charges by service and the largest "
-        "resources. Gated by Pandera (totals equal the approved charges to the cent) before anything is rendered; "
+        "resources, the last 6 months of the PI and project (gaps marked) and the lines adjusting earlier months "
+        "(late data), apart, with their origin. Gated by Pandera (totals equal the approved charges to the cent) "
+        "before anything is rendered; "
         "only statements whose content hash changed are re-rendered. Recorded in the `statements` table."
     ),
 )
