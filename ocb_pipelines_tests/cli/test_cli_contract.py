@@ -126,6 +126,8 @@ def test_every_reporting_command_emits_one_json_object(workdir, monkeypatch):
     assert [d["status"] for d in ok("deliveries list", "-p", MONTH)["deliveries"]] == ["written"] * 3
     journal = ok("export-journal", "-p", MONTH)
     assert journal["debit_total"] == journal["credit_total"]
+    unbilled = ok("unbilled", "-p", MONTH, "--csv")  # the flagged charge was corrected: nothing left unbilled
+    assert (unbilled["reconciled"], unbilled["groups"], unbilled["csv"]["status"]) == (True, [], "written")
     assert ok("periods finalize", MONTH)["status"] == "finalized"
     assert ok("periods open", "2025-02")["status"] == "open"
     ok("periods close", "2025-02")
@@ -150,7 +152,7 @@ ARGS = {
     "review apply": ["sheet.csv"], "periods list": [], "periods open": [MONTH], "periods close": [MONTH],
     "periods reopen": [MONTH, "--reason", "r"], "periods finalize": [MONTH], "audit": ["-p", MONTH],
     "generate": ["-p", MONTH], "send": ["-p", MONTH], "resend": ["--pi", PI_TWO, "-p", MONTH],
-    "export-journal": ["-p", MONTH], "deliveries list": ["-p", MONTH],
+    "export-journal": ["-p", MONTH], "unbilled": ["-p", MONTH], "deliveries list": ["-p", MONTH],
     "deliveries confirm": ["-p", MONTH, "--message-id", "<m@x>", "--reason", "r"],
     "import-history": ["billing.db"], "serve": [], "users list": [], "users disable": ["ann"], "users token": ["ann"],
     "users add": ["ann", "--role", "viewer", "--password", "long-enough-1"],
@@ -211,6 +213,7 @@ def test_bad_period_is_one_line_on_stderr(path, workdir, monkeypatch):
     ["show", PI_TWO, "-p", "2031-01"], ["periods", "close", "2031-01"], ["periods", "finalize", "2031-01"],
     ["export-journal", "-p", "2031-01"], ["generate", "-p", "2031-01"], ["review", "approve", "-p", "2031-01",
                                                                          "--id", "x", "--note", "n"],
+    ["unbilled", "-p", "2031-01"],
 ], ids=lambda a: " ".join(a[:2]))
 def test_unknown_period_is_one_line_on_stderr(args, workdir, monkeypatch):
     _env(monkeypatch, workdir)
@@ -344,3 +347,15 @@ def test_live_display_ticks_on_a_terminal(capsys):
     seen += capsys.readouterr().err
     assert "\ringest [1/2] 2025-01 big.csv ... 0." in seen
     assert "ingest [1/2] 2025-01 big.csv: 1,234,567 rows, imported in" in seen and seen.endswith("\n")
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    (["--allow-provisional"], "--allow-provisional needs a reason"),
+    (["--reason", "r"], "--reason goes with --allow-provisional"),
+])
+def test_periods_close_allow_provisional_needs_its_reason_in_one_line(workdir, monkeypatch, args, said):
+    """`ocb periods close M --allow-provisional --reason "..."` (issue 20): a half of the pair is one line on
+    stderr, before anything is opened (periods/test_provisional.py closes with both)."""
+    _env(monkeypatch, workdir)
+    line = _one_line_error(_ocb(workdir, "periods", "close", MONTH, *args))
+    assert said in line

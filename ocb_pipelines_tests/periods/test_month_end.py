@@ -201,9 +201,10 @@ def test_empty_queue_closes_the_month_and_produces_statements_and_journal_withou
         outputs = run_request(config, instance, request)
         assert outputs.success
         produced = {e.asset_key.to_user_string() for e in outputs.get_asset_materialization_events()}
-    assert produced == {"charges_approved", "statements", "gl_journal"}
+    assert produced == {"charges_approved", "statements", "gl_journal", "unbilled_report"}
     assert len(list(settings.output.pdf_dir.rglob("*.pdf"))) == 2
-    assert [p.name for p in settings.output.journal_dir.glob("*.csv")] == [f"journal_gl_{MONTH}.csv"]
+    assert sorted(p.name for p in settings.output.journal_dir.glob("*.csv")) == [f"journal_gl_{MONTH}.csv",
+                                                                                  f"unbilled_{MONTH}.csv"]
     assert not settings.output.email_dir.exists() or not any(settings.output.email_dir.rglob("*.eml"))
     assert audit(settings, "journal_export")[0][0] == "schedule"
 
