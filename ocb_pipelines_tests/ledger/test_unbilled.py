@@ -119,8 +119,9 @@ def test_the_csv_holds_every_line_and_never_a_formula(settings, month):
     assert tuple(rows[0]) == CSV_COLUMNS and len(rows) == len(report.lines) == 8
     hostile = next(r for r in rows if r["resource"].endswith('"click")'))
     assert hostile["resource"] == "'" + HOSTILE and hostile["service"] == "'+SUM(1)"  # text, not a formula
-    assert hostile["billed"] == "1.250000000000" and hostile["source"] == "aws" and hostile["pi"] == "pi.one@example.edu"
-    assert hostile["file"] == f"aws_{MONTH}.csv" and hostile["row"] == "6" and hostile["project"] == "proj-a"
+    assert (hostile["billed"], hostile["source"], hostile["pi"], hostile["project"]) == (
+        "1.250000000000", "aws", "pi.one@example.edu", "proj-a")
+    assert (hostile["file"], hostile["row"], hostile["status"]) == (f"aws_{MONTH}.csv", "6", "pending")
     assert sum((D(r["billed"]) for r in rows), D(0)) == report.unbilled_billed  # zero-priced lines bill 0
 
 
