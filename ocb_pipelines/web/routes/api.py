@@ -160,12 +160,21 @@ def _period_action(request: Request, user: DeskUser, month: str, act) -> JSONRes
         raise HTTPException(409, str(exc)) from None
 
 
+class CloseRequest(PeriodNotes):
+    """A note, and the reason to close with provisional rows (FOCUS 1.4 BillingPeriodStatus Open) left, if any."""
+
+    provisional_reason: str | None = None
+
+
 @router.post("/months/{month}/close")
-def api_close(request: Request, user: Admin, month: str, body: PeriodNotes | None = None) -> JSONResponse:
-    """Close the month (nothing pending; reconciled), after rebuilding its approved charges as a run tagged with
-    the user. Answers the period and the reconciliation the close was checked on."""
+def api_close(request: Request, user: Admin, month: str, body: CloseRequest | None = None) -> JSONResponse:
+    """Close the month (nothing pending; reconciled; no provisional row unless `provisional_reason` is given), after
+    rebuilding its approved charges as a run tagged with the user. Answers the period and the reconciliation the
+    close was checked on."""
     notes = body.notes if body else None
-    return _period_action(request, user, month, lambda ctx, key: periods.close_period(ctx, key, notes).as_dict())
+    reason = body.provisional_reason if body else None
+    return _period_action(request, user, month, lambda ctx, key: periods.close_period(
+        ctx, key, notes, provisional_reason=reason).as_dict())
 
 
 @router.post("/months/{month}/reopen")
