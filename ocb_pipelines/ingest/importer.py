@@ -78,6 +78,7 @@ class FileImport:
     message: str = ""
     errors: list[str] = field(default_factory=list)
     filled: list[str] = field(default_factory=list)  # the columns the file lacked, filled as described
+    booked_month: str = ""  # late data: the open month its adjustments were (re)booked in, to validate next
 
 
 # A plain CSV this large is read as one part per DuckDB thread, all at once, each numbered as it is read (WITH
@@ -305,7 +306,8 @@ def import_file(
                         con, staged_key=import_key, month=month, source=source, file_name=path.name, sha=sha,
                         file_format=fmt, focus_version=mapping.version, actor=actor, run_id=run_id)
                     return FileImport(path.name, source, month, "late", sha, mapping.version, rows, billed, listed,
-                                      message=booking.describe(), filled=filled)
+                                      message=booking.describe(), filled=filled,
+                                      booked_month=booking.booked_month)
                 if not rows:
                     con.execute("DELETE FROM imports WHERE import_key = ?", [import_key])
                 con.execute("DELETE FROM import_files WHERE source = ? AND file_name = ? AND billing_month = ?",

@@ -2,8 +2,9 @@
 into a throwaway warehouse), and report per file what went in, exactly as recorded.
 
 `ocb ingest`, `ocb demo` and the review desk call these; the inbox sensor and the `focus_raw` asset use the same
-domain functions (ingest.service) underneath. A file goes in whole or not at all (invariant 9), so a file whose
-rows fall in a closed month and in an open one is refused before any run starts.
+domain functions (ingest.service) underneath. A file goes in whole or not at all (invariant 9). Its rows for a
+closed or finalized month are late data (ingest/late.py): kept against that month, the difference booked as
+adjustment lines in the next open month, which is validated afterwards (late_adjustments_job).
 """
 
 from __future__ import annotations
@@ -77,12 +78,10 @@ def plan_import(ctx: AppContext, files: Sequence[Path], source: str | None = Non
             continue
         months = sorted(set(facts.months) | previous[(file_source, path.name)])
         shut = [f"{m} is {locked[m]}" for m in months if m in locked]
-        if shut and len(shut) < len(months):  # a file goes in whole or not at all: not into its open months alone
-            plan.refused[path.name] = (f"{path.name}: its rows fall in {', '.join(months)}, but {', '.join(shut)}; "
-                                       "nothing of it was imported (reopen the month, or split the file by month)")
-            continue
         plan.files[path] = (file_source, months)
-        plan.notes[path] = facts.notes
+        # Rows of a closed month are late data: kept against it, the difference booked in the next open month.
+        plan.notes[path] = (*facts.notes, *(f"{s}: its rows there are late data (adjusted in the next open month)"
+                                            for s in shut))
     return plan
 
 
@@ -265,15 +264,19 @@ def _run(ctx: AppContext, plan: ImportPlan, refused: dict[str, str], expected: s
             continue
         if _unchanged_in_locked_month(ctx, plan, month):
             continue  # nothing to import, and a closed month is never validated again: no run (reported unchanged)
-        run = ctx.job("ingest_job", month, run_config={"ops": {"focus_raw": {"config": {
+        # A closed month's files are late data: imported (kept apart), never validated again (late_import_job).
+        job = "late_import_job" if _locked(ctx, month) else "ingest_job"
+        run = ctx.job(job, month, run_config={"ops": {"focus_raw": {"config": {
             "files": paths, "source": plan.source or "", "expected_period": expected or ""}}}})
         runs.append({"period": month, "run_id": run.run_id, "success": run.success})
         if not run.success:
             failed[month] = run.error
             if "charges_validated" in run.metadata:
                 validated.add(month)
+    runs += _validate_booked_months(ctx, [r["run_id"] for r in runs], failed)
     run_ids = [r["run_id"] for r in runs]
     problems: dict[str, list[str]] = defaultdict(list)  # file -> what went wrong after (some of) it went in
+    notes: dict[str, list[str]] = defaultdict(list)  # file -> late data booked elsewhere
     with ctx.connection() as con:
         for subject, details, month in con.execute(
             "SELECT subject, details, period FROM audit_events WHERE list_contains(?, run_id) "
@@ -295,6 +298,9 @@ def _run(ctx: AppContext, plan: ImportPlan, refused: dict[str, str], expected: s
                                                     "removed" if month in by_month else "skipped")
                 else:
                     statuses[(path.name, month)] = "imported" if row[0][0] in run_ids else "unchanged"
+                if late_booking := _late_booking(con, file_source, path.name, month, run_ids):
+                    statuses[(path.name, month)] = "late"
+                    notes[path.name].append(late_booking)
                 if month in failed and path.name not in refused:
                     # What was recorded decides what is said: a run that failed after the import committed (its
                     # validation, say) imported the file; its month must be validated again before it closes.
@@ -307,8 +313,46 @@ def _run(ctx: AppContext, plan: ImportPlan, refused: dict[str, str], expected: s
         summary = _summary(ctx, con, plan, refused, statuses, runs)
     for entry in summary["files"]:
         entry.setdefault("errors", [])
+        entry["notes"] = [*entry.get("notes", []), *notes.get(entry["file"], [])]
         if problems.get(entry["file"]):
             entry["errors"] += problems[entry["file"]]
             summary["errors"] += problems[entry["file"]]
             summary["ok"] = False
     return summary
+
+
+def _validate_booked_months(ctx: AppContext, run_ids: list[str], failed: dict[str, str]) -> list[dict]:
+    """Late data these runs kept against closed months booked adjustment lines in open months: validate each of
+    those months (late_adjustments_job), so their lines reach review now, daemon or not."""
+    if not run_ids:
+        return []
+    with ctx.connection() as con:
+        months = [m for (m,) in con.execute(
+            "SELECT DISTINCT booked_month FROM late_imports WHERE list_contains(?, run_id) ORDER BY 1", [run_ids]
+        ).fetchall()]
+    runs = []
+    for month in months:
+        run = ctx.job("late_adjustments_job", month)
+        runs.append({"period": month, "run_id": run.run_id, "success": run.success})
+        if not run.success:
+            failed[month] = run.error
+    return runs
+
+
+def _late_booking(con: duckdb.DuckDBPyConnection, source: str, file_name: str, month: str,
+                  run_ids: list[str]) -> str:
+    """What one of these runs did with the file's rows for a closed month ('' if nothing late)."""
+    found = con.execute(
+        "SELECT booked_month, adjustment_lines, adjustment_billed FROM late_imports WHERE source = ? "
+        "AND file_name = ? AND billing_month = ? AND list_contains(?, run_id) ORDER BY late_key DESC LIMIT 1",
+        [source, file_name, month, run_ids]).fetchall()
+    if not found:
+        return ""
+    booked, lines, billed = found[0]
+    return (f"{month} is closed: kept as late data; {lines} adjustment line(s), {billed.normalize():f} billed in all, "
+            f"booked in {booked} for review")
+
+
+def _locked(ctx: AppContext, month: str) -> bool:
+    with ctx.connection() as con:
+        return wh.period_status(con, month) in ("closed", "finalized")

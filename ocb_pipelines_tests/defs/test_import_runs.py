@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from decimal import Decimal
 from pathlib import Path
 
 import dagster as dg
@@ -147,7 +148,9 @@ def test_a_refused_file_for_a_new_month_opens_no_month(workdir, instance, daemon
         assert con.execute("SELECT DISTINCT billing_month FROM import_files").fetchall() == [("2025-03",)]
 
 
-def test_a_closed_month_refuses_an_import_with_the_products_message(workdir, instance, daemon):
+def test_a_late_file_for_a_closed_month_is_booked_in_the_next_open_month(workdir, instance, daemon):
+    """Issue 20: a corrected file for a closed month is late data: a green late_import_job run keeps it apart, and
+    the late data sensor validates the month its adjustment lines were booked in."""
     inbox = workdir / "data" / "inbox"
     automation = Automation(instance, workdir / "config.yaml")
     automation.tick()
@@ -158,9 +161,22 @@ def test_a_closed_month_refuses_an_import_with_the_products_message(workdir, ins
         lc.close_period(con, "2025-03", "tester")
     write_focus(inbox / "aws_2025-03.csv", [focus_row("2025-03", billed="99")])  # a late correction
     [run] = sensor_import(daemon)
-    error = step_failures(instance, run["run_id"])["focus_raw"].step_failure_data.error
-    assert error.cls_name == "Failure" and error.cause is None
-    assert "billing month 2025-03 is closed, so importing aws_2025-03.csv is refused" in error.message
+    assert run["success"] and run["month"] == "2025-03"
+    (late_run,) = instance.get_runs(dg.RunsFilter(run_ids=[run["run_id"]]))
+    assert late_run.job_name == "late_import_job"
+    event = instance.get_latest_materialization_event(dg.AssetKey("focus_raw"))
+    assert event.asset_materialization.metadata["adjustments_booked_in"].value == ["2025-04"]
+    defs = build_definitions(workdir / "config.yaml")
+    sensor = defs.resolve_sensor_def("late_data_sensor")
+    with dg.build_sensor_context(instance=instance, definitions=defs) as context:
+        (request,) = sensor(context)
+    assert request.partition_key == "2025-04" and request.job_name in (None, "late_adjustments_job")
+    result = defs.resolve_job_def("late_adjustments_job").execute_in_process(
+        instance=instance, partition_key="2025-04", tags=request.tags)
+    assert result.success
+    with wh.connect(workdir / "data" / "warehouse.duckdb") as con:
+        assert con.execute("SELECT billed_cost, review_reasons FROM charges_validated WHERE billing_month = "
+                           "'2025-04'").fetchall() == [(Decimal("88.5"), ["late_for_closed_month"])]
 
 
 def test_a_sensor_import_is_followed_by_a_current_review_state_without_review_job(workdir, instance, daemon):

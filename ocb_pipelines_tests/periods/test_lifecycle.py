@@ -141,9 +141,12 @@ def test_writes_into_a_locked_month_are_refused(settings, flagged_month, status)
         con.execute("DELETE FROM validated_lines")  # out of date: rebuilding would change a locked month
         with pytest.raises(wh.PeriodLockedError, match=f"is {status}"):
             build_validated(con, MONTH, rules_from(settings))
+        # A late file is kept apart and booked in the next open month (ingest/test_late.py): this month stays.
+        raw = con.execute("SELECT * FROM focus_rows WHERE billing_month = ? ORDER BY ALL", [MONTH]).fetchall()
         late = write_focus_csv(settings.inbox_dir / "aws_late.csv", [charge_row(resource="late")])
-        with pytest.raises(wh.PeriodLockedError, match=f"is {status}"):
-            import_file(con, late, months=[MONTH], source="aws")
+        (result,) = import_file(con, late, months=[MONTH], source="aws")
+        assert result.status == "late" and "booked in 2025-02" in result.message
+        assert con.execute("SELECT * FROM focus_rows WHERE billing_month = ? ORDER BY ALL", [MONTH]).fetchall() == raw
         assert con.execute("SELECT count(*) FROM review_decisions").fetchall() == [(1,)]
 
 

@@ -146,7 +146,8 @@ class Daemon:
         self.instance = instance
         self.config = config
         self.cursor: str | None = None
-        self.job = build_definitions(config).resolve_job_def("ingest_job")
+        self.defs = build_definitions(config)
+        self.job = self.defs.resolve_job_def("ingest_job")
         self.runs: list[dict[str, Any]] = []
 
     def tick(self) -> list[dg.RunRequest]:
@@ -163,9 +164,10 @@ class Daemon:
     def execute(self, request: dg.RunRequest) -> dict[str, Any]:
         if self.launched(request.run_key):
             return {"run_key": request.run_key, "skipped": True}
-        tags = {**self.job.tags, **(request.tags or {}), "dagster/sensor_name": SENSOR,
+        job = self.defs.resolve_job_def(request.job_name) if request.job_name else self.job  # late_import_job too
+        tags = {**job.tags, **(request.tags or {}), "dagster/sensor_name": SENSOR,
                 "dagster/run_key": request.run_key}
-        result = self.job.execute_in_process(
+        result = job.execute_in_process(
             run_config={**QUIET, **request.run_config}, partition_key=request.partition_key,
             instance=self.instance, tags=tags, raise_on_error=False,
         )

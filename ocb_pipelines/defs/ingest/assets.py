@@ -14,6 +14,8 @@ from ocb_pipelines.services.import_runs import refusal_text
 from ocb_pipelines.services.run_tags import run_actor
 from ocb_pipelines.warehouse.period_guard import PeriodLockedError
 
+BOOKED_IN = "adjustments_booked_in"  # metadata: the open months a late file's adjustments were booked in
+
 
 class FocusImportConfig(dg.Config):
     """Which files to import. Leave `files` empty to import every inbox file with rows in the month."""
@@ -84,6 +86,8 @@ def focus_raw(context: dg.AssetExecutionContext, config: FocusImportConfig, ocb:
             "rows_by_source": dg.MetadataValue.json(by_source),
             "files_in_month": dg.MetadataValue.md(markdown_table(files_table)),
             "this_run": dg.MetadataValue.md(markdown_table(this_run, ["file", "source", "status", "rows", "note"])),
+            # Late data for this closed month: the open months its adjustment lines went to (late_data_sensor).
+            BOOKED_IN: dg.MetadataValue.json(sorted({r.booked_month for r in outcome.results if r.booked_month})),
             "dagster/table_name": "focus_raw",
         }
     )

@@ -8,23 +8,26 @@ from collections import defaultdict
 import dagster as dg
 
 from ocb_pipelines.defs.ingest.jobs import ingest_job
-from ocb_pipelines.defs.resources import OcbConfig
+from ocb_pipelines.defs.ingest.late import late_import_job
+from ocb_pipelines.defs.resources import OcbConfig, Warehouse
 from ocb_pipelines.ingest.focus import months_named_in
 from ocb_pipelines.ingest.importer import ImportRefused, inspect_file
 from ocb_pipelines.ingest.service import inbox_files, source_timezone
+from ocb_pipelines.periods.lifecycle import list_periods
 from ocb_pipelines.services.calendar import billing_calendar
 from ocb_pipelines.services.run_tags import run_tags
 
 INBOX_ACTOR = "inbox_sensor"  # who imported a file dropped into the inbox: the audit log and the run's tags say so
 
 
-def plan_inbox_runs(files, cursor: dict, valid_months: set[str], log=None,
-                    timezone_of=lambda path: "UTC") -> tuple[list[dg.RunRequest], dict]:
+def plan_inbox_runs(files, cursor: dict, valid_months: set[str], log=None, timezone_of=lambda path: "UTC",
+                    locked_months: frozenset[str] = frozenset()) -> tuple[list[dg.RunRequest], dict]:
     """Compare the inbox with the cursor ({file name: size, mtime, sha256, months}); plan runs per month.
 
     A changed file re-runs the months it has rows in now and the months it had rows in before, so a
     corrected file that dropped a month removes its old rows there too. `timezone_of(path)`: the file's source's
-    time zone (a sacct file's jobs belong to the months of their UTC ends).
+    time zone (a sacct file's jobs belong to the months of their UTC ends). A month in `locked_months` (closed or
+    finalized) gets a late_import_job run: its rows are late data, booked in the next open month.
     """
     new_cursor = dict(cursor)
     by_month: dict[str, list[tuple[str, str]]] = defaultdict(list)
@@ -60,6 +63,7 @@ def plan_inbox_runs(files, cursor: dict, valid_months: set[str], log=None,
             dg.RunRequest(
                 run_key=f"{month}:{digest}",
                 partition_key=month,
+                job_name=late_import_job.name if month in locked_months else ingest_job.name,
                 run_config={"ops": {"focus_raw": {"config": {"files": [p for p, _ in sorted(entries)]}}}},
                 tags=run_tags("sensor", INBOX_ACTOR),
             )
@@ -68,17 +72,19 @@ def plan_inbox_runs(files, cursor: dict, valid_months: set[str], log=None,
 
 
 @dg.sensor(
-    job=ingest_job,
+    jobs=[ingest_job, late_import_job],
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.STOPPED,
     description="Imports new or changed FOCUS files dropped into the inbox folder, one run per month they touch.",
 )
-def focus_inbox_sensor(context: dg.SensorEvaluationContext, ocb: OcbConfig):
+def focus_inbox_sensor(context: dg.SensorEvaluationContext, ocb: OcbConfig, warehouse: Warehouse):
     settings = ocb.settings()
     cursor = json.loads(context.cursor) if context.cursor else {}
     valid = set(billing_calendar(settings))
+    with warehouse.get_connection() as con:
+        locked = frozenset(p.period for p in list_periods(con) if p.status != "open")
     requests, new_cursor = plan_inbox_runs(inbox_files(settings), cursor, valid, context.log,
-                                           lambda path: source_timezone(settings, path))
+                                           lambda path: source_timezone(settings, path), locked)
     if not requests:
         return dg.SensorResult(skip_reason=dg.SkipReason(f"no new or changed files in {settings.inbox_dir}"),
                                cursor=json.dumps(new_cursor, sort_keys=True))

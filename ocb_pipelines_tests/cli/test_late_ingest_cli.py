@@ -1,0 +1,43 @@
+"""`ocb ingest` of late data for a closed month: real Dagster runs, the booked month validated and in review."""
+
+import json
+
+import dagster as dg
+
+from ocb_pipelines.warehouse import database as wh
+from ocb_pipelines_tests.cli.test_ingest_cli import _invoke
+from ocb_pipelines_tests.conftest import focus_row, write_focus
+
+
+def _ok(workdir, monkeypatch, *args):
+    result = _invoke(workdir, *args, "--json", monkeypatch=monkeypatch)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_a_corrected_file_for_a_closed_month_is_booked_in_the_next_open_month(workdir, monkeypatch):
+    path = workdir / "aws_2025-01.csv"
+    write_focus(path, [focus_row(billed="10", ResourceId="i-1"), focus_row(billed="5", ResourceId="i-2")])
+    _ok(workdir, monkeypatch, "ingest", str(path))
+    assert _ok(workdir, monkeypatch, "periods", "close", "2025-01")["status"] == "closed"
+
+    write_focus(path, [focus_row(billed="12", ResourceId="i-1"), focus_row(billed="5", ResourceId="i-2")])
+    summary = _ok(workdir, monkeypatch, "ingest", str(path))
+    (entry,) = summary["files"]
+    assert entry["status"] == ["late"] and summary["ok"]
+    assert any("booked in 2025-02" in note for note in entry["notes"]), entry["notes"]
+    assert [r["period"] for r in summary["runs"]] == ["2025-01", "2025-02"] and all(r["success"]
+                                                                                   for r in summary["runs"])
+    (pending,) = _ok(workdir, monkeypatch, "review", "list", "-p", "2025-02")["charges"]
+    assert pending["billed_cost"] == "2.000000000000" and "late_for_closed_month" in pending["review_reasons"]
+    with wh.connect(workdir / "data" / "warehouse.duckdb") as con:
+        assert con.execute("SELECT status FROM billing_periods ORDER BY period").fetchall() == [("closed",),
+                                                                                               ("open",)]
+        assert con.execute("SELECT sum(billed_cost) FROM charges_validated WHERE billing_month = '2025-01'"
+                           ).fetchall()[0][0] == 15  # January as it was billed
+    with dg.DagsterInstance.from_config(str(workdir / "dh")) as instance:
+        jobs = {(r.job_name, r.tags["dagster/partition"]) for r in instance.get_runs()}
+        assert ("late_adjustments_job", "2025-02") in jobs
+    # The same file again: nothing changes, nothing more is booked.
+    again = _ok(workdir, monkeypatch, "ingest", str(path))
+    assert again["files"][0]["status"] == ["unchanged"]
