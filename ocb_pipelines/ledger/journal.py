@@ -66,6 +66,7 @@ from ocb_pipelines.ledger.rules import (
     describe,
     description_problems,
     fund_regex_groups,
+    naming_origin,
     parse_fund_org,
     resolve_account,
     round_total,
@@ -100,6 +101,9 @@ class ChargeGroup:
     # The line of its statement's split allocation (pricing.shares.split_line_key) when its project has a split
     # in force, its fund corrected or not; () otherwise (with `funds`: the line of source, account and reference).
     split_line: LineKey | tuple[()] = ()
+    # An adjustment to a closed month (late data, ingest/late.py): that month; booked on lines of its own whose
+    # descriptions name it. "" for the month's own charges.
+    origin_month: str = ""
 
     def shares(self) -> list[tuple[str, Decimal]]:
         """(fund_org, exact share of `billed`) for each fund of the split."""
@@ -131,6 +135,7 @@ class JournalLine:
     pi_emails: tuple[str, ...] = ()
     project_ids: tuple[str, ...] = ()
     charges: int = 0
+    origin_month: str = ""  # the closed month an adjustment line corrects ("" for the month's own charges)
 
     @property
     def amount(self) -> Decimal:
@@ -154,6 +159,7 @@ class JournalLine:
             "amount_cents": self.amount_cents, "description": self.description, "reference_id": self.reference_id,
             "pi_email": several(self.pi_emails, "PIs"), "project_id": several(self.project_ids, "projects"),
             "pi_emails": list(self.pi_emails), "project_ids": list(self.project_ids), "charges": self.charges,
+            "origin_month": self.origin_month,
         }  # fmt: skip
 
 
@@ -212,7 +218,7 @@ def build_gl_journal(groups: Iterable[ChargeGroup], settings: OcbSettings, perio
 
     # Pre-lines: the PI lines of the money without a split; a split project's money is gathered per statement
     # (PI, project) and allocated by pricing.shares.allocate_split (see the module doc).
-    pi_lines: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    pi_lines: dict[tuple[str, str, str, str, str], dict[str, Any]] = {}  # ..., reference, origin month
     statements: dict[tuple[str, str], list[tuple[ChargeGroup, str, str]]] = defaultdict(list)
     for g in groups:
         fund_org = (g.fund_org or "").strip()
@@ -240,7 +246,7 @@ def build_gl_journal(groups: Iterable[ChargeGroup], settings: OcbSettings, perio
         if g.allocation_line() is not None:  # keyed like its statement (statements/lines.py group_lines)
             statements[((g.pi_email or "").strip(" "), (g.project_id or "").strip(" "))].append((g, account, origin))
             continue
-        key = (g.source, fund_org, account, (g.reference or "").strip())
+        key = (g.source, fund_org, account, (g.reference or "").strip(), g.origin_month)
         entry = pi_lines.setdefault(key, {"exact": Decimal(0), "charges": 0, "pis": set(), "projects": set(),
                                           "origin": origin})
         entry["exact"] += g.billed
@@ -296,8 +302,9 @@ def build_gl_journal(groups: Iterable[ChargeGroup], settings: OcbSettings, perio
     keys = sorted(pi_lines)
     cents = allocate_cents([pi_lines[k]["exact"] for k in keys])
     lines: list[JournalLine] = []
-    by_source_account: dict[tuple[str, str], dict[str, Any]] = {}
-    booked: dict[tuple[str, str, str, str], dict[str, Any]] = {}  # the PI lines: (source, fund, account, reference)
+    by_source_account: dict[tuple[str, str, str], dict[str, Any]] = {}  # (source, account, origin month)
+    # the PI lines: (source, fund, account, reference, origin month)
+    booked: dict[tuple[str, str, str, str, str], dict[str, Any]] = {}
 
     def add(target: dict[str, Any], amount: int, exact: Decimal, entry: dict[str, Any]) -> None:
         target["cents"] += amount
@@ -306,18 +313,19 @@ def build_gl_journal(groups: Iterable[ChargeGroup], settings: OcbSettings, perio
         target["pis"] |= entry["pis"]
         target["projects"] |= entry["projects"]
 
-    def to_source(source: str, account: str, amount: int, exact: Decimal, entry: dict[str, Any]) -> None:
-        add(by_source_account.setdefault((source, account), {"cents": 0, "exact": Decimal(0), "charges": 0,
+    def to_source(source: str, account: str, origin: str, amount: int, exact: Decimal,
+                  entry: dict[str, Any]) -> None:
+        add(by_source_account.setdefault((source, account, origin), {"cents": 0, "exact": Decimal(0), "charges": 0,
                                                              "pis": set(), "projects": set()}),
             amount, exact, entry)
 
-    def to_fund(key: tuple[str, str, str, str], amount: int, exact: Decimal, entry: dict[str, Any]) -> None:
+    def to_fund(key: tuple[str, str, str, str, str], amount: int, exact: Decimal, entry: dict[str, Any]) -> None:
         add(booked.setdefault(key, {"cents": 0, "exact": Decimal(0), "charges": 0, "pis": set(), "projects": set(),
                                     "origin": entry["origin"]}),
             amount, exact, entry)
 
     for key, amount in zip(keys, cents, strict=True):
-        to_source(key[0], key[2], amount, pi_lines[key]["exact"], pi_lines[key])
+        to_source(key[0], key[2], key[4], amount, pi_lines[key]["exact"], pi_lines[key])
         to_fund(key, amount, pi_lines[key]["exact"], pi_lines[key])
     booked_cents = sum(cents)
     for unit in sorted(statements):
@@ -346,14 +354,14 @@ def build_gl_journal(groups: Iterable[ChargeGroup], settings: OcbSettings, perio
             entry["parts"].append(part)
         for entry in parts_of.values():
             source, account, reference = entry["where"]
-            to_source(source, account, entry["cents"], entry["exact"], entry)
+            to_source(source, account, "", entry["cents"], entry["exact"], entry)
             booked_cents += entry["cents"]
             for part in entry["parts"]:
                 part_cents = int(part.cents.scaleb(2))
                 if not part_cents and part.shared:
                     continue  # a split fund whose share rounds to nothing gets no line (and is not named on one)
-                to_fund((source, part.fund_org, account, reference), part_cents, part.exact, entry)
-    for (source, fund_org, account, reference), entry in sorted(booked.items()):
+                to_fund((source, part.fund_org, account, reference, ""), part_cents, part.exact, entry)
+    for (source, fund_org, account, reference, origin), entry in sorted(booked.items()):
         amount = entry["cents"]
         if amount == 0:
             continue
@@ -362,12 +370,14 @@ def build_gl_journal(groups: Iterable[ChargeGroup], settings: OcbSettings, perio
             side="debit" if amount > 0 else "credit", party="pi", source=source, fund_org=fund_org,
             components=parse_fund_org(fund_org, cfg.fund_org_regex) or {}, account=account,
             account_origin=entry["origin"], amount_cents=abs(amount), exact=entry["exact"],
-            description=describe(cfg.debit_description, cfg.description_max_length, source=source, period=period,
-                                 fund_org=fund_org, pi_email=several(pis, "PIs"),
-                                 project_id=several(projects, "projects"), reference_id=reference, account=account),
+            description=naming_origin(origin, cfg.description_max_length, describe(
+                cfg.debit_description, cfg.description_max_length, source=source, period=period, fund_org=fund_org,
+                pi_email=several(pis, "PIs"), project_id=several(projects, "projects"), reference_id=reference,
+                account=account)),
             reference_id=reference, pi_emails=pis, project_ids=projects, charges=entry["charges"],
+            origin_month=origin,
         ))  # fmt: skip
-    for (source, account), agg in sorted(by_source_account.items()):
+    for (source, account, origin), agg in sorted(by_source_account.items()):
         if agg["cents"] == 0:
             continue
         fund_org = settings.source(source).fund_org.strip()  # type: ignore[union-attr]
@@ -376,10 +386,11 @@ def build_gl_journal(groups: Iterable[ChargeGroup], settings: OcbSettings, perio
             side="credit" if agg["cents"] > 0 else "debit", party="source", source=source, fund_org=fund_org,
             components=source_funds[source], account=account, account_origin="pi lines",
             amount_cents=abs(agg["cents"]), exact=-agg["exact"],
-            description=describe(cfg.credit_description, cfg.description_max_length, source=source, period=period,
-                                 fund_org=fund_org, pi_email=several(pis, "PIs"),
-                                 project_id=several(projects, "projects"), reference_id="", account=account),
-            reference_id="", pi_emails=pis, project_ids=projects, charges=agg["charges"],
+            description=naming_origin(origin, cfg.description_max_length, describe(
+                cfg.credit_description, cfg.description_max_length, source=source, period=period, fund_org=fund_org,
+                pi_email=several(pis, "PIs"), project_id=several(projects, "projects"), reference_id="",
+                account=account)),
+            reference_id="", pi_emails=pis, project_ids=projects, charges=agg["charges"], origin_month=origin,
         ))  # fmt: skip
     approved = sum((g.billed for g in groups), Decimal(0))
     journal = Journal(period, "gl", lines, approved, sum(g.charges for g in groups), component_names,

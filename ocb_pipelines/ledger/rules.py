@@ -135,6 +135,12 @@ def cut_description(text: str, max_len: int) -> str:
     return text[: max(limit, 0)].rstrip()
 
 
+def naming_origin(origin: str, max_len: int, description: str) -> str:
+    """An adjustment line's description starts with the month it corrects (`ADJ 2025-01 aws ...`), cut to the
+    configured length like every description."""
+    return cut_description(f"ADJ {origin} {description}", max_len) if origin else description
+
+
 def describe(template: str, max_len: int, **values: str) -> str:
     return cut_description(template.format(**{k: values.get(k, "") or "" for k in DESCRIPTION_FIELDS}), max_len)
 
