@@ -25,10 +25,10 @@ from decimal import Decimal
 
 import duckdb
 
-from ocb_pipelines.charges.identity import charge_id_sql, identity_hash_sql, identity_values_sql
 from ocb_pipelines.core.billing_month import BillingMonth
 from ocb_pipelines.core.focus_columns import FOCUS_COLUMNS
 from ocb_pipelines.warehouse import database as wh
+from ocb_pipelines.warehouse.identity import charge_id_sql, identity_hash_sql, identity_values_sql
 
 LOCKED = ("closed", "finalized")
 MONEY_COLUMNS = {"BilledCost": "billed", "ListCost": "listed", "EffectiveCost": "effective",

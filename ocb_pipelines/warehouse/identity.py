@@ -56,6 +56,11 @@ def identity_hash_sql(prefix: str = "") -> str:
     return f"md5(concat_ws({SEPARATOR}, {identity_values_sql(prefix)}))"
 
 
+def charge_id_sql(identity_hash: str, occurrence: str) -> str:
+    """A line's charge_id: its identity hash and its occurrence among identical lines (charges/identity.py)."""
+    return f"substr(md5({identity_hash} || {SEPARATOR} || CAST({occurrence} AS VARCHAR)), 1, 20)"
+
+
 def row_hash_sql(prefix: str = "") -> str:
     """The row_hash of a raw row (`prefix` qualifies its columns: focus_rows plus its import's source)."""
     content = ", ".join(f"coalesce({_column(prefix, c)}, chr(0))" for c in CONTENT_COLUMNS)
