@@ -201,7 +201,7 @@ def test_empty_queue_closes_the_month_and_produces_statements_and_journal_withou
         outputs = run_request(config, instance, request)
         assert outputs.success
         produced = {e.asset_key.to_user_string() for e in outputs.get_asset_materialization_events()}
-    assert produced == {"charges_approved", "statements", "gl_journal", "unbilled_report"}
+    assert produced == {"charges_approved", "pi_history", "statements", "gl_journal", "unbilled_report"}
     assert len(list(settings.output.pdf_dir.rglob("*.pdf"))) == 2
     assert sorted(p.name for p in settings.output.journal_dir.glob("*.csv")) == [f"journal_gl_{MONTH}.csv",
                                                                                   f"unbilled_{MONTH}.csv"]

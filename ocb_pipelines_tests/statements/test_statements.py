@@ -211,12 +211,13 @@ def test_statements_asset_metadata_and_blocking_gate(closed_month):
         first = job.execute_in_process(partition_key=MONTH, instance=instance,
                                        run_config={"ops": {"statements": {"config": {"workers": 1}}}})
         second = job.execute_in_process(partition_key=MONTH, instance=instance)
-    meta = next(e.materialization.metadata for e in first.get_asset_materialization_events())
+    meta = first.asset_materializations_for_node("statements")[0].metadata  # the job stores pi_history first
     assert meta["rendered"].value == 2 and meta["unchanged"].value == 0 and meta["removed"].value == 0
     assert meta["billed_total_cents"].value == 9450
-    again = next(e.materialization.metadata for e in second.get_asset_materialization_events())
+    again = second.asset_materializations_for_node("statements")[0].metadata
     assert again["rendered"].value == 0 and again["unchanged"].value == 2
-    assert [c.passed for c in first.get_asset_check_evaluations()] == [True]
+    assert [(c.check_name, c.passed) for c in first.get_asset_check_evaluations()] == [("pi_history_gate", True),
+                                                                                       ("statements_gate", True)]
 
 
 def test_statements_asset_refuses_an_open_month(settings):
@@ -225,5 +226,6 @@ def test_statements_asset_refuses_an_open_month(settings):
     with dg.instance_for_test() as instance:
         result = job.execute_in_process(partition_key=MONTH, instance=instance, raise_on_error=False)
     assert not result.success
-    assert [c.passed for c in result.get_asset_check_evaluations()] == [False]
+    assert [(c.check_name, c.passed) for c in result.get_asset_check_evaluations()] == [("pi_history_gate", True),
+                                                                                        ("statements_gate", False)]
     assert NO_PROJECT  # the placeholder for charges approved without a project exists
