@@ -33,6 +33,7 @@ CHECKS = {  # asset -> its checks, and whether each is blocking
     "charges_validated": {"charges_validated_complete": True},
     "review_decisions": {"decisions_name_known_charges": False},
     "charges_approved": {"charges_approved_gate": True, "charges_reconciled": True},
+    "pi_history": {"pi_history_gate": True},
     "statements": {"statements_gate": True},
     "gl_journal": {"gl_journal_balanced": False},
     "statement_deliveries": {"statement_deliveries_sent_once": False},
