@@ -174,17 +174,20 @@ def test_header_only_file_refused(tmp_path):
         _import(tmp_path / "w.duckdb", path, months=["2025-01"])
 
 
-def test_import_into_closed_or_finalized_month_refused(tmp_path):
+def test_import_into_closed_or_finalized_month_is_late_data_and_leaves_the_month(tmp_path):
+    """A closed or finalized month keeps its rows; the file's go to late_rows, adjusted in the next open month
+    (ingest/test_late.py has the adjustments)."""
     db = tmp_path / "w.duckdb"
     path = write_focus(tmp_path / "aws_2025-01.csv", [focus_row()])
     _import(db, path)
-    for status, hint in (("closed", "ocb periods reopen 2025-01"), ("finalized", "next open month")):
+    for status, billed in (("closed", "99"), ("finalized", "98")):
         with wh.connect(db) as con:
             con.execute("UPDATE billing_periods SET status = ? WHERE period = '2025-01'", [status])
-        write_focus(path, [focus_row(billed="99")])
-        with pytest.raises(wh.PeriodLockedError, match=hint):
-            _import(db, path)
-        assert _rows(db, "SELECT \"BilledCost\" FROM focus_raw") == [("10.50",)]
+        write_focus(path, [focus_row(billed=billed)])
+        (result,) = _import(db, path)
+        assert result.status == "late" and f"2025-01 is {status}" in result.message
+        assert _rows(db, "SELECT \"BilledCost\" FROM focus_raw WHERE billing_month = '2025-01'") == [("10.50",)]
+        assert _rows(db, "SELECT \"BilledCost\" FROM late_rows") == [(billed,)]
 
 
 def test_row_numbers_follow_the_file_across_parallel_read_batches(tmp_path):
