@@ -19,7 +19,15 @@ from ocb_pipelines.review import decisions as rd
 from ocb_pipelines.services.context import AppContext
 
 LINEAGE = ("billing_month", "source", "file_name", "file_sha256", "file_row_number", "focus_version",
-           "expected_period", "imported_at", "run_id", "import_id")
+           "expected_period", "imported_at", "run_id", "import_id", "adjusts_month")
+# An adjustment line's origin (late data for a closed month, ingest/late.py): what it corrects, where it came from.
+ADJUSTMENT_SQL = (
+    "SELECT a.origin_month, a.origin_file, a.origin_row, a.corrects_charge_id, a.kind, a.billed_delta "
+    "FROM validated_lines v JOIN imports i ON i.import_id = v.import_id AND i.billing_month = v.billing_month "
+    "JOIN adjustment_lines a ON a.booked_month = v.billing_month AND a.source = i.source "
+    "AND a.file_name = i.file_name AND a.file_row_number = v.file_row_number "
+    "WHERE v.billing_month = ? AND v.charge_id = ?"
+)
 
 
 class ChargeNotFoundError(LookupError):
@@ -39,10 +47,12 @@ class ChargeDetail:
     x_columns: dict[str, Any]
     reasons: list[dict[str, str]]
     decisions: list[dict[str, Any]]
+    adjustment: dict[str, Any] | None = None  # an adjustment to a closed month: its origin (ADJUSTMENT_SQL)
 
     def as_dict(self) -> dict[str, Any]:
         return {"charge": self.charge, "lineage": self.lineage, "raw": self.raw, "tags": self.tags,
-                "x_columns": self.x_columns, "reasons": self.reasons, "decisions": self.decisions}
+                "x_columns": self.x_columns, "reasons": self.reasons, "decisions": self.decisions,
+                "adjustment": self.adjustment}
 
 
 def _json_object(text: Any) -> dict[str, Any] | None:
@@ -81,6 +91,9 @@ def charge_detail(ctx: AppContext, month: str, charge_id: str) -> ChargeDetail:
             raise ChargeNotFoundError(f"charge {charge_id}: no such charge in billing month {month}")
         raw = _raw_row(con, month, charge_id)
         decisions = [d for d in rd.month_decisions(con, month) if d["charge_id"] == charge_id]
+        cursor = con.execute(ADJUSTMENT_SQL, [month, charge_id])
+        origin = cursor.fetchall()
+        adjustment = dict(zip([c[0] for c in cursor.description], origin[0], strict=True)) if origin else None
     state = {k: _plain(v) for k, v in states[0].items()}
     if state["stale"]:
         state["stale_explanation"] = rd.stale_explanation(states[0])
@@ -90,7 +103,7 @@ def charge_detail(ctx: AppContext, month: str, charge_id: str) -> ChargeDetail:
     return ChargeDetail(
         charge=state, lineage=lineage, raw=raw, tags=_json_object(raw.get("Tags")), x_columns=x_columns,
         reasons=[{"code": r, "label": reason_label(r)} for r in state["queue_reasons"]],
-        decisions=[{k: _plain(v) for k, v in d.items()} for d in decisions],
+        decisions=[{k: _plain(v) for k, v in d.items()} for d in decisions], adjustment=adjustment,
     )
 
 

@@ -16,6 +16,8 @@ from ocb_pipelines.ingest.importer import import_file
 from ocb_pipelines.periods import lifecycle as lc
 from ocb_pipelines.review import decisions as rd
 from ocb_pipelines.review.fixtures import charge_row, write_focus_csv
+from ocb_pipelines.services.charge_detail import charge_detail
+from ocb_pipelines.services.context import AppContext
 from ocb_pipelines.warehouse import database as wh
 from ocb_pipelines_tests.periods.conftest import load_rows
 
@@ -88,6 +90,12 @@ def test_late_usage_after_close_is_kept_and_booked_in_the_next_open_month(closed
         assert line[:7] == (Decimal("5.25"), "Correction", ["late_for_closed_month"], JAN, "aws_2025-01_late.csv", 1,
                             "new")
         assert line[7] is True and str(line[8]).startswith("2025-02-01")
+        charge_id = con.execute("SELECT charge_id FROM charges_validated WHERE billing_month = ?", [FEB]
+                                ).fetchall()[0][0]
+    # The desk's charge page (services.charge_detail) names what the line corrects.
+    detail = charge_detail(AppContext(settings, "x"), FEB, charge_id)
+    assert detail.adjustment["origin_month"] == JAN and detail.adjustment["origin_file"] == "aws_2025-01_late.csv"
+    assert detail.lineage["adjusts_month"] == JAN and detail.reasons[0]["code"] == "late_for_closed_month"
     # The same late file again changes nothing (invariant 3).
     (again,) = _import(settings, [charge_row(resource="late-vm", billed="5.25")], name="aws_2025-01_late.csv")
     assert again.status == "unchanged"
