@@ -123,15 +123,19 @@ def test_corrected_file_after_finalize_lowers_raises_and_removes(closed_january)
         assert original + adjustments == Decimal("12.30")  # what the provider finally billed
 
 
-def test_late_credit_is_a_negative_adjustment(closed_january):
+def test_late_credit_and_correction_rows_are_negative_adjustments(closed_january):
     settings = closed_january
     credit = charge_row(resource="a", billed="-2.50", ChargeCategory="Credit", ChargeDescription="refund")
-    _import(settings, [credit], name="aws_2025-01_credits.csv")
+    correction = charge_row(resource="b", billed="-1.10", ChargeClass="Correction",
+                            ChargeDescription="provider correction of an earlier invoice")
+    _import(settings, [credit, correction], name="aws_2025-01_credits.csv")
     _validate(settings, FEB)
     with wh.connect(settings.warehouse_path) as con:
-        assert con.execute("SELECT charge_category, billed_cost, list_cost FROM charges_validated "
-                           "WHERE billing_month = ?", [FEB]).fetchall() == [("Credit", Decimal("-2.5"),
-                                                                              Decimal("-2.5"))]
+        assert con.execute("SELECT charge_category, billed_cost, list_cost, charge_class FROM charges_validated "
+                           "WHERE billing_month = ? ORDER BY billed_cost", [FEB]).fetchall() == [
+            ("Credit", Decimal("-2.5"), Decimal("-2.5"), "Correction"),
+            ("Usage", Decimal("-1.1"), Decimal("-1.1"), "Correction")]
+        assert _billed(con, JAN) == Decimal("13.30")  # January as billed
 
 
 def test_two_corrections_of_one_month_booked_in_two_later_months(closed_january):
