@@ -19,13 +19,17 @@ from typing import Any
 
 import duckdb
 
+from ocb_pipelines.ingest.late import ADJUSTMENT_JOIN
+
 ZERO = Decimal(0)
 LineKey = tuple[str, str, int]  # (source, file_name, file_row_number) of a charge line in its billing month
 
-ORIGINS_SQL = """
-SELECT source, file_name, file_row_number, origin_month, origin_file, origin_row, corrects_charge_id, kind
-FROM adjustment_lines WHERE booked_month = ?
-"""
+ORIGINS_SQL = f"""
+SELECT c.source, c.file_name, c.file_row_number, a.origin_month, a.origin_file, a.origin_row, a.corrects_charge_id,
+       a.kind
+FROM charges_approved c JOIN {ADJUSTMENT_JOIN.format(c="c")}
+WHERE c.billing_month = ?
+"""  # the late-data import's own join (ingest/late.py), over the month's billed lines
 
 # How the PDF names each kind of adjustment (ingest/late*.py: a new row, a changed amount, a removed row).
 PDF_ROWS = 60  # adjustment lines printed on a PDF; the rest are counted (and every line is in the CSV)
