@@ -10,6 +10,13 @@ from decimal import Decimal
 
 import pypdf
 
+from ocb_pipelines.charges.validate import build_validated
+from ocb_pipelines.defs.charges.assets import rules_from
+from ocb_pipelines.ingest.importer import import_file
+from ocb_pipelines.periods.lifecycle import close_period
+from ocb_pipelines.review import decisions as rd
+from ocb_pipelines.review.approve import build_approved
+from ocb_pipelines.review.fixtures import charge_row, write_focus_csv
 from ocb_pipelines.statements import render
 from ocb_pipelines.statements.adjustments import (
     AdjustmentLine,
@@ -20,7 +27,7 @@ from ocb_pipelines.statements.adjustments import (
 )
 from ocb_pipelines.statements.generate import Renderer, current_statements, generate_statements
 from ocb_pipelines.warehouse import database as wh
-from ocb_pipelines_tests.statements.late_months import LATE_FILE, build_three_months
+from ocb_pipelines_tests.statements.late_months import LATE_FILE, build_month, build_three_months
 
 MONTH = "2025-03"
 
@@ -108,3 +115,40 @@ def test_the_pdf_prints_a_bounded_number_of_lines_and_every_subtotal_counts_them
     shown = shown_months(lines, limit=4)
     assert [(g.month.origin_month, len(g.shown), g.hidden, g.month.billed_total) for g in shown] == [
         ("2025-01", 3, 0, Decimal(3)), ("2025-02", 1, 2, Decimal(3))]
+
+
+def test_a_late_file_for_a_closed_month_shows_on_the_next_months_statement(settings):
+    """The real flow (ingest/late.py): January closed, a corrected January file arrives while February is open;
+    its differences are booked in February, approved, and February's statement lists them apart."""
+    jan = [charge_row("2025-01", resource="vm-a", billed="80.00", ListCost="100.00"),
+           charge_row("2025-01", resource="vm-b", billed="20.00", ListCost="20.00")]
+    with wh.connect(settings.warehouse_path) as con:
+        build_month(con, settings, "2025-01", {"aws_2025-01.csv": jan})
+        build_month(con, settings, "2025-02", {"aws_2025-02.csv": [charge_row("2025-02", billed="50.00")]},
+                    close=False)
+        corrected = [charge_row("2025-01", resource="vm-a", billed="92.50", ListCost="100.00")]  # vm-b removed
+        path = write_focus_csv(settings.inbox_dir / "aws_2025-01.csv", corrected)  # the same file, corrected
+        [result] = import_file(con, path, months=["2025-01"], source="aws")
+        assert result.status == "late"
+        build_validated(con, "2025-02", rules_from(settings))
+        flagged = [c for (c,) in con.execute("SELECT charge_id FROM charges_validated WHERE billing_month = "
+                                             "'2025-02' AND needs_review").fetchall()]
+        rd.record_decisions(con, "2025-02", [rd.Decision(c, "approve", "late data checked") for c in flagged],
+                            actor="tester", via="cli")
+        build_approved(con, "2025-02")
+        close_period(con, "2025-02", "tester")
+        january = dict(con.execute("SELECT resource_id, charge_id FROM charges_approved "
+                                   "WHERE billing_month = '2025-01'").fetchall())
+    renderer, _ = _statements(settings)
+    with wh.connect(settings.warehouse_path) as con:
+        [statement] = current_statements(con, "2025-02", renderer)
+    assert len(flagged) == 2
+    assert sorted((a.origin.origin_month, a.origin.corrects_charge_id, a.origin.kind, a.billed_total)
+                  for a in statement.adjustments) == sorted([
+        ("2025-01", january["vm-a"], "changed", Decimal("12.50")),
+        ("2025-01", january["vm-b"], "removed", Decimal("-20.00"))])
+    [group] = by_origin_month(statement.adjustments)
+    assert group.billed_total == Decimal("-7.50")
+    assert statement.billed_total == Decimal("42.50")  # February's 50.00 and the adjustments' -7.50
+    # What January billed plus its adjustments is what the provider finally billed for January.
+    assert Decimal("100.00") + group.billed_total == Decimal("92.50")
