@@ -22,7 +22,7 @@ import duckdb
 from ocb_pipelines.charges.attribution import rules_from
 from ocb_pipelines.charges.validate import build_validated
 from ocb_pipelines.core import progress
-from ocb_pipelines.ingest import importer
+from ocb_pipelines.ingest import importer, late
 from ocb_pipelines.ingest.billing_months import calendar_problem
 from ocb_pipelines.ingest.focus import expected_month, quarter_from_filename
 from ocb_pipelines.ingest.legacy_layout import SourceDefaults
@@ -238,7 +238,9 @@ def _unchanged_in_locked_month(ctx: AppContext, plan: ImportPlan, month: str) ->
                 continue
             recorded = con.execute("SELECT file_sha256 FROM import_files WHERE source = ? AND file_name = ? "
                                    "AND billing_month = ?", [source, path.name, month]).fetchall()
-            if not recorded or recorded[0][0] != importer.file_digest(path, con):
+            # The file's latest late version, if it came late: going back to the first version is a change too.
+            latest = late.latest_late_sha(con, source, path.name, month) or (recorded[0][0] if recorded else None)
+            if latest != importer.file_digest(path, con):
                 return False
     return True
 

@@ -41,3 +41,8 @@ def test_a_corrected_file_for_a_closed_month_is_booked_in_the_next_open_month(wo
     # The same file again: nothing changes, nothing more is booked.
     again = _ok(workdir, monkeypatch, "ingest", str(path))
     assert again["files"][0]["status"] == ["unchanged"]
+    # The provider takes the correction back: the first version again withdraws the open month's adjustment.
+    write_focus(path, [focus_row(billed="10", ResourceId="i-1"), focus_row(billed="5", ResourceId="i-2")])
+    reverted = _ok(workdir, monkeypatch, "ingest", str(path))
+    assert reverted["files"][0]["status"] == ["late"]
+    assert _ok(workdir, monkeypatch, "review", "list", "-p", "2025-02")["charges"] == []
