@@ -96,3 +96,26 @@ def describe_schema_failures(error: pa.errors.SchemaErrors, frame: pd.DataFrame,
             where = f"{frame.at[idx, 'file_name']} {row_word} {frame.at[idx, 'file_row_number']}: "
         out.append(f"{where}column {case.column}, value {case.failure_case!r}: failed {case.check}")
     return out
+
+
+def describe_keyed_failures(error: pa.errors.SchemaErrors, frame: pd.DataFrame, limit: int,
+                            where: Callable[[pd.Series], str]) -> list[str]:
+    """Pandera's failure cases as `<where(row)>: column C, value V: failed CHECK` for frames keyed by other than a
+    file's rows (statements, a PI's history): a frame-wide check, which fails once per column, reported once; a
+    rule over the whole row as `failed: CHECK`. The first `limit` of them."""
+    out: list[str] = []
+    seen: set[tuple[str, str]] = set()
+    for case in error.failure_cases.itertuples(index=False):
+        idx = getattr(case, "index", None)
+        if (str(idx), str(case.check)) in seen:
+            continue
+        seen.add((str(idx), str(case.check)))
+        if len(out) >= limit:
+            break
+        place = f"{where(frame.loc[idx])}: " if idx is not None and not pd.isna(idx) and idx in frame.index else ""
+        if getattr(case, "schema_context", "") == "DataFrameSchema":
+            out.append(f"{place}failed: {case.check}")
+            continue
+        column = "" if case.column in (None, "") or pd.isna(case.column) else f"column {case.column}, "
+        out.append(f"{place}{column}value {case.failure_case!r}: failed {case.check}")
+    return out

@@ -24,6 +24,7 @@ import duckdb
 from ocb_pipelines.core.billing_month import month_key
 from ocb_pipelines.core.step_timer import timed_step
 from ocb_pipelines.ingest import late, splits
+from ocb_pipelines.ingest.catalog import already_imported
 from ocb_pipelines.ingest.focus import HeaderMapping, NotFocusError, file_format
 from ocb_pipelines.ingest.gate import gate_rows, nul_failures
 from ocb_pipelines.ingest.legacy_layout import SourceDefaults, fills_json, with_fills
@@ -214,25 +215,10 @@ def import_file(
     results: list[FileImport] = []
     pending: list[str] = []
     for month in months:
-        previous = con.execute(
-            "SELECT file_sha256 FROM import_files WHERE source = ? AND file_name = ? AND billing_month = ?",
-            [source, path.name, month],
-        ).fetchall()
         # A closed month's file is compared with its latest late version, if any (a late file can be reverted).
         latest = late.latest_late_sha(con, source, path.name, month) if late.is_locked(con, month) else None
-        if (latest or (previous[0][0] if previous else None)) == sha:
-            results.append(FileImport(path.name, source, month, "unchanged", sha, mapping.version,
-                                      message="identical to the file already imported", filled=filled))
-            continue
-        twin = con.execute(
-            "SELECT file_name FROM import_files WHERE source = ? AND billing_month = ? AND file_sha256 = ? "
-            "AND file_name <> ?",
-            [source, month, sha, path.name],
-        ).fetchall()
-        if twin:
-            twin = twin[0]
-            results.append(FileImport(path.name, source, month, "duplicate", sha, mapping.version,
-                                      message=f"same content as {twin[0]}, already imported; skipped",
+        if found := already_imported(con, source, path.name, month, sha, latest):
+            results.append(FileImport(path.name, source, month, found[0], sha, mapping.version, message=found[1],
                                       filled=filled))
             continue
         pending.append(month)

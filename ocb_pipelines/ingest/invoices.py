@@ -25,6 +25,7 @@ from pathlib import Path
 import duckdb
 
 from ocb_pipelines.core.billing_month import month_key
+from ocb_pipelines.ingest.catalog import already_imported
 from ocb_pipelines.ingest.focus import HeaderMapping, file_format, utc_timestamp_sql
 from ocb_pipelines.ingest.gate import gate_rows, nul_failures
 from ocb_pipelines.ingest.importer import FileImport
@@ -188,19 +189,8 @@ def import_invoices(
     sha = file_digest(path, con)
     results: list[FileImport] = []
     for month in (month_key(m) for m in months):
-        previous = con.execute(
-            "SELECT file_sha256 FROM import_files WHERE source = ? AND file_name = ? AND billing_month = ?",
-            [source, path.name, month]).fetchall()
-        if previous and previous[0][0] == sha:
-            results.append(FileImport(path.name, source, month, "unchanged", sha, INVOICE_VERSION,
-                                      message="identical to the file already imported"))
-            continue
-        twin = con.execute(
-            "SELECT file_name FROM import_files WHERE source = ? AND billing_month = ? AND file_sha256 = ? "
-            "AND file_name <> ?", [source, month, sha, path.name]).fetchall()
-        if twin:
-            results.append(FileImport(path.name, source, month, "duplicate", sha, INVOICE_VERSION,
-                                      message=f"same content as {twin[0][0]}, already imported; skipped"))
+        if found := already_imported(con, source, path.name, month, sha):
+            results.append(FileImport(path.name, source, month, found[0], sha, INVOICE_VERSION, message=found[1]))
             continue
         results.append(_import_month(con, path, month, source, sha, run_id, actor, max_errors))
     return results

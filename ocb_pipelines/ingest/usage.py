@@ -25,6 +25,7 @@ import duckdb
 
 from ocb_pipelines.core.billing_month import month_key
 from ocb_pipelines.ingest import sacct, storage_report
+from ocb_pipelines.ingest.catalog import already_imported
 from ocb_pipelines.ingest.focus import HeaderMapping
 from ocb_pipelines.ingest.importer import FileImport
 from ocb_pipelines.ingest.reading import MAX_CELL_BYTES, FileFacts, ImportRefused, explain_read_error, file_digest
@@ -266,19 +267,8 @@ def import_usage(
     results: list[FileImport] = []
     pending: list[str] = []
     for month in months:
-        previous = con.execute(
-            "SELECT file_sha256 FROM import_files WHERE source = ? AND file_name = ? AND billing_month = ?",
-            [source, path.name, month]).fetchall()
-        if previous and previous[0][0] == sha:
-            results.append(FileImport(path.name, source, month, "unchanged", sha, kind,
-                                      message="identical to the file already imported"))
-            continue
-        twin = con.execute(
-            "SELECT file_name FROM import_files WHERE source = ? AND billing_month = ? AND file_sha256 = ? "
-            "AND file_name <> ?", [source, month, sha, path.name]).fetchall()
-        if twin:
-            results.append(FileImport(path.name, source, month, "duplicate", sha, kind,
-                                      message=f"same content as {twin[0][0]}, already imported; skipped"))
+        if found := already_imported(con, source, path.name, month, sha):
+            results.append(FileImport(path.name, source, month, found[0], sha, kind, message=found[1]))
             continue
         pending.append(month)
     for month in pending:

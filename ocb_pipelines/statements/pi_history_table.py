@@ -19,6 +19,7 @@ import duckdb
 import pandas as pd
 import pandera.pandas as pa
 
+from ocb_pipelines.core.gates import describe_keyed_failures
 from ocb_pipelines.statements.pi_history import ASSET_MONTHS, HISTORY_SQL, NO_PROJECT, History, load_history
 from ocb_pipelines.warehouse import database as wh
 
@@ -84,25 +85,8 @@ def history_schema(months: tuple[str, ...]) -> pa.DataFrameSchema:
 
 
 def _describe(exc: pa.errors.SchemaErrors, frame: pd.DataFrame, limit: int) -> list[str]:
-    out: list[str] = []
-    seen: set[tuple[str, str]] = set()
-    for case in exc.failure_cases.itertuples(index=False):
-        idx = getattr(case, "index", None)
-        if (str(idx), str(case.check)) in seen:  # a frame-wide check fails once per column: report it once
-            continue
-        seen.add((str(idx), str(case.check)))
-        if len(out) >= limit:
-            break
-        where = ""
-        if idx is not None and not pd.isna(idx) and idx in frame.index:
-            where = (f"{frame.at[idx, 'month']}, PI {frame.at[idx, 'pi_email']!r}, "
-                     f"project {frame.at[idx, 'project_id']!r}: ")
-        if getattr(case, "schema_context", "") == "DataFrameSchema":  # a rule over the row, not one value
-            out.append(f"{where}failed: {case.check}")
-            continue
-        column = "" if case.column in (None, "") or pd.isna(case.column) else f"column {case.column}, "
-        out.append(f"{where}{column}value {case.failure_case!r}: failed {case.check}")
-    return out
+    return describe_keyed_failures(
+        exc, frame, limit, lambda row: f"{row['month']}, PI {row['pi_email']!r}, project {row['project_id']!r}")
 
 
 def gate_history(con: duckdb.DuckDBPyConnection, history: History, limit: int = 20) -> list[str]:

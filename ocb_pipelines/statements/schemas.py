@@ -19,6 +19,7 @@ from decimal import Decimal
 import pandas as pd
 import pandera.pandas as pa
 
+from ocb_pipelines.core.gates import describe_keyed_failures
 from ocb_pipelines.statements.lines import HUNDRED, ZERO, Statement
 
 
@@ -111,21 +112,8 @@ FUND_SCHEMA = pa.DataFrameSchema(
 
 
 def _describe(exc: pa.errors.SchemaErrors, frame: pd.DataFrame, limit: int) -> list[str]:
-    out: list[str] = []
-    seen: set[tuple[str, str]] = set()
-    for case in exc.failure_cases.itertuples(index=False):
-        idx = getattr(case, "index", None)
-        if (str(idx), str(case.check)) in seen:  # a frame-wide check fails once per column: report it once
-            continue
-        seen.add((str(idx), str(case.check)))
-        if len(out) >= limit:
-            break
-        where = ""
-        if idx is not None and not pd.isna(idx) and idx in frame.index:
-            where = f"PI {frame.at[idx, 'pi_email']!r}, project {frame.at[idx, 'project_id']!r}: "
-        column = "" if case.column in (None, "") or pd.isna(case.column) else f"column {case.column}, "
-        out.append(f"{where}{column}value {case.failure_case!r}: failed {case.check}")
-    return out
+    return describe_keyed_failures(
+        exc, frame, limit, lambda row: f"PI {row['pi_email']!r}, project {row['project_id']!r}")
 
 
 def gate_statements(statements: Sequence[Statement], approved: Mapping[tuple, Decimal], month_total: Decimal,

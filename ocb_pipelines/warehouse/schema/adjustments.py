@@ -12,8 +12,7 @@ import duckdb
 
 from ocb_pipelines.core.focus_columns import FOCUS_COLUMNS
 from ocb_pipelines.warehouse.schema.columns import MONEY, Column
-
-_FOCUS_TEXT_COLUMNS = ",\n    ".join(f'"{c}" VARCHAR' for c in FOCUS_COLUMNS)
+from ocb_pipelines.warehouse.schema.ingest import FOCUS_TEXT_COLUMNS
 
 DDL = f"""
 CREATE TABLE IF NOT EXISTS late_imports (
@@ -38,7 +37,7 @@ CREATE TABLE IF NOT EXISTS late_rows (
     billing_month VARCHAR NOT NULL,
     late_key INTEGER NOT NULL,
     file_row_number BIGINT NOT NULL,
-    {_FOCUS_TEXT_COLUMNS},
+    {FOCUS_TEXT_COLUMNS},
     x_columns JSON
 );
 CREATE TABLE IF NOT EXISTS adjustment_lines (

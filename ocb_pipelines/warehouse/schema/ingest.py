@@ -13,7 +13,8 @@ from ocb_pipelines.core.focus_columns import FOCUS_1_4_ADDED, FOCUS_COLUMNS, FOC
 from ocb_pipelines.warehouse.schema.columns import MONEY, Column, add_columns
 from ocb_pipelines.warehouse.transaction import transaction
 
-_FOCUS_RAW_COLUMNS = ",\n    ".join(f'"{c}" VARCHAR' for c in FOCUS_COLUMNS)
+# Every FOCUS column as text, as the file wrote it: focus_rows, and late_rows (schema/adjustments.py).
+FOCUS_TEXT_COLUMNS = ",\n    ".join(f'"{c}" VARCHAR' for c in FOCUS_COLUMNS)
 
 DDL = f"""
 CREATE TABLE IF NOT EXISTS import_files (
@@ -58,7 +59,7 @@ CREATE TABLE IF NOT EXISTS focus_rows (
     billing_month VARCHAR NOT NULL,
     import_key INTEGER NOT NULL,
     file_row_number BIGINT NOT NULL,
-    {_FOCUS_RAW_COLUMNS},
+    {FOCUS_TEXT_COLUMNS},
     x_columns JSON
 );
 """
