@@ -44,15 +44,15 @@ def _plot_points(instance: dg.DagsterInstance, defs: dg.Definitions, label: str)
     return {key: (latest[key].value if key in latest else None) for key in keys}
 
 
-def test_statements_job_stores_the_history_first_and_the_plots_axis_is_the_warehouses_months(three_months):
+def test_statements_job_stores_the_history_and_the_plots_axis_is_the_warehouses_months(three_months):
     defs = build_definitions(three_months.config_path)
     with dg.instance_for_test(temp_dir=str(three_months.config_path.parent / "dagster_home")) as instance:
         for month in MONTHS:
             result = defs.resolve_job_def("statements_job").execute_in_process(partition_key=month,
                                                                                instance=instance, tags=TAGS)
             assert result.success
-            order = [e.asset_key.to_user_string() for e in result.get_asset_materialization_events()]
-            assert order == ["pi_history", "statements"]  # the history before the statements
+            done = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+            assert done == {"pi_history", "statements"}  # both, in one run
         billed = _plot_points(instance, defs, "billed_total_cents")
         gaps = _plot_points(instance, defs, "gaps")
         event = instance.get_latest_materialization_event(dg.AssetKey("pi_history"))
@@ -116,7 +116,7 @@ def test_the_gate_refuses_a_bad_slice_names_the_row_and_writes_nothing(three_mon
         assert not result.success
         checks = [e.event_specific_data for e in result.all_events
                   if e.event_type_value == "ASSET_CHECK_EVALUATION"]
-    assert [(c.check_name, c.passed) for c in checks] == [("pi_history_gate", False)]
+    assert ("pi_history_gate", False) in [(c.check_name, c.passed) for c in checks]
     with wh.connect(three_months.warehouse_path) as con:
-        assert con.execute("SELECT count(*) FROM pi_history").fetchall()[0][0] == 0
-        assert con.execute("SELECT count(*) FROM statements").fetchall()[0][0] == 0  # nothing downstream either
+        assert con.execute("SELECT count(*) FROM pi_history").fetchall()[0][0] == 0  # nothing of the bad slice
+    # Statements do not read the table (each works out its own 6 months, under its own gate): not blocked by it.

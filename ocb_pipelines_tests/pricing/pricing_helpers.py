@@ -12,6 +12,7 @@ import duckdb
 from ocb_pipelines.core.config import OcbSettings
 from ocb_pipelines.core.pricing_config import PricingSettings, SubsidyRule
 from ocb_pipelines.warehouse import database as wh
+from ocb_pipelines.warehouse.schema.ingest import IMPORTS_INSERT
 
 RATES_HEADER = "source,service_name,unit,list_unit_price,billed_unit_price,valid_from,valid_to,tier_from,tier_to,group"
 ACCOUNTS_HEADER = "account,pi_email,project_id,fund_org,group"
@@ -47,7 +48,7 @@ def usage_import(con: duckdb.DuckDBPyConnection, month: str, source: str = "hpc"
     key = con.execute("SELECT coalesce(max(import_key), 0) + 1 FROM imports").fetchall()[0][0]
     sha = uuid.uuid4().hex * 2
     now = wh.now_utc()
-    con.execute("INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, NULL, NULL)",
+    con.execute(f"{IMPORTS_INSERT} VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, NULL, NULL)",
                 [key, uuid.uuid4().hex, month, source, file_name, sha, version, now])
     con.execute("INSERT INTO import_files VALUES (?, ?, ?, ?, ?, 'csv', ?, NULL, 0, 0, 0, ?, 'test', NULL)",
                 [source, file_name, month, sha, f"/inbox/{file_name}", version, now])

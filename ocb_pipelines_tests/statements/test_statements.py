@@ -211,7 +211,7 @@ def test_statements_asset_metadata_and_blocking_gate(closed_month):
         first = job.execute_in_process(partition_key=MONTH, instance=instance,
                                        run_config={"ops": {"statements": {"config": {"workers": 1}}}})
         second = job.execute_in_process(partition_key=MONTH, instance=instance)
-    meta = first.asset_materializations_for_node("statements")[0].metadata  # the job stores pi_history first
+    meta = first.asset_materializations_for_node("statements")[0].metadata  # the job stores pi_history too
     assert meta["rendered"].value == 2 and meta["unchanged"].value == 0 and meta["removed"].value == 0
     assert meta["billed_total_cents"].value == 9450
     again = second.asset_materializations_for_node("statements")[0].metadata
