@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -145,6 +147,29 @@ def failure_reason(result: dg.ExecuteInProcessResult) -> str:
     return root_cause(failure.step_failure_data.error)
 
 
+@contextmanager
+def signals_a_run_can_map() -> Iterator[None]:
+    """Run with SIGINT's default handler, and give SIGINT and SIGTERM back as they were afterwards.
+
+    During an in-process run Dagster points SIGTERM at SIGINT's handler, and leaves it there. A process started
+    in the background (cron, `ocb ... &`, a CI runner) has SIGINT ignored. So SIGTERM was ignored too, by `ocb`
+    itself from its first run on and by every child it started after that. Dagster's compute-log `tail` processes
+    then outlived their run: each run waited 30 s for each of them to stop. Only the main thread can change
+    signals; Dagster leaves them alone in other threads, and so does this."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    if saved[signal.SIGINT] == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        for signum, handler in saved.items():
+            if handler is not None:  # None: set outside Python, cannot be put back
+                signal.signal(signum, handler)
+
+
 def run_job(settings: OcbSettings, definitions: DefinitionsSource, job_name: str, month: str, actor: str,
             run_config: dict[str, Any] | None = None, trigger: str = "cli") -> RunOutcome:
     """Run a job of the project for one month in the shared Dagster instance (so the UI shows the run).
@@ -154,7 +179,7 @@ def run_job(settings: OcbSettings, definitions: DefinitionsSource, job_name: str
     prepare_dagster_home(settings)
     job = definitions(settings.config_path, month).resolve_job_def(job_name)
     config = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}, **(run_config or {})}
-    with _IN_PROCESS_RUN, dg.DagsterInstance.get() as instance:
+    with _IN_PROCESS_RUN, signals_a_run_can_map(), dg.DagsterInstance.get() as instance:
         release_dead_runs(instance)  # a killed earlier run would otherwise hold the warehouse slot forever
         result = job.execute_in_process(
             partition_key=month, run_config=config, instance=instance, raise_on_error=False,

@@ -4,6 +4,8 @@ while the worker rebuilt the month after a decision)."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import sys
 import threading
 import time
@@ -68,3 +70,33 @@ def test_a_run_started_while_another_runs_in_this_process_waits_for_it(tmp_path,
         assert not thread.is_alive()
     assert order == ["first starts", "first ends", "second starts", "second ends"]
     assert all(outcome.success for outcome in outcomes.values()), outcomes
+
+
+def test_a_run_in_a_process_started_in_the_background_leaves_sigterm_as_it_was(tmp_path, monkeypatch):
+    """Started by cron or with `&`, a process has SIGINT ignored. Dagster points SIGTERM at SIGINT's handler during
+    a run, and left it so: `ocb` and every child it started after that ignored SIGTERM (Dagster's compute-log
+    `tail` processes outlived their runs, 30 s each). Now the run's children and the process keep their SIGTERM."""
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    settings = SimpleNamespace(dagster_home=tmp_path / "dagster_home", config_path=tmp_path / "config.yaml")
+    seen_by_child: list[str] = []
+
+    @dg.op
+    def step() -> None:
+        child = subprocess.run([sys.executable, "-c", "import signal; print(signal.getsignal(signal.SIGTERM).name)"],
+                               capture_output=True, text=True, timeout=60, check=True)
+        seen_by_child.append(child.stdout.strip())
+
+    job = dg.GraphDefinition(name="one", node_defs=[step]).to_job(
+        partitions_def=dg.StaticPartitionsDefinition([MONTH]))
+    definitions = lambda _config, _month: dg.Definitions(jobs=[job])  # noqa: E731
+    assert threading.current_thread() is threading.main_thread()  # where a run may change signal handlers
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as in a background job
+    try:
+        sigterm_before = signal.getsignal(signal.SIGTERM)
+        outcome = dagster_runs.run_job(settings, definitions, "one", MONTH, "cron", trigger="cli")
+        sigterm_after, sigint_after = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert outcome.success, outcome.error
+    assert (sigterm_after, sigint_after) == (sigterm_before, signal.SIG_IGN)
+    assert seen_by_child == ["SIG_DFL"]  # the run's children can be stopped with SIGTERM
