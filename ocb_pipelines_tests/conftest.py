@@ -7,6 +7,7 @@ import gzip
 import io
 import json
 import shutil
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -79,6 +80,20 @@ def write_focus(path: Path, rows: list[dict], version: str = "1.2", fmt: str | N
     else:
         path.write_text(data, encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def signals_as_from_a_terminal():
+    """A test process started in the background (a CI runner, `&`) has SIGINT ignored. Dagster points SIGTERM at
+    SIGINT's handler in every in-process run on the main thread, so a test that calls execute_in_process directly
+    (not through services.dagster_runs.run_job, which puts both back) would leave SIGTERM ignored for the rest of
+    the process: Dagster's own compute-log `tail` children then outlive their runs (30 s each) and are collected
+    still running inside later tests. Run the tests with the signals a terminal gives."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_IGN:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    yield
 
 
 @pytest.fixture
