@@ -216,11 +216,14 @@ def import_file(
     pending: list[str] = []
     for month in months:
         # A closed month's file is compared with its latest late version, if any (a late file can be reverted).
-        latest = late.latest_late_sha(con, source, path.name, month) if late.is_locked(con, month) else None
+        locked = late.is_locked(con, month)
+        latest = late.latest_late_sha(con, source, path.name, month) if locked else None
         if found := already_imported(con, source, path.name, month, sha, latest):
             results.append(FileImport(path.name, source, month, found[0], sha, mapping.version, message=found[1],
                                       filled=filled))
             continue
+        if not locked and (booked := late.adjusted_in(con, source, path.name, month)):
+            raise ImportRefused(path.name, late.refusal_after_adjustments(path.name, month, booked))
         pending.append(month)
     if not pending:
         return results

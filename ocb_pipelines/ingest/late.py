@@ -86,6 +86,24 @@ def latest_late_sha(con: duckdb.DuckDBPyConnection, source: str, file_name: str,
     return latest[0][0] if latest else None
 
 
+def adjusted_in(con: duckdb.DuckDBPyConnection, source: str, file_name: str, month: str) -> list[str]:
+    """The months holding adjustments booked from this file's late versions for `month` (empty if it never came
+    late). Such a file may not go into `month` itself again (after a reopen): its rows there would bill what
+    those adjustments already bill."""
+    rows = con.execute(
+        "SELECT DISTINCT booked_month FROM adjustment_lines WHERE source = ? AND origin_file = ? "
+        "AND origin_month = ? ORDER BY booked_month", [source, file_name, month]).fetchall()
+    return [booked for (booked,) in rows]
+
+
+def refusal_after_adjustments(file_name: str, month: str, booked: list[str]) -> str:
+    """Why a file whose late versions were adjusted elsewhere is refused in its reopened month, and the way on."""
+    return (f"its earlier versions for {month} came after {month} was closed and their differences were booked as "
+            f"adjustments in {', '.join(booked)}; importing it into {month} itself would bill those differences "
+            f"twice, so nothing was imported. Close {month} again and import the file: its difference from "
+            f"everything booked so far is adjusted in the next open month")
+
+
 def next_open_month(con: duckdb.DuckDBPyConnection, month: str) -> str:
     """The first month after `month` that is open, or not opened yet: where its adjustments are booked."""
     candidate = BillingMonth.parse(month).next()

@@ -12,7 +12,7 @@ import pytest
 
 from ocb_pipelines.charges.validate import build_validated
 from ocb_pipelines.defs.charges.assets import rules_from
-from ocb_pipelines.ingest.importer import import_file
+from ocb_pipelines.ingest.importer import ImportRefused, import_file
 from ocb_pipelines.periods import lifecycle as lc
 from ocb_pipelines.review import decisions as rd
 from ocb_pipelines.review.fixtures import charge_row, write_focus_csv
@@ -186,3 +186,30 @@ def test_reopen_and_adjust_give_the_same_final_totals(settings):
         with wh.connect(settings.warehouse_path) as con:
             totals[path] = _billed(con, JAN) + _billed(con, FEB)
     assert totals == {"adjust": Decimal("12.08"), "reopen": Decimal("12.08")}
+
+
+def test_a_file_adjusted_in_a_later_month_is_refused_in_its_reopened_month(closed_january):
+    """Late, then reopen, then the same file into the month itself would bill its adjustments twice: refused, with
+    the way on; the same content as the month holds is still `unchanged`, and after closing again it is adjusted."""
+    settings = closed_january
+    (late,) = _import(settings, [charge_row(resource="a", billed="12.00"), charge_row(resource="b", billed="3.30")])
+    assert (late.status, late.booked_month) == ("late", FEB)
+    with wh.connect(settings.warehouse_path) as con:
+        lc.reopen_period(con, JAN, "x", "a wrong decision")
+        before = _month_snapshot(con, JAN)
+    restated = [charge_row(resource="a", billed="7.00"), charge_row(resource="b", billed="3.30")]
+    with pytest.raises(ImportRefused) as refused:
+        _import(settings, restated)
+    assert str(refused.value).startswith(f"{FILE}: its earlier versions for {JAN} came after {JAN} was closed")
+    assert f"booked as adjustments in {FEB}" in str(refused.value)
+    assert "would bill those differences twice, so nothing was imported" in str(refused.value)
+    with wh.connect(settings.warehouse_path) as con:
+        assert _month_snapshot(con, JAN) == before
+    (unchanged,) = _import(settings, ORIGINAL)  # what January holds already: nothing to bill twice
+    assert unchanged.status == "unchanged"
+    _approve_all_and_close(settings, JAN)
+    (again,) = _import(settings, restated)
+    assert (again.status, again.booked_month) == ("late", FEB)
+    _validate(settings, FEB)
+    with wh.connect(settings.warehouse_path) as con:
+        assert _billed(con, JAN) + _billed(con, FEB) == Decimal("10.30")  # what the provider billed last
