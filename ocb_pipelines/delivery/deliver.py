@@ -88,7 +88,11 @@ def delivery_plans(con: duckdb.DuckDBPyConnection, settings: OcbSettings, month:
     if any(str(r["content_sha256"]).startswith("openchargeback:") for r in rows):  # history/outputs.py
         raise DeliveryError(f"the statements of {month} came from OpenChargeback (`ocb import-history`) and were sent "
                             f"there (`ocb deliveries list -p {month}` shows its email log); they are not sent again")
-    check_statements_current(con, settings, month, rows)
+    if period.status != "finalized":
+        # A finalized month never changes and is never rendered again: its statements as generated are the record,
+        # so a template, configuration or upgrade changed since does not stop them being sent (a resend, a PI's
+        # lost email). A closed month can be generated again, so it must be first.
+        check_statements_current(con, settings, month, rows)
     return plan_emails(settings, month, rows)
 
 

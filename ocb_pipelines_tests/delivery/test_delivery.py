@@ -16,8 +16,8 @@ from ocb_pipelines.definitions import build_definitions
 from ocb_pipelines.delivery import log
 from ocb_pipelines.delivery.deliver import deliver_month
 from ocb_pipelines.delivery.email import DeliveryError, SmtpTransport
-from ocb_pipelines.periods.lifecycle import reopen_period
-from ocb_pipelines.statements.generate import generate_statements
+from ocb_pipelines.periods.lifecycle import finalize_period, reopen_period
+from ocb_pipelines.statements.generate import StatementPeriodError, generate_statements
 from ocb_pipelines.warehouse import database as wh
 from ocb_pipelines.warehouse.schema import delivery as delivery_schema
 
@@ -261,3 +261,25 @@ def test_a_delivery_log_from_before_confirmations_gains_the_columns_and_keeps_it
         assert row["status"] == "unknown" and row["confirmed_by"] is None
         done = log.confirm_delivered(con, "2025-01", "<m@x>", actor="ops", reason="in the mail log")
         assert done["status"] == "sent" and log.month_log(con, "2025-01")[0]["confirmed_reason"] == "in the mail log"
+
+
+def test_a_finalized_month_is_sent_as_generated_after_the_configuration_changed(closed_month):
+    """A finalized month cannot be generated again, so a change since (configuration, template, an upgrade's
+    statement hash) must not strand it: its stored statements go out, byte for byte, and a resend works."""
+    settings = closed_month
+    with wh.connect(settings.warehouse_path) as con:
+        generated = generate_statements(con, settings, MONTH, workers=1)
+        finalize_period(con, MONTH, "tester")
+    changed = settings.model_copy(update={"email": settings.email.model_copy(
+        update={"organization_address": "1 New Building, Campus"})})
+    with wh.connect(settings.warehouse_path) as con, pytest.raises(StatementPeriodError, match="finalized"):
+        generate_statements(con, changed, MONTH, workers=1)
+    assert _deliver(changed).summary() == {"written": 2}
+    assert _deliver(changed).summary() == {"already_sent": 2}
+    resent = _deliver(changed, resend_pis=["pi.one@example.edu"], resend_reason="the PI lost the email")
+    assert resent.summary() == {"written": 1}
+    sent = {o.pdf_sha256 for o in generated.outcomes}
+    for eml in (changed.output.email_dir / MONTH).glob("*.eml"):
+        message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+        pdfs = [a.get_content() for a in message.iter_attachments() if a.get_filename().endswith(".pdf")]
+        assert pdfs and all(hashlib.sha256(pdf).hexdigest() in sent for pdf in pdfs)
