@@ -21,6 +21,9 @@ def month_figures(db: Path) -> dict[str, tuple[str, Reconciliation]]:
     con = duckdb.connect(str(db), config=dict(wh.CONNECTION_CONFIG))
     try:
         wh.configure(con)
+        tables = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'billing_periods'")
+        if not tables.fetchall()[0][0]:
+            return {}  # killed before the schema's one transaction was on disk (a torn WAL is ignored): no money yet
         months = con.execute("SELECT period, status FROM billing_periods ORDER BY period").fetchall()
         return {m: (status, reconcile(con, m)) for m, status in months}
     finally:
