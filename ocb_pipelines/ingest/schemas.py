@@ -70,7 +70,7 @@ def _judged_on_distinct(test: Callable[[pyarrow.Array | pyarrow.ChunkedArray], p
 
 def _fits_money(series: pd.Series) -> bool | pd.Series:
     """Whether each value fits DECIMAL(38, 12) exactly. Amounts rarely repeat, so the test is made cheap instead:
-    without an exponent a value needs more than 12 places only if its text has 15 characters or more, and then
+    without an exponent a value needs more than 12 places only if its text has 14 characters or more, and then
     only if a digit other than 0 follows the 12th decimal (one regex, on those values only); a chunk whose text
     bytes hold no `e` has no exponent (one pass over the bytes, not a test of each value). Values with an exponent
     are taken apart by Arrow's vectorised regex. A value that is no FOCUS number is left to the format check."""
@@ -92,7 +92,7 @@ def _chunk_fits(chunk: pyarrow.Array) -> np.ndarray:
     text = np.frombuffer(data, dtype=np.uint8)[offsets[0]: offsets[-1]]
     if np.any((text | 0x20) == ord("e")):  # an exponent (e or E) somewhere in the chunk: take every value apart
         return _parts_fit(chunk)
-    at = np.flatnonzero(np.diff(offsets) >= 15)  # at least "0." and 13 digits
+    at = np.flatnonzero(np.diff(offsets) >= 14)  # at least "." and 13 digits (FOCUS allows `.5`)
     if at.size:
         beyond = pc.match_substring_regex(chunk.take(pyarrow.array(at)), r"\.\d{12}\d*[1-9]")
         fits[at] = ~pc.fill_null(beyond, False).to_numpy(zero_copy_only=False)

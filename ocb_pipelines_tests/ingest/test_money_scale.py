@@ -31,6 +31,7 @@ def test_amounts_that_fit_twelve_places_are_kept_exactly(tmp_path):
     ("ListCost", "1.5E-13"),
     ("ContractedCost", "99999999999999999999E9"),
     ("PricingQuantity", "0.0000000000000001"),
+    ("BilledCost", ".0000000000001"),  # 14 characters: no leading zero, 13 places (was let through and rounded)
 ])
 def test_a_value_that_would_be_rounded_is_refused_by_row_column_and_value(tmp_path, column, value):
     rows = [focus_row(), focus_row(**{column: value})]
