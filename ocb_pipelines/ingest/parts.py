@@ -178,6 +178,6 @@ def parts_rows_sql(parts: FileParts, mapping: HeaderMapping, types: dict[str, st
     projection = text_projection(mapping, types, "csv")
     return " UNION ALL ".join(
         f"SELECT CAST(ordinality + {int(before)} AS BIGINT) AS {ROW_INDEX}, {projection} "
-        f"FROM {reader_sql(part, 'csv')} WITH ORDINALITY"
+        f"FROM {reader_sql(part, 'csv', list(types))} WITH ORDINALITY"
         for part, before in zip(parts.files, parts.rows_before, strict=True)
     )
