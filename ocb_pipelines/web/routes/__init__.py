@@ -16,8 +16,9 @@ from ocb_pipelines.web.routes import (
     settings_page,
     statements,
     status,
+    unbilled,
 )
 
 ROUTERS = [auth.router, months.router, month_page.router, review.router, charges.router, imports.router,
-           statements.router, journal.router, audit.router, settings_page.router, api.router,
+           statements.router, journal.router, unbilled.router, audit.router, settings_page.router, api.router,
            api_decisions.router, status.router]
