@@ -77,21 +77,30 @@ def open_command(period, notes, config_path, as_json):
 @notes_option
 @click.option("--allow-provisional", is_flag=True, default=False,
               help="Close although provisional rows (FOCUS 1.4 BillingPeriodStatus Open) remain; needs --reason.")
-@click.option("--reason", "-r", default=None, help="Why the month closes with provisional rows (kept and audited).")
+@click.option("--allow-invoice-difference", is_flag=True, default=False,
+              help="Close although an imported invoice (FOCUS 1.4 InvoiceDetail) differs from our charges of its "
+                   "InvoiceId; needs --reason.")
+@click.option("--reason", "-r", default=None,
+              help="Why the month closes with provisional rows or an invoice difference (kept and audited).")
 @config_option
 @json_option
-def close_command(period, notes, allow_provisional, reason, config_path, as_json):
-    """Close a billing month: nothing may be pending review and no row provisional (FOCUS 1.4 BillingPeriodStatus
-    Open) unless --allow-provisional --reason "..."; imports and decisions stop. Its approved charges are rebuilt
-    first, so statements and the journal see every import and decision made before the close."""
-    if allow_provisional and not (reason or "").strip():
-        raise CliError(f"--allow-provisional needs a reason: ocb periods close {period} --allow-provisional "
-                       "--reason \"why the month closes before the provider's final data\"")
-    if reason and not allow_provisional:
-        raise CliError("--reason goes with --allow-provisional (a note on the close is --notes)")
+def close_command(period, notes, allow_provisional, allow_invoice_difference, reason, config_path, as_json):
+    """Close a billing month: nothing may be pending review, no row provisional (FOCUS 1.4 BillingPeriodStatus
+    Open) unless --allow-provisional --reason "...", and no imported invoice different from our charges unless
+    --allow-invoice-difference --reason "..."; imports and decisions stop. Its approved charges are rebuilt first,
+    so statements and the journal see every import and decision made before the close."""
+    allowing = [flag for flag, on in (("--allow-provisional", allow_provisional),
+                                      ("--allow-invoice-difference", allow_invoice_difference)) if on]
+    if allowing and not (reason or "").strip():
+        raise CliError(f"{' and '.join(allowing)} needs a reason: ocb periods close {period} {' '.join(allowing)} "
+                       "--reason \"why the month closes anyway\"")
+    if reason and not allowing:
+        raise CliError("--reason goes with --allow-provisional or --allow-invoice-difference (a note on the close "
+                       "is --notes)")
     ctx = app_context(settings_or_exit(config_path))
     try:
-        closed = svc.close_period(ctx, period, notes, provisional_reason=reason if allow_provisional else None)
+        closed = svc.close_period(ctx, period, notes, provisional_reason=reason if allow_provisional else None,
+                                  invoice_reason=reason if allow_invoice_difference else None)
     except svc.PeriodTransitionError as exc:
         raise CliError(str(exc)) from None
     if as_json:  # the reconciliation the close was checked on, in its own transaction

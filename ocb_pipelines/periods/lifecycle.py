@@ -21,7 +21,7 @@ import duckdb
 
 from ocb_pipelines.core.billing_month import BillingMonthError, month_key
 from ocb_pipelines.core.money import format_money
-from ocb_pipelines.ingest.invoice_check import provisional_rows
+from ocb_pipelines.ingest.invoice_check import InvoiceCheck, invoice_checks, invoice_differences, provisional_rows
 from ocb_pipelines.periods.reconcile import MonthNotReconciledError, Reconciliation, require_reconciled
 from ocb_pipelines.review.decisions import pending_count
 from ocb_pipelines.warehouse import database as wh
@@ -139,19 +139,24 @@ def open_period(con: duckdb.DuckDBPyConnection, period: str, actor: str, notes: 
 
 
 def close_period(con: duckdb.DuckDBPyConnection, period: str, actor: str, notes: str | None = None,
-                 currency_symbol: str = "$", *, provisional_reason: str | None = None) -> Period:
+                 currency_symbol: str = "$", *, provisional_reason: str | None = None,
+                 invoice_reason: str | None = None) -> Period:
     """open -> closed, only when the month reconciles and no charge is pending review (see `close_reconciled`)."""
-    return close_reconciled(con, period, actor, notes, currency_symbol, provisional_reason=provisional_reason)[0]
+    return close_reconciled(con, period, actor, notes, currency_symbol, provisional_reason=provisional_reason,
+                            invoice_reason=invoice_reason)[0]
 
 
 def close_reconciled(con: duckdb.DuckDBPyConnection, period: str, actor: str, notes: str | None = None,
-                     currency_symbol: str = "$", *,
-                     provisional_reason: str | None = None) -> tuple[Period, Reconciliation]:
+                     currency_symbol: str = "$", *, provisional_reason: str | None = None,
+                     invoice_reason: str | None = None) -> tuple[Period, Reconciliation]:
     """open -> closed, with the reconciliation it was closed on. Checked in the closing transaction: every raw
     row of the month validated and imported = approved + pending + rejected to the cent (periods/reconcile.py),
     then no charge pending review (flagged or stale and undecided), then no provisional row (FOCUS 1.4
     BillingPeriodStatus Open: the provider may still change it) unless `provisional_reason` says why the month
-    closes anyway (kept in the notes and the audit). Every close (CLI, desk, month end) passes here."""
+    closes anyway, then every imported invoice (FOCUS 1.4 InvoiceDetail) equal to our charges of its InvoiceId to
+    the cent (a difference is money a missing or wrong file leaves unbilled, or billed twice) unless
+    `invoice_reason` says why. Reasons are kept in the notes and the audit. Every close (CLI, desk, month end)
+    passes here."""
     with wh.transaction(con):
         existing = _require(con, period)
         if existing.status != "open":
@@ -173,6 +178,14 @@ def close_reconciled(con: duckdb.DuckDBPyConnection, period: str, actor: str, no
                 f"the same file name to replace them, or close anyway with `ocb periods close {period} "
                 f"--allow-provisional --reason \"...\"`"
             )
+        differences = invoice_differences(invoice_checks(con, period))
+        invoice_why = (invoice_reason or "").strip()
+        if differences and not invoice_why:
+            raise PeriodTransitionError(
+                f"billing month {period}: {describe_invoice_differences(differences, currency_symbol)}. A cost file "
+                f"may be missing or wrong: import it, or close anyway with `ocb periods close {period} "
+                f"--allow-invoice-difference --reason \"...\"`"
+            )
         con.execute("UPDATE billing_periods SET status = 'closed', closed_at = ?, closed_by = ? WHERE period = ?",
                     [wh.now_utc(), actor, period])
         _append_note(con, period, actor, "closed", notes)
@@ -182,9 +195,26 @@ def close_reconciled(con: duckdb.DuckDBPyConnection, period: str, actor: str, no
             _append_note(con, period, actor, "closed with provisional rows",
                          f"{provisional.rows:,} provisional row(s) "
                          f"({format_money(provisional.billed, currency_symbol)}): {reason}")
+        differing = None
+        if differences:
+            differing = {"invoices": [c.as_dict() for c in differences], "reason": invoice_why}
+            _append_note(con, period, actor, "closed with invoice differences",
+                         f"{describe_invoice_differences(differences, currency_symbol)}: {invoice_why}")
         _audit(con, period, actor, "period_close", "open", "closed", notes=notes, reconciliation=figures.as_dict(),
-               provisional=allowed)
+               provisional=allowed, invoice_differences=differing)
     return get_period(con, period), figures  # type: ignore[return-value]
+
+
+def describe_invoice_differences(differences: list[InvoiceCheck], symbol: str = "$", shown: int = 5) -> str:
+    """`2 invoice(s) differ from our charges of the same InvoiceId: INV-A (invoice $15.00, ours $15.01, difference
+    $0.01), ...`: the first `shown` of them."""
+    def one(c: InvoiceCheck) -> str:
+        invoice = "no invoice" if c.invoice_total is None else f"invoice {format_money(c.invoice_total, symbol)}"
+        return (f"{c.invoice_id} ({invoice}, ours {format_money(c.our_total, symbol)}, difference "
+                f"{format_money(c.difference, symbol)})")
+    more = f" and {len(differences) - shown} more" if len(differences) > shown else ""
+    return (f"{len(differences)} invoice(s) differ from our charges of the same InvoiceId: "
+            f"{', '.join(one(c) for c in differences[:shown])}{more}")
 
 
 def _reconciled(con: duckdb.DuckDBPyConnection, period: str, action: str, symbol: str = "$") -> Reconciliation:

@@ -44,15 +44,16 @@ def open_period(ctx: AppContext, period: str, notes: str | None = None) -> Perio
 
 
 def close_period(ctx: AppContext, period: str, notes: str | None = None, *,
-                 provisional_reason: str | None = None) -> ClosedPeriod:
+                 provisional_reason: str | None = None, invoice_reason: str | None = None) -> ClosedPeriod:
     """open -> closed: the approved charges are rebuilt first, so statements and the journal see every import
-    and decision made before the close; then the close checks the reconciliation, that nothing is pending and
-    that no provisional row (FOCUS 1.4 BillingPeriodStatus Open) remains unless `provisional_reason` allows it."""
+    and decision made before the close; then the close checks the reconciliation, that nothing is pending, that
+    no provisional row (FOCUS 1.4 BillingPeriodStatus Open) remains unless `provisional_reason` allows it, and
+    that every imported invoice matches our charges unless `invoice_reason` allows the difference."""
     month = lc.check_period_key(period)
     rebuild_before_close(ctx, month)
     with ctx.connection() as con:
         closed, figures = lc.close_reconciled(con, month, ctx.actor, notes, ctx.settings.currency.symbol,
-                                              provisional_reason=provisional_reason)
+                                              provisional_reason=provisional_reason, invoice_reason=invoice_reason)
     return ClosedPeriod(closed, figures)
 
 

@@ -4,6 +4,7 @@ shown in charges_validated's metadata and on the desk's month page."""
 
 from __future__ import annotations
 
+import html
 import shutil
 from decimal import Decimal
 
@@ -17,6 +18,7 @@ from ocb_pipelines.ingest.importer import ImportRefused, import_file, inspect_fi
 from ocb_pipelines.ingest.invoice_check import invoice_checks
 from ocb_pipelines.ingest.invoices import INVOICE_VERSION, is_invoice_file
 from ocb_pipelines.periods.reconcile import reconcile
+from ocb_pipelines.services import periods
 from ocb_pipelines.services.imports import import_files, plan_import
 from ocb_pipelines.warehouse import database as wh
 from ocb_pipelines_tests.conftest import REPO
@@ -124,10 +126,18 @@ def test_the_difference_is_in_the_metadata_and_on_the_desk(desk):
                                                 ["INV-B", "AWS", "$7.00", "$7.00 (1)", "$0.00"]]
     assert "1 invoice(s) differ from our charges" in page.text
     assert "1 provisional row(s) ($10.00)" in page.text and 'name="provisional_reason"' in page.text
+    assert 'name="invoice_reason"' in page.text
     refused = client.post(f"/months/{MONTH}/close", data={"csrf_token": csrf(client), "note": ""})
     assert refused.status_code == 409 and "1 provisional row(s) ($10.00)" in refused.text
-    closed = client.post(f"/months/{MONTH}/close", data={"csrf_token": csrf(client), "note": "",
-                                                        "provisional_reason": "AWS final file due 3 June"},
+    form = {"csrf_token": csrf(client), "note": "", "provisional_reason": "AWS final file due 3 June"}
+    refused = client.post(f"/months/{MONTH}/close", data=form)  # the invoice still differs by a cent
+    assert refused.status_code == 409 and html.unescape(refused.text).count(
+        "1 invoice(s) differ from our charges of the same InvoiceId: INV-A (invoice $15.00, ours $15.01, "
+        "difference $0.01). A cost file may be missing or wrong") == 1
+    assert {p.period: p.status for p in periods.list_periods(ctx)}[MONTH] == "open"
+    closed = client.post(f"/months/{MONTH}/close", data={**form, "csrf_token": csrf(client),
+                                                        "invoice_reason": "AWS rounds per invoice line"},
                          follow_redirects=False)
     assert closed.status_code == 303
-    assert "AWS final file due 3 June" in client.get(f"/months/{MONTH}").text
+    notes = html.unescape(client.get(f"/months/{MONTH}").text)
+    assert "AWS final file due 3 June" in notes and "difference $0.01): AWS rounds per invoice line" in notes

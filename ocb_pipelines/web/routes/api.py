@@ -161,9 +161,11 @@ def _period_action(request: Request, user: DeskUser, month: str, act) -> JSONRes
 
 
 class CloseRequest(PeriodNotes):
-    """A note, and the reason to close with provisional rows (FOCUS 1.4 BillingPeriodStatus Open) left, if any."""
+    """A note, and the reasons to close with provisional rows (FOCUS 1.4 BillingPeriodStatus Open) left or with an
+    imported invoice different from our charges, if any."""
 
     provisional_reason: str | None = None
+    invoice_reason: str | None = None
 
 
 @router.post("/months/{month}/close")
@@ -173,8 +175,9 @@ def api_close(request: Request, user: Admin, month: str, body: CloseRequest | No
     close was checked on."""
     notes = body.notes if body else None
     reason = body.provisional_reason if body else None
+    invoice_reason = body.invoice_reason if body else None
     return _period_action(request, user, month, lambda ctx, key: periods.close_period(
-        ctx, key, notes, provisional_reason=reason).as_dict())
+        ctx, key, notes, provisional_reason=reason, invoice_reason=invoice_reason).as_dict())
 
 
 @router.post("/months/{month}/reopen")

@@ -52,13 +52,16 @@ def _act(request: Request, user: DeskUser, month: str, verb: str, call) -> Respo
 
 
 @router.post("/months/{month}/close")
-def close_month(request: Request, user: Admin, month: str, note: Note = "", provisional_reason: Note = "") -> Response:
+def close_month(request: Request, user: Admin, month: str, note: Note = "", provisional_reason: Note = "",
+                invoice_reason: Note = "") -> Response:
     """Close: the approved charges are rebuilt (a run tagged with the user), then the close checks in its
-    transaction that the month reconciles, nothing is pending and no provisional row remains (unless the form
-    gives a reason to close with them, as `--allow-provisional --reason` does)."""
+    transaction that the month reconciles, nothing is pending, no provisional row remains and every invoice
+    matches our charges (unless the form gives a reason to close anyway, as `--allow-provisional` and
+    `--allow-invoice-difference` with `--reason` do)."""
     return _act(request, user, month, "is closed",
                 lambda ctx, key: periods.close_period(ctx, key, note.strip() or None,
-                                                      provisional_reason=provisional_reason.strip() or None))
+                                                      provisional_reason=provisional_reason.strip() or None,
+                                                      invoice_reason=invoice_reason.strip() or None))
 
 
 @router.post("/months/{month}/reopen")
