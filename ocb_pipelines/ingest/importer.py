@@ -223,7 +223,7 @@ def import_file(
                                       filled=filled))
             continue
         if not locked and (booked := late.adjusted_in(con, source, path.name, month)):
-            raise ImportRefused(path.name, late.refusal_after_adjustments(path.name, month, booked))
+            raise ImportRefused(path.name, late.refusal_after_adjustments(month, booked))
         pending.append(month)
     if not pending:
         return results

@@ -96,7 +96,7 @@ def adjusted_in(con: duckdb.DuckDBPyConnection, source: str, file_name: str, mon
     return [booked for (booked,) in rows]
 
 
-def refusal_after_adjustments(file_name: str, month: str, booked: list[str]) -> str:
+def refusal_after_adjustments(month: str, booked: list[str]) -> str:
     """Why a file whose late versions were adjusted elsewhere is refused in its reopened month, and the way on."""
     return (f"its earlier versions for {month} came after {month} was closed and their differences were booked as "
             f"adjustments in {', '.join(booked)}; importing it into {month} itself would bill those differences "
