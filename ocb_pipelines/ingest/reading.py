@@ -11,10 +11,11 @@ import csv
 import gzip
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import duckdb
 
@@ -59,18 +60,43 @@ class FileFacts:
     notes: tuple[str, ...] = ()  # what the import should report beside its rows (a usage file's skipped lines)
 
 
-# sha256 (and whether a NUL byte is in them) of files already read in this process, by (path, size, mtime):
-# inspecting a file and then importing it (CLI, benchmark) reads its bytes once, not three times. As git does
-# with its index, a digest is trusted only for a file whose mtime was already RACY_NS old when it was hashed: a
-# file rewritten within the timestamp's granularity keeps its mtime, so a fresh one is always hashed again.
+# What was read from a file's bytes in this process (its sha256 and NUL byte, its header), by (path, size, mtime):
+# inspecting a file and then importing it (CLI, benchmark) reads its bytes and sniffs its header once. As git does
+# with its index, a value is trusted only for a file whose mtime was already RACY_NS old when it was read: a file
+# rewritten within the timestamp's granularity keeps its mtime, so a fresh one is always read again.
 RACY_NS = 2_000_000_000
-_DIGESTS: dict[tuple[str, int, int], tuple[str, int, bool]] = {}
+T = TypeVar("T")
 
 
-def remembered_digest(path: Path) -> tuple[str, int, bool] | None:
-    stat = path.stat()
-    remembered = _DIGESTS.get((str(path.resolve()), stat.st_size, stat.st_mtime_ns))
-    return remembered if remembered and stat.st_mtime_ns < remembered[1] - RACY_NS else None
+class FileVersionMemo(Generic[T]):
+    """Values worked out from a file, remembered per version of it (path, size, mtime) once it is settled."""
+
+    def __init__(self) -> None:
+        self._values: dict[tuple[str, int, int], tuple[int, T]] = {}
+
+    @staticmethod
+    def _version(path: Path) -> tuple[str, int, int]:
+        stat = path.stat()
+        return str(path.resolve()), stat.st_size, stat.st_mtime_ns
+
+    def get(self, path: Path) -> T | None:
+        version = self._version(path)
+        found = self._values.get(version)
+        return found[1] if found and version[2] < found[0] - RACY_NS else None
+
+    def work_out(self, path: Path, work: Callable[[], T]) -> T:
+        """`work()`, remembered for this version of the file (its mtime judged against the time the work began)."""
+        version, started_at = self._version(path), time.time_ns()
+        value = work()
+        self._values[version] = (started_at, value)
+        return value
+
+
+_DIGESTS: FileVersionMemo[tuple[str, bool]] = FileVersionMemo()  # (sha256, holds a NUL byte)
+
+
+def remembered_digest(path: Path) -> tuple[str, bool] | None:
+    return _DIGESTS.get(path)
 
 
 def catalogued(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[str, tuple[str, ...]] | None:
@@ -96,11 +122,7 @@ def file_digest(path: Path, con: duckdb.DuckDBPyConnection | None = None) -> str
 
 
 def _hash_file(path: Path) -> tuple[str, bool]:
-    stat = path.stat()
-    hashed_at = time.time_ns()
-    digest, nul = sha256_and_nul(path)
-    _DIGESTS[(str(path.resolve()), stat.st_size, stat.st_mtime_ns)] = (digest, hashed_at, nul)
-    return digest, nul
+    return _DIGESTS.work_out(path, lambda: sha256_and_nul(path))
 
 
 def quote_ident(name: str) -> str:
@@ -173,7 +195,7 @@ def file_has_nul_byte(path: Path) -> bool:
     test that spares a scan of every stored value (a second over a million rows) for files that cannot
     contain one."""
     if remembered := remembered_digest(path):
-        return remembered[2]
+        return remembered[1]
     with open(path, "rb") as handle:
         while block := handle.read(8 * 1024 * 1024):
             if b"\x00" in block:
@@ -181,21 +203,13 @@ def file_has_nul_byte(path: Path) -> bool:
     return False
 
 
-# The header of files read already in this process, by (path, size, mtime), trusted as _DIGESTS are: inspecting a
-# file and then importing it (CLI, benchmark) sniffs its header once.
-_HEADERS: dict[tuple[str, int, int], tuple[int, tuple[HeaderMapping, dict[str, str]]]] = {}
+_HEADERS: FileVersionMemo[tuple[HeaderMapping, dict[str, str]]] = FileVersionMemo()
 
 
 def header_mapping(con: duckdb.DuckDBPyConnection, path: Path, fmt: str) -> tuple[HeaderMapping, dict[str, str]]:
-    """The file's header on canonical FOCUS names, and DuckDB's names and types of its columns."""
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    if (known := _HEADERS.get(key)) and stat.st_mtime_ns < known[0] - RACY_NS:
-        return known[1]
-    read_at = time.time_ns()
-    found = _read_header_mapping(con, path, fmt)
-    _HEADERS[key] = (read_at, found)
-    return found
+    """The file's header on canonical FOCUS names, and DuckDB's names and types of its columns (sniffed once per
+    settled version of the file)."""
+    return _HEADERS.get(path) or _HEADERS.work_out(path, lambda: _read_header_mapping(con, path, fmt))
 
 
 def _read_header_mapping(con: duckdb.DuckDBPyConnection, path: Path, fmt: str

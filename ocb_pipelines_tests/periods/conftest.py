@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from ocb_pipelines.charges.validate import build_validated
 from ocb_pipelines.core.config import OcbSettings, load_config
 from ocb_pipelines.defs.charges.assets import rules_from
 from ocb_pipelines.ingest.importer import import_file
+from ocb_pipelines.periods.lifecycle import Period, get_period
 from ocb_pipelines.review.fixtures import charge_row, write_focus_csv
 from ocb_pipelines.warehouse import database as wh
 
@@ -44,3 +46,22 @@ def clean_month(settings) -> Path:
 def flagged_month(settings) -> Path:
     """A month with one charge pending review (missing project)."""
     return load_rows(settings, [charge_row(resource="a"), charge_row(resource="b", billed="3.30", project_id=None)])
+
+
+def close_from_cli(settings: OcbSettings, month: str, *args: str):
+    """`ocb periods close MONTH ARGS` as a user types it; the CLI's result."""
+    from click.testing import CliRunner
+
+    from ocb_pipelines.cli.main import cli
+
+    return CliRunner().invoke(cli, ["periods", "close", month, *args, "-c", str(settings.config_path)],
+                              catch_exceptions=False)
+
+
+def closed_as_audited(settings: OcbSettings, month: str) -> tuple[Period, dict]:
+    """The month as the close left it, and the details of its `period_close` audit event."""
+    with wh.connect(settings.warehouse_path) as con:
+        period = get_period(con, month)
+        (details,) = con.execute("SELECT details FROM audit_events WHERE action = 'period_close' AND period = ?",
+                                 [month]).fetchall()[0]
+    return period, json.loads(details)

@@ -8,16 +8,15 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
 
 from ocb_pipelines.charges.validate import build_validated
-from ocb_pipelines.cli.main import cli
 from ocb_pipelines.defs.charges.assets import rules_from
 from ocb_pipelines.ingest.importer import import_file
 from ocb_pipelines.periods import lifecycle as lc
 from ocb_pipelines.periods.month_end import decide_month_end
 from ocb_pipelines.warehouse import database as wh
 from ocb_pipelines_tests.ingest.focus14_files import cost_row, invoice_line, write_cost_file, write_invoice_file
+from ocb_pipelines_tests.periods.conftest import close_from_cli, closed_as_audited
 
 MONTH = "2026-05"
 DIFFERS = ("1 invoice(s) differ from our charges of the same InvoiceId: INV-A (invoice $15.00, ours $15.01, "
@@ -39,8 +38,7 @@ def _load(settings, invoice_a: str | None):
 
 
 def _close(settings, *args):
-    return CliRunner().invoke(cli, ["periods", "close", MONTH, *args, "-c", str(settings.config_path)],
-                              catch_exceptions=False)
+    return close_from_cli(settings, MONTH, *args)
 
 
 def test_an_invoice_a_cent_off_blocks_every_close_until_a_reason_is_given(settings):
@@ -62,11 +60,9 @@ def test_an_invoice_a_cent_off_blocks_every_close_until_a_reason_is_given(settin
     closed = _close(settings, "--allow-invoice-difference", "--reason", "AWS rounds each invoice line", "--json")
     assert closed.exit_code == 0, closed.output
     assert json.loads(closed.stdout)["status"] == "closed"
-    with wh.connect(settings.warehouse_path) as con:
-        period = lc.get_period(con, MONTH)
-        (details,) = con.execute("SELECT details FROM audit_events WHERE action = 'period_close'").fetchall()[0]
+    period, audited_close = closed_as_audited(settings, MONTH)
     assert f"{DIFFERS}: AWS rounds each invoice line" in period.notes
-    audited = json.loads(details)["invoice_differences"]
+    audited = audited_close["invoice_differences"]
     assert audited["reason"] == "AWS rounds each invoice line"
     assert [(i["invoice_id"], i["difference"]) for i in audited["invoices"]] == [("INV-A", "0.010000000000")]
 
@@ -76,6 +72,5 @@ def test_a_matching_invoice_or_none_closes_as_before(settings, invoice_a):
     _load(settings, invoice_a)
     closed = _close(settings, "--json")
     assert closed.exit_code == 0, closed.output
-    with wh.connect(settings.warehouse_path) as con:
-        (details,) = con.execute("SELECT details FROM audit_events WHERE action = 'period_close'").fetchall()[0]
-    assert "invoice_differences" not in json.loads(details)
+    _, audited_close = closed_as_audited(settings, MONTH)
+    assert "invoice_differences" not in audited_close

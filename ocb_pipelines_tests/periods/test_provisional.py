@@ -8,10 +8,8 @@ import json
 from decimal import Decimal
 
 import pytest
-from click.testing import CliRunner
 
 from ocb_pipelines.charges.validate import build_validated
-from ocb_pipelines.cli.main import cli
 from ocb_pipelines.defs.charges.assets import rules_from
 from ocb_pipelines.ingest.importer import import_file
 from ocb_pipelines.ingest.invoice_check import provisional_rows
@@ -19,6 +17,7 @@ from ocb_pipelines.periods import lifecycle as lc
 from ocb_pipelines.periods.month_end import decide_month_end
 from ocb_pipelines.warehouse import database as wh
 from ocb_pipelines_tests.ingest.focus14_files import cost_row, write_cost_file
+from ocb_pipelines_tests.periods.conftest import close_from_cli, closed_as_audited
 
 MONTH = "2026-05"
 NAME = f"aws_{MONTH}.csv"
@@ -34,8 +33,7 @@ def _load(settings, statuses: list[str]):
 
 
 def _close(settings, *args):
-    return CliRunner().invoke(cli, ["periods", "close", MONTH, *args, "-c", str(settings.config_path)],
-                              catch_exceptions=False)
+    return close_from_cli(settings, MONTH, *args)
 
 
 def test_provisional_rows_are_counted_and_block_every_close(settings):
@@ -67,11 +65,9 @@ def test_allow_provisional_needs_a_reason_which_is_kept_and_audited(settings):
     closed = _close(settings, "--allow-provisional", "--reason", "grant ends; AWS final data due in July", "--json")
     assert closed.exit_code == 0, closed.output
     assert json.loads(closed.stdout)["status"] == "closed"
-    with wh.connect(settings.warehouse_path) as con:
-        period = lc.get_period(con, MONTH)
-        (details,) = con.execute("SELECT details FROM audit_events WHERE action = 'period_close'").fetchall()[0]
+    period, audited_close = closed_as_audited(settings, MONTH)
     assert "1 provisional row(s) ($10.00): grant ends; AWS final data due in July" in period.notes
-    assert json.loads(details)["provisional"] == {"rows": 1, "billed": "10.005000000000",
+    assert audited_close["provisional"] == {"rows": 1, "billed": "10.005000000000",
                                                   "reason": "grant ends; AWS final data due in July"}
 
 
@@ -83,6 +79,5 @@ def test_the_final_file_replacing_the_provisional_rows_unblocks_the_close(settin
         assert provisional_rows(con, MONTH).rows == 0
     result = _close(settings)
     assert result.exit_code == 0, result.output
-    with wh.connect(settings.warehouse_path) as con:
-        (details,) = con.execute("SELECT details FROM audit_events WHERE action = 'period_close'").fetchall()[0]
-    assert "provisional" not in json.loads(details)
+    _, audited_close = closed_as_audited(settings, MONTH)
+    assert "provisional" not in audited_close
