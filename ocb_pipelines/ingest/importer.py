@@ -95,9 +95,9 @@ def duckdb_threads(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def split_in_parts(con: duckdb.DuckDBPyConnection, path: Path, fmt: str, mapping: HeaderMapping) -> FileParts | None:
-    """Cut a large plain CSV into one part per DuckDB thread beside DuckDB's temporary files, or None when the file
-    is small, compressed or Parquet, DuckDB has one thread, or anything about the cut is unusual (the whole file
-    is then read in one go, and any error is reported against the file itself)."""
+    """Cut a large plain CSV into one part per DuckDB thread (named pipes, else copies) beside DuckDB's temporary
+    files, or None when the file is small, compressed or Parquet, DuckDB has one thread, or anything about the cut
+    is unusual (the whole file is then read in one go, and any error is reported against the file itself)."""
     threads = duckdb_threads(con)
     size = path.stat().st_size
     temp = Path(con.execute("SELECT current_setting('temp_directory')").fetchall()[0][0] or ".")
@@ -125,13 +125,16 @@ class _PartsUnreadable(Exception):
     """Reading the parts failed: the import is redone from the whole file, so errors name its own lines."""
 
 
-def _insert_parts(con: duckdb.DuckDBPyConnection, insert_sql: str, import_key: int) -> int:
+def _insert_parts(con: duckdb.DuckDBPyConnection, insert_sql: str, import_key: int, parts: FileParts) -> int:
     """Insert every part at once, in whatever order DuckDB's threads append them (the rows carry their numbers);
-    the rows inserted. Any read error, or numbers that are not exactly 1 to the row count (a part's count was
-    fooled), becomes _PartsUnreadable, for the caller to redo the import from the file."""
+    the rows inserted. Any read error, a part not fed whole, or numbers that are not exactly 1 to the row count (a
+    part's count was fooled) becomes _PartsUnreadable, for the caller to redo the import from the file."""
     try:
         con.execute("SET preserve_insertion_order = false")
-        con.execute(insert_sql, [import_key])
+        with parts.reading() as not_fed_whole:
+            con.execute(insert_sql, [import_key])
+            if problem := not_fed_whole():  # a part cut short reads as a shorter file: never kept
+                raise _PartsUnreadable(problem)
         rows, distinct, low, high = con.execute(
             f"SELECT count(*), count(DISTINCT {ROW_INDEX}), min({ROW_INDEX}), max({ROW_INDEX}) "
             "FROM focus_rows WHERE import_key = ?", [import_key]
@@ -270,7 +273,7 @@ def import_file(
                         inserted = _insert_numbered(con, insert_sql, rows_sql_of, [import_key], import_key)
                     else:
                         rows_sql = parts_rows_sql(parts, mapping, types)
-                        inserted = _insert_parts(con, insert_sql.format(rows=rows_sql), import_key)
+                        inserted = _insert_parts(con, insert_sql.format(rows=rows_sql), import_key, parts)
                 if inserted == 0:
                     raise ImportRefused(path.name, "the file has a header but no data rows")
                 new_rows = f"(SELECT * FROM focus_rows WHERE import_key = {int(import_key)})"

@@ -1,7 +1,8 @@
 """A large plain CSV cut at record boundaries into one part per DuckDB thread, read at once, numbered as the file.
 
-`importer.split_in_parts` decides when to cut and writes the parts; this module finds the cuts (outside any
-quoted field, counting the records before each), copies byte ranges, and reads the parts back as one relation.
+`importer.split_in_parts` decides when to cut and makes the parts; this module finds the cuts (outside any
+quoted field, counting the records before each), hands each byte range to DuckDB (a named pipe, else a copy), and
+reads the parts back as one relation.
 Why parts: DuckDB numbers a file's rows in order only on one thread (`WITH ORDINALITY`, `row_number() OVER ()`),
 or by appending in order and numbering afterwards (an UPDATE of every row). Each part read `WITH ORDINALITY` is
 one pipeline on one thread, and the parts' pipelines run at once: as many threads as parts.
@@ -10,8 +11,10 @@ one pipeline on one thread, and the parts' pipelines run at once: as many thread
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import accumulate
@@ -19,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ocb_pipelines.ingest import pipes
 from ocb_pipelines.ingest.focus import HeaderMapping
 from ocb_pipelines.ingest.reading import reader_sql, text_projection
 from ocb_pipelines.ingest.schemas import ROW_INDEX
@@ -28,11 +32,31 @@ BLOCK_BYTES = 4 << 20  # numpy scans a block at a time: a few block-sized arrays
 
 @dataclass(frozen=True)
 class FileParts:
-    """A CSV cut at record boundaries into files that each start with the header."""
+    """A CSV cut at record boundaries into parts that each start with the header: named pipes fed from the file
+    while DuckDB reads them (ingest/pipes.py), or copies where the system has no pipes to splice into."""
 
     folder: Path
     files: tuple[Path, ...]
     rows_before: tuple[int, ...]  # data records before each part: its rows are numbered after them
+    source: Path | None = None  # piped parts: the file each pipe is fed from
+    ranges: tuple[tuple[int, int], ...] = ()  # piped parts: each one's bytes of the source
+    header: bytes = b""  # piped parts: written ahead of every part but the first (which starts with it)
+
+    @property
+    def piped(self) -> bool:
+        return self.source is not None
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Callable[[], str | None]]:
+        """Around one read of every part (once per month imported): piped parts are fed while DuckDB reads them.
+        Yields a check, for after the read, naming a part that was not fed whole (None when all were, or for
+        copies)."""
+        if self.source is None:
+            yield lambda: None
+            return
+        prefixes = [b"" if k == 0 else self.header for k in range(len(self.files))]
+        with pipes.feeding(self.files, self.source, self.ranges, prefixes) as not_fed_whole:
+            yield not_fed_whole
 
     def discard(self) -> None:
         for part in self.files:
@@ -41,10 +65,32 @@ class FileParts:
             self.folder.rmdir()
 
 
-def _newlines_and_quote_parity(fd: int, offset: int, size: int) -> tuple[int, np.ndarray, np.ndarray]:
+class _BlockReader:
+    """Reads a file's blocks into one reused buffer per thread: a fresh 4 MB bytes object for each block cost
+    more in page faults (kernel time) than numpy's scan of it."""
+
+    def __init__(self, fd: int, block_size: int) -> None:
+        self.fd, self.block_size = fd, block_size
+        self._local = threading.local()
+
+    def read(self, offset: int) -> np.ndarray:
+        buffer = getattr(self._local, "buffer", None)
+        if buffer is None:
+            buffer = self._local.buffer = bytearray(self.block_size)
+        read = os.preadv(self.fd, [buffer], offset) if hasattr(os, "preadv") else self._pread_into(buffer, offset)
+        return np.frombuffer(buffer, dtype=np.uint8, count=read)
+
+    def _pread_into(self, buffer: bytearray, offset: int) -> int:  # no preadv (macOS before 11)
+        block = os.pread(self.fd, self.block_size, offset)
+        buffer[: len(block)] = block
+        return len(block)
+
+
+def _newlines_and_quote_parity(blocks: _BlockReader, offset: int) -> tuple[int, np.ndarray, np.ndarray]:
     """(quote characters, newline positions, parity of the quotes before each newline) of one block of a file.
-    numpy leaves the GIL while it scans, so blocks are scanned on several threads at once."""
-    data = np.frombuffer(os.pread(fd, size, offset), dtype=np.uint8)
+    numpy leaves the GIL while it scans, so blocks are scanned on several threads at once. The arrays returned
+    are new ones, never views of the reused buffer."""
+    data = blocks.read(offset)
     is_quote = (data == ord('"')).view(np.uint8)
     newline_at = np.flatnonzero(data == ord("\n"))
     quotes = int(np.count_nonzero(is_quote))
@@ -55,9 +101,9 @@ def _newlines_and_quote_parity(fd: int, offset: int, size: int) -> tuple[int, np
     return quotes, newline_at, np.bitwise_xor.accumulate(stretches)
 
 
-def _quotes_and_newlines_by_parity(fd: int, offset: int, size: int) -> tuple[int, int, int]:
+def _quotes_and_newlines_by_parity(blocks: _BlockReader, offset: int) -> tuple[int, int, int]:
     """(quote characters, newlines after an even number of them, after an odd number) of one block."""
-    quotes, _, parity = _newlines_and_quote_parity(fd, offset, size)
+    quotes, _, parity = _newlines_and_quote_parity(blocks, offset)
     odd = int(np.count_nonzero(parity))
     return quotes, parity.size - odd, odd
 
@@ -81,8 +127,9 @@ def record_cuts(path: Path, header_bytes: int, parts: int, block_size: int = BLO
         # Every block before the last target's block is counted (in parallel): the quotes and record ends before
         # each block follow by a running sum.
         counted_blocks = targets[-1] // block_size
+        blocks = _BlockReader(fd, block_size)
         with ThreadPoolExecutor(max_workers=max(1, workers or parts)) as pool:
-            counts = list(pool.map(lambda at: _quotes_and_newlines_by_parity(fd, at, block_size),
+            counts = list(pool.map(lambda at: _quotes_and_newlines_by_parity(blocks, at),
                                    range(0, counted_blocks * block_size, block_size)))
         quotes_before = [0, *accumulate(c[0] for c in counts)]
         ends_before = [0]
@@ -92,7 +139,7 @@ def record_cuts(path: Path, header_bytes: int, parts: int, block_size: int = BLO
         for target in targets:
             if cuts and cuts[-1][0] > target:
                 continue  # one long record spans this point too
-            found = _first_record_end_from(fd, size, target, block_size, quotes_before, ends_before)
+            found = _first_record_end_from(blocks, size, target, quotes_before, ends_before)
             if found is None:
                 break
             cuts.append(found)
@@ -101,15 +148,16 @@ def record_cuts(path: Path, header_bytes: int, parts: int, block_size: int = BLO
     return cuts
 
 
-def _first_record_end_from(fd: int, size: int, target: int, block_size: int, quotes_before: Sequence[int],
+def _first_record_end_from(blocks: _BlockReader, size: int, target: int, quotes_before: Sequence[int],
                            ends_before: Sequence[int]) -> tuple[int, int] | None:
     """(offset just past the first record end at or past `target`, data records before it), or None at the file's
     end. The blocks before `target`'s were counted; later blocks are counted here as they are passed."""
+    block_size = blocks.block_size
     block = target // block_size
     quotes, record_ends = quotes_before[block], ends_before[block]
     offset = block * block_size
     while offset < size:
-        block_quotes, newline_at, parity = _newlines_and_quote_parity(fd, offset, block_size)
+        block_quotes, newline_at, parity = _newlines_and_quote_parity(blocks, offset)
         ends = newline_at[parity == quotes % 2]  # an even number of quotes before it, counting earlier blocks
         past_target = ends[ends >= target - offset]
         if past_target.size:
@@ -144,13 +192,23 @@ def copy_range(source: int, target: int, offset: int, count: int) -> None:
 
 def write_parts(path: Path, folder: Path, header: bytes, cuts: Sequence[tuple[int, int]],
                 workers: int) -> FileParts:
-    """Copy the file's byte ranges between `cuts` into `folder` (created here; it must not exist), the header
-    in front of every part but the first (which starts with it), on `workers` threads."""
+    """The file's byte ranges between `cuts` as parts in `folder` (created here; it must not exist), the header
+    in front of every part but the first (which starts with it): named pipes, fed when read, where the system
+    can splice into them; else copies, written on `workers` threads."""
     size = path.stat().st_size
     offsets = [0, *(cut for cut, _ in cuts), size]
-    parts = FileParts(folder, tuple(folder / f"part-{k:03d}.csv" for k in range(len(offsets) - 1)),
-                      (0, *(before for _, before in cuts)))
+    files = tuple(folder / f"part-{k:03d}.csv" for k in range(len(offsets) - 1))
+    rows_before = (0, *(before for _, before in cuts))
     folder.mkdir(parents=True)
+    if pipes.can_stream():
+        try:
+            for part in files:
+                pipes.make_pipe(part)
+            return FileParts(folder, files, rows_before, path, tuple(itertools.pairwise(offsets)), header)
+        except OSError:  # a file system without FIFOs: copy instead
+            FileParts(folder, files, rows_before).discard()
+            folder.mkdir(parents=True)
+    parts = FileParts(folder, files, rows_before)
     source = os.open(path, os.O_RDONLY)
 
     def copy(k: int) -> None:

@@ -2,15 +2,18 @@
 of the file."""
 
 import csv
+import dataclasses
 import io
 import itertools
 import json
 import os
+import stat
+import threading
 from pathlib import Path
 
 import pytest
 
-from ocb_pipelines.ingest import importer
+from ocb_pipelines.ingest import importer, pipes
 from ocb_pipelines.ingest.importer import ImportRefused, cut_near_middle, import_file
 from ocb_pipelines.warehouse import database as wh
 from ocb_pipelines_tests.conftest import focus_row, write_focus
@@ -172,13 +175,74 @@ def test_in_memory_warehouse_cuts_into_the_system_temp_folder(tmp_path, monkeypa
     assert list(workdir.iterdir()) == [] and list((tmp_path / "system-temp").iterdir()) == []
 
 
-def test_halves_without_copy_file_range(tmp_path, monkeypatch):
-    """Where the kernel cannot copy a file range (macOS), the halves are copied through a buffer."""
-    monkeypatch.delattr(os, "copy_file_range", raising=False)
+@pytest.mark.skipif(not pipes.can_stream(), reason="named pipes fed by splice are Linux's")
+def test_parts_are_named_pipes_fed_while_read_never_copies(tmp_path, monkeypatch):
+    """Nothing of the file is written again: each part is a FIFO, fed from the file while DuckDB reads it, and fed
+    anew for each month a file's rows are imported into."""
+    seen = []
+    real_insert = importer._insert_parts
+
+    def spy(con, sql, key, parts):
+        seen.append([stat.S_ISFIFO(part.stat().st_mode) for part in parts.files])
+        return real_insert(con, sql, key, parts)
+
+    monkeypatch.setattr(importer, "_insert_parts", spy)
+    rows = _rows(300, "2025-01") + _rows(300, "2025-02")
+    path = write_focus(tmp_path / "aws_2025-01.csv", rows)
+    _, split_rows = _import(tmp_path, path, split=True, monkeypatch=monkeypatch, months=("2025-01", "2025-02"))
+    assert seen == [[True, True], [True, True]] and len(split_rows) == 600
+    assert not _feeders_alive()
+
+
+@pytest.mark.skipif(not pipes.can_stream(), reason="named pipes fed by splice are Linux's")
+def test_a_part_not_fed_whole_is_never_kept(tmp_path, monkeypatch):
+    """The file ends before the last part's range does (it was cut short after the cut was made): DuckDB reads a
+    shorter last part without error, but the import notices and is redone from the whole file."""
+    path = write_focus(tmp_path / "aws_2025-01.csv", _rows(300))
+    real_write = importer.write_parts
+
+    def past_the_end(*args):
+        parts = real_write(*args)
+        start, end = parts.ranges[-1]
+        return dataclasses.replace(parts, ranges=(*parts.ranges[:-1], (start, end + 1000)))
+
+    monkeypatch.setattr(importer, "write_parts", past_the_end)
+    refusals = _refusals_of_the_parts(monkeypatch)
+    results, rows = _import(tmp_path, path, split=True, monkeypatch=monkeypatch)
+    _, whole_rows = _import(tmp_path, path, split=False, monkeypatch=monkeypatch)
+    assert len(refusals) == 1 and "part-001.csv was not fed whole" in refusals[0] and "ended at byte" in refusals[0]
+    assert rows == whole_rows and results[0].rows == 300
+    assert not _feeders_alive()
+
+
+def test_a_part_never_opened_lets_its_feeder_end(tmp_path, monkeypatch):
+    """A read that fails before DuckDB opens a part leaves no feeder waiting for it."""
+    path = write_focus(tmp_path / "aws_2025-01.csv", _rows(300))
+    real_sql = importer.parts_rows_sql
+    monkeypatch.setattr(importer, "parts_rows_sql", lambda *args: real_sql(*args).replace("part-001.csv", "gone.csv"))
+    results, _ = _import(tmp_path, path, split=True, monkeypatch=monkeypatch)
+    assert results[0].rows == 300 and not _feeders_alive()
+
+
+def _feeders_alive() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("ocb-feed-")]
+
+
+@pytest.mark.parametrize("copy_file_range", [True, False])
+def test_halves_are_copied_where_there_are_no_pipes_to_splice_into(tmp_path, monkeypatch, copy_file_range):
+    """Where the system has no splice (macOS), the halves are copies: inside the kernel where it can copy a file
+    range, else through a buffer."""
+    monkeypatch.delattr(os, "splice", raising=False)
+    if not copy_file_range:
+        monkeypatch.delattr(os, "copy_file_range", raising=False)
+    kinds = []
+    real_insert = importer._insert_parts
+    monkeypatch.setattr(importer, "_insert_parts", lambda con, sql, key, parts: kinds.append(
+        [part.is_file() for part in parts.files]) or real_insert(con, sql, key, parts))
     path = write_focus(tmp_path / "aws_2025-01.csv", _rows(300))
     _, split_rows = _import(tmp_path, path, split=True, monkeypatch=monkeypatch)
     _, whole_rows = _import(tmp_path, path, split=False, monkeypatch=monkeypatch)
-    assert split_rows == whole_rows and len(split_rows) == 300
+    assert kinds == [[True, True]] and split_rows == whole_rows and len(split_rows) == 300
 
 
 def test_record_cuts_land_between_records_for_any_number_of_parts(tmp_path):
