@@ -62,3 +62,22 @@ def test_no_module_outside_the_warehouse_creates_a_table():
              if path.relative_to(PACKAGE).parts[0] not in ("warehouse", "desk")
              and create.search(path.read_text("utf-8"))]
     assert found == []
+
+
+def test_a_new_warehouse_stores_charge_ids_uncompressed(tmp_path):
+    """Every charge_id is distinct hex: trying DuckDB's string compression on them cost more time than the bytes
+    it saved, so a new warehouse's validated_lines stores them as they are (the other columns stay compressed)."""
+    with wh.connect(tmp_path / "new.duckdb") as con:
+        con.execute(
+            "INSERT INTO validated_lines (charge_id, billing_month, source, file_name, file_row_number, "
+            "charge_category, billing_currency, billed_cost, effective_cost, billing_period_start, billing_period_end, "
+            "charge_period_start, charge_period_end, review_reasons, needs_review, validated_at) "
+            "SELECT md5(i::VARCHAR), '2025-01', 'aws', 'f.csv', i, 'Usage', 'USD', 1, 1, TIMESTAMP '2025-01-01', "
+            "TIMESTAMP '2025-02-01', TIMESTAMP '2025-01-01', TIMESTAMP '2025-01-02', [], false, now() "
+            "FROM range(200000) t(i)")
+        con.execute("CHECKPOINT")
+        kinds = dict(con.execute(
+            "SELECT column_name, list(DISTINCT compression) FROM pragma_storage_info('validated_lines') "
+            "WHERE segment_type = 'VARCHAR' GROUP BY column_name").fetchall())
+    assert kinds["charge_id"] == ["Uncompressed"]
+    assert "Uncompressed" not in kinds["file_name"]

@@ -87,7 +87,10 @@ RAW_ROW_JOIN = (
 RAW_ROW_HASH = f"CASE WHEN r.import_id IS NOT NULL THEN {row_hash_sql('r.')} END"
 _VALIDATED_LINE_COLUMNS = "".join(
     line + "\n" for line in CHARGE_COLUMNS.splitlines() if line.split()[0] not in DESCRIPTIVE_COLUMNS
-)
+).replace(
+    # An md5's hex digits: DuckDB's string compression tried on them (every value distinct) took 0.4 CPU s of a
+    # million-line validation, to save 8 bytes a line. A warehouse created before keeps its compression.
+    "charge_id VARCHAR NOT NULL,", "charge_id VARCHAR NOT NULL USING COMPRESSION uncompressed,", 1)
 
 
 # Bumped whenever the view's definition changes: an existing warehouse's view is replaced once, not on every connect.
