@@ -17,6 +17,10 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 SPLICE_BYTES = 1 << 20
+# A pipe holds 64 KiB unless asked for more: DuckDB's reads of a part then wait on its feeder 17,000 times a
+# gigabyte. 1 MiB is Linux's default ceiling for any user (/proc/sys/fs/pipe-max-size); measured on a million rows,
+# it read the parts in 1.8-1.9 s against 2.0-2.2 s.
+PIPE_BYTES = 1 << 20
 STOP_WAIT_SECONDS = 30.0  # at most, for a feeder to end once its read is over
 
 
@@ -48,6 +52,7 @@ class _Feeder(threading.Thread):
         try:
             if self.stopping:
                 return
+            _widen(pipe)
             source = os.open(self.source, os.O_RDONLY)
             try:
                 self._feed(source, pipe)
@@ -80,6 +85,16 @@ class _Feeder(threading.Thread):
             with contextlib.suppress(OSError):
                 os.close(os.open(self.fifo, os.O_RDONLY | os.O_NONBLOCK))
             self.join(0.05)  # the thread may not have reached its open() yet: wake it again
+
+
+def _widen(pipe: int) -> None:
+    """Ask for a PIPE_BYTES pipe; a system that refuses keeps its default (slower, as correct)."""
+    try:
+        import fcntl  # Unix only: pipes are only used where splice is (Linux)
+
+        fcntl.fcntl(pipe, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    except (ImportError, AttributeError, OSError):
+        pass
 
 
 @contextlib.contextmanager

@@ -74,3 +74,14 @@ def test_every_pipe_is_fed_from_its_own_thread_at_once(tmp_path):
             assert a.read() + b.read() == source.read_bytes()
         assert not_fed_whole() is None
     assert os.path.exists(first) and not _feeders()
+
+
+def test_a_pipe_is_widened_to_a_mebibyte(tmp_path):
+    """DuckDB reads a part in large buffers: a 64 KiB pipe made each read wait on its feeder many times over."""
+    import fcntl
+
+    source, pipe = _source(tmp_path), _pipe(tmp_path)
+    with pipes.feeding([pipe], source, [(0, 10)], [b""]), open(pipe, "rb") as f:
+        assert f.read() == source.read_bytes()[:10]  # written after the pipe was widened
+        size = fcntl.fcntl(f.fileno(), fcntl.F_GETPIPE_SZ)
+    assert size == pipes.PIPE_BYTES
