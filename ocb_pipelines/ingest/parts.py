@@ -11,13 +11,12 @@ one pipeline on one thread, and the parts' pipelines run at once: as many thread
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from itertools import accumulate
+from itertools import accumulate, pairwise
 from pathlib import Path
 
 import numpy as np
@@ -41,10 +40,6 @@ class FileParts:
     source: Path | None = None  # piped parts: the file each pipe is fed from
     ranges: tuple[tuple[int, int], ...] = ()  # piped parts: each one's bytes of the source
     header: bytes = b""  # piped parts: written ahead of every part but the first (which starts with it)
-
-    @property
-    def piped(self) -> bool:
-        return self.source is not None
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Callable[[], str | None]]:
@@ -204,7 +199,7 @@ def write_parts(path: Path, folder: Path, header: bytes, cuts: Sequence[tuple[in
         try:
             for part in files:
                 pipes.make_pipe(part)
-            return FileParts(folder, files, rows_before, path, tuple(itertools.pairwise(offsets)), header)
+            return FileParts(folder, files, rows_before, path, tuple(pairwise(offsets)), header)
         except OSError:  # a file system without FIFOs: copy instead
             FileParts(folder, files, rows_before).discard()
             folder.mkdir(parents=True)

@@ -10,6 +10,7 @@ anew (`feeding`). Where the system has no FIFOs or no splice (macOS, Windows), t
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import threading
 import time
@@ -42,6 +43,7 @@ class _Feeder(threading.Thread):
         self.fed_whole = False
         self.error = ""
         self.stopping = False
+        self.splicing = True
 
     def run(self) -> None:
         try:
@@ -70,10 +72,26 @@ class _Feeder(threading.Thread):
             prefix = prefix[os.write(pipe, prefix):]
         offset = self.start_at
         while offset < self.end and not self.stopping:
-            moved = os.splice(source, pipe, min(SPLICE_BYTES, self.end - offset), offset_src=offset)
+            moved = self._move(source, pipe, offset, min(SPLICE_BYTES, self.end - offset))
             if moved <= 0:
                 raise OSError(f"{self.source.name} ended at byte {offset}, before {self.end}")
             offset += moved
+
+    def _move(self, source: int, pipe: int, offset: int, count: int) -> int:
+        """Up to `count` bytes from `offset` into the pipe: by splice, or through a buffer where the source's file
+        system cannot splice (EINVAL), from then on."""
+        if self.splicing:
+            try:
+                return os.splice(source, pipe, count, offset_src=offset)
+            except OSError as exc:
+                if exc.errno not in (errno.EINVAL, errno.ENOSYS):
+                    raise
+                self.splicing = False
+        block = memoryview(os.pread(source, count, offset))
+        moved = len(block)
+        while block:
+            block = block[os.write(pipe, block):]
+        return moved
 
     def stop(self) -> None:
         """Make a feeder that is still waiting for its reader (the read failed before it was opened) end, and wait

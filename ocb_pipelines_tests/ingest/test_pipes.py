@@ -85,3 +85,18 @@ def test_a_pipe_is_widened_to_a_mebibyte(tmp_path):
         assert f.read() == source.read_bytes()[:10]  # written after the pipe was widened
         size = fcntl.fcntl(f.fileno(), fcntl.F_GETPIPE_SZ)
     assert size == pipes.PIPE_BYTES
+
+
+def test_a_source_that_cannot_be_spliced_is_fed_through_a_buffer(tmp_path, monkeypatch):
+    """Some file systems cannot splice (EINVAL): the feeder moves the bytes through a buffer instead."""
+    import errno
+
+    def refuse(*args, **kwargs):
+        raise OSError(errno.EINVAL, "Invalid argument")
+
+    monkeypatch.setattr(pipes.os, "splice", refuse)
+    source, pipe = _source(tmp_path), _pipe(tmp_path)
+    data = source.read_bytes()
+    with pipes.feeding([pipe], source, [(5, len(data))], [b"head\n"]) as not_fed_whole, open(pipe, "rb") as f:
+        assert f.read() == b"head\n" + data[5:]
+        assert not_fed_whole() is None
