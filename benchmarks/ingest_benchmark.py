@@ -19,7 +19,8 @@ a 1 GB limit DuckDB appends on one thread, which slows the baseline more than oc
 alone could flatter ocb.
 
 Each ocb run prints where its time goes, step by step (wall s, CPU s, and CPU s / wall s: the cores it kept
-busy), and its CPU utilisation (CPU s / wall s / threads). `--threads` sets DuckDB's threads for both the CTAS
+busy, and the process's peak memory when the step ended: the step that first shows a new high reached it), and its
+CPU utilisation (CPU s / wall s / threads). `--threads` sets DuckDB's threads for both the CTAS
 and ocb (ocb's `database.threads`); with several counts, the speed-up from the first to each other count is
 printed for ocb beside DuckDB's own on the same file.
 """
@@ -235,7 +236,8 @@ def _one_run(args: argparse.Namespace, csv_path: Path, limit: str, threads: int 
     for name, step in ours["steps"].items():
         accounted += step["wall_s"] if not name.startswith(" ") else 0
         busy = step["cpu_s"] / step["wall_s"] if step["wall_s"] else 0
-        print(f"    {name:42} {step['wall_s']:7.2f} s wall {step['cpu_s']:7.2f} s CPU  {busy:5.2f} cores")
+        print(f"    {name:42} {step['wall_s']:7.2f} s wall {step['cpu_s']:7.2f} s CPU  {busy:5.2f} cores  "
+              f"peak RSS {step['peak_rss_mb']:,} MB")
     print(f"    {'(the rest: headers, lookups, commits)':42} {ours['seconds'] - accounted:7.2f} s wall")
     for label, baseline in baselines.items():
         print(f"ratio to the CTAS with {label}: {ours['seconds'] / baseline['seconds']:.2f}x wall, "
