@@ -23,6 +23,7 @@ SPLICE_BYTES = 1 << 20
 # it read the parts in 1.8-1.9 s against 2.0-2.2 s.
 PIPE_BYTES = 1 << 20
 STOP_WAIT_SECONDS = 30.0  # at most, for a feeder to end once its read is over
+FEEDER_THREAD_PREFIX = "ocb-feed-"  # each feeder thread's name: the pipe's after it
 
 
 def can_stream() -> bool:
@@ -38,7 +39,7 @@ class _Feeder(threading.Thread):
     """Writes `prefix`, then the source's bytes from `start` to `end`, into the FIFO, once a reader opens it."""
 
     def __init__(self, fifo: Path, source: Path, start: int, end: int, prefix: bytes) -> None:
-        super().__init__(name=f"ocb-feed-{fifo.name}", daemon=True)
+        super().__init__(name=f"{FEEDER_THREAD_PREFIX}{fifo.name}", daemon=True)
         self.fifo, self.source, self.start_at, self.end, self.prefix = fifo, source, start, end, prefix
         self.fed_whole = False
         self.error = ""
@@ -107,12 +108,10 @@ class _Feeder(threading.Thread):
 
 def _widen(pipe: int) -> None:
     """Ask for a PIPE_BYTES pipe; a system that refuses keeps its default (slower, as correct)."""
-    try:
+    with contextlib.suppress(ImportError, AttributeError, OSError):
         import fcntl  # Unix only: pipes are only used where splice is (Linux)
 
         fcntl.fcntl(pipe, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
-    except (ImportError, AttributeError, OSError):
-        pass
 
 
 @contextlib.contextmanager

@@ -8,7 +8,6 @@ import itertools
 import json
 import os
 import stat
-import threading
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from ocb_pipelines.ingest import importer, pipes
 from ocb_pipelines.ingest.importer import ImportRefused, cut_near_middle, import_file
 from ocb_pipelines.warehouse import database as wh
 from ocb_pipelines_tests.conftest import focus_row, write_focus
+from ocb_pipelines_tests.ingest.test_pipes import live_feeders
 
 AWKWARD = ['line one\nline two', 'a "quoted" word', 'comma, inside', '"', '""', '', 'x\r\ny']
 
@@ -125,13 +125,15 @@ def test_gate_names_the_files_first_failures_across_both_halves(tmp_path, monkey
 
 def test_halves_that_cannot_be_read_fall_back_to_the_whole_file(tmp_path, monkeypatch):
     """Any error while reading the halves rolls back and reads the file itself, so a refusal would name the
-    file's own lines (DuckDB's sniffer reads a small file whole and refuses it before any cut)."""
+    file's own lines (DuckDB's sniffer reads a small file whole and refuses it before any cut). A part the failed
+    read never opened leaves no feeder waiting for it."""
     path = write_focus(tmp_path / "aws_2025-01.csv", _rows(300))
     real_sql = importer.parts_rows_sql
     monkeypatch.setattr(importer, "parts_rows_sql", lambda *args: real_sql(*args).replace("part-001.csv", "gone.csv"))
     results, rows = _import(tmp_path, path, split=True, monkeypatch=monkeypatch)
     _, whole_rows = _import(tmp_path, path, split=False, monkeypatch=monkeypatch)
     assert rows == whole_rows and results[0].rows == 300
+    assert not live_feeders()
 
 
 @pytest.mark.parametrize("fooled_by", ["blank line", "wrong count"])
@@ -191,7 +193,7 @@ def test_parts_are_named_pipes_fed_while_read_never_copies(tmp_path, monkeypatch
     path = write_focus(tmp_path / "aws_2025-01.csv", rows)
     _, split_rows = _import(tmp_path, path, split=True, monkeypatch=monkeypatch, months=("2025-01", "2025-02"))
     assert seen == [[True, True], [True, True]] and len(split_rows) == 600
-    assert not _feeders_alive()
+    assert not live_feeders()
 
 
 @pytest.mark.skipif(not pipes.can_stream(), reason="named pipes fed by splice are Linux's")
@@ -212,20 +214,7 @@ def test_a_part_not_fed_whole_is_never_kept(tmp_path, monkeypatch):
     _, whole_rows = _import(tmp_path, path, split=False, monkeypatch=monkeypatch)
     assert len(refusals) == 1 and "part-001.csv was not fed whole" in refusals[0] and "ended at byte" in refusals[0]
     assert rows == whole_rows and results[0].rows == 300
-    assert not _feeders_alive()
-
-
-def test_a_part_never_opened_lets_its_feeder_end(tmp_path, monkeypatch):
-    """A read that fails before DuckDB opens a part leaves no feeder waiting for it."""
-    path = write_focus(tmp_path / "aws_2025-01.csv", _rows(300))
-    real_sql = importer.parts_rows_sql
-    monkeypatch.setattr(importer, "parts_rows_sql", lambda *args: real_sql(*args).replace("part-001.csv", "gone.csv"))
-    results, _ = _import(tmp_path, path, split=True, monkeypatch=monkeypatch)
-    assert results[0].rows == 300 and not _feeders_alive()
-
-
-def _feeders_alive() -> list[str]:
-    return [t.name for t in threading.enumerate() if t.name.startswith("ocb-feed-")]
+    assert not live_feeders()
 
 
 @pytest.mark.parametrize("copy_file_range", [True, False])
@@ -316,4 +305,4 @@ def test_a_read_error_in_either_part_is_refused_as_the_whole_files(tmp_path, mon
             _import(tmp_path, path, split=split, monkeypatch=monkeypatch)
         messages.append(str(err.value))
     assert messages[0] == messages[1] and f"row {bad_record + 1}" in messages[0]
-    assert len(refusals) == 1 and not _feeders_alive()
+    assert len(refusals) == 1 and not live_feeders()

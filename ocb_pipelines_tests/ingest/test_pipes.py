@@ -24,8 +24,9 @@ def _pipe(tmp_path: Path, name: str = "part.csv") -> Path:
     return path
 
 
-def _feeders() -> list[str]:
-    return [t.name for t in threading.enumerate() if t.name.startswith("ocb-feed-")]
+def live_feeders() -> list[str]:
+    """The feeder threads still running (the parts' tests use it too)."""
+    return [t.name for t in threading.enumerate() if t.name.startswith(pipes.FEEDER_THREAD_PREFIX)]
 
 
 def test_a_range_is_fed_whole_after_its_prefix(tmp_path):
@@ -35,7 +36,7 @@ def test_a_range_is_fed_whole_after_its_prefix(tmp_path):
         got = f.read()
         assert not_fed_whole() is None
     assert got == b"header\n" + data[11:-11]
-    assert not _feeders()
+    assert not live_feeders()
 
 
 def test_a_reader_that_stops_early_leaves_the_range_not_fed_whole(tmp_path):
@@ -45,14 +46,14 @@ def test_a_reader_that_stops_early_leaves_the_range_not_fed_whole(tmp_path):
             assert f.read(1000)  # then closed: the feeder's next write finds no reader
         problem = not_fed_whole()
     assert problem.startswith("part.csv was not fed whole (") and "Broken pipe" in problem
-    assert not _feeders()
+    assert not live_feeders()
 
 
 def test_a_pipe_never_opened_lets_its_feeder_end(tmp_path):
     source, pipe = _source(tmp_path), _pipe(tmp_path)
     with pipes.feeding([pipe], source, [(0, 100)], [b""]):
         pass  # the read failed before this part was opened
-    assert not _feeders()
+    assert not live_feeders()
 
 
 def test_a_source_shorter_than_its_range_is_not_fed_whole(tmp_path):
@@ -73,7 +74,7 @@ def test_every_pipe_is_fed_from_its_own_thread_at_once(tmp_path):
         with open(second, "rb") as b, open(first, "rb") as a:
             assert a.read() + b.read() == source.read_bytes()
         assert not_fed_whole() is None
-    assert os.path.exists(first) and not _feeders()
+    assert os.path.exists(first) and not live_feeders()
 
 
 def test_a_pipe_is_widened_to_a_mebibyte(tmp_path):
