@@ -119,10 +119,11 @@ def first_bad_record(path: Path, fmt: str, max_line_size: int) -> BadRecord | No
         return None
     columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(header))) + "}"
     compression = "gzip" if fmt == "csv.gz" else "none"
+    # nullstr is not DuckDB's default '', under which a surplus empty last field passes (reading.reader_sql).
     sql = (
         f"SELECT count(*) FROM read_csv({_literal(str(path))}, auto_detect = false, header = true, delim = ',', "
         f"quote = '\"', escape = '\"', strict_mode = true, columns = {columns}, compression = '{compression}', "
-        f"max_line_size = {int(max_line_size)}, store_rejects = true, rejects_limit = 1)"
+        f"nullstr = 'NULL', max_line_size = {int(max_line_size)}, store_rejects = true, rejects_limit = 1)"
     )
     try:
         with duckdb.connect() as con:

@@ -132,7 +132,11 @@ def quote_ident(name: str) -> str:
 def reader_sql(path: Path, fmt: str, columns: Sequence[str] = ()) -> str:
     """The DuckDB table function that reads the file; the path is a SQL literal, quotes escaped. A CSV whose
     `columns` were read already (`header_mapping`) is read with them and without DuckDB's sniffer: the dialect is
-    fixed here anyway, and sniffing a large file again for each read took 50-90 ms."""
+    fixed here anyway, and sniffing a large file again for each read took 50-90 ms.
+
+    An empty value is not a null string here (`text_projection` maps it to NULL): with '' among them, DuckDB 2.0
+    takes a row with one field too many, the last empty, as the header's width, shifting every value after the
+    surplus comma one column on instead of refusing the row."""
     literal = "'" + str(path).replace("'", "''") + "'"
     if fmt == "parquet":
         return f"read_parquet({literal})"
@@ -143,7 +147,7 @@ def reader_sql(path: Path, fmt: str, columns: Sequence[str] = ()) -> str:
         known = f", auto_detect = false, columns = {{{names}}}"
     return (
         f"read_csv({literal}, all_varchar = true, header = true, delim = ',', quote = '\"', escape = '\"', "
-        f"nullstr = ['NULL', 'null', ''], compression = '{compression}', strict_mode = true, "
+        f"nullstr = ['NULL', 'null'], compression = '{compression}', strict_mode = true, "
         f"max_line_size = {MAX_CELL_BYTES}{known})"
     )
 
@@ -255,10 +259,8 @@ def text_projection(mapping: HeaderMapping, types: dict[str, str], fmt: str) -> 
     def as_text(header: str, canonical: str | None) -> str:
         ident = quote_ident(header)
         column_type = types.get(header, "VARCHAR").upper()
-        if fmt != "parquet":
-            return ident  # read_csv's nullstr (with quoted nulls allowed) already maps "", NULL, null to NULL
-        if column_type == "VARCHAR":
-            return f"nullif({ident}, '')"
+        if fmt != "parquet" or column_type == "VARCHAR":
+            return f"nullif({ident}, '')"  # read_csv's nullstr maps NULL and null (quoted too), not '': see reader_sql
         if canonical in JSON_COLUMNS or column_type.startswith(("MAP", "STRUCT")) or column_type.endswith("[]"):
             if column_type.startswith("STRUCT") and column_type.endswith("[]") and "KEY" in column_type:
                 return f"CAST(to_json(map_from_entries({ident})) AS VARCHAR)"  # BigQuery [{key, value}]

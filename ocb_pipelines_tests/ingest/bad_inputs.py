@@ -79,6 +79,19 @@ def extra_field(d: Path) -> Path:
     return _edit_line(_three_rows(d), 3, lambda line: line + ",surplus")
 
 
+def extra_empty_field(d: Path) -> Path:
+    """One field too many whose last value is empty: DuckDB takes it as the header's width when '' is a null
+    string, shifting every value after the extra comma one column on."""
+    return _edit_line(_three_rows(d), 3, lambda line: line + ",")
+
+
+def comma_inside_unquoted_value(d: Path) -> Path:
+    """An unquoted comma inside a value, on a row whose last value is empty (the shape of the silent shift)."""
+    path = write_focus(d / "aws_2025-01.csv", [focus_row(), focus_row(billed="2", ResourceId="vm-40"),
+                                                focus_row(billed="3")])
+    return _edit_line(path, 3, lambda line: line.replace(",vm-40,", ",vm,40,") + ("" if line.endswith(",") else ","))
+
+
 def missing_fields(d: Path) -> Path:
     return _edit_line(_three_rows(d), 3, lambda line: line.rsplit(",", 3)[0])
 
@@ -229,6 +242,8 @@ REFUSED = [
     (truncated, "not a well-formed CSV: row 2 (line 3 of the file) in column 'Tags' opens a quote"),
     (wrong_delimiter, "delimiter"),
     (extra_field, "row 2 (line 3 of the file) has 58 fields where the header has 57"),
+    (extra_empty_field, "row 2 (line 3 of the file) has 58 fields where the header has 57"),
+    (comma_inside_unquoted_value, "row 2 (line 3 of the file) has 58 fields where the header has 57"),
     (missing_fields, "row 2 (line 3 of the file) has 54 field(s) where the header has 57"),
     (semicolon_row, "row 3 (line 4 of the file) has 1 field(s) where the header has 57; it holds ';'"),
     (extra_field_after_multiline_cell, "row 2 (line 5 of the file) has 58 fields"),

@@ -283,12 +283,14 @@ def test_a_middle_part_counted_wrong_is_never_kept(tmp_path, monkeypatch):
     assert [r[4] for r in rows] == list(range(1, 601)) and results[0].rows == 600
 
 
+@pytest.mark.parametrize(("edit", "fields"), [(b" ", "56 field(s)"), (b",,", "58 fields")],
+                         ids=["one-field-short", "one-field-too-many-the-last-empty"])
 @pytest.mark.parametrize("bad_record", [40, 250])
-def test_a_read_error_in_either_part_is_refused_as_the_whole_files(tmp_path, monkeypatch, bad_record):
-    """A record DuckDB cannot read (one field short), in the first or the second part: the parts' read fails,
-    the import is redone from the whole file, and the refusal is the whole file's, naming its own line; no feeder
-    is left behind. (The header is taken from the good file: DuckDB's sniffer would read a file this small whole
-    and refuse it before any cut.)"""
+def test_a_read_error_in_either_part_is_refused_as_the_whole_files(tmp_path, monkeypatch, bad_record, edit, fields):
+    """A record DuckDB cannot read (one field short, or one too many whose last value is empty, as every row's
+    is here), in the first or the second part: the parts' read fails, the import is redone from the whole file,
+    and the refusal is the whole file's, naming its own line; no feeder is left behind. (The header is taken from
+    the good file: DuckDB's sniffer would read a file this small whole and refuse it before any cut.)"""
     (tmp_path / "good").mkdir()
     good = write_focus(tmp_path / "good" / "aws_2025-01.csv", _rows(300))
     with wh.connect(tmp_path / "sniff.duckdb") as con:
@@ -297,12 +299,12 @@ def test_a_read_error_in_either_part_is_refused_as_the_whole_files(tmp_path, mon
     path = tmp_path / "aws_2025-01.csv"
     record = b",vm-%d,sim-node," % bad_record
     assert good.read_bytes().count(record) == 1
-    path.write_bytes(good.read_bytes().replace(record, b",vm-%d sim-node," % bad_record))
+    path.write_bytes(good.read_bytes().replace(record, b",vm-%d%ssim-node," % (bad_record, edit)))
     refusals = _refusals_of_the_parts(monkeypatch)
     messages = []
     for split in (True, False):
         with pytest.raises(ImportRefused) as err:
             _import(tmp_path, path, split=split, monkeypatch=monkeypatch)
         messages.append(str(err.value))
-    assert messages[0] == messages[1] and f"row {bad_record + 1}" in messages[0]
+    assert messages[0] == messages[1] and f"row {bad_record + 1} " in messages[0] and fields in messages[0]
     assert len(refusals) == 1 and not live_feeders()
