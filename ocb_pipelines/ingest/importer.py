@@ -40,6 +40,7 @@ from ocb_pipelines.ingest.reading import (
     header_mapping,
     inspect_file,
     quote_ident,
+    strictly_read,
 )
 from ocb_pipelines.ingest.schemas import ROW_INDEX
 from ocb_pipelines.warehouse import database as wh
@@ -232,9 +233,11 @@ def import_file(
         return results
 
     columns = ", ".join(quote_ident(c) for c in mapping.stored_columns)
+    # The months scan read every record strictly: no row can have a surplus empty field (reading.strictly_read).
+    empty_is_null = strictly_read(con, path)
 
     def rows_sql_of(numbered: bool) -> str:
-        return file_rows_sql(path, fmt, mapping, types, numbered=numbered)
+        return file_rows_sql(path, fmt, mapping, types, numbered=numbered, empty_is_null=empty_is_null)
 
     insert_sql = (
         "INSERT INTO focus_rows BY NAME "
@@ -272,7 +275,7 @@ def import_file(
                     if parts is None:
                         inserted = _insert_numbered(con, insert_sql, rows_sql_of, [import_key], import_key)
                     else:
-                        rows_sql = parts_rows_sql(parts, mapping, types)
+                        rows_sql = parts_rows_sql(parts, mapping, types, empty_is_null)
                         inserted = _insert_parts(con, insert_sql.format(rows=rows_sql), import_key, parts)
                 if inserted == 0:
                     raise ImportRefused(path.name, "the file has a header but no data rows")

@@ -226,11 +226,13 @@ def write_parts(path: Path, folder: Path, header: bytes, cuts: Sequence[tuple[in
     return parts
 
 
-def parts_rows_sql(parts: FileParts, mapping: HeaderMapping, types: dict[str, str]) -> str:
-    """Every part's rows, numbered as in the whole file: one single-threaded ordinal scan per part, run at once."""
-    projection = text_projection(mapping, types, "csv")
+def parts_rows_sql(parts: FileParts, mapping: HeaderMapping, types: dict[str, str],
+                   empty_is_null: bool = False) -> str:
+    """Every part's rows, numbered as in the whole file: one single-threaded ordinal scan per part, run at once.
+    `empty_is_null`: the whole file was read strictly before (reading.strictly_read)."""
+    projection = text_projection(mapping, types, "csv", empty_is_null=empty_is_null)
     return " UNION ALL ".join(
         f"SELECT CAST(ordinality + {int(before)} AS BIGINT) AS {ROW_INDEX}, {projection} "
-        f"FROM {reader_sql(part, 'csv', list(types))} WITH ORDINALITY"
+        f"FROM {reader_sql(part, 'csv', list(types), empty_is_null=empty_is_null)} WITH ORDINALITY"
         for part, before in zip(parts.files, parts.rows_before, strict=True)
     )

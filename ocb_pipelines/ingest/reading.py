@@ -125,18 +125,41 @@ def _hash_file(path: Path) -> tuple[str, bool]:
     return _DIGESTS.work_out(path, lambda: sha256_and_nul(path))
 
 
+# The months scan (inspect_file) reads every record with the strict options of reader_sql, so it refuses a record
+# of the wrong width. An import of the same settled version of the file (this process's inspection, or the file
+# catalog's, which records it) may then read it with '' among the null strings and skip the projection's nullif
+# on every value: 1 CPU s a million rows. The trust is the sha256's: the same path, size and mtime.
+_STRICTLY_READ: FileVersionMemo[list[tuple]] = FileVersionMemo()  # the months scan's result
+
+
+def strictly_read(con: duckdb.DuckDBPyConnection | None, path: Path) -> bool:
+    """True when every record of this version of the file was read by the strict months scan: in this process,
+    or by the inspection the warehouse's file catalog recorded."""
+    if _STRICTLY_READ.get(path) is not None:
+        return True
+    if con is None:
+        return False
+    stat = path.stat()
+    return bool(con.execute(
+        "SELECT count(*) FROM file_catalog WHERE file_path = ? AND size_bytes = ? AND mtime_ns = ? "
+        "AND epoch_ns(checked_at) > mtime_ns + ? AND strictly_read",
+        [str(path), stat.st_size, stat.st_mtime_ns, RACY_NS],
+    ).fetchall()[0][0])
+
+
 def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def reader_sql(path: Path, fmt: str, columns: Sequence[str] = ()) -> str:
+def reader_sql(path: Path, fmt: str, columns: Sequence[str] = (), *, empty_is_null: bool = False) -> str:
     """The DuckDB table function that reads the file; the path is a SQL literal, quotes escaped. A CSV whose
     `columns` were read already (`header_mapping`) is read with them and without DuckDB's sniffer: the dialect is
     fixed here anyway, and sniffing a large file again for each read took 50-90 ms.
 
     An empty value is not a null string here (`text_projection` maps it to NULL): with '' among them, DuckDB 2.0
     takes a row with one field too many, the last empty, as the header's width, shifting every value after the
-    surplus comma one column on instead of refusing the row."""
+    surplus comma one column on instead of refusing the row. `empty_is_null` (with it) only for a file the strict
+    months scan has read whole (`strictly_read`)."""
     literal = "'" + str(path).replace("'", "''") + "'"
     if fmt == "parquet":
         return f"read_parquet({literal})"
@@ -145,9 +168,10 @@ def reader_sql(path: Path, fmt: str, columns: Sequence[str] = ()) -> str:
     if columns:
         names = ", ".join("'" + c.replace("'", "''") + "': 'VARCHAR'" for c in columns)
         known = f", auto_detect = false, columns = {{{names}}}"
+    nulls = "['NULL', 'null', '']" if empty_is_null else "['NULL', 'null']"
     return (
         f"read_csv({literal}, all_varchar = true, header = true, delim = ',', quote = '\"', escape = '\"', "
-        f"nullstr = ['NULL', 'null'], compression = '{compression}', strict_mode = true, "
+        f"nullstr = {nulls}, compression = '{compression}', strict_mode = true, "
         f"max_line_size = {MAX_CELL_BYTES}{known})"
     )
 
@@ -253,12 +277,15 @@ def canonical_header_raw_check(path: Path, fmt: str) -> None:
         seen[key] = name
 
 
-def text_projection(mapping: HeaderMapping, types: dict[str, str], fmt: str) -> str:
-    """Project the file onto canonical FOCUS names as text, with extras in a MAP and the row's month."""
+def text_projection(mapping: HeaderMapping, types: dict[str, str], fmt: str, *, empty_is_null: bool = False) -> str:
+    """Project the file onto canonical FOCUS names as text, with extras in a MAP and the row's month.
+    `empty_is_null`: the CSV reader already gives NULL for an empty value (reader_sql)."""
 
     def as_text(header: str, canonical: str | None) -> str:
         ident = quote_ident(header)
         column_type = types.get(header, "VARCHAR").upper()
+        if fmt != "parquet" and empty_is_null:
+            return ident
         if fmt != "parquet" or column_type == "VARCHAR":
             return f"nullif({ident}, '')"  # read_csv's nullstr maps NULL and null (quoted too), not '': see reader_sql
         if canonical in JSON_COLUMNS or column_type.startswith(("MAP", "STRUCT")) or column_type.endswith("[]"):
@@ -320,7 +347,8 @@ def inspect_file(path: str | Path, con: duckdb.DuckDBPyConnection | None = None,
             expr = column if types.get(header, "VARCHAR") == "VARCHAR" else f"CAST({column} AS VARCHAR)"
             reader = reader_sql(path, fmt, list(types))
             try:  # the month of each distinct period start, not of every row (a file has a handful)
-                rows = con.execute(months_sql(reader, expr, month_expr)).fetchall()
+                rows = _STRICTLY_READ.work_out(
+                    path, lambda: con.execute(months_sql(reader, expr, month_expr)).fetchall())
                 bad = bad_start_failures(con, reader, expr, month_expr, rows)
             except duckdb.Error as exc:
                 raise explain_read_error(path.name, exc, path, fmt) from None
@@ -337,11 +365,13 @@ def inspect_file(path: str | Path, con: duckdb.DuckDBPyConnection | None = None,
     )
 
 
-def file_rows_sql(path: Path, fmt: str, mapping: HeaderMapping, types: dict[str, str], *, numbered: bool) -> str:
+def file_rows_sql(path: Path, fmt: str, mapping: HeaderMapping, types: dict[str, str], *, numbered: bool,
+                  empty_is_null: bool = False) -> str:
     """Every row of the file as canonical FOCUS text columns and its month.
 
     With `numbered`, rows carry their 1-based number from `row_number() OVER ()` (DuckDB's streaming window:
     exact, but it reads the file on one thread). Without it the parallel read is inserted in file order
     (preserve_insertion_order) and numbered afterwards from the inserted rows' contiguous rowids."""
     number = f"row_number() OVER () AS {ROW_INDEX}" if numbered else f"CAST(0 AS BIGINT) AS {ROW_INDEX}"
-    return f"SELECT {number}, {text_projection(mapping, types, fmt)} FROM {reader_sql(path, fmt, list(types))}"
+    projection = text_projection(mapping, types, fmt, empty_is_null=empty_is_null)
+    return f"SELECT {number}, {projection} FROM {reader_sql(path, fmt, list(types), empty_is_null=empty_is_null)}"

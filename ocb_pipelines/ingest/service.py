@@ -70,7 +70,8 @@ def file_months(con: duckdb.DuckDBPyConnection, path: Path, timezone: str = "UTC
     checked_at = wh.now_utc()  # before reading: a write during the inspection leaves the entry racy
     facts = importer.inspect_file(path, timezone=timezone)
     con.execute(
-        "INSERT OR REPLACE INTO file_catalog VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT OR REPLACE INTO file_catalog (file_path, size_bytes, mtime_ns, file_sha256, months, checked_at, "
+        "strictly_read) VALUES (?, ?, ?, ?, ?, ?, true)",
         [str(path), stat.st_size, stat.st_mtime_ns, facts.sha256, list(facts.months), checked_at],
     )
     return facts.sha256, facts.months

@@ -8,12 +8,14 @@ import itertools
 import json
 import os
 import stat
+import time
 from pathlib import Path
 
 import pytest
 
-from ocb_pipelines.ingest import importer, pipes
-from ocb_pipelines.ingest.importer import ImportRefused, cut_near_middle, import_file
+from ocb_pipelines.ingest import importer, pipes, reading
+from ocb_pipelines.ingest import parts as parts_module
+from ocb_pipelines.ingest.importer import ImportRefused, cut_near_middle, import_file, inspect_file
 from ocb_pipelines.warehouse import database as wh
 from ocb_pipelines_tests.conftest import focus_row, write_focus
 from ocb_pipelines_tests.ingest.test_pipes import live_feeders
@@ -97,6 +99,24 @@ def test_halves_give_the_same_rows_and_numbers_as_the_whole_file(tmp_path, monke
     assert (split_results[0].rows, split_results[0].billed_total) == (whole_results[0].rows,
                                                                       whole_results[0].billed_total)
     assert [r[4] for r in split_rows] == list(range(1, 601))  # file_row_number, in file order
+
+
+def test_halves_of_a_strictly_read_file_take_empty_values_as_null_in_the_reader(tmp_path, monkeypatch):
+    """After the months scan has read the file strictly, its parts are read with '' as a null string (no nullif
+    per value): the same rows as the strict read of the whole file."""
+    path = write_focus(tmp_path / "aws_2025-01.csv", _rows(600))
+    _, whole_rows = _import(tmp_path, path, split=False, monkeypatch=monkeypatch)
+    past = time.time_ns() - 10 * reading.RACY_NS
+    os.utime(path, ns=(past, past))
+    inspect_file(path)
+    assert reading.strictly_read(None, path)
+    lenient_reads = []
+    real = parts_module.reader_sql
+    monkeypatch.setattr(parts_module, "reader_sql",
+                        lambda *a, **k: lenient_reads.append(k["empty_is_null"]) or real(*a, **k))
+    _, split_rows = _import(tmp_path, path, split=True, monkeypatch=monkeypatch)
+    assert len(lenient_reads) >= 2 and all(lenient_reads)  # one read per part
+    assert split_rows == whole_rows and len(split_rows) == 600
 
 
 def test_multi_month_file_in_halves(tmp_path, monkeypatch):

@@ -70,8 +70,10 @@ CREATE TABLE IF NOT EXISTS focus_rows (
 # imports.adjusts_month: set on the import of adjustment lines booked for late data of that closed month
 # (warehouse/schema/adjustments.py); NULL for every file imported as such.
 # focus_rows: the FOCUS 1.4 columns (core/focus_columns.py), text as every FOCUS column.
+# file_catalog.strictly_read: the inspection read every record with the strict reader (reading.strictly_read); NULL
+# for an entry from before it did, whose file an import then reads strictly.
 ADDED_COLUMNS = (("imports", "filled_columns", "JSON"), ("imports", "adjusts_month", "VARCHAR"),
-                 *(("focus_rows", c, "VARCHAR") for c in FOCUS_1_4_ADDED))
+                 *(("focus_rows", c, "VARCHAR") for c in FOCUS_1_4_ADDED), ("file_catalog", "strictly_read", "BOOLEAN"))
 # Columns of the focus_raw view added since: a view without one of them is replaced.
 VIEW_ADDED_COLUMNS = ("adjusts_month", *FOCUS_1_4_ADDED)
 # The columns every import writes, by name: a column added later is not in every warehouse's same place.
