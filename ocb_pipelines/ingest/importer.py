@@ -275,7 +275,7 @@ def import_file(
                     if parts is None:
                         inserted = _insert_numbered(con, insert_sql, rows_sql_of, [import_key], import_key)
                     else:
-                        rows_sql = parts_rows_sql(parts, mapping, types, empty_is_null)
+                        rows_sql = parts_rows_sql(parts, mapping, types, empty_is_null=empty_is_null)
                         inserted = _insert_parts(con, insert_sql.format(rows=rows_sql), import_key, parts)
                 if inserted == 0:
                     raise ImportRefused(path.name, "the file has a header but no data rows")

@@ -226,7 +226,7 @@ def write_parts(path: Path, folder: Path, header: bytes, cuts: Sequence[tuple[in
     return parts
 
 
-def parts_rows_sql(parts: FileParts, mapping: HeaderMapping, types: dict[str, str],
+def parts_rows_sql(parts: FileParts, mapping: HeaderMapping, types: dict[str, str], *,
                    empty_is_null: bool = False) -> str:
     """Every part's rows, numbered as in the whole file: one single-threaded ordinal scan per part, run at once.
     `empty_is_null`: the whole file was read strictly before (reading.strictly_read)."""

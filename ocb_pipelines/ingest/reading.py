@@ -99,16 +99,22 @@ def remembered_digest(path: Path) -> tuple[str, bool] | None:
     return _DIGESTS.get(path)
 
 
-def catalogued(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[str, tuple[str, ...]] | None:
-    """(sha256, months) from the warehouse's file catalog (the inbox sensor's inspection), if the file's size
-    and mtime are unchanged and its mtime was settled (RACY_NS old) when it was inspected."""
+def _catalog_entry(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[str, tuple[str, ...], bool] | None:
+    """(sha256, months, strictly read) from the warehouse's file catalog (the inbox sensor's inspection), if the
+    file's size and mtime are unchanged and its mtime was settled (RACY_NS old) when it was inspected."""
     stat = path.stat()
     cached = con.execute(
-        "SELECT file_sha256, months FROM file_catalog WHERE file_path = ? AND size_bytes = ? AND mtime_ns = ? "
-        "AND epoch_ns(checked_at) > mtime_ns + ?",
+        "SELECT file_sha256, months, coalesce(strictly_read, false) FROM file_catalog WHERE file_path = ? "
+        "AND size_bytes = ? AND mtime_ns = ? AND epoch_ns(checked_at) > mtime_ns + ?",
         [str(path), stat.st_size, stat.st_mtime_ns, RACY_NS],
     ).fetchall()
-    return (cached[0][0], tuple(cached[0][1])) if cached else None
+    return (cached[0][0], tuple(cached[0][1]), cached[0][2]) if cached else None
+
+
+def catalogued(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[str, tuple[str, ...]] | None:
+    """(sha256, months) from the file catalog, when it is still this file's (`_catalog_entry`)."""
+    entry = _catalog_entry(con, path)
+    return entry[:2] if entry else None
 
 
 def file_digest(path: Path, con: duckdb.DuckDBPyConnection | None = None) -> str:
@@ -137,14 +143,8 @@ def strictly_read(con: duckdb.DuckDBPyConnection | None, path: Path) -> bool:
     or by the inspection the warehouse's file catalog recorded."""
     if _STRICTLY_READ.get(path) is not None:
         return True
-    if con is None:
-        return False
-    stat = path.stat()
-    return bool(con.execute(
-        "SELECT count(*) FROM file_catalog WHERE file_path = ? AND size_bytes = ? AND mtime_ns = ? "
-        "AND epoch_ns(checked_at) > mtime_ns + ? AND strictly_read",
-        [str(path), stat.st_size, stat.st_mtime_ns, RACY_NS],
-    ).fetchall()[0][0])
+    entry = _catalog_entry(con, path) if con is not None else None
+    return bool(entry and entry[2])
 
 
 def quote_ident(name: str) -> str:

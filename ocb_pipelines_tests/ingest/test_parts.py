@@ -149,7 +149,8 @@ def test_halves_that_cannot_be_read_fall_back_to_the_whole_file(tmp_path, monkey
     read never opened leaves no feeder waiting for it."""
     path = write_focus(tmp_path / "aws_2025-01.csv", _rows(300))
     real_sql = importer.parts_rows_sql
-    monkeypatch.setattr(importer, "parts_rows_sql", lambda *args: real_sql(*args).replace("part-001.csv", "gone.csv"))
+    monkeypatch.setattr(importer, "parts_rows_sql",
+                        lambda *args, **kwargs: real_sql(*args, **kwargs).replace("part-001.csv", "gone.csv"))
     results, rows = _import(tmp_path, path, split=True, monkeypatch=monkeypatch)
     _, whole_rows = _import(tmp_path, path, split=False, monkeypatch=monkeypatch)
     assert rows == whole_rows and results[0].rows == 300
