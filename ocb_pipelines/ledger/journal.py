@@ -29,11 +29,12 @@ Split funding (`funding.splits_file`, pricing/shares.py): the charges of a proje
 `pricing.shares.allocate_split`: the statement's money per line and corrected fund is rounded to whole cents
 on its own (adding up to the statement's total rounded half-even to the cent), each line's split money is
 shared between the split's funds (`ChargeGroup.funds`), and each fund's part joins that fund's PI line. So each
-fund is debited exactly what the statement tells it. A charge whose fund a reviewer corrected (no `funds`) stays
-on its corrected fund. The other charges are rounded together as above; so the PI lines add up to
-`Journal.approved_total`: the rest of the money rounded, plus each split statement's rounded total (half a
-cent at most from its exact total). A fund of the split that does not match `journal.fund_org_regex` refuses
-the journal like any bad fund.
+fund is debited exactly what the statement tells it. An adjustment to a closed month is a line of its own there
+too, booked on the lines that name its origin month like any other adjustment. A charge whose fund a reviewer
+corrected (no `funds`) stays on its corrected fund. The other charges are rounded together as above; so the PI
+lines add up to `Journal.approved_total`: the rest of the money rounded, plus each split statement's rounded
+total (half a cent at most from its exact total). A fund of the split that does not match
+`journal.fund_org_regex` refuses the journal like any bad fund.
 
 Descriptions: `journal.debit_description` for PI-side lines and `credit_description` for source-side
 lines (whichever column the amount lands in), with `{source} {period} {fund_org} {pi_email}
@@ -114,7 +115,8 @@ class ChargeGroup:
         """Its line in its statement's split allocation, or None when its project has no split in force."""
         if self.split_line:
             return self.split_line
-        return split_line_key(self.source, self.account_code, self.reference, None) if self.funds else None
+        return (split_line_key(self.source, self.account_code, self.reference, None, self.origin_month)
+                if self.funds else None)
 
 
 @dataclass
@@ -340,7 +342,8 @@ def build_gl_journal(groups: Iterable[ChargeGroup], settings: OcbSettings, perio
             corrected = None if g.funds else (g.fund_org or "").strip()
             money.append((line_key, corrected, g.billed))
             entry = parts_of.setdefault((line_key, corrected), {
-                "where": (g.source, account, (g.reference or "").strip()), "origin": origin, "cents": 0,
+                "where": (g.source, account, (g.reference or "").strip(), g.origin_month), "origin": origin,
+                "cents": 0,
                 "exact": Decimal(0), "charges": 0, "pis": set(), "projects": set(), "parts": []})
             entry["exact"] += g.billed
             entry["charges"] += g.charges
@@ -353,14 +356,14 @@ def build_gl_journal(groups: Iterable[ChargeGroup], settings: OcbSettings, perio
             entry["cents"] += int(part.cents.scaleb(2))
             entry["parts"].append(part)
         for entry in parts_of.values():
-            source, account, reference = entry["where"]
-            to_source(source, account, "", entry["cents"], entry["exact"], entry)
+            source, account, reference, origin_month = entry["where"]
+            to_source(source, account, origin_month, entry["cents"], entry["exact"], entry)
             booked_cents += entry["cents"]
             for part in entry["parts"]:
                 part_cents = int(part.cents.scaleb(2))
                 if not part_cents and part.shared:
                     continue  # a split fund whose share rounds to nothing gets no line (and is not named on one)
-                to_fund((source, part.fund_org, account, reference, ""), part_cents, part.exact, entry)
+                to_fund((source, part.fund_org, account, reference, origin_month), part_cents, part.exact, entry)
     for (source, fund_org, account, reference, origin), entry in sorted(booked.items()):
         amount = entry["cents"]
         if amount == 0:

@@ -16,15 +16,9 @@ from ocb_pipelines.core.config import OcbSettings
 from ocb_pipelines.ledger.journal import ChargeGroup, JournalRefused
 from ocb_pipelines.pricing.files import PricingFileError
 from ocb_pipelines.pricing.shares import FUND_CORRECTED_SQL, Split, load_splits, split_line_key
+from ocb_pipelines.warehouse.schema.adjustments import APPROVED_WITH_ORIGIN
 
 REFERENCE_FIELDS = ("reference_1", "reference_2")
-# Approved charges with the closed month each adjustment line corrects ('' for the month's own charges): the
-# journal books adjustments on lines of their own that name it (ingest/late.py books them).
-APPROVED_WITH_ORIGIN = (
-    "SELECT c.*, coalesce(a.origin_month, '') AS origin_month FROM charges_approved c LEFT JOIN adjustment_lines a "
-    "ON a.booked_month = c.billing_month AND a.source = c.source AND a.file_name = c.file_name "
-    "AND a.file_row_number = c.file_row_number"
-)
 
 
 def _reference_column(settings: OcbSettings) -> str:
@@ -58,7 +52,7 @@ def load_groups(con: duckdb.DuckDBPyConnection, settings: OcbSettings, month: st
     for s, f, a, r, p, pr, fixed, r1, r2, origin, b, n in rows:
         split = splits.get((pr or "").strip(" "), []) if (pr or "").strip(" ") else []
         groups.append(ChargeGroup(s, f, a, r, p, pr, Decimal(b), int(n), () if fixed else tuple(split),
-                                  split_line_key(s, a, r1, r2) if split else (), origin_month=origin))
+                                  split_line_key(s, a, r1, r2, origin) if split else (), origin_month=origin))
     return groups
 
 

@@ -12,7 +12,8 @@ a reviewer corrected keeps that fund (`FUND_CORRECTED_SQL`): a person decided wh
 
 One allocation, `allocate_split`, decides what each fund pays for a statement (PI, project) of a split project, and
 both the statement and the GL journal call it, so a statement always tells each fund what the journal debits it:
-the statement's money per line (`split_line_key`: source, account tag, references, finer than any journal line)
+the statement's money per line (`split_line_key`: source, account tag, references and, for an adjustment to a
+closed month, that month: finer than any journal line)
 and per corrected fund is rounded to whole cents by largest remainder (adding up to the statement's total rounded
 half-even to the cent), then each line's cents of the split's money are shared with `split_exactly`. A fund's
 amount on the statement is the sum of its parts; the journal books each part on its (fund, source, account,
@@ -150,15 +151,19 @@ def cents_keeping_total(amounts: Sequence[Decimal]) -> list[Decimal]:
     return [(Decimal(f) * CENT).quantize(CENT) for f in floors]
 
 
-LineKey = tuple[str, str, str, str]  # (source, account_code, reference_1, reference_2) of a split statement's money
+# (source, account_code, reference_1, reference_2, origin month) of a split statement's money
+LineKey = tuple[str, str, str, str, str]
 
 
-def split_line_key(source: object, account_code: object, reference_1: object, reference_2: object) -> LineKey:
+def split_line_key(source: object, account_code: object, reference_1: object, reference_2: object,
+                   origin_month: object = "") -> LineKey:
     """The line of a split statement's money a charge belongs to: every column the GL journal may group on (its
-    account comes from the account tag and source, its reference id from reference_1 or reference_2), so each
-    journal line is a sum of whole lines. Raw values, NULL as ''; statements and the journal use the same ones."""
+    account comes from the account tag and source, its reference id from reference_1 or reference_2, and an
+    adjustment to a closed month is booked on lines of its own naming that month), so each journal line is a sum
+    of whole lines. Raw values, NULL as ''; statements and the journal use the same ones."""
     return ("" if source is None else str(source), "" if account_code is None else str(account_code),
-            "" if reference_1 is None else str(reference_1), "" if reference_2 is None else str(reference_2))
+            "" if reference_1 is None else str(reference_1), "" if reference_2 is None else str(reference_2),
+            "" if origin_month is None else str(origin_month))
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ import duckdb
 
 from ocb_pipelines.pricing.shares import FUND_CORRECTED_SQL, Split, allocate_split, split_line_key
 from ocb_pipelines.statements.adjustments import AdjustmentLine, LineKey, Origin, adjustment_lines
+from ocb_pipelines.warehouse.schema.adjustments import APPROVED_WITH_ORIGIN
 
 NO_PROJECT = "(no project)"
 NO_FUND = "(no fund)"
@@ -47,10 +48,14 @@ LINE_COLUMNS = (
 _KEY_COLUMNS = ("pi_email", "project_id")
 FUND_CORRECTED = "fund_corrected"  # a reviewer set this charge's fund: a funding split leaves it there
 ACCOUNT_CODE = "account_code"  # a split's money is allocated per journal line, whose account the tag decides
+# The closed month an adjustment line corrects ('' for the month's own charges): its own journal lines, so its own
+# lines of a split's allocation too.
+ORIGIN_MONTH = "origin_month"
 
 LINES_SQL = f"""
-SELECT {", ".join(_KEY_COLUMNS)}, {{corrected}} AS {FUND_CORRECTED}, {ACCOUNT_CODE}, {", ".join(LINE_COLUMNS)}
-FROM charges_approved
+SELECT {", ".join(_KEY_COLUMNS)}, {{corrected}} AS {FUND_CORRECTED}, {ACCOUNT_CODE}, {ORIGIN_MONTH},
+    {", ".join(LINE_COLUMNS)}
+FROM ({APPROVED_WITH_ORIGIN})
 WHERE billing_month = ?
 ORDER BY pi_email NULLS FIRST, project_id NULLS FIRST, charge_id
 """  # {corrected}: FUND_CORRECTED_SQL when a split is in force, else FALSE (no look-up of the decisions)
@@ -195,6 +200,8 @@ def content_hash(statement: Statement, context: Iterable[str] = ()) -> str:
             digest.update(b"\x1e" + _canonical(line.get(ACCOUNT_CODE)).encode("utf-8", "surrogatepass"))
             if line.get(FUND_CORRECTED):
                 digest.update(b"\x1e" + FUND_CORRECTED.encode())
+            if line.get(ORIGIN_MONTH):  # an adjustment's own lines of the allocation (none: as before)
+                digest.update(b"\x1e" + f"{ORIGIN_MONTH} {line[ORIGIN_MONTH]}".encode("utf-8", "surrogatepass"))
         digest.update(b"\x1d")
     for item in (*statement.history, *statement.adjustments):  # none: the hash is as before them
         digest.update(item.hash_text().encode("utf-8", "surrogatepass") + b"\x1c")
@@ -213,7 +220,8 @@ def _split_funds(statement: Statement) -> list[FundShare]:
     for line in statement.lines:
         billed = line["billed_cost"]
         fund = ((line["fund_org"] or "").strip() or NO_FUND) if line.get(FUND_CORRECTED) else None
-        key = split_line_key(line["source"], line.get(ACCOUNT_CODE), line["reference_1"], line["reference_2"])
+        key = split_line_key(line["source"], line.get(ACCOUNT_CODE), line["reference_1"], line["reference_2"],
+                             line.get(ORIGIN_MONTH))
         billed_money.append((key, fund, billed))
         list_money.append((key, fund, effective_list(line["list_cost"], billed)))
         counts[fund] = counts.get(fund, 0) + 1
@@ -300,7 +308,7 @@ def group_lines(month: str, rows: Iterable[Sequence[Any]], *, top: int = TOP_RES
     splits = splits or {}
     statements: list[Statement] = []
     current: Statement | None = None
-    names = (*_KEY_COLUMNS, FUND_CORRECTED, ACCOUNT_CODE, *LINE_COLUMNS)
+    names = (*_KEY_COLUMNS, FUND_CORRECTED, ACCOUNT_CODE, ORIGIN_MONTH, *LINE_COLUMNS)
     for row in rows:
         record = dict(zip(names, row, strict=True))
         pi = record.pop("pi_email")

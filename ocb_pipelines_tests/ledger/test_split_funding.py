@@ -205,3 +205,47 @@ def test_a_split_projects_statement_tells_each_fund_what_the_journal_debits_it(t
     assert journal.debit_total == journal.credit_total
     pi_net = sum((x.debit or -x.amount for x in journal.lines if x.party == "pi"), D(0))
     assert pi_net == journal.approved_total == sim.funds_total + D("20.02")  # other: 4 lines of 5.005
+
+
+def test_a_split_projects_adjustment_to_a_closed_month_is_booked_on_lines_naming_that_month(settings, tmp_path):
+    """Late data for a closed January, booked in February, of a project split 60/40: each fund's part of the
+    adjustment is a line of its own naming January (as for a project without a split), apart from February's own
+    charges, and the February statement still tells each fund what the journal debits it."""
+    from ocb_pipelines.charges.validate import build_validated
+    from ocb_pipelines.defs.charges.assets import rules_from
+    from ocb_pipelines.ingest.importer import import_file
+    from ocb_pipelines.review.fixtures import write_focus_csv
+
+    feb = "2025-02"
+    load_source(settings, [tagged(billed="10.00", resource="a"), tagged(billed="4.00", resource="b")], "aws")
+    approve_and_close(settings)
+    load_source(settings, [tagged(feb, billed="2.00", resource="c")], "aws", feb)  # February's own charge
+    restated = [tagged(billed="12.50", resource="a"), tagged(billed="3.00", resource="b")]  # +2.50, -1.00
+    path = write_focus_csv(settings.inbox_dir / f"aws_{MONTH}.csv", restated)
+    with wh.connect(settings.warehouse_path) as con:
+        (late,) = import_file(con, path, months=[MONTH], source="aws")
+        assert (late.status, late.booked_month) == ("late", feb)
+        build_validated(con, feb, rules_from(settings))
+        flagged = [c for (c,) in con.execute("SELECT charge_id FROM charges_validated WHERE billing_month = ? "
+                                             "AND needs_review", [feb]).fetchall()]
+        record_decisions(con, feb, [Decision(c, "approve", "restated by AWS") for c in flagged], actor="x", via="cli")
+    approve_and_close(settings, feb)
+    split = _with_splits(settings, "proj-a,ABC-111111,60,2025-01-01\nproj-a,DEF-222222,40,2025-01-01\n")
+    with wh.connect(settings.warehouse_path) as con:
+        journal = jr.build_gl_journal(load_groups(con, split, feb), split, feb)
+        statements = load_statements(con, feb, splits=load_splits(split.funding.splits_file, feb))
+        result = export_journal(con, split, feb, "gl", out_dir=tmp_path / "journal")
+    assert [(x.side, x.party, x.fund_org, x.amount, x.origin_month) for x in journal.lines] == [
+        ("debit", "pi", "ABC-111111", D("1.20"), ""),  # February's own 2.00, 60/40
+        ("debit", "pi", "ABC-111111", D("0.90"), MONTH),  # January's net adjustment 1.50, 60/40, on its own lines
+        ("debit", "pi", "DEF-222222", D("0.80"), ""),
+        ("debit", "pi", "DEF-222222", D("0.60"), MONTH),
+        ("credit", "source", "RCIT-900001", D("2.00"), ""),
+        ("credit", "source", "RCIT-900001", D("1.50"), MONTH),
+    ]
+    rows = list(csv.DictReader(result.file_path.read_text(encoding="utf-8").splitlines()))
+    assert sorted((r["Debit"], r["Credit"]) for r in rows if r["Description"].startswith(f"ADJ {MONTH}")) == [
+        ("", "1.50"), ("0.60", ""), ("0.90", "")]
+    assert result.debit_total == result.credit_total == D("3.50")
+    (statement,) = statements
+    assert {f.fund_org: f.billed_total for f in statement.funds} == {"ABC-111111": D("2.10"), "DEF-222222": D("1.40")}

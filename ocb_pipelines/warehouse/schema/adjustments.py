@@ -14,6 +14,15 @@ from ocb_pipelines.core.focus_columns import FOCUS_COLUMNS
 from ocb_pipelines.warehouse.schema.columns import MONEY, Column
 from ocb_pipelines.warehouse.schema.ingest import FOCUS_TEXT_COLUMNS
 
+# Approved charges with the closed month each adjustment line corrects ('' for the month's own charges): the GL
+# journal books adjustments on lines of their own that name it, and a split project's statement allocates them apart
+# (pricing.shares.split_line_key), so both see the same lines.
+APPROVED_WITH_ORIGIN = (
+    "SELECT c.*, coalesce(a.origin_month, '') AS origin_month FROM charges_approved c LEFT JOIN adjustment_lines a "
+    "ON a.booked_month = c.billing_month AND a.source = c.source AND a.file_name = c.file_name "
+    "AND a.file_row_number = c.file_row_number"
+)
+
 DDL = f"""
 CREATE TABLE IF NOT EXISTS late_imports (
     late_key INTEGER PRIMARY KEY,
