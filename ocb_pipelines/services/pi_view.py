@@ -1,4 +1,5 @@
-"""A PI's month: their projects with charges, money billed and billable, and review statuses (`ocb show`, the desk).
+"""A PI's month: their projects with charges, money billed and billable, and review statuses (`ocb show`, the desk),
+and on the desk's PI page their recent months as billed (statements.pi_history, as their statements print them).
 
 Built on the review state (review.decisions.charge_states), so a corrected charge counts under the project and
 PI the reviewer gave it, and billable money is exactly what reaches statements: pending and rejected are not.
@@ -15,6 +16,7 @@ import duckdb
 
 from ocb_pipelines.review import decisions as rd
 from ocb_pipelines.services.context import AppContext
+from ocb_pipelines.statements.pi_history import STATEMENT_MONTHS, HistoryMonth, load_history
 
 BILLABLE = ("unflagged", "approved", "corrected")  # what reaches statements; pending and rejected do not
 NO_PROJECT = "(no project)"
@@ -69,3 +71,39 @@ def pi_view(ctx: AppContext, month: str, pi_email: str) -> PiView:
     with ctx.connection() as con:
         projects = pi_projects(con, month, pi)
     return PiView(pi, month, projects, ctx.settings.currency.code)
+
+
+@dataclass(frozen=True)
+class PiPage:
+    """The desk's page of a PI: the month as `pi_view` gives it, and the approved money of each of their projects
+    over the month and the ones before it (`months`: those the warehouse has, oldest first)."""
+
+    view: PiView
+    months: tuple[str, ...]
+    history: dict[str, list[HistoryMonth]]  # project -> its months, oldest first (a gap: no charges that month)
+
+    def month_totals(self) -> list[dict[str, Any]]:
+        """Per month of the window: the PI's billed, list and subsidy over all their projects, and lines."""
+        totals = {m: {"month": m, "billed": Decimal(0), "list": Decimal(0), "subsidy": Decimal(0), "lines": 0}
+                  for m in self.months}
+        for rows in self.history.values():
+            for row in rows:
+                t = totals[row.month]
+                t["billed"] += row.billed_total
+                t["list"] += row.list_total
+                t["subsidy"] += row.subsidy_total
+                t["lines"] += row.lines
+        return list(totals.values())
+
+
+def pi_page(ctx: AppContext, month: str, pi_email: str, months: int = STATEMENT_MONTHS) -> PiPage:
+    """A PI's month and their recent months: what a reviewer looks at before deciding their charges (is this month
+    unlike the ones before?)."""
+    pi = pi_email.strip().lower()
+    with ctx.connection() as con:
+        projects = pi_projects(con, month, pi)
+        history = load_history(con, month, months, pi=pi)
+    by_project: dict[str, list[HistoryMonth]] = {}
+    for row in history.rows:
+        by_project.setdefault(row.project_id, []).append(row)
+    return PiPage(PiView(pi, month, projects, ctx.settings.currency.code), history.months, by_project)

@@ -39,6 +39,7 @@ WITH months AS (
            coalesce(nullif(trim(project_id), ''), $no_project) AS project_id,
            sum(billed_cost) AS billed, sum(coalesce(list_cost, billed_cost)) AS listed, count(*) AS lines
     FROM charges_approved WHERE billing_month BETWEEN $first AND $last
+        AND (CAST($pi AS VARCHAR) IS NULL OR lower(trim(pi_email)) = CAST($pi AS VARCHAR))
     GROUP BY ALL
 ), firsts AS (
     SELECT pi_email, project_id, min(month) AS first_month FROM amounts GROUP BY ALL
@@ -126,11 +127,14 @@ def window_start(month: str, months: int) -> str:
     return first.key
 
 
-def load_history(con: duckdb.DuckDBPyConnection, month: str, months: int = ASSET_MONTHS) -> History:
-    """The history of every PI and project over `month` and the months - 1 before it, in one query."""
+def load_history(con: duckdb.DuckDBPyConnection, month: str, months: int = ASSET_MONTHS, *,
+                 pi: str | None = None) -> History:
+    """The history of every PI and project over `month` and the months - 1 before it, in one query; with `pi` (an
+    email, matched trimmed and in any case) that PI's projects only."""
     params = {"first": window_start(month, months), "last": BillingMonth.parse(month).key}
     window = tuple(m for (m,) in con.execute(MONTHS_SQL, params).fetchall())
-    rows = con.execute(HISTORY_SQL, {**params, "no_project": NO_PROJECT}).fetchall()
+    pi_key = pi.strip().lower() if pi is not None else None
+    rows = con.execute(HISTORY_SQL, {**params, "no_project": NO_PROJECT, "pi": pi_key}).fetchall()
     return History(params["last"], params["first"], window, tuple(
         HistoryMonth(m, pi, project, Decimal(billed), Decimal(listed), int(lines), bool(gap))
         for m, pi, project, billed, listed, lines, gap in rows

@@ -128,8 +128,8 @@ def build_pi_history(con: duckdb.DuckDBPyConnection, month: str, *, run_id: str 
         con.execute(
             f"INSERT INTO pi_history ({', '.join(COLUMNS)}) SELECT $last, month, pi_email, project_id, billed_total, "
             f"list_total, list_total - billed_total, line_count, gap, $now, $run_id FROM ({HISTORY_SQL})",
-            {"first": history.first, "last": history.month, "no_project": NO_PROJECT, "now": wh.now_utc(),
-             "run_id": run_id},
+            {"first": history.first, "last": history.month, "no_project": NO_PROJECT, "pi": None,
+             "now": wh.now_utc(), "run_id": run_id},  # every PI
         )
         written = int(con.execute("SELECT count(*) FROM pi_history WHERE billing_month = ?",
                                   [history.month]).fetchall()[0][0])

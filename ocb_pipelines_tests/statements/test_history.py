@@ -42,6 +42,17 @@ def test_only_months_the_warehouse_has_count_and_a_month_without_charges_after_s
     assert totals["2025-03"]["billed"] == Decimal("90.5") and totals["2025-03"]["subsidy"] == Decimal("70")
 
 
+
+def test_one_pis_history_is_theirs_alone_matched_in_any_case_with_the_same_months_and_gaps(settings):
+    build_three_months(settings)
+    with wh.connect(settings.warehouse_path) as con:
+        every = load_history(con, "2025-03")
+        two = load_history(con, "2025-03", pi=" PI.Two@Example.edu ")  # the desk's PI page
+    assert two.months == every.months  # the window is the warehouse's, not the PI's
+    assert _money(two.rows) == [r for r in _money(every.rows) if r[1] == "pi.two@example.edu"]
+    assert [r.gap for r in two.rows] == [False, True, False]
+
+
 def test_the_window_ends_at_the_month_and_a_gap_needs_charges_earlier_in_it(settings):
     build_three_months(settings)
     with wh.connect(settings.warehouse_path) as con:

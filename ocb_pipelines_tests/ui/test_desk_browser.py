@@ -41,6 +41,7 @@ MONTH = web.MONTH
 PASSWORD = web.PASSWORD
 AXE = Path(__file__).resolve().parents[1] / "web" / "vendor" / "axe.min.js"
 HOSTILE = web.HOSTILE
+ADA = web.GOOD_TAGS["pi_email"]
 GOOD_FUND = "ASTR-100234"
 SERVER_START_TIMEOUT = 60.0
 RUN_MS = 180_000  # an action that starts a Dagster run (close, render, export) answers when the run has ended
@@ -299,7 +300,7 @@ def test_a_viewer_sees_every_page_but_every_action_is_refused(served: Served):
     page = context.new_page()
     try:
         for path in ("/", f"/months/{MONTH}", f"/months/{MONTH}/review", "/imports", f"/months/{MONTH}/statements",
-                     f"/months/{MONTH}/journal", "/audit", "/settings"):
+                     f"/months/{MONTH}/journal", "/audit", "/settings", f"/months/{MONTH}/pi?email={ADA}"):
             answer = page.goto(path)
             assert answer is not None and answer.status == 200, f"{path}: {answer and answer.status}"
             expect(page.locator("h1")).to_have_count(1)
@@ -462,6 +463,6 @@ def test_an_admin_closes_the_month_and_takes_a_statement_and_the_journal(served:
 
 
 def test_the_other_pages_pass_axe(auditor: Page):
-    """Imports, audit and settings (the other pages were checked where the month end visits them)."""
-    for path in ("/imports", "/audit", "/settings"):
+    """Imports, audit, settings and a PI's page (the other pages were checked where the month end visits them)."""
+    for path in ("/imports", "/audit", "/settings", f"/months/{MONTH}/pi?email={ADA}"):
         check_accessible(auditor, path)

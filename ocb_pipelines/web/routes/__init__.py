@@ -12,6 +12,7 @@ from ocb_pipelines.web.routes import (
     journal,
     month_page,
     months,
+    pis,
     review,
     settings_page,
     statements,
@@ -19,6 +20,6 @@ from ocb_pipelines.web.routes import (
     unbilled,
 )
 
-ROUTERS = [auth.router, months.router, month_page.router, review.router, charges.router, imports.router,
+ROUTERS = [auth.router, months.router, month_page.router, review.router, charges.router, pis.router, imports.router,
            statements.router, journal.router, unbilled.router, audit.router, settings_page.router, api.router,
            api_decisions.router, status.router]
