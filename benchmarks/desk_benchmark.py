@@ -1,5 +1,5 @@
 """The review desk on a generated month of a million lines: the queue filtered by reason (50 rows), the month page,
-and a bulk approval by filter of every pending line.
+the page of the PI with the most lines, and a bulk approval by filter of every pending line.
 
     python benchmarks/desk_benchmark.py                  # 1,000,000 lines; the project is kept in --workdir
     python benchmarks/desk_benchmark.py --reuse          # measure again on the month imported before
@@ -29,6 +29,7 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -198,16 +199,22 @@ def run_steps(settings, repeat: int, skip_bulk: bool) -> list[dict[str, Any]]:
         return _row(label, wall, target_s, cpu)
 
     queue_by_reason = f"/months/{MONTH}/review?reason={reason}"
+    with ctx.connection() as con:  # the PI with the most lines: the heaviest PI page
+        pi, pi_lines = con.execute("SELECT pi_email, count(*) FROM validated_lines WHERE billing_month = ? AND "
+                                   "pi_email IS NOT NULL GROUP BY ALL ORDER BY 2 DESC, 1 LIMIT 1", [MONTH]).fetchone()
+    pi_page = f"/months/{MONTH}/pi?{urlencode({'email': pi})}"
     results = [
         measure(f"queue page, reason {reason}, 50 rows", queue_by_reason, repeat, QUEUE_TARGET_MS / 1000),
         measure("queue page, no filter, 50 rows", f"/months/{MONTH}/review", repeat),
         measure("month page", f"/months/{MONTH}", repeat),
+        measure(f"PI page, the PI with the most lines ({pi_lines:,})", pi_page, repeat),
     ]
     if not skip_bulk:
         results += bulk_approval(timer, client, ctx)
         after = max(3, repeat // 3)
         results += [measure(f"after it: queue page, reason {reason}", queue_by_reason, after, QUEUE_TARGET_MS / 1000),
-                    measure("after it: month page", f"/months/{MONTH}", after)]
+                    measure("after it: month page", f"/months/{MONTH}", after),
+                    measure("after it: PI page", pi_page, after)]
     return results
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import duckdb
 
-from ocb_pipelines.review import decisions as rd
+from ocb_pipelines.review.by_project import counts_by_project
 from ocb_pipelines.services.context import AppContext
 from ocb_pipelines.statements.pi_history import STATEMENT_MONTHS, HistoryMonth, load_history
 
@@ -53,14 +53,13 @@ def pi_projects(con: duckdb.DuckDBPyConnection, month: str, pi: str) -> list[dic
     projects: dict[str, dict] = defaultdict(
         lambda: {"charges": 0, "billed": Decimal(0), "billable": Decimal(0), "statuses": defaultdict(int)}
     )
-    for state in rd.charge_states(con, month, pi=pi, statuses=None):
-        project = state["new_project_id"] or state["project_id"] or NO_PROJECT
+    for project, status, count, billed in counts_by_project(con, month, pi=pi, no_project=NO_PROJECT):
         entry = projects[project]
-        entry["charges"] += 1
-        entry["billed"] += state["billed_cost"]
-        if state["review_status"] in BILLABLE:
-            entry["billable"] += state["billed_cost"]
-        entry["statuses"][state["review_status"]] += 1
+        entry["charges"] += count
+        entry["billed"] += billed
+        if status in BILLABLE:
+            entry["billable"] += billed
+        entry["statuses"][status] += count
     return [{"project": p, "charges": e["charges"], "billed": e["billed"], "billable": e["billable"],
              "statuses": dict(e["statuses"])} for p, e in sorted(projects.items())]
 

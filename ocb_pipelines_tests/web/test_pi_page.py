@@ -28,14 +28,21 @@ def _cells(html: str, table_id: str) -> list[list[str]]:
 def test_the_pi_page_shows_each_project_its_money_statuses_and_recent_months(desk):
     queue = review_queue(desk.context(), MONTH, status="all", pi=ADA)
     (test_box,) = [c for c in queue.charges if c["resource_id"] == "i-test-1"]
+    (bad_fund,) = [c for c in queue.charges if c["resource_id"] == "i-fund-1"]
     decide_charges(desk.context("rita"), MONTH, "reject", "not ours", ids=[test_box["charge_id"]], rebuild=False)
+    decide_charges(desk.context("rita"), MONTH, "correct", "the second survey", ids=[bad_fund["charge_id"]],
+                   corrections={"fund_org": "ASTR-100234", "project_id": "astro-ii"}, rebuild=False)
     page = desk.client("vic").get(f"/months/{MONTH}/pi?email={quote(ADA.upper())}")  # any case
     assert page.status_code == 200
     html = page.text
     assert f"PI <span class=\"wrap\">{ADA}</span> in {MONTH}" in html
-    # January: 100.00 + 50.25 + 20.00 + 4.44 (storage) billable; 30.00 and 3.00 (bad funds) pending; 9.99 rejected
+    # January: 100.00 + 50.25 + 20.00 + 4.44 (storage) billable; 3.00 (a bad fund) pending; 9.99 rejected; the
+    # 30.00 corrected to the project the reviewer gave it
     assert _cells(html, "pi-projects") == [
-        ["astro-survey", "7", "$217.68", "$174.69", "pending 2 rejected 1 unflagged 4"]]
+        ["astro-ii", "1", "$30.00", "$30.00", "corrected 1"],
+        ["astro-survey", "6", "$187.68", "$174.69", "pending 1 rejected 1 unflagged 4"]]
+    assert re.search(r'<tfoot><tr><th scope="row">Total</th><td class="num">7</td>\s*<td class="num">\$217.68</td>'
+                     r'<td class="num">\$204.69</td>', html)
     assert f'href="/months/{MONTH}/review?pi={quote(ADA, safe="")}"' in html  # their pending charges
     assert "No charges" not in html and "Nothing billed to this PI from 2025-01 to 2025-01." in html  # none approved
 
