@@ -78,6 +78,14 @@ NON_FOCUS_SIGNATURES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("a FOCUS 0.5 / 1.0-preview export (ChargeType, AmortizedCost); FOCUS 1.0 or later is required",
      ("chargetype", "amortizedcost")),
 )  # fmt: skip
+# FOCUS datasets that hold no charges: each is told by its own columns, and refused saying what it is, not as
+# "not a FOCUS export". (An InvoiceDetail file is imported and compared with the month: ingest/invoices.py.)
+OTHER_FOCUS_DATASETS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("FOCUS 1.4's BillingPeriod dataset (each provider billing period and whether it is Open or Closed)",
+     ("billingperiodstatus", "billingperiodcreated", "billingperiodlastupdated")),
+    ("FOCUS 1.3's ContractCommitment dataset (the terms of commitments, not what was billed for them)",
+     ("contractcommitmentid", "contractcommitmentcategory", "contractcommitmentperiodstart", "contractid")),
+)  # fmt: skip
 
 PERIOD_PATTERNS = (
     re.compile(r"(?<!\d)(20\d{2})-(0[1-9]|1[0-2])(?!\d)"),
@@ -156,6 +164,11 @@ def canonical_header(columns: Sequence[str]) -> HeaderMapping:
         for description, markers in NON_FOCUS_SIGNATURES:
             if sum(m in lowered for m in markers) >= 2:
                 raise NotFocusError(f"this file looks like {description}; export FOCUS 1.0-1.4 instead")
+        for dataset, markers in OTHER_FOCUS_DATASETS:
+            if sum(m in lowered for m in markers) >= 2:
+                raise NotFocusError(
+                    f"this file is {dataset}, which holds no charges: ocb bills from the Cost and Usage dataset "
+                    "(and compares InvoiceDetail files with it); give the provider's Cost and Usage export instead")
         # Most of the columns no configuration can supply are absent: some other kind of file.
         if len(unfillable) * 2 > len([c for c in REQUIRED_COLUMNS if c not in FILLABLE_COLUMNS]):
             raise NotFocusError(

@@ -69,3 +69,19 @@ def test_source_from_filename_longest_pattern_wins():
     assert source_from_filename("Archive-Storage_2025-01.csv", patterns) == "archive"
     assert source_from_filename("AWS_2025-01.csv", patterns) == "aws"
     assert source_from_filename("unknown.csv", patterns) is None
+
+
+def test_focus_datasets_without_charges_are_refused_saying_what_they_are():
+    """focus-data-toolkit 0.14.1's headers of FOCUS 1.4's BillingPeriod and 1.3's ContractCommitment datasets."""
+    billing_period = ["BillingPeriodCreated", "BillingPeriodEnd", "BillingPeriodLastUpdated", "BillingPeriodStart",
+                      "BillingPeriodStatus", "InvoiceIssuerName"]
+    with pytest.raises(NotFocusError, match=r"FOCUS 1\.4.s BillingPeriod dataset .* holds no charges"):
+        canonical_header(billing_period)
+    commitments = ["ContractCommitmentId", "ContractCommitmentType", "ContractCommitmentCategory",
+                   "ContractCommitmentCost", "ContractCommitmentQuantity", "ContractCommitmentUnit",
+                   "ContractCommitmentDescription", "ContractCommitmentPeriodStart", "ContractCommitmentPeriodEnd",
+                   "ContractId", "ContractPeriodStart", "ContractPeriodEnd", "BillingCurrency"]
+    with pytest.raises(NotFocusError, match=r"FOCUS 1\.3.s ContractCommitment dataset"):
+        canonical_header(commitments)
+    # a cost-and-usage file with BillingPeriodStatus (FOCUS 1.4) is still one
+    assert canonical_header([*VERSION_COLUMNS["1.2"], "BillingPeriodStatus"]).version == "1.4"
