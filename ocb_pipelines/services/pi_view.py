@@ -1,8 +1,8 @@
 """A PI's month: their projects with charges, money billed and billable, and review statuses (`ocb show`, the desk),
 and on the desk's PI page their recent months as billed (statements.pi_history, as their statements print them).
 
-Built on the review state (review.decisions.charge_states), so a corrected charge counts under the project and
-PI the reviewer gave it, and billable money is exactly what reaches statements: pending and rejected are not.
+Built on the review state (review/by_project.py sums it in DuckDB), so a corrected charge counts under the project
+and PI the reviewer gave it, and billable money is exactly what reaches statements: pending and rejected are not.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import duckdb
 
 from ocb_pipelines.review.by_project import counts_by_project
 from ocb_pipelines.services.context import AppContext
-from ocb_pipelines.statements.pi_history import STATEMENT_MONTHS, HistoryMonth, load_history
+from ocb_pipelines.statements.pi_history import STATEMENT_MONTHS, History, HistoryMonth, load_history
 
 BILLABLE = ("unflagged", "approved", "corrected")  # what reaches statements; pending and rejected do not
 NO_PROJECT = "(no project)"
@@ -75,24 +75,16 @@ def pi_view(ctx: AppContext, month: str, pi_email: str) -> PiView:
 @dataclass(frozen=True)
 class PiPage:
     """The desk's page of a PI: the month as `pi_view` gives it, and the approved money of each of their projects
-    over the month and the ones before it (`months`: those the warehouse has, oldest first)."""
+    over the month and the ones before it (statements.pi_history: `history.months` are those the warehouse has,
+    `history.month_totals()` their sums over the PI's projects)."""
 
     view: PiView
-    months: tuple[str, ...]
-    history: dict[str, list[HistoryMonth]]  # project -> its months, oldest first (a gap: no charges that month)
+    history: History
 
-    def month_totals(self) -> list[dict[str, Any]]:
-        """Per month of the window: the PI's billed, list and subsidy over all their projects, and lines."""
-        totals = {m: {"month": m, "billed": Decimal(0), "list": Decimal(0), "subsidy": Decimal(0), "lines": 0}
-                  for m in self.months}
-        for rows in self.history.values():
-            for row in rows:
-                t = totals[row.month]
-                t["billed"] += row.billed_total
-                t["list"] += row.list_total
-                t["subsidy"] += row.subsidy_total
-                t["lines"] += row.lines
-        return list(totals.values())
+    @property
+    def by_project(self) -> dict[str, list[HistoryMonth]]:
+        """Project -> its months, oldest first (a gap: no charges that month, after some earlier in the window)."""
+        return {project: rows for (_, project), rows in self.history.by_statement().items()}
 
 
 def pi_page(ctx: AppContext, month: str, pi_email: str, months: int = STATEMENT_MONTHS) -> PiPage:
@@ -102,7 +94,4 @@ def pi_page(ctx: AppContext, month: str, pi_email: str, months: int = STATEMENT_
     with ctx.connection() as con:
         projects = pi_projects(con, month, pi)
         history = load_history(con, month, months, pi=pi)
-    by_project: dict[str, list[HistoryMonth]] = {}
-    for row in history.rows:
-        by_project.setdefault(row.project_id, []).append(row)
-    return PiPage(PiView(pi, month, projects, ctx.settings.currency.code), history.months, by_project)
+    return PiPage(PiView(pi, month, projects, ctx.settings.currency.code), history)

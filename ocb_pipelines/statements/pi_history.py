@@ -103,9 +103,9 @@ class History:
         return out
 
     def month_totals(self) -> list[dict[str, object]]:
-        """Per month of the window: billed, list, subsidy, PIs with charges, PI x project rows and gaps."""
-        totals = {m: {"month": m, "billed": ZERO, "list": ZERO, "subsidy": ZERO, "pis": set(), "projects": 0,
-                      "gaps": 0} for m in self.months}
+        """Per month of the window: billed, list, subsidy, lines, PIs with charges, PI x project rows and gaps."""
+        totals = {m: {"month": m, "billed": ZERO, "list": ZERO, "subsidy": ZERO, "lines": 0, "pis": set(),
+                      "projects": 0, "gaps": 0} for m in self.months}
         for row in self.rows:
             t = totals[row.month]
             if row.gap:
@@ -114,6 +114,7 @@ class History:
             t["billed"] += row.billed_total  # type: ignore[operator]
             t["list"] += row.list_total  # type: ignore[operator]
             t["subsidy"] += row.subsidy_total  # type: ignore[operator]
+            t["lines"] += row.lines  # type: ignore[operator]
             t["projects"] += 1  # type: ignore[operator]
             t["pis"].add(row.pi_email)  # type: ignore[attr-defined]
         return [{**t, "pis": len(t["pis"])} for t in totals.values()]  # type: ignore[arg-type]

@@ -66,9 +66,9 @@ def test_the_pi_page_shows_their_recent_months_as_billed_and_no_one_elses(desk):
                                                ["2025-02", "$12.00", "$3.12", "$8.88", "1"]]
     assert "grace.hopper" not in html and "navy-cobol" not in html  # approved in January too, but not this PI
     grace = pi_page(desk.context(), FEB, "Grace.Hopper@example.edu ")
-    assert [(r.month, r.billed_total) for r in grace.history["navy-cobol"]] == [
+    assert [(r.month, r.billed_total) for r in grace.by_project["navy-cobol"]] == [
         ("2025-01", Decimal("80.15")), ("2025-02", Decimal(0))]  # February: a gap
-    assert grace.history["navy-cobol"][1].gap and grace.view.projects == []
+    assert grace.by_project["navy-cobol"][1].gap and grace.view.projects == []
 
 def test_the_review_queue_and_the_charge_page_link_to_the_pi_page(desk):
     client = desk.client("vic")
