@@ -1,4 +1,5 @@
-"""`ocb show PI -p`: one PI's month, by project and review status."""
+"""`ocb show PI -p`: one PI's month, by project and review status; `--history`: their last six months as billed
+too (the desk's PI page, in the terminal)."""
 
 from __future__ import annotations
 
@@ -15,24 +16,28 @@ from ocb_pipelines.cli.common import (
     settings_or_exit,
 )
 from ocb_pipelines.core.money import format_money
-from ocb_pipelines.services.pi_view import pi_view
+from ocb_pipelines.services.pi_view import PiPage, pi_page, pi_view
 
 
 @click.command("show")
 @click.argument("pi_email")
 @period_option
+@click.option("--history", is_flag=True,
+              help="Also their last six months as billed (approved charges), per project and in all.")
 @config_option
 @json_option
-def show_command(pi_email, period, config_path, as_json):
+def show_command(pi_email, period, history, config_path, as_json):
     """A PI's charges for the month, by project, with their review status."""
     settings = settings_or_exit(config_path)
     month = period_key(period)
-    view = pi_view(app_context(settings), month, pi_email)
+    ctx = app_context(settings)
+    page = pi_page(ctx, month, pi_email) if history else None  # the history query only when asked for
+    view = page.view if page else pi_view(ctx, month, pi_email)
     rows = view.projects
     if not rows:  # the same exit code with or without --json
         raise CliError(f"no charges for {pi_email} in {month}")
     if as_json:
-        emit_json(view.as_dict())
+        emit_json({**view.as_dict(), **({"history": _history_json(page)} if page else {})})
         return
     symbol = settings.currency.symbol
     click.echo(f"{pi_email} in {month}")
@@ -42,3 +47,29 @@ def show_command(pi_email, period, config_path, as_json):
         click.echo(f"  {r['project']:<30} {r['charges']:>6} charge(s) {money:>14}  {statuses}")
     click.echo(f"  {'Total':<30} {view.charges:>6} charge(s) {format_money(view.billed_total, symbol):>14}  "
                f"billable {format_money(view.billable_total, symbol)} (pending and rejected excluded)")
+    if page:
+        _echo_history(page, symbol)
+
+
+def _history_json(page: PiPage) -> dict:
+    return {"months": list(page.history.months),
+            "rows": [{"month": r.month, "project": r.project_id, "list": r.list_total, "subsidy": r.subsidy_total,
+                      "billed": r.billed_total, "lines": r.lines, "gap": r.gap} for r in page.history.rows],
+            "month_totals": [{k: t[k] for k in ("month", "list", "subsidy", "billed", "lines")}
+                             for t in page.history.month_totals()]}
+
+
+def _echo_history(page: PiPage, symbol: str) -> None:
+    months = page.history.months
+    if not page.history.rows:
+        click.echo(f"Nothing billed to them from {months[0] if months else page.view.period} to {page.view.period}.")
+        return
+    click.echo(f"As billed, {months[0]} to {page.view.period} (approved charges):")
+    for project, rows in sorted(page.by_project.items()):
+        for r in rows:
+            money = ("no charges" if r.gap else f"{format_money(r.billed_total, symbol):>14}  list "
+                     f"{format_money(r.list_total, symbol)}, subsidy {format_money(r.subsidy_total, symbol)}, "
+                     f"{r.lines} line(s)")
+            click.echo(f"  {r.month}  {project:<30} {money}")
+    for t in page.history.month_totals():
+        click.echo(f"  {t['month']}  {'All projects':<30} {format_money(t['billed'], symbol):>14}")

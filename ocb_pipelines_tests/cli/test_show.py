@@ -10,6 +10,7 @@ from ocb_pipelines.cli.main import cli
 from ocb_pipelines.defs.charges.assets import rules_from
 from ocb_pipelines.ingest.importer import import_file
 from ocb_pipelines.review import decisions as rd
+from ocb_pipelines.review.approve import build_approved
 from ocb_pipelines.warehouse import database as wh
 from ocb_pipelines_tests.conftest import GOOD_TAGS, focus_row, write_focus
 
@@ -56,3 +57,19 @@ def test_sources_list_shows_configured_and_unconfigured(workdir, settings):
     assert by_name["azure"]["files"] == 0
     assert by_name["lab"]["configured"] is False
     assert "not in imports.known_sources" in _invoke(workdir, "sources", "list").output
+
+
+def test_show_history_prints_their_months_as_billed(workdir, settings):
+    _month(workdir, settings)
+    with wh.connect(settings.warehouse_path) as con:
+        build_approved(con, "2025-01")
+    data = json.loads(_invoke(workdir, "show", PI, "-p", "2025-01", "--history", "--json").stdout)
+    rows = {r["project"]: r for r in data["history"]["rows"]}
+    assert data["history"]["months"] == ["2025-01"]
+    # approved so far: astro-survey 10 + 2.5 (aws) + 3 (lab), other 1; the rejected test box is not billed
+    assert Decimal(rows["astro-survey"]["billed"]) == Decimal("15.5") and rows["astro-survey"]["lines"] == 3
+    assert Decimal(rows["other"]["billed"]) == Decimal("1")
+    assert [Decimal(t["billed"]) for t in data["history"]["month_totals"]] == [Decimal("16.5")]
+    text = _invoke(workdir, "show", PI, "-p", "2025-01", "--history").output
+    assert "As billed, 2025-01 to 2025-01 (approved charges):" in text and "All projects" in text
+    assert "history" not in json.loads(_invoke(workdir, "show", PI, "-p", "2025-01", "--json").stdout)
