@@ -37,7 +37,7 @@ def show_command(pi_email, period, history, config_path, as_json):
     if not rows:  # the same exit code with or without --json
         raise CliError(f"no charges for {pi_email} in {month}")
     if as_json:
-        emit_json({**view.as_dict(), **({"history": _history_json(page)} if page else {})})
+        emit_json(page.as_dict() if page else view.as_dict())
         return
     symbol = settings.currency.symbol
     click.echo(f"{pi_email} in {month}")
@@ -49,14 +49,6 @@ def show_command(pi_email, period, history, config_path, as_json):
                f"billable {format_money(view.billable_total, symbol)} (pending and rejected excluded)")
     if page:
         _echo_history(page, symbol)
-
-
-def _history_json(page: PiPage) -> dict:
-    return {"months": list(page.history.months),
-            "rows": [{"month": r.month, "project": r.project_id, "list": r.list_total, "subsidy": r.subsidy_total,
-                      "billed": r.billed_total, "lines": r.lines, "gap": r.gap} for r in page.history.rows],
-            "month_totals": [{k: t[k] for k in ("month", "list", "subsidy", "billed", "lines")}
-                             for t in page.history.month_totals()]}
 
 
 def _echo_history(page: PiPage, symbol: str) -> None:

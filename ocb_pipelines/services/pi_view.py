@@ -86,6 +86,16 @@ class PiPage:
         """Project -> its months, oldest first (a gap: no charges that month, after some earlier in the window)."""
         return {project: rows for (_, project), rows in self.history.by_statement().items()}
 
+    def as_dict(self) -> dict[str, Any]:
+        """The month as `PiView.as_dict`, with the history: its months, each project's month and the sums."""
+        h = self.history
+        return {**self.view.as_dict(), "history": {
+            "months": list(h.months),
+            "rows": [{"month": r.month, "project": r.project_id, "list": r.list_total, "subsidy": r.subsidy_total,
+                      "billed": r.billed_total, "lines": r.lines, "gap": r.gap} for r in h.rows],
+            "month_totals": [{k: t[k] for k in ("month", "list", "subsidy", "billed", "lines")}
+                             for t in h.month_totals()]}}
+
 
 def pi_page(ctx: AppContext, month: str, pi_email: str, months: int = STATEMENT_MONTHS) -> PiPage:
     """A PI's month and their recent months: what a reviewer looks at before deciding their charges (is this month
