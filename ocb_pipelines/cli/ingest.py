@@ -40,10 +40,12 @@ def _print_summary(summary: dict, settings: OcbSettings) -> None:
             click.echo(f"{'':11}filled (OpenChargeback layout): {'; '.join(describe_fills(f['filled_columns']))}")
         for note in f["notes"]:
             click.echo(f"{'':11}{note}")
+    booked = sorted({a["booked_month"] for f in summary["files"] for a in f.get("adjustments", ())})
     click.echo(
         f"Total: {summary['rows']:,} rows, billed {format_money(summary['billed_total'], symbol)}, "
         f"list {format_money(summary['list_total'], symbol)}, flagged {summary['flagged_rows']:,} rows "
         f"({format_money(summary['flagged_billed'], symbol)}) in {', '.join(summary['periods']) or 'no period'}"
+        + (f" (late data: its adjustment lines in {', '.join(booked)})" if booked else "")
     )
     for f in summary["files"]:
         if "refused" not in f["status"]:

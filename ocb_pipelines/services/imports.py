@@ -134,19 +134,24 @@ def _name_notes(name: str) -> list[str]:
 
 def _summary(ctx: AppContext, con: duckdb.DuckDBPyConnection, plan: ImportPlan, refused: dict[str, str],
              statuses: dict[tuple[str, str], str], runs: list[dict]) -> dict[str, Any]:
-    """Per file and in all: rows, billed and list money, flagged rows and money, as the warehouse holds them."""
+    """Per file and in all: rows, billed and list money, flagged rows and money, as the warehouse holds them. For a
+    closed month the file came late for, its late version's rows and money, and as flagged its adjustment lines in
+    the month they were booked in (`adjustments`), not what the closed month billed."""
     files_out = []
     totals: dict[str, Decimal] = defaultdict(lambda: Decimal(0))
     counts: dict[str, int] = defaultdict(int)
     for path, (source, months) in plan.files.items():
         if path.name in refused:
             continue
+        late_versions = _late_versions(con, source, path, months)
         rows = con.execute(
             """SELECT count(*), coalesce(sum(billed_cost), 0), coalesce(sum(coalesce(list_cost, billed_cost)), 0),
                       count(*) FILTER (WHERE needs_review), coalesce(sum(billed_cost) FILTER (WHERE needs_review), 0)
                FROM charges_validated WHERE source = ? AND file_name = ? AND list_contains(?, billing_month)""",
-            [source, path.name, months],
+            [source, path.name, [m for m in months if m not in late_versions]],
         ).fetchall()[0]
+        adjustments = [_late_figures(con, source, path.name, month, key) for month, key in late_versions.items()]
+        rows = tuple(sum(column) for column in zip(rows, *(a.pop("totals") for a in adjustments), strict=True))
         said = {statuses.get((path.name, m), "imported") for m in months}
         filled = con.execute(
             "SELECT filled_columns FROM imports WHERE source = ? AND file_name = ? AND list_contains(?, billing_month) "
@@ -161,6 +166,7 @@ def _summary(ctx: AppContext, con: duckdb.DuckDBPyConnection, plan: ImportPlan, 
             "rows": rows[0], "billed_total": rows[1], "list_total": rows[2],
             "flagged_rows": rows[3], "flagged_billed": rows[4], "errors": [],
             "filled_columns": json.loads(filled[0][0]) if filled else {},
+            "adjustments": adjustments,
             "notes": _name_notes(path.name) + list(plan.notes.get(path, ())),
         })
         counts["rows"] += rows[0]
@@ -183,6 +189,39 @@ def _summary(ctx: AppContext, con: duckdb.DuckDBPyConnection, plan: ImportPlan, 
         "errors": [line for e in refused.values() for line in e.splitlines()],
         "runs": runs,
     }
+
+
+_LATE_LISTED = wh.money_from_text('coalesce("ListCost", "BilledCost")')
+
+
+def _late_versions(con: duckdb.DuckDBPyConnection, source: str, path: Path, months: list[str]) -> dict[str, int]:
+    """month -> late_key, for each closed month whose latest late version of the file is this very file: there the
+    file holds what that version holds, not what the month billed when it closed (reported apart, with the
+    adjustments its difference became)."""
+    found = {}
+    for month in months:
+        latest = con.execute(
+            "SELECT late_key, file_sha256 FROM late_imports WHERE source = ? AND file_name = ? AND billing_month = ? "
+            "ORDER BY late_key DESC LIMIT 1", [source, path.name, month]).fetchall()
+        if latest and latest[0][1] == importer.file_digest(path, con):
+            found[month] = latest[0][0]
+    return found
+
+
+def _late_figures(con: duckdb.DuckDBPyConnection, source: str, file_name: str, month: str, late_key: int) -> dict:
+    """A late version's rows and money as kept against the closed month, and its adjustment lines in the month they
+    were booked in: those are what awaits review (`totals`: the summary's five figures for it)."""
+    rows, billed, booked, lines, adjusted = con.execute(
+        "SELECT row_count, billed_total, booked_month, adjustment_lines, adjustment_billed FROM late_imports "
+        "WHERE late_key = ?", [late_key]).fetchall()[0]
+    (listed,) = con.execute(
+        f"SELECT coalesce(sum({_LATE_LISTED}), 0) FROM late_rows WHERE late_key = ?", [late_key]).fetchall()[0]
+    flagged, flagged_billed = con.execute(
+        "SELECT count(*), coalesce(sum(billed_cost), 0) FROM charges_validated WHERE billing_month = ? "
+        "AND source = ? AND file_name = ? AND needs_review",
+        [booked, source, late.adjustment_file_name(file_name, month)]).fetchall()[0]
+    return {"month": month, "booked_month": booked, "lines": lines, "billed": adjusted,
+            "totals": (rows, billed, listed, flagged, flagged_billed)}
 
 
 def _dry_run(ctx: AppContext, plan: ImportPlan, refused: dict[str, str], expected: str | None) -> dict[str, Any]:
@@ -351,8 +390,9 @@ def _late_booking(con: duckdb.DuckDBPyConnection, source: str, file_name: str, m
     if not found:
         return ""
     booked, lines, billed = found[0]
-    return (f"{month} is closed: kept as late data; {lines} adjustment line(s), {billed.normalize():f} billed in all, "
-            f"booked in {booked} for review")
+    status = wh.period_status(con, month) or "closed"
+    return (f"{month} is {status}: kept as late data; {lines} adjustment line(s), {billed.normalize():f} billed in "
+            f"all, booked in {booked} for review")
 
 
 def _locked(ctx: AppContext, month: str) -> bool:

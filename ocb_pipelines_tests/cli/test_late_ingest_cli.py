@@ -1,6 +1,7 @@
 """`ocb ingest` of late data for a closed month: real Dagster runs, the booked month validated and in review."""
 
 import json
+from decimal import Decimal
 
 import dagster as dg
 
@@ -15,6 +16,14 @@ def _ok(workdir, monkeypatch, *args):
     return json.loads(result.stdout)
 
 
+def _assert_late_figures(entry: dict, *, rows: int, billed: int, flagged: tuple[int, int], adjusted: int) -> None:
+    assert (entry["rows"], Decimal(entry["billed_total"])) == (rows, billed), entry
+    assert (entry["flagged_rows"], Decimal(entry["flagged_billed"])) == flagged, entry
+    (adjustment,) = entry["adjustments"]
+    assert (adjustment["month"], adjustment["booked_month"], Decimal(adjustment["billed"])) == (
+        "2025-01", "2025-02", adjusted), entry
+
+
 def test_a_corrected_file_for_a_closed_month_is_booked_in_the_next_open_month(workdir, monkeypatch):
     path = workdir / "aws_2025-01.csv"
     write_focus(path, [focus_row(billed="10", ResourceId="i-1"), focus_row(billed="5", ResourceId="i-2")])
@@ -26,6 +35,9 @@ def test_a_corrected_file_for_a_closed_month_is_booked_in_the_next_open_month(wo
     (entry,) = summary["files"]
     assert entry["status"] == ["late"] and summary["ok"]
     assert any("booked in 2025-02" in note for note in entry["notes"]), entry["notes"]
+    # The file is reported as it is (its late version), and what awaits review is its adjustment line: not what
+    # January billed when it closed (15), nor January's own flags.
+    _assert_late_figures(entry, rows=2, billed=17, flagged=(1, 2), adjusted=2)
     assert [r["period"] for r in summary["runs"]] == ["2025-01", "2025-02"] and all(r["success"]
                                                                                    for r in summary["runs"])
     (pending,) = _ok(workdir, monkeypatch, "review", "list", "-p", "2025-02")["charges"]
@@ -41,8 +53,12 @@ def test_a_corrected_file_for_a_closed_month_is_booked_in_the_next_open_month(wo
     # The same file again: nothing changes, nothing more is booked.
     again = _ok(workdir, monkeypatch, "ingest", str(path))
     assert again["files"][0]["status"] == ["unchanged"]
+    _assert_late_figures(again["files"][0], rows=2, billed=17, flagged=(1, 2), adjusted=2)
+    text = _invoke(workdir, "ingest", str(path), monkeypatch=monkeypatch).output
+    assert "billed=$17.00  flagged=1 ($2.00)" in text and "adjustment lines in 2025-02" in text, text
     # The provider takes the correction back: the first version again withdraws the open month's adjustment.
     write_focus(path, [focus_row(billed="10", ResourceId="i-1"), focus_row(billed="5", ResourceId="i-2")])
     reverted = _ok(workdir, monkeypatch, "ingest", str(path))
     assert reverted["files"][0]["status"] == ["late"]
+    _assert_late_figures(reverted["files"][0], rows=2, billed=15, flagged=(0, 0), adjusted=0)
     assert _ok(workdir, monkeypatch, "review", "list", "-p", "2025-02")["charges"] == []

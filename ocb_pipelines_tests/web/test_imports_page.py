@@ -16,7 +16,8 @@ from ocb_pipelines.services.import_catalog import import_history
 from ocb_pipelines.services.review import export_review_sheet, review_queue
 from ocb_pipelines.services.uploads import safe_upload_name, uploads_dir
 from ocb_pipelines_tests.conftest import focus_row, write_focus
-from ocb_pipelines_tests.web.conftest import MONTH, csrf
+from ocb_pipelines_tests.web.conftest import MONTH, csrf, january_rows
+from ocb_pipelines_tests.web.month_end import closed_project, copy_desk
 
 
 def upload(client, files: list[tuple[str, bytes]]):
@@ -136,3 +137,17 @@ def test_a_review_sheet_is_applied_with_the_admin_as_reviewer(desk):
     assert "1 decision(s) recorded for 2025-01 as ada" in page.text, page.text
     charge = charge_of(desk, "i-test-1")
     assert charge["review_status"] == "approved" and charge["decided_by"] == "ada"
+
+
+def test_a_corrected_file_for_a_closed_month_shows_the_file_as_it_is_and_where_its_adjustment_waits(
+        desk_template, tmp_path_factory, tmp_path, monkeypatch):
+    desk = copy_desk(closed_project(desk_template, tmp_path_factory), tmp_path / "project")
+    monkeypatch.setenv("DAGSTER_HOME", str(desk.root / "data" / "dagster_home"))
+    rows = january_rows()
+    rows[0] = focus_row(billed="110.00", ResourceId="i-good-1")  # the provider's restatement: 10.00 more
+    corrected = write_focus(tmp_path / "aws_2025-01.csv", rows)
+    html = upload(desk.client("ada"), [(corrected.name, corrected.read_bytes())]).text
+    assert re.search(r"aws_2025-01\.csv</th>\s*<td>late", html), html
+    assert "$324.40" in html and "1 ($10.00)" in html  # the file as it is, and its one line awaiting review
+    assert re.search(r'Late for 2025-01: its 1 adjustment line\(s\)\s*await review in <a href="/months/2025-02">'
+                     r"2025-02</a>", html), html
