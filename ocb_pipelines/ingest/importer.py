@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
@@ -45,6 +46,9 @@ from ocb_pipelines.ingest.reading import (
 from ocb_pipelines.ingest.schemas import ROW_INDEX
 from ocb_pipelines.warehouse import database as wh
 from ocb_pipelines.warehouse.schema.ingest import IMPORTS_INSERT
+
+if TYPE_CHECKING:
+    from ocb_pipelines.ingest.late_usage import MonthPricer
 
 # Callers import these from here; they live in reading.py, gate.py and parts.py.
 __all__ = [
@@ -183,6 +187,7 @@ def import_file(
     actor: str | None = None,
     max_errors: int = 20,
     defaults: SourceDefaults | None = None,
+    late_usage: MonthPricer | None = None,
 ) -> list[FileImport]:
     """Import a file's rows for the given billing months, each month replaced in one transaction.
 
@@ -190,6 +195,7 @@ def import_file(
     its own rows; a file whose content was already imported under another name is skipped, not doubled.
     The whole file passes the FOCUS gate first, or nothing is written. Required columns the file lacks
     (OpenChargeback's layout) are filled from the source's `defaults`; without them such a file is refused.
+    `late_usage` prices a closed month again for a usage file's late lines (ingest/late_usage.py).
     """
     from ocb_pipelines.ingest import invoices, usage  # they import FileImport from here
 
@@ -197,7 +203,7 @@ def import_file(
     if kind := usage.usage_kind(path):  # Slurm sacct output or a storage report: usage lines, not FOCUS rows
         return usage.import_usage(con, path, kind, months=months, source=source, expected_period=expected_period,
                                   run_id=run_id, actor=actor, max_errors=max_errors,
-                                  timezone=defaults.timezone if defaults else "UTC")
+                                  timezone=defaults.timezone if defaults else "UTC", late_usage=late_usage)
     if invoices.is_invoice_file(path):  # a FOCUS 1.4 InvoiceDetail file: invoice lines, compared, never billed
         return invoices.import_invoices(con, path, months=months, source=source, run_id=run_id, actor=actor,
                                         max_errors=max_errors)

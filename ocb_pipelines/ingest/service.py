@@ -18,6 +18,7 @@ from ocb_pipelines.core import progress
 from ocb_pipelines.core.config import OcbSettings
 from ocb_pipelines.ingest import importer
 from ocb_pipelines.ingest.focus import expected_month, is_supported_file, months_named_in, source_from_filename
+from ocb_pipelines.ingest.late_usage import MonthPricer
 from ocb_pipelines.ingest.legacy_layout import SourceDefaults
 from ocb_pipelines.ingest.usage import is_usage_file
 from ocb_pipelines.warehouse import database as wh
@@ -114,8 +115,10 @@ def import_month(
     expected_period: str | None = None,
     run_id: str | None = None,
     actor: str | None = None,
+    late_usage: MonthPricer | None = None,
 ) -> MonthImport:
-    """Import every file's rows for the month; each file is all-or-nothing, a refused file is reported."""
+    """Import every file's rows for the month; each file is all-or-nothing, a refused file is reported.
+    `late_usage`: how a closed month is priced again for a usage file's late lines (else such a file is refused)."""
     outcome = MonthImport(month)
     if files:
         paths = [Path(f) for f in files]
@@ -131,7 +134,7 @@ def import_month(
             results = importer.import_file(
                 con, path, months=[month], source=file_source, expected_period=expected, run_id=run_id,
                 actor=actor, max_errors=settings.imports.max_errors_shown,
-                defaults=SourceDefaults.of(settings, file_source),
+                defaults=SourceDefaults.of(settings, file_source), late_usage=late_usage,
             )
             outcome.results.extend(results)
         except importer.ImportRefused as exc:

@@ -7,7 +7,8 @@ billed and list totals 0 until the month is priced), its lines in `usage_rows` u
 as FOCUS rows are (file_row_number 1 = the first line after the header; a problem names `row N (line N+1)`). The
 file is read and checked inside DuckDB (sacct.py, storage_report.py), whole or not at all: a bad line refuses it,
 naming the line, column and value. The same file again changes nothing; a corrected file replaces its own lines
-(and anything priced from them); a closed or finalized month refuses it as it refuses a FOCUS file.
+(and anything priced from them); a closed or finalized month takes it as late usage (ingest/late_usage.py:
+the month priced again with it, the difference booked in the next open month).
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
 from ocb_pipelines.core.billing_month import month_key
-from ocb_pipelines.ingest import sacct, storage_report
+from ocb_pipelines.ingest import late, sacct, storage_report
 from ocb_pipelines.ingest.catalog import already_imported
 from ocb_pipelines.ingest.focus import HeaderMapping
 from ocb_pipelines.ingest.importer import FileImport
@@ -33,6 +35,9 @@ from ocb_pipelines.ingest.schemas import GateFailure
 from ocb_pipelines.ingest.usage_sql import sql_text
 from ocb_pipelines.warehouse import database as wh
 from ocb_pipelines.warehouse.schema.ingest import IMPORTS_INSERT
+
+if TYPE_CHECKING:
+    from ocb_pipelines.ingest.late_usage import MonthPricer
 
 SACCT = sacct.KIND
 STORAGE = storage_report.KIND
@@ -255,9 +260,14 @@ def import_usage(
     actor: str | None = None,
     max_errors: int = 20,
     timezone: str = "UTC",
+    late_usage: MonthPricer | None = None,
 ) -> list[FileImport]:
     """Import a usage file's lines for the given months, each month replaced in one transaction, as
-    importer.import_file does for a FOCUS file (same unchanged, duplicate and closed-month rules)."""
+    importer.import_file does for a FOCUS file (same unchanged, duplicate and closed-month rules). A closed or
+    finalized month takes the file as late usage (ingest/late_usage.py) when `late_usage` can price the month;
+    without it, such a month refuses the file."""
+    from ocb_pipelines.ingest.late_usage import keep_late_usage, late_usage_sha  # it imports this module
+
     actor = actor or wh.current_actor()
     months = [month_key(m) for m in months]
     # A usage line's month is its own time's (a job's UTC End, a report's date), never the file name's: a March
@@ -265,13 +275,21 @@ def import_usage(
     del expected_period
     sha = file_digest(path, con)
     results: list[FileImport] = []
-    pending: list[str] = []
+    pending: list[tuple[str, str | None]] = []
     for month in months:
-        if found := already_imported(con, source, path.name, month, sha):
+        locked = late.is_locked(con, month)
+        latest = late_usage_sha(con, source, path.name, month) if locked else None
+        if found := already_imported(con, source, path.name, month, sha, latest):
             results.append(FileImport(path.name, source, month, found[0], sha, kind, message=found[1]))
             continue
-        pending.append(month)
-    for month in pending:
+        if not locked and (booked := late.adjusted_in(con, source, path.name, month)):
+            raise ImportRefused(path.name, late.refusal_after_adjustments(month, booked))
+        pending.append((month, locked))
+    for month, locked in pending:
+        if locked and late_usage is not None:
+            results.append(keep_late_usage(con, path, kind, month, source, sha, late_usage, status=locked,
+                                           run_id=run_id, actor=actor, max_errors=max_errors, timezone=timezone))
+            continue
         results.append(_import_month(con, path, kind, month, source, sha, None, run_id, actor,
                                      max_errors, timezone))
     return results

@@ -106,7 +106,7 @@ def price_month(
     try:
         with wh.transaction(con):
             wh.ensure_period_open(con, month, actor, action="pricing")
-            priced = _price(con, settings, inputs, month, due, run_id, actor)
+            priced = price_rows(con, settings, inputs, month, due, run_id, actor)
             with timed_step("pricing: summary"):
                 summary = summarize(con, month, sha)
             con.execute(
@@ -125,7 +125,7 @@ def price_month(
     return summary
 
 
-def _price(con: duckdb.DuckDBPyConnection, settings: OcbSettings, inputs: PricingInputs, month: str,
+def price_rows(con: duckdb.DuckDBPyConnection, settings: OcbSettings, inputs: PricingInputs, month: str,
            due: list[FeeLine], run_id: str | None, actor: str) -> dict:
     """Delete what pricing wrote for the month, then price and write it again (in the caller's transaction)."""
     # New import keys are taken before the old ones are deleted: never the same key twice in one transaction.

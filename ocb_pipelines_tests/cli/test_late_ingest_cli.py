@@ -62,3 +62,27 @@ def test_a_corrected_file_for_a_closed_month_is_booked_in_the_next_open_month(wo
     assert reverted["files"][0]["status"] == ["late"]
     _assert_late_figures(reverted["files"][0], rows=2, billed=15, flagged=(0, 0), adjusted=0)
     assert _ok(workdir, monkeypatch, "review", "list", "-p", "2025-02")["charges"] == []
+
+
+def test_a_late_sacct_file_for_a_closed_month_is_priced_and_booked_through_ocb_ingest(workdir, monkeypatch):
+    from ocb_pipelines_tests.ingest.test_late_usage import HEADER, JOB_100, JOB_105
+    from ocb_pipelines_tests.ingest.test_usage_import import _config, _write
+
+    config = _config(workdir)  # hpc on New York time, flat rates: a billing-hour bills 0.08
+    config.write_text(config.read_text() + "  accounts_file: accounts.csv\n")
+    (workdir / "accounts.csv").write_text("account,pi_email,project_id,fund_org\n"
+                                          "physics,ada@example.edu,phys-sim,PHYS-100100\n")
+    _ok(workdir, monkeypatch, "ingest", str(_write(workdir / "hpc_2026-04.txt", HEADER, [JOB_100])))
+    assert _ok(workdir, monkeypatch, "periods", "close", "2026-04")["status"] == "closed"
+
+    late = _write(workdir / "hpc_late_2026-04.txt", HEADER, [JOB_105])
+    summary = _ok(workdir, monkeypatch, "ingest", str(late))
+    (entry,) = summary["files"]
+    assert entry["status"] == ["late"] and summary["ok"], summary
+    assert [(r["period"], r["success"]) for r in summary["runs"]] == [("2026-04", True), ("2026-05", True)]
+    assert any("booked in 2026-05" in note for note in entry["notes"]), entry["notes"]
+    (pending,) = _ok(workdir, monkeypatch, "review", "list", "-p", "2026-05")["charges"]
+    assert Decimal(pending["billed_cost"]) == Decimal("7.04") and "late_for_closed_month" in pending["review_reasons"]
+    with wh.connect(workdir / "data" / "warehouse.duckdb") as con:
+        assert con.execute("SELECT sum(billed_cost) FROM charges_validated WHERE billing_month = '2026-04'"
+                           ).fetchall()[0][0] == Decimal("7.04")  # April as it was billed

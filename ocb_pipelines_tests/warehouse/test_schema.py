@@ -16,7 +16,7 @@ TABLES = {
     "ingest": {"import_files", "file_catalog", "imports", "focus_rows", "focus_raw"},
     "adjustments": {"late_imports", "late_rows", "adjustment_lines"},
     "invoices": {"invoice_lines"},
-    "pricing": {"usage_rows", "pricing_runs", "subsidy_applications"},
+    "pricing": {"usage_rows", "late_usage_rows", "pricing_runs", "subsidy_applications"},
     "charges": {"validated_lines", "charges_validated"},
     "review": {"review_decisions", "review_sheets", "charges_approved"},
     "periods": {"billing_periods"},

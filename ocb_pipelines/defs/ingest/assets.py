@@ -10,6 +10,7 @@ from ocb_pipelines.defs.metadata import markdown_table, money_metadata
 from ocb_pipelines.defs.partitions import WAREHOUSE_POOL, billing_month
 from ocb_pipelines.defs.resources import OcbConfig, Warehouse
 from ocb_pipelines.ingest.service import import_month, month_files
+from ocb_pipelines.pricing.late_usage import MonthRepricing
 from ocb_pipelines.services.import_runs import refusal_text
 from ocb_pipelines.services.run_tags import run_actor
 from ocb_pipelines.warehouse.period_guard import PeriodLockedError
@@ -47,7 +48,7 @@ def focus_raw(context: dg.AssetExecutionContext, config: FocusImportConfig, ocb:
             outcome = import_month(
                 con, settings, month, files=config.files, source=config.source or None,
                 expected_period=config.expected_period or None, run_id=context.run.run_id,
-                actor=run_actor(context.run.tags),
+                actor=run_actor(context.run.tags), late_usage=MonthRepricing(settings),
             )
         except PeriodLockedError as exc:  # a closed or finalized month: nothing was written
             raise dg.Failure(description=str(exc), metadata={"month": month}, allow_retries=False) from None

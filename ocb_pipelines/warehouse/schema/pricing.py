@@ -34,6 +34,37 @@ CREATE TABLE IF NOT EXISTS usage_rows (
     usage_date DATE,
     terabytes {MONEY}
 );
+-- A usage file for a closed or finalized month: its lines kept against that month (the latest version of each
+-- file), the month priced again with them and the difference booked as adjustments in the next open month
+-- (ingest/late_usage.py); a later late file of the month is priced with these lines too.
+CREATE TABLE IF NOT EXISTS late_usage_rows (
+    billing_month VARCHAR NOT NULL,
+    source VARCHAR NOT NULL,
+    file_name VARCHAR NOT NULL,
+    file_sha256 VARCHAR NOT NULL,
+    file_format VARCHAR NOT NULL,
+    focus_version VARCHAR NOT NULL,
+    file_row_number BIGINT NOT NULL,
+    usage_kind VARCHAR NOT NULL,
+    account VARCHAR,
+    user_name VARCHAR,
+    job_id VARCHAR,
+    job_name VARCHAR,
+    partition VARCHAR,
+    cluster VARCHAR,
+    started_at TIMESTAMP,
+    ended_at TIMESTAMP,
+    elapsed_hours {MONEY},
+    billing_units {MONEY},
+    cpus {MONEY},
+    gpus {MONEY},
+    mem_gb {MONEY},
+    usage_date DATE,
+    terabytes {MONEY},
+    imported_at TIMESTAMP NOT NULL,
+    imported_by VARCHAR NOT NULL,
+    run_id VARCHAR
+);
 CREATE TABLE IF NOT EXISTS pricing_runs (
     billing_month VARCHAR NOT NULL,
     inputs_sha256 VARCHAR NOT NULL,
@@ -62,4 +93,4 @@ CREATE TABLE IF NOT EXISTS subsidy_applications (
 
 
 def migrate(con: duckdb.DuckDBPyConnection, present: set[Column]) -> None:
-    """Nothing to upgrade yet: the tables are new in this release."""
+    """Nothing to upgrade: a table added since (late_usage_rows) is created by the DDL's IF NOT EXISTS."""
