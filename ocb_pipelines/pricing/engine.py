@@ -126,7 +126,7 @@ def price_month(
 
 
 def price_rows(con: duckdb.DuckDBPyConnection, settings: OcbSettings, inputs: PricingInputs, month: str,
-           due: list[FeeLine], run_id: str | None, actor: str) -> dict:
+               due: list[FeeLine], run_id: str | None, actor: str) -> dict:
     """Delete what pricing wrote for the month, then price and write it again (in the caller's transaction)."""
     # New import keys are taken before the old ones are deleted: never the same key twice in one transaction.
     next_key = con.execute("SELECT coalesce(max(import_key), 0) + 1 FROM imports").fetchall()[0][0]
