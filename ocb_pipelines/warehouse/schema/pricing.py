@@ -12,11 +12,8 @@ import duckdb
 
 from ocb_pipelines.warehouse.schema.columns import MONEY, Column
 
-DDL = f"""
-CREATE TABLE IF NOT EXISTS usage_rows (
-    billing_month VARCHAR NOT NULL,
-    import_key INTEGER NOT NULL,
-    file_row_number BIGINT NOT NULL,
+# A usage line as read from its file (ingest/usage.py): usage_rows and late_usage_rows hold the same.
+USAGE_LINE = f"""\
     usage_kind VARCHAR NOT NULL,
     account VARCHAR,
     user_name VARCHAR,
@@ -32,7 +29,14 @@ CREATE TABLE IF NOT EXISTS usage_rows (
     gpus {MONEY},
     mem_gb {MONEY},
     usage_date DATE,
-    terabytes {MONEY}
+    terabytes {MONEY}"""
+
+DDL = f"""
+CREATE TABLE IF NOT EXISTS usage_rows (
+    billing_month VARCHAR NOT NULL,
+    import_key INTEGER NOT NULL,
+    file_row_number BIGINT NOT NULL,
+{USAGE_LINE}
 );
 -- A usage file for a closed or finalized month: its lines kept against that month (the latest version of each
 -- file), the month priced again with them and the difference booked as adjustments in the next open month
@@ -45,22 +49,7 @@ CREATE TABLE IF NOT EXISTS late_usage_rows (
     file_format VARCHAR NOT NULL,
     focus_version VARCHAR NOT NULL,
     file_row_number BIGINT NOT NULL,
-    usage_kind VARCHAR NOT NULL,
-    account VARCHAR,
-    user_name VARCHAR,
-    job_id VARCHAR,
-    job_name VARCHAR,
-    partition VARCHAR,
-    cluster VARCHAR,
-    started_at TIMESTAMP,
-    ended_at TIMESTAMP,
-    elapsed_hours {MONEY},
-    billing_units {MONEY},
-    cpus {MONEY},
-    gpus {MONEY},
-    mem_gb {MONEY},
-    usage_date DATE,
-    terabytes {MONEY},
+{USAGE_LINE},
     imported_at TIMESTAMP NOT NULL,
     imported_by VARCHAR NOT NULL,
     run_id VARCHAR
