@@ -15,6 +15,10 @@ Each priced file whose rows differ (the late file, another usage file whose tier
 goes through `late.book_late_rows`: kept against the month, the difference booked in the next open month for
 review. The file's lines are kept in `late_usage_rows`, so the next late file of the month is priced with them.
 A change to what the month used of a credit rule is refused: the months after it were priced counting on it.
+
+Reopened, the month is priced from its own usage lines only: a file booked late refuses to go into it (one path
+per file, as for FOCUS files), but a new usage file there is priced without the late lines, so its tiers can
+differ from what their adjustments assumed (rare; re-pricing would have to take late_usage_rows in as well).
 """
 
 from __future__ import annotations
