@@ -128,3 +128,26 @@ def test_late_usage_that_would_spend_more_of_a_credit_is_refused(settings, tmp_p
         with pytest.raises(ImportRefused, match="changes what billing month 2026-04 \\(closed\\) used of a credit"):
             _import(con, late, priced)
         assert _adjustments(con) == [] and con.execute("SELECT count(*) FROM late_usage_rows").fetchall() == [(0,)]
+
+
+def test_a_corrected_storage_report_for_a_closed_month_books_its_difference(settings, tmp_path: Path):
+    """A storage report is priced as the month's average of daily peaks: the corrected report's average, less
+    what was booked, is the adjustment."""
+    priced = priced_settings(settings, tmp_path, rates=["storage,*,TB-month,5.00,4.00,2026-01-01,,,,"],
+                             accounts=ACCOUNTS)
+    report = write_csv(tmp_path / "storage_2026-04.csv", "date,path_or_project,TB",
+                       ["2026-04-01,/proj/physics,1", "2026-04-02,/proj/physics,1"])
+    with wh.connect(priced.warehouse_path) as con:
+        def storage(path):
+            return import_file(con, path, months=[APRIL], source="storage",
+                               defaults=SourceDefaults.of(priced, "storage"), late_usage=MonthRepricing(priced))
+
+        assert [r.status for r in storage(report)] == ["imported"]
+        price_month(con, priced, APRIL)
+        build_validated(con, APRIL, rules_from(priced))
+        close_period(con, APRIL, "sent")
+        assert _april_billed(con) == Decimal("4")  # 1 TB-month at 4.00
+        write_csv(report, "date,path_or_project,TB", ["2026-04-01,/proj/physics,1", "2026-04-02,/proj/physics,3"])
+        (late,) = storage(report)
+        assert (late.status, late.booked_month, late.billed_total) == ("late", MAY, Decimal("8"))  # 2 TB-months
+        assert _adjustments(con) == [("storage_2026-04.csv", "changed", Decimal("4"))]
