@@ -194,18 +194,26 @@ def _book_changed_files(con: duckdb.DuckDBPyConnection, month: str, booked: pyar
         con.unregister("late_usage_now")
 
 
+# Each priced file of the month: its sha256 and kind as priced now (the late file's own), else as booked (a file
+# priced away), and whether any of its rows differ (a multiset difference either way, NULLs equal).
+_FILES_SQL = """
+    WITH now AS (SELECT * EXCLUDE (file_sha256, focus_version) FROM late_usage_now),
+    booked AS (SELECT * EXCLUDE (file_sha256, focus_version) FROM late_usage_booked),
+    changed AS (SELECT DISTINCT source, file_name FROM (
+        (SELECT * FROM now EXCEPT ALL SELECT * FROM booked)
+        UNION ALL (SELECT * FROM booked EXCEPT ALL SELECT * FROM now)))
+    SELECT source, file_name, arg_min(file_sha256, now_first), arg_min(focus_version, now_first),
+        (source, file_name) IN (SELECT (source, file_name) FROM changed)
+    FROM (SELECT *, 0 AS now_first FROM late_usage_now UNION ALL BY NAME
+          SELECT *, 1 AS now_first FROM late_usage_booked)
+    GROUP BY ALL ORDER BY ALL
+"""
+
+
 def _book_each(con: duckdb.DuckDBPyConnection, month: str, late_file: str, late_format: str, run_id: str | None,
                actor: str) -> dict[str, late.LateBooking]:
-    # Each file's sha256 and kind as priced now (the late file's own), else as booked (a file priced away).
-    files = con.execute(
-        "SELECT source, file_name, arg_min(file_sha256, now_first), arg_min(focus_version, now_first) FROM ("
-        "SELECT *, 0 AS now_first FROM late_usage_now UNION ALL BY NAME SELECT *, 1 AS now_first "
-        "FROM late_usage_booked) GROUP BY ALL ORDER BY ALL").fetchall()
-    rows = "SELECT * EXCLUDE (file_sha256, focus_version) FROM {} WHERE source = ? AND file_name = ?"
     bookings: dict[str, late.LateBooking] = {}
-    for source, name, sha, version in files:
-        changed = _differs(con, con.sql(rows.format("late_usage_now"), params=[source, name]).to_arrow_table(),
-                           con.sql(rows.format("late_usage_booked"), params=[source, name]).to_arrow_table())
+    for source, name, sha, version, changed in con.execute(_FILES_SQL).fetchall():
         if not changed and not late.adjusted_in(con, source, name, month):
             continue
         staged_key = con.execute("SELECT coalesce(max(import_key), 0) + 1 FROM imports").fetchall()[0][0]
