@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ocb_pipelines.charges.identity import charge_id_sql, identity_hash_sql, identity_values_sql
+from ocb_pipelines.charges.pattern_screen import pattern_screen
 from ocb_pipelines.core import review_reasons
 from ocb_pipelines.core.config import OcbSettings
 from ocb_pipelines.core.review_reasons import EMAIL_RE, reason_label, sql_literal
@@ -111,16 +112,6 @@ def _line_flag_expr(rules: AttributionRules) -> str:
     return f"({' OR '.join(screens) or 'false'})"
 
 
-def _any_pattern_hit(rules: AttributionRules) -> str:
-    """Most rows match no flag pattern: one pass of all patterns as alternatives (each in its own group, so its
-    anchors and flags stay its own) decides whether a row needs the pattern-by-pattern test that names each."""
-    if not rules.flag_patterns:
-        return "false"
-    if len(rules.flag_patterns) < 2:
-        return f"({_flagged_by(rules.flag_patterns[0])})"
-    return f"({_flagged_by('|'.join(f'(?:{p})' for p in rules.flag_patterns))})"
-
-
 def _flagged_by(pattern: str) -> str:
     """SQL: the pattern matches (anywhere, ignoring case) one of the columns review patterns look at."""
     return pattern_hit_sql(pattern, FLAGGED_COLUMNS)
@@ -152,6 +143,10 @@ def validated_select_sql(rules: AttributionRules) -> str:
     identity_key = f"hash({identity_values_sql()})"
     category_case = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in CANONICAL_CATEGORY.items())
     tag_reasons = ",\n        ".join(_reason_exprs(rules, "tag")) or "NULL"
+    # Most rows match no flag pattern: one cheap screen of all patterns (charges/pattern_screen.py) decides
+    # whether a row needs the pattern-by-pattern RE2 test that names each.
+    screen = pattern_screen(rules.flag_patterns, FLAGGED_COLUMNS)
+    screen_columns = f", {screen.projection}" if screen.projection else ""
     line_reasons = ",\n        ".join(_reason_exprs(rules, "line")) or "NULL"
     return f"""
 WITH ident AS NOT MATERIALIZED (  -- read twice, but kept in memory it would hold 30 bytes a line
@@ -219,8 +214,8 @@ lines AS (
     SELECT r.*, {identity_hash_sql('r.')} AS identity_hash,
         coalesce(o.occurrence, 1) AS occurrence,
         a.* EXCLUDE (tags_text),
-        {_any_pattern_hit(rules)} AS any_pattern_hit
-    FROM focus_raw r
+        {screen.test} AS any_pattern_hit
+    FROM (SELECT *{screen_columns} FROM focus_raw WHERE billing_month = $month) r
         LEFT JOIN repeated o USING (source, file_name, file_row_number)
         LEFT JOIN attribution a ON a.tags_text IS NOT DISTINCT FROM r."Tags"
     WHERE r.billing_month = $month

@@ -55,15 +55,19 @@ def _judged_on_distinct(test: Callable[[pyarrow.Array | pyarrow.ChunkedArray], p
     """A check function that runs `test` on the column's distinct values when they repeat (dates, unit prices,
     categories: 3-50x less work than judging every row), and on every row when a sample says they mostly do not
     (amounts: finding the distinct values would cost more than it saves). Only when a distinct value fails is
-    every row judged, so the failure cases name the rows."""
+    every row judged, so the failure cases name the rows. Missing values pass (the checks take `ignore_na=False`:
+    Pandera's own dropping of them copied every chunk's column first)."""
+
+    def passed(values: pyarrow.Array | pyarrow.ChunkedArray) -> pyarrow.Array:
+        return pc.or_kleene(pc.is_null(values), test(values))  # a missing value is the nullable check's to judge
 
     def check(series: pd.Series) -> bool | pd.Series:
         values = series.array.__arrow_array__()  # the gate's chunks are Arrow-backed: no copy
         sample = values.slice(0, SAMPLE_ROWS)
         repeats = len(pc.unique(sample)) * 4 <= len(sample)
-        if repeats and pc.all(test(pc.unique(values))).as_py() is not False:
+        if repeats and pc.all(passed(pc.unique(values))).as_py() is not False:
             return True
-        return pd.Series(test(values), index=series.index, dtype=pd.ArrowDtype(pyarrow.bool_()))
+        return pd.Series(passed(values), index=series.index, dtype=pd.ArrowDtype(pyarrow.bool_()))
 
     return check
 
@@ -114,7 +118,7 @@ def _parts_fit(chunk: pyarrow.Array) -> np.ndarray:
 def _matches(pattern: str, error: str) -> pa.Check:
     """Check.str_matches (the pattern matches from the start), judged on distinct values."""
     return pa.Check(_judged_on_distinct(lambda values: pc.match_substring_regex(values, pattern)),
-                    element_wise=False, error=error, name="str_matches")
+                    element_wise=False, error=error, name="str_matches", ignore_na=False)
 
 
 def _allowed(values: Sequence[str]) -> pa.Check:
@@ -124,6 +128,7 @@ def _allowed(values: Sequence[str]) -> pa.Check:
         element_wise=False,
         error=f"not one of the FOCUS values {', '.join(values)}",
         name="allowed_values",
+        ignore_na=False,
     )
 
 
@@ -132,7 +137,7 @@ def focus_structure_schema(columns: Sequence[str]) -> pa.DataFrameSchema:
     present = set(columns)
     spec: dict[str, pa.Column] = {}
     for column in present & set(DECIMAL_COLUMNS):
-        exact = [pa.Check(_fits_money, element_wise=False, error=EXACT_PROBLEM, name="fits_money")]
+        exact = [pa.Check(_fits_money, element_wise=False, error=EXACT_PROBLEM, name="fits_money", ignore_na=False)]
         spec[column] = pa.Column(
             nullable=column not in NOT_NULL_COLUMNS,
             checks=[_matches(DECIMAL_RE, error="not a FOCUS decimal number (e.g. 12.50, -3, 3.5E-7)"),
@@ -154,7 +159,7 @@ def focus_structure_schema(columns: Sequence[str]) -> pa.DataFrameSchema:
         if column in present and column not in spec:
             spec[column] = pa.Column(nullable=False)
     real_dates = [
-        pa.Check(_real_date(column), name=REAL_DATE + column, error=f"{REAL_DATE}{column}")
+        pa.Check(_real_date(column), name=REAL_DATE + column, error=f"{REAL_DATE}{column}", ignore_na=False)
         for column in DATETIME_COLUMNS if column in present
     ]
     return pa.DataFrameSchema(
@@ -165,11 +170,13 @@ def focus_structure_schema(columns: Sequence[str]) -> pa.DataFrameSchema:
                 _start_before_end("BillingPeriodStart__ts", "BillingPeriodEnd__ts", strict=True),
                 name="billing_period_start_before_end",
                 error="BillingPeriodStart must be before BillingPeriodEnd",
+                ignore_na=False,  # the check passes a missing end itself; Pandera's test of every column is spared
             ),
             pa.Check(
                 _start_before_end("ChargePeriodStart__ts", "ChargePeriodEnd__ts", strict=False),
                 name="charge_period_start_before_end",
                 error="ChargePeriodStart must not be after ChargePeriodEnd",
+                ignore_na=False,
             ),
         ],
         index=pa.Index("int64", name=ROW_INDEX),
