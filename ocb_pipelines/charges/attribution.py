@@ -218,7 +218,6 @@ lines AS (
     FROM (SELECT *{screen_columns} FROM focus_raw WHERE billing_month = $month) r
         LEFT JOIN repeated o USING (source, file_name, file_row_number)
         LEFT JOIN attribution a ON a.tags_text IS NOT DISTINCT FROM r."Tags"
-    WHERE r.billing_month = $month
 ),
 flagged AS (
     SELECT *,

@@ -2,7 +2,7 @@
 
 A configured pattern is a regex, searched case-insensitively. Most are plain words (`Marketplace`, `^test-`,
 `PROD-`): for them the regex engine scans every byte of every ResourceId (0.4 CPU s a million lines) where a
-lower-cased substring test does the same job in a third of the time. The screen must never miss a line the
+lower-cased substring test does the same job in less than half the time. The screen must never miss a line the
 regex would match (it only decides which lines get the exact test), so the literal test is used only where it
 is exactly the regex's answer: an ASCII literal in ASCII text. Text with other characters (`ſ` and the Kelvin
 sign match `s` and `k` under RE2's case folding, which lower-casing does not do) and patterns that are not
@@ -50,7 +50,7 @@ def literal_of(pattern: str) -> Literal | None:
         char = body[index]
         if char == "\\":
             escaped = body[index + 1] if index + 1 < len(body) else ""
-            if not escaped.isascii() or not escaped or escaped.isalnum():
+            if not escaped or not escaped.isascii() or escaped.isalnum():
                 return None  # \d, \b, \Q..., a trailing backslash: a regex, not plain text
             text.append(body[index + 1])
             index += 2
