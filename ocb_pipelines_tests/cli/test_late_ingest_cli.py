@@ -65,15 +65,10 @@ def test_a_corrected_file_for_a_closed_month_is_booked_in_the_next_open_month(wo
 
 
 def test_a_late_sacct_file_for_a_closed_month_is_priced_and_booked_through_ocb_ingest(workdir, monkeypatch):
-    from ocb_pipelines_tests.ingest.test_late_usage import HEADER, JOB_100, JOB_105
-    from ocb_pipelines_tests.ingest.test_usage_import import _config, _write
+    from ocb_pipelines_tests.ingest.test_late_usage import HEADER, JOB_105
+    from ocb_pipelines_tests.ingest.test_usage_import import _write
 
-    config = _config(workdir)  # hpc on New York time, flat rates: a billing-hour bills 0.08
-    config.write_text(config.read_text() + "  accounts_file: accounts.csv\n")
-    (workdir / "accounts.csv").write_text("account,pi_email,project_id,fund_org\n"
-                                          "physics,ada@example.edu,phys-sim,PHYS-100100\n")
-    _ok(workdir, monkeypatch, "ingest", str(_write(workdir / "hpc_2026-04.txt", HEADER, [JOB_100])))
-    assert _ok(workdir, monkeypatch, "periods", "close", "2026-04")["status"] == "closed"
+    _closed_april_of_job_100(workdir, monkeypatch)
 
     late = _write(workdir / "hpc_late_2026-04.txt", HEADER, [JOB_105])
     summary = _ok(workdir, monkeypatch, "ingest", str(late))
@@ -86,3 +81,35 @@ def test_a_late_sacct_file_for_a_closed_month_is_priced_and_booked_through_ocb_i
     with wh.connect(workdir / "data" / "warehouse.duckdb") as con:
         assert con.execute("SELECT sum(billed_cost) FROM charges_validated WHERE billing_month = '2026-04'"
                            ).fetchall()[0][0] == Decimal("7.04")  # April as it was billed
+
+
+def test_a_late_sacct_file_that_bills_nothing_more_is_unchanged_when_ingested_again(workdir, monkeypatch):
+    """A late version that changes no amount (a job renamed) is kept as late usage with no adjustment to review;
+    the same file again is reported unchanged and starts no run at all."""
+    from ocb_pipelines_tests.ingest.test_late_usage import HEADER, JOB_100
+    from ocb_pipelines_tests.ingest.test_usage_import import _write
+
+    jobs = _closed_april_of_job_100(workdir, monkeypatch)
+
+    _write(jobs, HEADER, [JOB_100.replace("|train|", "|train-v2|", 1)])  # renamed: no charge changes
+    summary = _ok(workdir, monkeypatch, "ingest", str(jobs))
+    (entry,) = summary["files"]
+    assert entry["status"] == ["late"] and entry["adjustments"][0]["lines"] == 0, summary
+    assert _ok(workdir, monkeypatch, "review", "list", "-p", "2026-05")["charges"] == []
+    again = _ok(workdir, monkeypatch, "ingest", str(jobs))
+    assert again["files"][0]["status"] == ["unchanged"] and again["runs"] == [], again
+
+
+def _closed_april_of_job_100(workdir, monkeypatch):
+    """hpc's April imported with job 100 alone (88 billing-hours at flat rates: 7.04) and closed; its file."""
+    from ocb_pipelines_tests.ingest.test_late_usage import HEADER, JOB_100
+    from ocb_pipelines_tests.ingest.test_usage_import import _config, _write
+
+    config = _config(workdir)  # hpc on New York time, flat rates: a billing-hour bills 0.08
+    config.write_text(config.read_text() + "  accounts_file: accounts.csv\n")
+    (workdir / "accounts.csv").write_text("account,pi_email,project_id,fund_org\n"
+                                          "physics,ada@example.edu,phys-sim,PHYS-100100\n")
+    jobs = _write(workdir / "hpc_2026-04.txt", HEADER, [JOB_100])
+    _ok(workdir, monkeypatch, "ingest", str(jobs))
+    assert _ok(workdir, monkeypatch, "periods", "close", "2026-04")["status"] == "closed"
+    return jobs
