@@ -14,7 +14,8 @@ import duckdb
 from ocb_pipelines.charges.schemas import describe_failures
 from ocb_pipelines.core.gates import repeated_keys, validate_in_chunks
 from ocb_pipelines.review.schemas import BILLABLE_STATUSES, GATED_COLUMNS, approved_schema
-from ocb_pipelines.review.state import STATE_SQL, ReviewSummary, summarize_review
+from ocb_pipelines.review.state import STATE_SQL
+from ocb_pipelines.review.summary import ReviewSummary, summarize_review
 from ocb_pipelines.warehouse import database as wh
 
 

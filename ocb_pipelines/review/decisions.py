@@ -26,15 +26,13 @@ from ocb_pipelines.review.state import (
     STATE_COLUMNS,
     STATE_SQL,
     STATUSES,
-    ReviewSummary,
     charge_id_table,
     charge_states,
-    pending_count,
     queue_conditions,
     stale_explanation,
     state_relation_sql,
-    summarize_review,
 )
+from ocb_pipelines.review.summary import ReviewSummary, pending_count, summarize_review
 from ocb_pipelines.warehouse import database as wh
 
 __all__ = [  # the state's names stay importable from here (periods, ledger, statements, the CLI read them)

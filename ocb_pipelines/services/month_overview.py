@@ -2,7 +2,7 @@
 by source, by review status and, for the pending ones, by reason.
 
 The figures are the reconciliation the close checks (month_summary) and the review state's summary
-(review.state.summarize_review), so the page shows what a close would find. `approved` counts every charge
+(review.summary.summarize_review), so the page shows what a close would find. `approved` counts every charge
 billed: unflagged ones, and flagged ones approved or corrected.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 from ocb_pipelines.core.review_reasons import reason_help, reason_label
 from ocb_pipelines.ingest.invoice_check import InvoiceCheck, invoice_checks
 from ocb_pipelines.periods.lifecycle import Period, get_period
-from ocb_pipelines.review.state import ReviewSummary, summarize_review
+from ocb_pipelines.review.summary import ReviewSummary, summarize_review
 from ocb_pipelines.services.context import AppContext
 from ocb_pipelines.services.month_summary import MonthSummary, month_summary
 

@@ -20,6 +20,7 @@ from ocb_pipelines.core import review_reasons
 from ocb_pipelines.periods.reconcile import Reconciliation, reconcile
 from ocb_pipelines.review import bulk
 from ocb_pipelines.review import state as rs
+from ocb_pipelines.review import summary as review_summary
 from ocb_pipelines.review.decisions import (
     CORRECTABLE,
     Decision,
@@ -74,7 +75,7 @@ class ReviewQueue:
     total: int
     billed_total: Decimal
     charges: list[dict[str, Any]]
-    summary: rs.ReviewSummary | None
+    summary: review_summary.ReviewSummary | None
     reconciliation: Reconciliation | None
     limit: int | None = None
     offset: int = 0
@@ -115,7 +116,7 @@ def review_queue(
     with ctx.connection() as con:
         total, billed, page = rs.queue_page(con, month, limit=limit or None, offset=max(offset, 0), order=order,
                                             row_hash=row_hash, **filters)
-        review = rs.summarize_review(con, month) if summary else None
+        review = review_summary.summarize_review(con, month) if summary else None
         figures = reconcile(con, month) if summary else None
         sources = rs.month_sources(con, month)
     return ReviewQueue(month, status, total, billed, [describe_charge(s) for s in page], review, figures,
@@ -128,10 +129,10 @@ def decisions_from(ctx: AppContext, month: str, origin: str) -> tuple[int, Decim
         return origin_decisions(con, month, origin)
 
 
-def decision_state(ctx: AppContext, month: str) -> rs.DecisionState:
+def decision_state(ctx: AppContext, month: str) -> review_summary.DecisionState:
     """What the month's decisions amount to now (counts and money by decision, the decided set)."""
     with ctx.connection() as con:
-        return rs.decision_state(con, month)
+        return review_summary.decision_state(con, month)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from ocb_pipelines.periods.reconcile import RECONCILE_SQL, reconcile
 from ocb_pipelines.review import bulk
 from ocb_pipelines.review import decisions as rd
 from ocb_pipelines.review import state as rs
+from ocb_pipelines.review import summary as review_summary
 from ocb_pipelines.review.fixtures import charge_row
 from ocb_pipelines.services import review as review_service
 from ocb_pipelines.warehouse import database as wh
@@ -81,16 +82,16 @@ def test_summaries_and_reconciliation_add_up_as_the_full_state_does(settings, de
         full = dict(((s, (n, b)) for s, n, b in con.execute(
             f"SELECT review_status, count(*), sum(billed_cost) FROM ({rs.STATE_SQL}) GROUP BY 1", {"month": MONTH}
         ).fetchall()))
-        summary = rs.summarize_review(con, MONTH)
+        summary = review_summary.summarize_review(con, MONTH)
         assert summary.by_status == full
         assert {r["source"]: r["pending_rows"] for r in summary.by_source} == {"aws": full["pending"][0]}
         assert [s["resource_id"] for s in summary.stale] == ["test"]
-        assert rs.pending_count(con, MONTH) == full["pending"]
+        assert review_summary.pending_count(con, MONTH) == full["pending"]
         figures = reconcile(con, MONTH)
         assert figures.balanced and figures.pending_rows == full["pending"][0] and figures.rejected_rows == 1
         # Every raw row and line matched once, on integers (import key, row number), not twice on an import id.
         assert "ANTI JOIN" not in RECONCILE_SQL and "l.import_key = r.import_key" in RECONCILE_SQL
-        state = rs.decision_state(con, MONTH)
+        state = review_summary.decision_state(con, MONTH)
         assert state.stale[0] == 1 and state.by_decision["reject"][0] == 1 and state.by_decision["correct"][0] == 1
 
 
@@ -101,9 +102,9 @@ def test_the_queue_and_the_summaries_read_the_raw_rows_only_for_what_they_show(s
     with wh.connect(settings.warehouse_path) as con:
         recording = RecordingConnection(con)
         rs.count_states(recording, MONTH, reason="missing_project")
-        rs.summarize_review(recording, MONTH)
-        rs.decision_state(recording, MONTH)
-        rs.pending_count(recording, MONTH)
+        review_summary.summarize_review(recording, MONTH)
+        review_summary.decision_state(recording, MONTH)
+        review_summary.pending_count(recording, MONTH)
         reconcile(recording, MONTH)
         rd.select_charge_ids(recording, MONTH, reason="missing_project")
         assert recording.sql and not [sql for sql in recording.sql if "charges_validated" in sql]

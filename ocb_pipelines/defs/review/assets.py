@@ -16,16 +16,8 @@ from ocb_pipelines.periods.reconcile import reconcile
 from ocb_pipelines.review.approve import ApprovalGateError, build_approved
 from ocb_pipelines.review.decisions import Decision, DecisionError, month_decisions, record_decisions
 from ocb_pipelines.review.sheets import SheetRefused, apply_sheet
-from ocb_pipelines.review.state import (
-    DECISIONS,
-    STATUSES,
-    DecisionState,
-    ReviewSummary,
-    charge_states,
-    decision_state,
-    stale_explanation,
-    summarize_review,
-)
+from ocb_pipelines.review.state import DECISIONS, STATUSES, charge_states, stale_explanation
+from ocb_pipelines.review.summary import DecisionState, ReviewSummary, decision_state, summarize_review
 from ocb_pipelines.services.run_tags import run_actor
 from ocb_pipelines.warehouse import database as wh
 
